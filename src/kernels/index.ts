@@ -1,0 +1,58 @@
+// Backend selection: native (oneDNN) when the addon loads, else the reference core with one warning.
+// DIGITS_BACKEND=reference|native forces one.
+import type { Kernels } from './kernels';
+import { reference } from './reference';
+import { DigitsError } from '../errors';
+
+export type { Kernels } from './kernels';
+export { reference } from './reference';
+
+interface NativeModule {
+  loadNative(): Kernels | null;
+  nativeInfo(): { isa: string; threads: number; onednn: string } | null;
+  setThreads(n: number): void;
+  nativeLoadError?(): string | null;
+}
+
+let native: NativeModule | null | undefined;
+function nativeModule(): NativeModule | null {
+  if (native === undefined) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      native = require('./native') as NativeModule;
+    } catch {
+      native = null;
+    }
+  }
+  return native;
+}
+
+let chosen: Kernels | undefined;
+let warned = false;
+
+export function getKernels(): Kernels {
+  if (chosen) return chosen;
+  const want = process.env.DIGITS_BACKEND;
+  if (want && want !== 'reference' && want !== 'native') throw new DigitsError(`DIGITS_BACKEND: expected 'reference' or 'native', got '${want}'`, 2);
+  if (want === 'reference') return (chosen = reference);
+  const k = nativeModule()?.loadNative() ?? null;
+  if (k) return (chosen = k);
+  if (want === 'native') throw new DigitsError(`DIGITS_BACKEND=native but the native core is not available (${nativeModule()?.nativeLoadError?.() ?? 'addon not built'}); run npm ci on a machine with libdnnl-dev`);
+  if (!warned) {
+    warned = true;
+    process.stderr.write('digits: native core not available, using the reference TypeScript core (slow)\n');
+  }
+  return (chosen = reference);
+}
+
+/** One line for `digits --version`: the active backend and, for native, oneDNN's ISA. */
+export function backendDescription(): string {
+  const k = getKernels();
+  if (k.name !== 'native') return 'backend: reference (TypeScript)';
+  const info = nativeModule()?.nativeInfo();
+  return info ? `backend: native (oneDNN ${info.onednn}, ISA ${info.isa}, ${info.threads} threads)` : 'backend: native';
+}
+
+export function setThreads(n: number): void {
+  nativeModule()?.setThreads(n);
+}

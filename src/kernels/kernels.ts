@@ -1,0 +1,88 @@
+// The one interface every compute backend implements. `reference.ts` is the readable TypeScript
+// version; `native.ts` binds the oneDNN addon with the same names and signatures (llm.c style).
+//
+// Conventions shared by every backend (they are Keras' and TF.js', so weights save as-is):
+// - activations are NHWC, row-major, in Float32Arrays; a dense input is [n, features];
+// - conv kernels are HWIO [kh, kw, cin, cout]; dense kernels are [in, out];
+// - outputs are written into caller-owned arrays (layers allocate once per batch size and reuse);
+// - backward-weights kernels overwrite (not accumulate) dW and dB.
+
+export interface ConvGeom {
+  n: number; h: number; w: number; c: number; // input  [n, h, w, c]
+  f: number; oh: number; ow: number; // output [n, oh, ow, f]
+  kh: number; kw: number; // kernel [kh, kw, c, f]
+  sh: number; sw: number; // strides
+  padTop: number; padLeft: number; // TF 'same' pads the extra row/column at bottom/right
+}
+
+export interface PoolGeom {
+  n: number; h: number; w: number; c: number;
+  oh: number; ow: number;
+  ph: number; pw: number; // pool size
+  sh: number; sw: number;
+  padTop: number; padLeft: number; // padded cells never win the max (they are -inf)
+}
+
+/** Element-wise activations, their backward expressed in the saved output y. */
+export type Eltwise = 'relu' | 'sigmoid' | 'tanh' | 'linear';
+
+export interface Kernels {
+  readonly name: string;
+
+  /** y = conv(x, w) + b, then ReLU when `relu` (fused post-op). b may be null (useBias false). */
+  conv2dForward(g: ConvGeom, x: Float32Array, w: Float32Array, b: Float32Array | null, y: Float32Array, relu: boolean): void;
+  /** dx = conv_transpose(dy, w). */
+  conv2dBackwardData(g: ConvGeom, dy: Float32Array, w: Float32Array, dx: Float32Array): void;
+  /** dw = corr(x, dy); db = sum of dy over n, oh, ow. */
+  conv2dBackwardWeights(g: ConvGeom, x: Float32Array, dy: Float32Array, dw: Float32Array, db: Float32Array | null): void;
+
+  /** y = max over each window; `workspace` records the flat input index of each winner (for backward). */
+  maxPool2dForward(g: PoolGeom, x: Float32Array, y: Float32Array, workspace: Int32Array): void;
+  /** dx = 0, then dx[workspace[i]] += dy[i]. */
+  maxPool2dBackward(g: PoolGeom, dy: Float32Array, workspace: Int32Array, dx: Float32Array): void;
+
+  /** y[n, out] = x[n, in] · w[in, out] + b, then ReLU when `relu`. */
+  denseForward(n: number, inF: number, outF: number, x: Float32Array, w: Float32Array, b: Float32Array | null, y: Float32Array, relu: boolean): void;
+  /** dx[n, in] = dy[n, out] · wᵀ. */
+  denseBackwardData(n: number, inF: number, outF: number, dy: Float32Array, w: Float32Array, dx: Float32Array): void;
+  /** dw[in, out] = xᵀ · dy; db = column sums of dy. */
+  denseBackwardWeights(n: number, inF: number, outF: number, x: Float32Array, dy: Float32Array, dw: Float32Array, db: Float32Array | null): void;
+
+  /**
+   * Batch norm over `rows` rows of `c` channels (rows = n·h·w for NHWC). Training: normalise with the
+   * batch mean and biased variance, save mean and 1/sqrt(var+eps) for backward, and update the moving
+   * statistics Keras-style: moving = moving·momentum + batch·(1−momentum), with the unbiased batch
+   * variance (as TF's fused kernel and PyTorch do).
+   */
+  batchNormForwardTraining(rows: number, c: number, x: Float32Array, gamma: Float32Array, beta: Float32Array,
+    movingMean: Float32Array, movingVar: Float32Array, momentum: number, eps: number,
+    y: Float32Array, saveMean: Float32Array, saveInvStd: Float32Array): void;
+  batchNormForwardInference(rows: number, c: number, x: Float32Array, gamma: Float32Array, beta: Float32Array,
+    movingMean: Float32Array, movingVar: Float32Array, eps: number, y: Float32Array): void;
+  batchNormBackward(rows: number, c: number, x: Float32Array, dy: Float32Array, gamma: Float32Array,
+    saveMean: Float32Array, saveInvStd: Float32Array, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array): void;
+
+  eltwiseForward(kind: Eltwise, x: Float32Array, y: Float32Array): void;
+  /** dx = dy · f'(x), written with the forward output y. dx may alias dy. */
+  eltwiseBackward(kind: Eltwise, y: Float32Array, dy: Float32Array, dx: Float32Array): void;
+
+  /** Row-wise softmax of x[rows, cols]. */
+  softmaxForward(rows: number, cols: number, x: Float32Array, y: Float32Array): void;
+  /** dx = y ⊙ (dy − rowsum(dy ⊙ y)). */
+  softmaxBackward(rows: number, cols: number, y: Float32Array, dy: Float32Array, dx: Float32Array): void;
+  /**
+   * Categorical cross-entropy on probabilities p[rows, cols] (clipped to [1e-7, 1−1e-7] like Keras)
+   * against one-hot/soft targets t. Returns the summed (not averaged) loss. When `dlogits` is given,
+   * writes the gradient w.r.t. the logits of a preceding softmax, already divided by `scale`
+   * ((p − t)/scale: softmax and cross-entropy fused, as every framework does).
+   */
+  softmaxCrossEntropy(rows: number, cols: number, p: Float32Array, t: Float32Array, dlogits: Float32Array | null, scale: number): number;
+
+  /** Keras SGD: v = m·v − lr·g; w += v (nesterov: w += m·v − lr·g). Without momentum, w −= lr·g. */
+  sgdUpdate(params: Float32Array[], grads: Float32Array[], velocity: Float32Array[] | null, lr: number, momentum: number, nesterov: boolean): void;
+  /** Keras RMSprop: ms = ρ·ms + (1−ρ)·g²; w −= lr·g/(√ms + ε). */
+  rmspropUpdate(params: Float32Array[], grads: Float32Array[], ms: Float32Array[], lr: number, rho: number, eps: number): void;
+  /** Keras Adam at step t (1-based): lr_t = lr·√(1−β₂ᵗ)/(1−β₁ᵗ); m, v moments; w −= lr_t·m/(√v + ε). */
+  adamUpdate(params: Float32Array[], grads: Float32Array[], m: Float32Array[], v: Float32Array[], lr: number,
+    beta1: number, beta2: number, eps: number, t: number): void;
+}

@@ -1,0 +1,312 @@
+// Reference kernels: plain loops over NHWC / HWIO arrays, written to be read and trusted. Loop orders
+// keep the innermost loop over the contiguous channel axis, which is what makes them usable (an epoch
+// of an MLP in minutes), but nothing here is clever: the native backend is where speed lives.
+import type { ConvGeom, Eltwise, Kernels, PoolGeom } from './kernels';
+
+const EPS_CLIP = 1e-7;
+
+export const reference: Kernels = {
+  name: 'reference',
+
+  conv2dForward(g, x, w, b, y, relu) {
+    const { n, h, w: W, c, f, oh, ow, kh, kw, sh, sw, padTop, padLeft } = g;
+    for (let b0 = 0; b0 < n; b0++) {
+      for (let oy = 0; oy < oh; oy++) {
+        for (let ox = 0; ox < ow; ox++) {
+          const yo = ((b0 * oh + oy) * ow + ox) * f;
+          for (let k = 0; k < f; k++) y[yo + k] = b ? b[k] : 0;
+          for (let ky = 0; ky < kh; ky++) {
+            const iy = oy * sh + ky - padTop;
+            if (iy < 0 || iy >= h) continue;
+            for (let kx = 0; kx < kw; kx++) {
+              const ix = ox * sw + kx - padLeft;
+              if (ix < 0 || ix >= W) continue;
+              const xo = ((b0 * h + iy) * W + ix) * c;
+              const wo = (ky * kw + kx) * c * f;
+              for (let ci = 0; ci < c; ci++) {
+                const xv = x[xo + ci];
+                if (xv === 0) continue;
+                const wr = wo + ci * f;
+                for (let k = 0; k < f; k++) y[yo + k] += xv * w[wr + k];
+              }
+            }
+          }
+          if (relu) for (let k = 0; k < f; k++) if (y[yo + k] < 0) y[yo + k] = 0;
+        }
+      }
+    }
+  },
+
+  conv2dBackwardData(g, dy, w, dx) {
+    const { n, h, w: W, c, f, oh, ow, kh, kw, sh, sw, padTop, padLeft } = g;
+    dx.fill(0);
+    for (let b0 = 0; b0 < n; b0++) {
+      for (let oy = 0; oy < oh; oy++) {
+        for (let ox = 0; ox < ow; ox++) {
+          const yo = ((b0 * oh + oy) * ow + ox) * f;
+          for (let ky = 0; ky < kh; ky++) {
+            const iy = oy * sh + ky - padTop;
+            if (iy < 0 || iy >= h) continue;
+            for (let kx = 0; kx < kw; kx++) {
+              const ix = ox * sw + kx - padLeft;
+              if (ix < 0 || ix >= W) continue;
+              const xo = ((b0 * h + iy) * W + ix) * c;
+              const wo = (ky * kw + kx) * c * f;
+              for (let ci = 0; ci < c; ci++) {
+                const wr = wo + ci * f;
+                let s = 0;
+                for (let k = 0; k < f; k++) s += dy[yo + k] * w[wr + k];
+                dx[xo + ci] += s;
+              }
+            }
+          }
+        }
+      }
+    }
+  },
+
+  conv2dBackwardWeights(g, x, dy, dw, db) {
+    const { n, h, w: W, c, f, oh, ow, kh, kw, sh, sw, padTop, padLeft } = g;
+    dw.fill(0);
+    if (db) db.fill(0);
+    for (let b0 = 0; b0 < n; b0++) {
+      for (let oy = 0; oy < oh; oy++) {
+        for (let ox = 0; ox < ow; ox++) {
+          const yo = ((b0 * oh + oy) * ow + ox) * f;
+          if (db) for (let k = 0; k < f; k++) db[k] += dy[yo + k];
+          for (let ky = 0; ky < kh; ky++) {
+            const iy = oy * sh + ky - padTop;
+            if (iy < 0 || iy >= h) continue;
+            for (let kx = 0; kx < kw; kx++) {
+              const ix = ox * sw + kx - padLeft;
+              if (ix < 0 || ix >= W) continue;
+              const xo = ((b0 * h + iy) * W + ix) * c;
+              const wo = (ky * kw + kx) * c * f;
+              for (let ci = 0; ci < c; ci++) {
+                const xv = x[xo + ci];
+                if (xv === 0) continue;
+                const wr = wo + ci * f;
+                for (let k = 0; k < f; k++) dw[wr + k] += xv * dy[yo + k];
+              }
+            }
+          }
+        }
+      }
+    }
+  },
+
+  maxPool2dForward(g, x, y, ws) {
+    const { n, h, w: W, c, oh, ow, ph, pw, sh, sw, padTop, padLeft } = g;
+    for (let b0 = 0; b0 < n; b0++) {
+      for (let oy = 0; oy < oh; oy++) {
+        for (let ox = 0; ox < ow; ox++) {
+          const yo = ((b0 * oh + oy) * ow + ox) * c;
+          for (let ci = 0; ci < c; ci++) {
+            let best = -Infinity;
+            let arg = -1;
+            for (let py = 0; py < ph; py++) {
+              const iy = oy * sh + py - padTop;
+              if (iy < 0 || iy >= h) continue;
+              for (let px = 0; px < pw; px++) {
+                const ix = ox * sw + px - padLeft;
+                if (ix < 0 || ix >= W) continue;
+                const xi = ((b0 * h + iy) * W + ix) * c + ci;
+                if (x[xi] > best || arg < 0) { best = x[xi]; arg = xi; }
+              }
+            }
+            y[yo + ci] = best;
+            ws[yo + ci] = arg;
+          }
+        }
+      }
+    }
+  },
+
+  maxPool2dBackward(_g, dy, ws, dx) {
+    dx.fill(0);
+    for (let i = 0; i < dy.length; i++) dx[ws[i]] += dy[i];
+  },
+
+  denseForward(n, inF, outF, x, w, b, y, relu) {
+    for (let r = 0; r < n; r++) {
+      const yo = r * outF;
+      for (let j = 0; j < outF; j++) y[yo + j] = b ? b[j] : 0;
+      const xo = r * inF;
+      for (let i = 0; i < inF; i++) {
+        const xv = x[xo + i];
+        if (xv === 0) continue;
+        const wo = i * outF;
+        for (let j = 0; j < outF; j++) y[yo + j] += xv * w[wo + j];
+      }
+      if (relu) for (let j = 0; j < outF; j++) if (y[yo + j] < 0) y[yo + j] = 0;
+    }
+  },
+
+  denseBackwardData(n, inF, outF, dy, w, dx) {
+    for (let r = 0; r < n; r++) {
+      const yo = r * outF;
+      for (let i = 0; i < inF; i++) {
+        const wo = i * outF;
+        let s = 0;
+        for (let j = 0; j < outF; j++) s += dy[yo + j] * w[wo + j];
+        dx[r * inF + i] = s;
+      }
+    }
+  },
+
+  denseBackwardWeights(n, inF, outF, x, dy, dw, db) {
+    dw.fill(0);
+    if (db) db.fill(0);
+    for (let r = 0; r < n; r++) {
+      const yo = r * outF;
+      if (db) for (let j = 0; j < outF; j++) db[j] += dy[yo + j];
+      for (let i = 0; i < inF; i++) {
+        const xv = x[r * inF + i];
+        if (xv === 0) continue;
+        const wo = i * outF;
+        for (let j = 0; j < outF; j++) dw[wo + j] += xv * dy[yo + j];
+      }
+    }
+  },
+
+  batchNormForwardTraining(rows, c, x, gamma, beta, movingMean, movingVar, momentum, eps, y, saveMean, saveInvStd) {
+    const mean = new Float64Array(c);
+    const sq = new Float64Array(c);
+    for (let r = 0; r < rows; r++) for (let k = 0; k < c; k++) mean[k] += x[r * c + k];
+    for (let k = 0; k < c; k++) mean[k] /= rows;
+    for (let r = 0; r < rows; r++) for (let k = 0; k < c; k++) { const d = x[r * c + k] - mean[k]; sq[k] += d * d; }
+    for (let k = 0; k < c; k++) {
+      const v = sq[k] / rows;
+      saveMean[k] = mean[k];
+      saveInvStd[k] = 1 / Math.sqrt(v + eps);
+      const unbiased = rows > 1 ? sq[k] / (rows - 1) : v;
+      movingMean[k] = movingMean[k] * momentum + mean[k] * (1 - momentum);
+      movingVar[k] = movingVar[k] * momentum + unbiased * (1 - momentum);
+    }
+    for (let r = 0; r < rows; r++) {
+      for (let k = 0; k < c; k++) {
+        const i = r * c + k;
+        y[i] = (x[i] - saveMean[k]) * saveInvStd[k] * gamma[k] + beta[k];
+      }
+    }
+  },
+
+  batchNormForwardInference(rows, c, x, gamma, beta, movingMean, movingVar, eps, y) {
+    for (let k = 0; k < c; k++) {
+      const s = gamma[k] / Math.sqrt(movingVar[k] + eps);
+      const t = beta[k] - movingMean[k] * s;
+      for (let r = 0; r < rows; r++) y[r * c + k] = x[r * c + k] * s + t;
+    }
+  },
+
+  batchNormBackward(rows, c, x, dy, gamma, saveMean, saveInvStd, dx, dgamma, dbeta) {
+    // dx = γ·σ⁻¹/N · (N·dy − Σdy − x̂·Σ(dy·x̂)), the standard closed form
+    const sdy = new Float64Array(c);
+    const sdyx = new Float64Array(c);
+    for (let r = 0; r < rows; r++) {
+      for (let k = 0; k < c; k++) {
+        const i = r * c + k;
+        const xh = (x[i] - saveMean[k]) * saveInvStd[k];
+        sdy[k] += dy[i];
+        sdyx[k] += dy[i] * xh;
+      }
+    }
+    for (let k = 0; k < c; k++) { dgamma[k] = sdyx[k]; dbeta[k] = sdy[k]; }
+    for (let r = 0; r < rows; r++) {
+      for (let k = 0; k < c; k++) {
+        const i = r * c + k;
+        const xh = (x[i] - saveMean[k]) * saveInvStd[k];
+        dx[i] = (gamma[k] * saveInvStd[k] / rows) * (rows * dy[i] - sdy[k] - xh * sdyx[k]);
+      }
+    }
+  },
+
+  eltwiseForward(kind, x, y) {
+    const f = ELTWISE[kind].fwd;
+    for (let i = 0; i < x.length; i++) y[i] = f(x[i]);
+  },
+
+  eltwiseBackward(kind, y, dy, dx) {
+    const d = ELTWISE[kind].dByY;
+    for (let i = 0; i < y.length; i++) dx[i] = dy[i] * d(y[i]);
+  },
+
+  softmaxForward(rows, cols, x, y) {
+    for (let r = 0; r < rows; r++) {
+      const o = r * cols;
+      let m = -Infinity;
+      for (let j = 0; j < cols; j++) if (x[o + j] > m) m = x[o + j];
+      let s = 0;
+      for (let j = 0; j < cols; j++) { const e = Math.exp(x[o + j] - m); y[o + j] = e; s += e; }
+      for (let j = 0; j < cols; j++) y[o + j] /= s;
+    }
+  },
+
+  softmaxBackward(rows, cols, y, dy, dx) {
+    for (let r = 0; r < rows; r++) {
+      const o = r * cols;
+      let s = 0;
+      for (let j = 0; j < cols; j++) s += dy[o + j] * y[o + j];
+      for (let j = 0; j < cols; j++) dx[o + j] = y[o + j] * (dy[o + j] - s);
+    }
+  },
+
+  softmaxCrossEntropy(rows, cols, p, t, dlogits, scale) {
+    let loss = 0;
+    for (let r = 0; r < rows; r++) {
+      const o = r * cols;
+      // Keras normalises the probabilities to sum 1 before the log; after a softmax they already do.
+      for (let j = 0; j < cols; j++) {
+        if (t[o + j] !== 0) loss -= t[o + j] * Math.log(Math.min(Math.max(p[o + j], EPS_CLIP), 1 - EPS_CLIP));
+        if (dlogits) dlogits[o + j] = (p[o + j] - t[o + j]) / scale;
+      }
+    }
+    return loss;
+  },
+
+  sgdUpdate(params, grads, velocity, lr, momentum, nesterov) {
+    for (let p = 0; p < params.length; p++) {
+      const w = params[p], g = grads[p];
+      if (!velocity || momentum === 0) {
+        for (let i = 0; i < w.length; i++) w[i] -= lr * g[i];
+        continue;
+      }
+      const v = velocity[p];
+      for (let i = 0; i < w.length; i++) {
+        v[i] = momentum * v[i] - lr * g[i];
+        w[i] += nesterov ? momentum * v[i] - lr * g[i] : v[i];
+      }
+    }
+  },
+
+  rmspropUpdate(params, grads, ms, lr, rho, eps) {
+    for (let p = 0; p < params.length; p++) {
+      const w = params[p], g = grads[p], s = ms[p];
+      for (let i = 0; i < w.length; i++) {
+        s[i] = rho * s[i] + (1 - rho) * g[i] * g[i];
+        w[i] -= (lr * g[i]) / (Math.sqrt(s[i]) + eps);
+      }
+    }
+  },
+
+  adamUpdate(params, grads, m, v, lr, beta1, beta2, eps, t) {
+    const lrT = (lr * Math.sqrt(1 - Math.pow(beta2, t))) / (1 - Math.pow(beta1, t));
+    for (let p = 0; p < params.length; p++) {
+      const w = params[p], g = grads[p], mp = m[p], vp = v[p];
+      for (let i = 0; i < w.length; i++) {
+        mp[i] = beta1 * mp[i] + (1 - beta1) * g[i];
+        vp[i] = beta2 * vp[i] + (1 - beta2) * g[i] * g[i];
+        w[i] -= (lrT * mp[i]) / (Math.sqrt(vp[i]) + eps);
+      }
+    }
+  },
+};
+
+const ELTWISE: Record<Eltwise, { fwd: (x: number) => number; dByY: (y: number) => number }> = {
+  relu: { fwd: (x) => (x > 0 ? x : 0), dByY: (y) => (y > 0 ? 1 : 0) },
+  sigmoid: { fwd: (x) => 1 / (1 + Math.exp(-x)), dByY: (y) => y * (1 - y) },
+  tanh: { fwd: Math.tanh, dByY: (y) => 1 - y * y },
+  linear: { fwd: (x) => x, dByY: () => 1 },
+};
+
+export type { ConvGeom, PoolGeom };

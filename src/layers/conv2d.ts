@@ -1,0 +1,85 @@
+import type { ConvGeom } from '../kernels/kernels';
+import type { Rng } from '../rng';
+import { Activated } from './activation';
+import { glorotUniform, pair, padGeometry, weight, type LayerArgs, type RunContext, type Weight } from './layer';
+import { UsageError } from '../errors';
+
+export interface Conv2DArgs extends LayerArgs {
+  filters: number;
+  kernelSize: number | [number, number];
+  strides?: number | [number, number];
+  padding?: 'valid' | 'same';
+  activation?: string;
+  useBias?: boolean;
+}
+
+export class Conv2D extends Activated {
+  readonly className = 'Conv2D';
+  filters: number;
+  kernelSize: [number, number];
+  strides: [number, number];
+  padding: 'valid' | 'same';
+  useBias: boolean;
+  private g!: ConvGeom;
+  private x: Float32Array = new Float32Array(0);
+
+  constructor(args: Conv2DArgs) {
+    super(args, 'Conv2D');
+    this.filters = args.filters;
+    this.kernelSize = pair(args.kernelSize);
+    this.strides = pair(args.strides ?? 1);
+    this.padding = args.padding ?? 'valid';
+    this.useBias = args.useBias ?? true;
+    if (!(this.filters > 0)) throw new UsageError(`Conv2D: filters must be positive, got ${args.filters}`);
+    if (this.padding !== 'valid' && this.padding !== 'same') throw new UsageError(`Conv2D: padding must be 'valid' or 'same', got '${args.padding}'`);
+  }
+
+  computeOutputShape(s: number[]): number[] {
+    if (s.length !== 3) throw new UsageError(`${this.name}: Conv2D expects [height, width, channels] input, got [${s}]`);
+    const r = padGeometry(s[0], this.kernelSize[0], this.strides[0], this.padding);
+    const c = padGeometry(s[1], this.kernelSize[1], this.strides[1], this.padding);
+    if (r.out < 1 || c.out < 1) throw new UsageError(`${this.name}: kernel ${this.kernelSize.join('x')} does not fit input ${s[0]}x${s[1]}`);
+    return [r.out, c.out, this.filters];
+  }
+
+  protected override createWeights(rng: Rng): Weight[] {
+    const [kh, kw] = this.kernelSize;
+    const cin = this.inputShape[2];
+    const w = [glorotUniform('kernel', [kh, kw, cin, this.filters], kh * kw * cin, kh * kw * this.filters, rng)];
+    if (this.useBias) w.push(weight('bias', [this.filters], true));
+    return w;
+  }
+
+  geometry(n: number): ConvGeom {
+    const [h, w, c] = this.inputShape;
+    const [oh, ow, f] = this.outputShape;
+    const [kh, kw] = this.kernelSize;
+    const [sh, sw] = this.strides;
+    return {
+      n, h, w, c, f, oh, ow, kh, kw, sh, sw,
+      padTop: padGeometry(h, kh, sh, this.padding).before,
+      padLeft: padGeometry(w, kw, sw, this.padding).before,
+    };
+  }
+
+  protected forwardLinear(x: Float32Array, n: number, z: Float32Array, relu: boolean, ctx: RunContext): void {
+    this.x = x;
+    this.g = this.geometry(n);
+    ctx.k.conv2dForward(this.g, x, this.weights[0].value, this.useBias ? this.weights[1].value : null, z, relu);
+  }
+
+  protected backwardLinear(dz: Float32Array, n: number, ctx: RunContext): Float32Array {
+    const [kernel, bias] = this.weights;
+    ctx.k.conv2dBackwardWeights(this.g, this.x, dz, kernel.grad!, bias ? bias.grad : null);
+    const dx = this.buffer('dx', this.x.length);
+    ctx.k.conv2dBackwardData(this.g, dz, kernel.value, dx);
+    return dx;
+  }
+
+  getConfig() {
+    return {
+      filters: this.filters, kernelSize: this.kernelSize, strides: this.strides, padding: this.padding,
+      activation: this.activation, useBias: this.useBias,
+    };
+  }
+}

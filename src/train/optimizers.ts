@@ -1,0 +1,95 @@
+// Keras optimizers (formulas and defaults of tf.keras 2.x). State lives in Float32Arrays parallel to
+// the trainable weights so the native backend can update all parameters in one fused call.
+import type { Kernels } from '../kernels/kernels';
+import type { Weight } from '../layers/layer';
+import { UsageError } from '../errors';
+
+export type OptimizerName = 'sgd' | 'rmsprop' | 'adam';
+export const OPTIMIZERS: readonly OptimizerName[] = ['sgd', 'rmsprop', 'adam'];
+
+export interface OptimizerConfig {
+  learningRate?: number;
+  momentum?: number; nesterov?: boolean; // sgd
+  rho?: number; // rmsprop
+  beta1?: number; beta2?: number; // adam
+  epsilon?: number;
+}
+
+export abstract class Optimizer {
+  abstract readonly className: string;
+  learningRate: number;
+  iterations = 0;
+  protected slots: Float32Array[][] = [];
+
+  constructor(lr: number) { this.learningRate = lr; }
+
+  step(k: Kernels, weights: Weight[]): void {
+    const trainable = weights.filter((w) => w.grad);
+    if (this.slots.length === 0) this.slots = this.slotNames().map(() => trainable.map((w) => new Float32Array(w.value.length)));
+    this.iterations++;
+    this.apply(k, trainable.map((w) => w.value), trainable.map((w) => w.grad!));
+  }
+
+  protected abstract slotNames(): string[];
+  protected abstract apply(k: Kernels, params: Float32Array[], grads: Float32Array[]): void;
+  abstract getConfig(): Record<string, unknown>;
+
+  /** Slot arrays and step count, for checkpoints. */
+  getState(): { iterations: number; slots: Float32Array[][] } { return { iterations: this.iterations, slots: this.slots }; }
+  setState(s: { iterations: number; slots: Float32Array[][] }): void { this.iterations = s.iterations; this.slots = s.slots; }
+}
+
+export class SGD extends Optimizer {
+  readonly className = 'SGD';
+  momentum: number; nesterov: boolean;
+  constructor(c: OptimizerConfig = {}) {
+    super(c.learningRate ?? 0.01);
+    this.momentum = c.momentum ?? 0;
+    this.nesterov = c.nesterov ?? false;
+  }
+  protected slotNames() { return this.momentum ? ['momentum'] : []; }
+  protected apply(k: Kernels, p: Float32Array[], g: Float32Array[]) {
+    k.sgdUpdate(p, g, this.momentum ? this.slots[0] : null, this.learningRate, this.momentum, this.nesterov);
+  }
+  getConfig() { return { learning_rate: this.learningRate, momentum: this.momentum, nesterov: this.nesterov }; }
+}
+
+export class RMSprop extends Optimizer {
+  readonly className = 'RMSprop';
+  rho: number; epsilon: number;
+  constructor(c: OptimizerConfig = {}) {
+    super(c.learningRate ?? 1e-3);
+    this.rho = c.rho ?? 0.9;
+    this.epsilon = c.epsilon ?? 1e-7;
+  }
+  protected slotNames() { return ['rms']; }
+  protected apply(k: Kernels, p: Float32Array[], g: Float32Array[]) {
+    k.rmspropUpdate(p, g, this.slots[0], this.learningRate, this.rho, this.epsilon);
+  }
+  getConfig() { return { learning_rate: this.learningRate, rho: this.rho, epsilon: this.epsilon }; }
+}
+
+export class Adam extends Optimizer {
+  readonly className = 'Adam';
+  beta1: number; beta2: number; epsilon: number;
+  constructor(c: OptimizerConfig = {}) {
+    super(c.learningRate ?? 1e-3);
+    this.beta1 = c.beta1 ?? 0.9;
+    this.beta2 = c.beta2 ?? 0.999;
+    this.epsilon = c.epsilon ?? 1e-7;
+  }
+  protected slotNames() { return ['m', 'v']; }
+  protected apply(k: Kernels, p: Float32Array[], g: Float32Array[]) {
+    k.adamUpdate(p, g, this.slots[0], this.slots[1], this.learningRate, this.beta1, this.beta2, this.epsilon, this.iterations);
+  }
+  getConfig() { return { learning_rate: this.learningRate, beta_1: this.beta1, beta_2: this.beta2, epsilon: this.epsilon }; }
+}
+
+export function makeOptimizer(name: string, config: OptimizerConfig = {}): Optimizer {
+  switch (name.toLowerCase()) {
+    case 'sgd': return new SGD(config);
+    case 'rmsprop': return new RMSprop(config);
+    case 'adam': return new Adam(config);
+    default: throw new UsageError(`optimizer: unknown optimizer '${name}' (expected one of ${OPTIMIZERS.join(', ')})`);
+  }
+}

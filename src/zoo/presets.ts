@@ -1,0 +1,157 @@
+// The six seed models of ../shared/seed-models.md as presets: layers as the documents describe them,
+// recipes as the documents give them (or, where they are silent, ours — the help text says which).
+import { BatchNormalization, Conv2D, Dense, Dropout, Flatten, MaxPooling2D } from '../layers';
+import { Sequential } from '../model/sequential';
+import type { LossName } from '../train/losses';
+import type { OptimizerName } from '../train/optimizers';
+import { UsageError } from '../errors';
+
+export interface Recipe {
+  optimizer: OptimizerName;
+  learningRate: number;
+  loss: LossName;
+  batchSize: number;
+  epochs: number;
+  /** Keras ImageDataGenerator-style augmentation (rotation degrees, zoom and shift fractions). */
+  augmentation?: { rotation: number; zoom: number; shift: number };
+  reduceLrOnPlateau?: { factor: number; patience: number; minLr: number };
+  dropout?: number[];
+}
+
+export interface Preset {
+  name: string;
+  document: string;
+  description: string;
+  /** What the document reports: test accuracy in [0, 1], or null when it reports none. */
+  reportedAccuracy: number | null;
+  /** Choices the document leaves open and we made. */
+  ours: string;
+  recipe: Recipe;
+  build(inputShape?: number[], classes?: number, seed?: number): Sequential;
+}
+
+const MNIST: [number[], number] = [[28, 28, 1], 10];
+
+export const PRESETS: Preset[] = [
+  {
+    name: 'seed000-kaggle',
+    document: '000_2fac7b9a2abcd1c6.txt',
+    description: 'Kaggle CNN: two 5x5x32 and two 5x5x64 same-padded convs, max-pooling, dropout, dense 120-84-10',
+    reportedAccuracy: null,
+    ours: 'recipe not given: RMSprop 1e-3, categorical cross-entropy, batch 86, 30 epochs, augmentation (rotation ±10°, zoom ±10%, shift ±10%), ReduceLROnPlateau (factor 0.5, patience 3, min 1e-5)',
+    recipe: { optimizer: 'rmsprop', learningRate: 1e-3, loss: 'categorical_crossentropy', batchSize: 86, epochs: 30,
+      augmentation: { rotation: 10, zoom: 0.1, shift: 0.1 }, reduceLrOnPlateau: { factor: 0.5, patience: 3, minLr: 1e-5 } },
+    build: (inputShape = MNIST[0], classes = MNIST[1], seed = 0) => new Sequential({ seed, layers: [
+      new Conv2D({ filters: 32, kernelSize: 5, padding: 'same', activation: 'relu', inputShape }),
+      new Conv2D({ filters: 32, kernelSize: 5, padding: 'same', activation: 'relu' }),
+      new MaxPooling2D({ poolSize: 2 }),
+      new Dropout({ rate: 0.25 }),
+      new Conv2D({ filters: 64, kernelSize: 5, padding: 'same', activation: 'relu' }),
+      new Conv2D({ filters: 64, kernelSize: 5, padding: 'same', activation: 'relu' }),
+      new MaxPooling2D({ poolSize: 2 }),
+      new Dropout({ rate: 0.25 }),
+      new Flatten(),
+      new Dense({ units: 120, activation: 'relu' }),
+      new Dense({ units: 84, activation: 'relu' }),
+      new Dense({ units: classes, activation: 'softmax' }),
+    ] }),
+  },
+  {
+    name: 'seed001-small',
+    document: '001_07dc980ab139e42a.txt',
+    description: 'Small CNN: conv 4x4x32, pool, conv 3x3x32, pool, dropout 0.3, softmax; SGD on mean squared error',
+    reportedAccuracy: 0.9461,
+    ours: 'nothing: the document gives layers and recipe (pooling padding assumed valid, as the document assumes)',
+    recipe: { optimizer: 'sgd', learningRate: 0.01, loss: 'mean_squared_error', batchSize: 32, epochs: 20 },
+    build: (inputShape = MNIST[0], classes = MNIST[1], seed = 0) => new Sequential({ seed, layers: [
+      new Conv2D({ filters: 32, kernelSize: 4, activation: 'relu', inputShape }),
+      new MaxPooling2D({ poolSize: 2 }),
+      new Conv2D({ filters: 32, kernelSize: 3, activation: 'relu' }),
+      new MaxPooling2D({ poolSize: 2 }),
+      new Dropout({ rate: 0.3 }),
+      new Flatten(),
+      new Dense({ units: classes, activation: 'softmax' }),
+    ] }),
+  },
+  {
+    name: 'seed002-mlp',
+    document: '002_01439bfc8ec2b48a.txt',
+    description: 'Chollet MLP: flatten, dense 512 relu, dense 10 softmax',
+    reportedAccuracy: 0.98,
+    ours: 'recipe from Deep Learning with Python: RMSprop 1e-3, categorical cross-entropy, batch 128, 5 epochs',
+    recipe: { optimizer: 'rmsprop', learningRate: 1e-3, loss: 'categorical_crossentropy', batchSize: 128, epochs: 5 },
+    build: (inputShape = MNIST[0], classes = MNIST[1], seed = 0) => new Sequential({ seed, layers: [
+      new Flatten({ inputShape }),
+      new Dense({ units: 512, activation: 'relu' }),
+      new Dense({ units: classes, activation: 'softmax' }),
+    ] }),
+  },
+  {
+    name: 'seed002-cnn',
+    document: '002_01439bfc8ec2b48a.txt',
+    description: 'Chollet CNN: conv 3x3x32, pool, conv 3x3x64, pool, conv 3x3x64, dense 64, dense 10',
+    reportedAccuracy: 0.993,
+    ours: 'recipe from Deep Learning with Python: RMSprop 1e-3, categorical cross-entropy, batch 64, 5 epochs',
+    recipe: { optimizer: 'rmsprop', learningRate: 1e-3, loss: 'categorical_crossentropy', batchSize: 64, epochs: 5 },
+    build: (inputShape = MNIST[0], classes = MNIST[1], seed = 0) => new Sequential({ seed, layers: [
+      new Conv2D({ filters: 32, kernelSize: 3, activation: 'relu', inputShape }),
+      new MaxPooling2D({ poolSize: 2 }),
+      new Conv2D({ filters: 64, kernelSize: 3, activation: 'relu' }),
+      new MaxPooling2D({ poolSize: 2 }),
+      new Conv2D({ filters: 64, kernelSize: 3, activation: 'relu' }),
+      new Flatten(),
+      new Dense({ units: 64, activation: 'relu' }),
+      new Dense({ units: classes, activation: 'softmax' }),
+    ] }),
+  },
+  {
+    name: 'seed003-bn',
+    document: '003_6ee3bd2113a4b3b3.txt',
+    description: 'Strided CNN with batch norm: 5x5/2 conv, 3x3 convs with stride-2 downsampling, BN, dropout, dense 256',
+    reportedAccuracy: 0.9938,
+    ours: 'relu after each conv/dense, dropout rates 0.25/0.25/0.4, and the recipe (Adam 1e-3, categorical cross-entropy, batch 128, 23 epochs) are ours; the document gives layers, counts and 23 epochs',
+    recipe: { optimizer: 'adam', learningRate: 1e-3, loss: 'categorical_crossentropy', batchSize: 128, epochs: 23, dropout: [0.25, 0.25, 0.4] },
+    build: (inputShape = MNIST[0], classes = MNIST[1], seed = 0) => new Sequential({ seed, layers: [
+      new Conv2D({ filters: 16, kernelSize: 5, strides: 2, padding: 'same', activation: 'relu', inputShape }),
+      new Conv2D({ filters: 32, kernelSize: 3, padding: 'same', activation: 'relu' }),
+      new BatchNormalization(),
+      new Conv2D({ filters: 32, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu' }),
+      new BatchNormalization(),
+      new Dropout({ rate: 0.25 }),
+      new Conv2D({ filters: 64, kernelSize: 3, padding: 'same', activation: 'relu' }),
+      new BatchNormalization(),
+      new Conv2D({ filters: 64, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu' }),
+      new BatchNormalization(),
+      new Dropout({ rate: 0.25 }),
+      new Flatten(),
+      new Dense({ units: 256, activation: 'relu' }),
+      new BatchNormalization(),
+      new Dropout({ rate: 0.4 }),
+      new Dense({ units: classes, activation: 'softmax' }),
+    ] }),
+  },
+  {
+    name: 'seed004-keras',
+    document: '004_41769ddb254f09ea.txt',
+    description: 'Keras mnist_cnn: conv 3x3x32, conv 3x3x64, pool, dropout 0.25, flatten, dropout 0.5, dense 128, dense 10',
+    reportedAccuracy: 0.9886,
+    ours: 'dense width 128 is ours (the document does not give it); Adam 1e-3 with Keras defaults, batch 32, 12 epochs as documented',
+    recipe: { optimizer: 'adam', learningRate: 1e-3, loss: 'categorical_crossentropy', batchSize: 32, epochs: 12 },
+    build: (inputShape = MNIST[0], classes = MNIST[1], seed = 0) => new Sequential({ seed, layers: [
+      new Conv2D({ filters: 32, kernelSize: 3, activation: 'relu', inputShape }),
+      new Conv2D({ filters: 64, kernelSize: 3, activation: 'relu' }),
+      new MaxPooling2D({ poolSize: 2 }),
+      new Dropout({ rate: 0.25 }),
+      new Flatten(),
+      new Dropout({ rate: 0.5 }),
+      new Dense({ units: 128, activation: 'relu' }),
+      new Dense({ units: classes, activation: 'softmax' }),
+    ] }),
+  },
+];
+
+export function getPreset(name: string): Preset {
+  const p = PRESETS.find((q) => q.name === name);
+  if (!p) throw new UsageError(`unknown preset '${name}' (run 'digits models' for the list: ${PRESETS.map((q) => q.name).join(', ')})`);
+  return p;
+}
