@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Everything a fresh Debian machine lacks: oneDNN (native core) from apt, then npm ci, which builds
+# the addon (scripts/build-native.js) and compiles the TypeScript (prepare).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+need=()
+for pkg in libdnnl-dev g++ make python3; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
+fi
+npm ci --no-audit --no-fund

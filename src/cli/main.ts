@@ -1,0 +1,225 @@
+// The `digits` command line. Argument parsing is commander's; every failure becomes one line on
+// stderr and an exit code (1 runtime, 2 usage), with the stack only under --verbose.
+import { Command, CommanderError, Option } from 'commander';
+import * as fs from 'node:fs';
+import { PRESETS, getPreset } from '../zoo/presets';
+import { explain } from '../model/explain';
+import { loadDataset, resolveDataDir, toTensor, defaultCacheDir, type Dataset } from '../data/mnist';
+import { download } from '../data/download';
+import { saveModel, loadModel, VERSION } from '../model/io';
+import { backendDescription, getKernels, setThreads } from '../kernels';
+import { ReduceLROnPlateau, type Callback } from '../train/callbacks';
+import { makeOptimizer } from '../train/optimizers';
+import { confusionMatrix, formatClassReport, formatConfusionMatrix, perClassMetrics, predictedLabels } from '../train/metrics';
+import { argmaxRow, sizeOf, type Tensor } from '../tensor';
+import type { Sequential } from '../model/sequential';
+import { DigitsError, UsageError } from '../errors';
+
+type Out = { stdout: (s: string) => void; stderr: (s: string) => void };
+const defaultOut: Out = { stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s) };
+
+function int(name: string, min: number) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new UsageError(`${name}: expected an integer ≥ ${min}, got '${v}'`);
+    return n;
+  };
+}
+function num(name: string, lo: number, hi: number, closedHi = false) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < lo || (closedHi ? n > hi : n >= hi)) throw new UsageError(`${name}: expected a number in [${lo}, ${hi}${closedHi ? ']' : ')'}, got '${v}'`);
+    return n;
+  };
+}
+
+interface Data { ds: Dataset; train: Tensor; trainLabels: Tensor; test: Tensor; testLabels: Tensor }
+
+function loadData(dir: string | undefined, limit?: number): Data {
+  const ds = loadDataset(resolveDataDir(dir));
+  const n = Math.min(limit ?? ds.train.count, ds.train.count);
+  const tr = toTensor(ds.train, ds.height, ds.width, ds.classes, n < ds.train.count ? Array.from({ length: n }, (_v, i) => i) : undefined);
+  const te = toTensor(ds.test, ds.height, ds.width, ds.classes);
+  return {
+    ds,
+    train: { shape: [n, ds.height, ds.width, 1], data: tr.x },
+    trainLabels: { shape: [n, ds.classes], data: tr.y },
+    test: { shape: [ds.test.count, ds.height, ds.width, 1], data: te.x },
+    testLabels: { shape: [ds.test.count, ds.classes], data: te.y },
+  };
+}
+
+function checkModelFits(model: Sequential, d: Data, where: string): void {
+  const want = sizeOf(model.inputShape), have = d.ds.height * d.ds.width;
+  if (want !== have) throw new DigitsError(`${where}: the model takes [${model.inputShape}] inputs, the dataset has ${d.ds.height}x${d.ds.width} images`);
+  const classes = sizeOf(model.outputShape);
+  if (classes !== d.ds.classes) throw new DigitsError(`${where}: the model has ${classes} outputs, the dataset has ${d.ds.classes} classes`);
+}
+
+function labelsOf(t: Tensor): Int32Array {
+  const classes = t.shape[1];
+  const out = new Int32Array(t.shape[0]);
+  for (let r = 0; r < out.length; r++) out[r] = argmaxRow(t.data, r, classes);
+  return out;
+}
+
+/** 28x28 (or any size) grayscale as ASCII art, two characters per pixel to keep the aspect ratio. */
+export function asciiDigit(pixels: Float32Array, h: number, w: number): string {
+  const ramp = ' .:-=+*#%@';
+  const rows: string[] = [];
+  for (let y = 0; y < h; y++) {
+    let line = '';
+    for (let x = 0; x < w; x++) {
+      const c = ramp[Math.min(ramp.length - 1, Math.floor(pixels[y * w + x] * ramp.length))];
+      line += c + c;
+    }
+    rows.push(line.trimEnd());
+  }
+  return rows.join('\n');
+}
+
+function buildProgram(out: Out): Command {
+  const program = new Command('digits')
+    .description('Handwritten-digit recognition with convolutional networks (Keras-style, TypeScript + oneDNN)')
+    .option('--verbose', 'print stack traces on errors')
+    .option('--threads <n>', 'native core threads (default: all cores)', int('--threads', 1))
+    .option('-V, --version', 'print the version and the active compute backend')
+    .configureOutput({ writeOut: out.stdout, writeErr: out.stderr })
+    .exitOverride()
+    .showHelpAfterError(false);
+  program.action((o: { version?: boolean }) => {
+    if (o.version) out.stdout(`digits ${VERSION}\n${backendDescription()}\n`);
+    else program.help();
+  });
+  program.hook('preAction', (cmd) => { const t = cmd.opts().threads; if (t) setThreads(t); });
+
+  program.command('models').description('list the built-in presets').action(() => {
+    for (const p of PRESETS) {
+      const m = p.build();
+      out.stdout(`${p.name.padEnd(16)} ${m.countParams().toLocaleString('en-US').padStart(10)} params  ${p.description}\n`);
+      out.stdout(`${' '.repeat(28)}recipe: ${p.recipe.optimizer} lr ${p.recipe.learningRate}, ${p.recipe.loss}, batch ${p.recipe.batchSize}, ${p.recipe.epochs} epochs; document reports ${p.reportedAccuracy === null ? 'no accuracy' : (p.reportedAccuracy * 100).toFixed(2) + '%'}\n`);
+      out.stdout(`${' '.repeat(28)}ours: ${p.ours}\n`);
+    }
+  });
+
+  program.command('summary <preset>').description("print a preset's Keras summary")
+    .option('--explain', 'show the arithmetic behind every output shape and parameter count')
+    .action((name: string, o: { explain?: boolean }) => {
+      const m = getPreset(name).build();
+      out.stdout(m.summary() + '\n');
+      if (o.explain) out.stdout('\n' + explain(m) + '\n');
+    });
+
+  program.command('train <preset>').description("train a preset with its recipe on MNIST and evaluate on the test set")
+    .option('--epochs <n>', 'epochs (default: the recipe\'s)', int('--epochs', 1))
+    .option('--batch-size <n>', 'batch size (default: the recipe\'s)', int('--batch-size', 1))
+    .addOption(new Option('--optimizer <name>', 'optimizer (default: the recipe\'s)').choices(['sgd', 'rmsprop', 'adam']))
+    .option('--lr <rate>', 'learning rate (default: the recipe\'s)', num('--lr', 0, Infinity))
+    .option('--seed <n>', 'seed for weights, shuffling and dropout', int('--seed', 0), 0)
+    .option('--validation-split <f>', 'fraction of the training data (from its end) held out for validation (default: the recipe\'s)', num('--validation-split', 0, 1))
+    .option('--limit <n>', 'train on the first n training images only', int('--limit', 1))
+    .option('--data <dir>', 'MNIST directory (default: $DIGITS_DATA, then ~/.cache/digits/mnist)')
+    .option('--out <dir>', 'save the trained model here (TF.js Layers format)')
+    .option('--json', 'print one JSON object with history and test results on stdout')
+    .action((name: string, o: { epochs?: number; batchSize?: number; optimizer?: string; lr?: number; seed: number; validationSplit?: number; limit?: number; data?: string; out?: string; json?: boolean }) => {
+      const preset = getPreset(name);
+      const r = preset.recipe;
+      const d = loadData(o.data, o.limit);
+      const model = preset.build([d.ds.height, d.ds.width, 1], d.ds.classes, o.seed);
+      const optimizer = o.optimizer ?? r.optimizer;
+      model.compile({ optimizer: makeOptimizer(optimizer, { learningRate: o.lr ?? (o.optimizer && o.optimizer !== r.optimizer ? undefined : r.learningRate) }), loss: r.loss });
+      const validationSplit = o.validationSplit ?? r.validationSplit;
+      const callbacks: Callback[] = [];
+      if (r.reduceLrOnPlateau && validationSplit > 0) callbacks.push(new ReduceLROnPlateau({ monitor: 'val_accuracy', ...r.reduceLrOnPlateau }));
+      if (!o.json) out.stdout(model.summary() + '\n');
+      const epochs = o.epochs ?? r.epochs;
+      const batchSize = o.batchSize ?? r.batchSize;
+      const t0 = process.hrtime.bigint();
+      const history = model.fit(d.train, d.trainLabels, { epochs, batchSize, validationSplit: validationSplit || undefined, seed: o.seed, callbacks });
+      const trainSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      const test = model.evaluate(d.test, d.testLabels);
+      const samples = Math.floor(d.train.shape[0] * (1 - validationSplit)) * history.epoch.length;
+      const result = {
+        preset: name, backend: getKernels().name, epochs: history.epoch.length, batchSize, optimizer, seed: o.seed,
+        history: history.history, test, trainSeconds, samplesPerSecond: samples / trainSeconds,
+      };
+      if (o.out) saveModel(model, o.out, { ...result, dataset: { height: d.ds.height, width: d.ds.width, classes: d.ds.classes } });
+      if (o.json) out.stdout(JSON.stringify(result) + '\n');
+      else {
+        out.stdout(`test loss ${test.loss.toFixed(4)} - test accuracy ${(test.accuracy * 100).toFixed(2)}%` +
+          (preset.reportedAccuracy ? ` (the document reports ${(preset.reportedAccuracy * 100).toFixed(2)}%)` : '') + '\n');
+        out.stdout(`trained in ${trainSeconds.toFixed(1)} s (${Math.round(result.samplesPerSecond)} samples/s, ${getKernels().name} backend)\n`);
+        if (o.out) out.stdout(`saved to ${o.out}\n`);
+      }
+    });
+
+  program.command('evaluate <modelDir>').description('evaluate a saved model on the test set: loss, accuracy, confusion matrix, per-class metrics')
+    .option('--data <dir>', 'MNIST directory')
+    .option('--json', 'print one JSON object on stdout')
+    .action((dir: string, o: { data?: string; json?: boolean }) => {
+      const { model } = loadModel(dir);
+      const d = loadData(o.data, 0);
+      checkModelFits(model, d, dir);
+      if (!model.loss) model.compile({ optimizer: 'sgd', loss: 'categorical_crossentropy' });
+      const probs = model.predict(d.test);
+      const test = model.evaluate(d.test, d.testLabels);
+      const cm = confusionMatrix(labelsOf(d.testLabels), predictedLabels(probs.data, d.test.shape[0], d.ds.classes), d.ds.classes);
+      const perClass = perClassMetrics(cm);
+      if (o.json) out.stdout(JSON.stringify({ loss: test.loss, accuracy: test.accuracy, confusionMatrix: cm, perClass }) + '\n');
+      else out.stdout(`test loss ${test.loss.toFixed(4)} - test accuracy ${(test.accuracy * 100).toFixed(2)}%\n\nconfusion matrix\n${formatConfusionMatrix(cm)}\n\n${formatClassReport(perClass)}\n`);
+    });
+
+  program.command('predict <modelDir>').description('predict a test-set digit, drawn as ASCII art, with the top-3 probabilities')
+    .requiredOption('--index <n>', 'index into the 10,000 test digits', int('--index', 0))
+    .option('--data <dir>', 'MNIST directory')
+    .option('--json', 'print one JSON object on stdout')
+    .action((dir: string, o: { index: number; data?: string; json?: boolean }) => {
+      const { model } = loadModel(dir);
+      const d = loadData(o.data, 0);
+      checkModelFits(model, d, dir);
+      if (o.index >= d.test.shape[0]) throw new UsageError(`--index: the test set has ${d.test.shape[0]} digits (0..${d.test.shape[0] - 1}), got ${o.index}`);
+      const size = d.ds.height * d.ds.width;
+      const pixels = d.test.data.subarray(o.index * size, (o.index + 1) * size);
+      const probs = model.predict({ shape: [1, d.ds.height, d.ds.width, 1], data: pixels }).data;
+      const top = Array.from(probs, (p, c) => ({ digit: c, probability: p })).sort((a, b) => b.probability - a.probability).slice(0, 3);
+      const label = d.ds.test.labels[o.index];
+      if (o.json) { out.stdout(JSON.stringify({ index: o.index, label, top }) + '\n'); return; }
+      out.stdout(asciiDigit(pixels, d.ds.height, d.ds.width) + '\n');
+      out.stdout(`test digit #${o.index}, label ${label}\n`);
+      for (const t of top) out.stdout(`  ${t.digit}  ${(t.probability * 100).toFixed(2).padStart(6)}%\n`);
+    });
+
+  program.command('download').description('fetch the four MNIST files into the cache (md5-checked)')
+    .option('--dir <dir>', 'target directory', defaultCacheDir())
+    .action(async (o: { dir: string }) => {
+      fs.mkdirSync(o.dir, { recursive: true });
+      const r = await download(o.dir, { log: (s) => out.stderr(s + '\n') });
+      out.stdout(`MNIST ready in ${r.dir} (${r.fetched.length} fetched, ${r.skipped.length} already present)\n`);
+    });
+
+  return program;
+}
+
+/** Runs the CLI and resolves to the exit code (never throws). */
+export async function run(argv: string[], out: Out = defaultOut): Promise<number> {
+  const program = buildProgram(out);
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // commander has printed its own one-line message; help and version are not errors
+      return e.exitCode === 0 ? 0 : 2;
+    }
+    const verbose = argv.includes('--verbose');
+    if (e instanceof DigitsError) {
+      out.stderr(`digits: ${e.message}\n`);
+      if (verbose && e.stack) out.stderr(e.stack + '\n');
+      return e.exitCode;
+    }
+    const err = e as Error;
+    out.stderr(`digits: internal error: ${err?.message ?? String(e)}${verbose ? '' : ' (run with --verbose for the stack)'}\n`);
+    if (verbose && err?.stack) out.stderr(err.stack + '\n');
+    return 1;
+  }
+}

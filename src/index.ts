@@ -1,0 +1,16 @@
+// The library API, Keras-style: build a Sequential from layers (or take a preset), compile, fit,
+// evaluate, predict, save in TF.js format and load back.
+export { Sequential, type FitArgs, type History, type CompileArgs } from './model/sequential';
+export * as layers from './layers';
+export { Conv2D, Dense, Dropout, Flatten, MaxPooling2D, BatchNormalization, Activation } from './layers';
+export { SGD, RMSprop, Adam, makeOptimizer, type Optimizer } from './train/optimizers';
+export { EarlyStopping, ReduceLROnPlateau, LearningRateScheduler, type Callback } from './train/callbacks';
+export { confusionMatrix, perClassMetrics, predictedLabels } from './train/metrics';
+export { saveModel, loadModel } from './model/io';
+export { PRESETS, getPreset, type Preset } from './zoo/presets';
+export { loadDataset, resolveDataDir, toTensor, splitValidation } from './data/mnist';
+export { download } from './data/download';
+export { getKernels, reference, backendDescription, setThreads, type Kernels } from './kernels';
+export { tensor, type Tensor } from './tensor';
+export { Rng } from './rng';
+export { DigitsError, UsageError } from './errors';

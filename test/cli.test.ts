@@ -1,0 +1,106 @@
+// The `digits` command end to end, as a user runs it: real MNIST, real files, exit codes, and
+// TF.js scoring the saved model the same as `digits evaluate` does.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { SHARED_MNIST } from './helpers/paths';
+import { loadDataset, toTensor } from '../src/data/mnist';
+
+const BIN = path.resolve(__dirname, '../../bin/digits.js');
+
+function digits(...args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 300_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const COUNTS: Record<string, string[]> = {
+  'seed000-kaggle': ['567,646', '567,646', '0'],
+  'seed001-small': ['17,802', '17,802', '0'],
+  'seed002-mlp': ['407,050', '407,050', '0'],
+  'seed002-cnn': ['93,322', '93,322', '0'],
+  'seed003-bn': ['336,490', '335,594', '896'],
+  'seed004-keras': ['1,199,882', '1,199,882', '0'],
+};
+
+test('digits summary prints the seed documents\' parameter counts', () => {
+  for (const [preset, [total, trainable, non]] of Object.entries(COUNTS)) {
+    const r = digits('summary', preset);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`^Total params: ${total}$`, 'm'));
+    assert.match(r.stdout, new RegExp(`^Trainable params: ${trainable}$`, 'm'));
+    assert.match(r.stdout, new RegExp(`^Non-trainable params: ${non}$`, 'm'));
+  }
+});
+
+test('digits summary --explain shows seed 001\'s hand arithmetic', () => {
+  const r = digits('summary', 'seed001-small', '--explain');
+  assert.equal(r.code, 0);
+  assert.match(r.stdout, /25 = 28 - 4 \+ 1/);
+  assert.match(r.stdout, /544 = 32 × \(4·4·1 \+ 1\)/);
+  assert.match(r.stdout, /800 = 5 × 5 × 32/);
+  assert.match(r.stdout, /8010 = 10 × \(800 \+ 1\)/);
+});
+
+test('usage errors exit 2 with one line and no stack', () => {
+  for (const args of [['train', 'no-such-preset'], ['train', 'seed002-mlp', '--epochs', 'x'], ['train', 'seed002-mlp', '--validation-split', '1.5'], ['frobnicate'], ['predict', 'M']]) {
+    const r = digits(...args);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+  }
+});
+
+test('runtime errors exit 1 with one line naming the file', () => {
+  const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'digits-cli-'));
+  const bad = digits('train', 'seed002-mlp', '--data', empty);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr.trim(), new RegExp(`^digits: .*${empty}.*digits download`));
+  fs.writeFileSync(path.join(empty, 'model.json'), '{"modelTopology": ');
+  const r = digits('evaluate', empty, '--data', SHARED_MNIST);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr.trim(), /model\.json: invalid JSON/);
+  assert.equal(r.stderr.trim().split('\n').length, 1);
+});
+
+test('train → evaluate → predict on real MNIST, and TF.js scores the saved model the same', async () => {
+  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'digits-cli-')), 'M');
+  const t = digits('train', 'seed002-mlp', '--epochs', '1', '--limit', '12000', '--data', SHARED_MNIST, '--out', out, '--json');
+  assert.equal(t.code, 0, t.stderr);
+  const trained = JSON.parse(t.stdout);
+  assert.equal(trained.history.loss.length, 1);
+  assert.ok(trained.test.accuracy >= 0.9, `test accuracy ${trained.test.accuracy} after one epoch on 12,000 digits`);
+
+  const e = digits('evaluate', out, '--data', SHARED_MNIST, '--json');
+  assert.equal(e.code, 0, e.stderr);
+  const evaluated = JSON.parse(e.stdout);
+  assert.equal(evaluated.accuracy, trained.test.accuracy);
+  const cm: number[][] = evaluated.confusionMatrix;
+  assert.equal(cm.flat().reduce((a, b) => a + b, 0), 10000);
+  assert.equal(cm.reduce((s, row, i) => s + row[i], 0) / 10000, evaluated.accuracy);
+
+  const p = digits('predict', out, '--index', '0', '--data', SHARED_MNIST);
+  assert.equal(p.code, 0, p.stderr);
+  assert.match(p.stdout, /test digit #0, label 7/);
+  assert.match(p.stdout, /@/);
+
+  // TF.js (pure JS) loads model.json + weights.bin and gets the same test accuracy
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const tf = require('@tensorflow/tfjs');
+  await tf.setBackend('cpu');
+  const json = JSON.parse(fs.readFileSync(path.join(out, 'model.json'), 'utf8'));
+  const bin = fs.readFileSync(path.join(out, 'weights.bin'));
+  const model = await tf.loadLayersModel(tf.io.fromMemory({
+    modelTopology: json.modelTopology,
+    weightSpecs: json.weightsManifest[0].weights,
+    weightData: bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength),
+  }));
+  const ds = loadDataset(SHARED_MNIST);
+  const te = toTensor(ds.test, ds.height, ds.width, ds.classes);
+  const pred = tf.tidy(() => model.predict(tf.tensor4d(te.x, [ds.test.count, ds.height, ds.width, 1])).argMax(-1).dataSync());
+  let correct = 0;
+  for (let i = 0; i < ds.test.count; i++) if (pred[i] === ds.test.labels[i]) correct++;
+  assert.equal(correct / ds.test.count, evaluated.accuracy);
+});
