@@ -31,6 +31,8 @@ export interface FitArgs {
   verbose?: 0 | 1;
   /** Epoch to start from (resuming). */
   initialEpoch?: number;
+  /** Transforms each training batch in place (data augmentation); gets its own seeded stream. */
+  augment?: (x: Float32Array, n: number, rng: Rng) => void;
 }
 
 export interface History {
@@ -164,6 +166,7 @@ export class Sequential {
     const rng = new Rng(args.seed ?? 0);
     const shuffleRng = rng.fork();
     const ctx = this.context(rng.fork());
+    const augmentRng = rng.fork();
     const steps = Math.ceil(trainEnd / batchSize);
     const callbacks = [...(args.callbacks ?? [])];
     if ((args.verbose ?? 1) > 0) callbacks.unshift(new ProgressBar(steps, epochs));
@@ -183,6 +186,7 @@ export class Sequential {
         const xb = this.batchBuffer('x', bs * sampleSize);
         const tb = this.batchBuffer('t', bs * classes);
         gatherBatch(x, y, order, start, bs, sampleSize, classes, isSparse(this.loss), xb, tb);
+        args.augment?.(xb, bs, augmentRng);
         const r = this.trainOnBatch(xb, tb, bs, ctx);
         if (!Number.isFinite(r.loss)) throw new DigitsError(`fit: loss became ${r.loss} at epoch ${epoch + 1}, batch ${b + 1}; lower the learning rate`);
         lossSum += r.loss; correct += r.correct; seen += bs;
