@@ -28,7 +28,7 @@ export const LAYER_CLASSES: Record<string, (c: Config, where: string) => Layer> 
   Activation: (c, w) => new Activation({ ...common(c, w), activation: c.activation }),
   BatchNormalization: (c, w) => {
     const axis = Array.isArray(c.axis) ? c.axis : [c.axis ?? -1];
-    // a positive axis is checked against the input rank once the model is built (see load.ts)
+    // a positive axis is checked against the input rank once the model is built (see io.ts)
     expect(axis.length === 1 && Number.isInteger(axis[0]), w, `axis ${JSON.stringify(c.axis)} is not supported (last axis only)`);
     expect(c.center !== false && c.scale !== false, w, 'center=false / scale=false are not supported');
     return new BatchNormalization({ ...common(c, w), momentum: c.momentum, epsilon: c.epsilon });

@@ -36,6 +36,8 @@ function layerJson(l: Layer, first: boolean, inputShape: number[]): Record<strin
   return { class_name: l.className, config };
 }
 
+const TFJS_OPTIMIZER_CLASS: Record<string, string> = { RMSprop: 'RMSProp' };
+
 export function toModelJson(model: Sequential, metadata?: DigitsMetadata): Record<string, unknown> {
   model.build();
   const weights = model.layers.flatMap((l) => l.weights.map((w) => ({ name: `${l.name}/${w.name}`, shape: w.shape, dtype: 'float32' })));
@@ -55,7 +57,8 @@ export function toModelJson(model: Sequential, metadata?: DigitsMetadata): Recor
     json.trainingConfig = {
       loss: model.loss,
       metrics: model.metrics,
-      optimizer_config: { class_name: model.optimizer.className, config: model.optimizer.getConfig() },
+      // TF.js looks optimizers up by its own class names ('RMSProp', not Keras' 'RMSprop')
+      optimizer_config: { class_name: TFJS_OPTIMIZER_CLASS[model.optimizer.className] ?? model.optimizer.className, config: model.optimizer.getConfig() },
     };
   }
   if (metadata) json.userDefinedMetadata = { digits: metadata };
@@ -63,6 +66,7 @@ export function toModelJson(model: Sequential, metadata?: DigitsMetadata): Recor
 }
 
 export function weightsBuffer(model: Sequential): Buffer {
+  model.build();
   const values = model.getWeights();
   const out = Buffer.alloc(values.reduce((s, v) => s + v.length * 4, 0));
   let o = 0;
@@ -79,21 +83,27 @@ function writeFileSynced(file: string, data: string | Buffer): void {
 export function saveModel(model: Sequential, dir: string, metadata?: DigitsMetadata): void {
   const target = path.resolve(dir);
   const tmp = `${target}.tmp-${process.pid}-${Date.now()}`;
-  fs.mkdirSync(tmp, { recursive: true });
+  const isModelDir = () => fs.statSync(target).isDirectory() && (fs.existsSync(path.join(target, 'model.json')) || fs.readdirSync(target).length === 0);
+  if (fs.existsSync(target) && !isModelDir()) {
+    throw new DigitsError(`${dir}: exists and is not a model directory (no model.json); not replacing it`);
+  }
+  let old: string | null = null;
   try {
+    fs.mkdirSync(tmp, { recursive: true });
     writeFileSynced(path.join(tmp, 'weights.bin'), weightsBuffer(model));
     writeFileSynced(path.join(tmp, 'model.json'), JSON.stringify(toModelJson(model, metadata), null, 1));
-    let old: string | null = null;
     if (fs.existsSync(target)) {
       old = `${target}.old-${process.pid}-${Date.now()}`;
       fs.renameSync(target, old);
     }
     fs.renameSync(tmp, target);
-    if (old) fs.rmSync(old, { recursive: true, force: true });
   } catch (e) {
-    fs.rmSync(tmp, { recursive: true, force: true });
-    throw new DigitsError(`${dir}: cannot save the model (${(e as Error).message})`);
+    try { fs.rmSync(tmp, { recursive: true, force: true }); } catch { /* nothing was staged */ }
+    // put the previous model back if it was moved aside and the new one did not take its place
+    if (old && !fs.existsSync(target)) { try { fs.renameSync(old, target); old = null; } catch { /* left at old */ } }
+    throw new DigitsError(`${dir}: cannot save the model (${(e as Error).message.replace(/\s*\n\s*/g, ' ')})`);
   }
+  if (old) fs.rmSync(old, { recursive: true, force: true });
 }
 
 function camelDeep(v: any): any {
@@ -158,26 +168,34 @@ export function fromModelJson(json: any, weightData: Uint8Array, where: string):
 
 function loadWeights(model: Sequential, manifest: any, data: Uint8Array, where: string): void {
   if (!Array.isArray(manifest)) throw new DigitsError(`${where}: weightsManifest is missing or not a list`);
-  const specs: { name: string; shape: number[]; dtype?: string; quantization?: unknown }[] = manifest.flatMap((g: any) => g?.weights ?? []);
-  const byName = new Map<string, { offset: number; size: number }>();
+  const all: { name: string; shape: number[]; dtype?: string; quantization?: unknown; group?: string }[] = manifest.flatMap((g: any) => g?.weights ?? []);
+  const byName = new Map<string, { offset: number; size: number; shape: number[] }>();
   let offset = 0;
-  for (const s of specs) {
+  for (const s of all) {
+    if (s.group === 'optimizer') {
+      // TF.js' includeOptimizer appends optimizer state (an int32 'iter', slots) after the model's weights:
+      // skip its bytes; the optimizer restarts from the trainingConfig
+      if (!Array.isArray(s.shape) || s.quantization || !['float32', 'int32'].includes(s.dtype ?? 'float32')) throw new DigitsError(`${where}: optimizer weight ${s.name} cannot be skipped (dtype ${s.dtype})`);
+      offset += s.shape.reduce((a: number, b: number) => a * b, 1) * 4;
+      continue;
+    }
     if (s.dtype && s.dtype !== 'float32') throw new DigitsError(`${where}: weight ${s.name} has dtype ${s.dtype} (float32 only)`);
     if (s.quantization) throw new DigitsError(`${where}: weight ${s.name} is quantized (not supported)`);
     if (!Array.isArray(s.shape) || s.shape.some((d) => !(Number.isInteger(d) && d >= 0))) throw new DigitsError(`${where}: weight ${s.name} has an invalid shape ${JSON.stringify(s.shape)}`);
     const size = s.shape.reduce((a, b) => a * b, 1);
-    byName.set(s.name, { offset, size });
+    byName.set(s.name, { offset, size, shape: s.shape });
     offset += size * 4;
   }
   if (data.length < offset) throw new DigitsError(`${where}: weights data has ${data.length} bytes, the manifest needs ${offset} (truncated weights.bin?)`);
   if (data.length > offset) throw new DigitsError(`${where}: weights data has ${data.length} bytes, the manifest describes ${offset}`);
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const ws = model.layers.flatMap((l) => l.weights.map((w) => ({ l, w })));
+  const specs = all.filter((s) => s.group !== 'optimizer');
   if (specs.length !== ws.length) throw new DigitsError(`${where}: manifest lists ${specs.length} weights, the topology needs ${ws.length}`);
   ws.forEach(({ l, w }, i) => {
     // TF.js matches by name; fall back to order for files whose weight names carry other prefixes
     const spec = byName.get(`${l.name}/${w.name}`) ?? byName.get(specs[i].name)!;
-    if (spec.size !== w.value.length) throw new DigitsError(`${where}: weight ${l.name}/${w.name} has ${spec.size} values in the manifest, the layer needs ${w.value.length} [${w.shape}]`);
+    if (spec.size !== w.value.length || spec.shape.join() !== w.shape.join()) throw new DigitsError(`${where}: weight ${l.name}/${w.name} has shape [${spec.shape}] (${spec.size} values) in the manifest, the layer needs [${w.shape}] (${w.value.length})`);
     for (let j = 0; j < spec.size; j++) w.value[j] = view.getFloat32(spec.offset + 4 * j, true);
   });
 }
@@ -194,7 +212,7 @@ export function loadModel(dir: string): LoadedModel {
     throw new DigitsError(`${file}: cannot read model (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
   let json: any;
-  try { json = JSON.parse(text); } catch (e) { throw new DigitsError(`${file}: invalid JSON (${(e as Error).message})`); }
+  try { json = JSON.parse(text); } catch (e) { throw new DigitsError(`${file}: invalid JSON (${(e as Error).message.replace(/\s*\n\s*/g, ' ')})`); }
   const base = path.dirname(file);
   const paths: string[] = Array.isArray(json?.weightsManifest) ? json.weightsManifest.flatMap((g: any) => g?.paths ?? []) : [];
   const chunks = paths.map((p) => {
