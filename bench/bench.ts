@@ -1,0 +1,135 @@
+// `npm run bench`: training and inference samples/s per preset for the native core (fp32, and bf16
+// when the addon offers it), the reference core, and — when Debian's python3-torch is installed —
+// PyTorch on the same architecture, batch size and thread count, measured in the same run, with the
+// ratio. Prints a table, writes bench-results.json, and with --profile per-layer times.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { PRESETS } from '../src/zoo/presets';
+import { reference, type Kernels } from '../src/kernels';
+import { Activated } from '../src/layers/activation';
+import { Rng } from '../src/rng';
+import type { Sequential } from '../src/model/sequential';
+
+interface Native { loadNative(): Kernels | null; setThreads(n: number): void; setPrecision?(p: 'fp32' | 'bf16'): void }
+
+const args = process.argv.slice(2);
+const opt = (name: string, dflt: string) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : dflt; };
+const threads = Number(opt('--threads', '2'));
+const seconds = Number(opt('--seconds', '3'));
+const only = args.flatMap((a, i) => (args[i - 1] === '--only' ? [a] : []));
+const profile = args.includes('--profile');
+const out = opt('--out', 'bench-results.json');
+
+function loadNative(): Native | null {
+  try { return require('../src/kernels/native') as Native; } catch { return null; }
+}
+
+function batchData(model: Sequential, n: number): { x: Float32Array; t: Float32Array } {
+  const rng = new Rng(7);
+  const x = new Float32Array(n * 784).map(() => (rng.next() < 0.8 ? 0 : rng.next()));
+  const t = new Float32Array(n * 10);
+  for (let i = 0; i < n; i++) t[i * 10 + rng.int(10)] = 1;
+  return { x, t };
+}
+
+/** Steps run for about `seconds` (at least 2 after one warm-up step); returns samples/s. */
+function timeIt(step: () => void, samplesPerStep: number): number {
+  step();
+  let steps = 0;
+  const t0 = process.hrtime.bigint();
+  let el = 0;
+  do { step(); steps++; el = Number(process.hrtime.bigint() - t0) / 1e9; } while (el < seconds || steps < 2);
+  return (steps * samplesPerStep) / el;
+}
+
+function measure(preset: (typeof PRESETS)[number], k: Kernels): { train: number; infer: number } {
+  const model = preset.build();
+  model.kernels = k;
+  model.compile({ optimizer: preset.recipe.optimizer, loss: preset.recipe.loss });
+  const bs = preset.recipe.batchSize;
+  const { x, t } = batchData(model, bs);
+  const train = timeIt(() => model.trainOnBatch(x, t, bs), bs);
+  const xi = batchData(model, 256).x;
+  const infer = timeIt(() => model.forward(xi, 256, false), 256);
+  return { train, infer };
+}
+
+/** Per-layer forward/backward milliseconds for one training step (the profile behind a ratio). */
+function profileLayers(preset: (typeof PRESETS)[number], k: Kernels): string[] {
+  const model = preset.build();
+  model.kernels = k;
+  model.compile({ optimizer: preset.recipe.optimizer, loss: preset.recipe.loss });
+  const bs = preset.recipe.batchSize;
+  const { x } = batchData(model, bs);
+  const ctx = model.context();
+  const fwd = new Array(model.layers.length).fill(0), bwd = new Array(model.layers.length).fill(0);
+  const reps = 20;
+  let opt = 0;
+  for (let r = 0; r < reps + 2; r++) {
+    const keep = r >= 2;
+    let h = x;
+    model.layers.forEach((l, i) => { const t0 = process.hrtime.bigint(); h = l.forward(h, bs, true, ctx); if (keep) fwd[i] += Number(process.hrtime.bigint() - t0); });
+    let g: Float32Array = new Float32Array(h.length).fill(1 / h.length);
+    for (let i = model.layers.length - 1; i >= 0; i--) {
+      const l = model.layers[i];
+      const t0 = process.hrtime.bigint();
+      g = i === model.layers.length - 1 && l instanceof Activated ? l.backwardFromLogits(g, bs, ctx) : l.backward(g, bs, ctx);
+      if (keep) bwd[i] += Number(process.hrtime.bigint() - t0);
+    }
+    const t0 = process.hrtime.bigint();
+    model.optimizer.step(k, model.layers.flatMap((l) => l.weights));
+    if (keep) opt += Number(process.hrtime.bigint() - t0);
+  }
+  const ms = (ns: number) => (ns / reps / 1e6).toFixed(3).padStart(8);
+  return [...model.layers.map((l, i) => `  ${l.name.padEnd(24)} fwd ${ms(fwd[i])} ms  bwd ${ms(bwd[i])} ms`), `  ${'optimizer'.padEnd(24)}     ${ms(opt)} ms`];
+}
+
+function torchResults(names: string[]): Record<string, { train: number; infer: number }> | null {
+  if (!fs.existsSync('/usr/bin/python3')) return null;
+  const script = path.resolve(__dirname, '../../bench/torch_bench.py');
+  const r = spawnSync('/usr/bin/python3', [script, '--threads', String(threads), '--steps', '30', ...names.flatMap((n) => ['--only', n])],
+    { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(threads) }, timeout: 1_800_000 });
+  if (r.status !== 0) { process.stderr.write(`bench: PyTorch yardstick unavailable (${(r.stderr || '').trim().split('\n').pop()})\n`); return null; }
+  return JSON.parse(r.stdout).results;
+}
+
+function main(): void {
+  const presets = PRESETS.filter((p) => only.length === 0 || only.includes(p.name));
+  const nat = loadNative();
+  const nk = nat?.loadNative() ?? null;
+  if (nat && nk) nat.setThreads(threads);
+  process.stderr.write(`bench: ${presets.length} presets, ${threads} threads, ~${seconds}s per measurement${nk ? '' : ' (native core not available)'}\n`);
+  const results: Record<string, Record<string, { train: number; infer: number } | null>> = {};
+  const profiles: string[] = [];
+  for (const p of presets) {
+    const row: Record<string, { train: number; infer: number } | null> = {};
+    if (nk) {
+      nat!.setPrecision?.('fp32');
+      row.native = measure(p, nk);
+      if (nat!.setPrecision) { nat!.setPrecision('bf16'); row.bf16 = measure(p, nk); nat!.setPrecision('fp32'); }
+      if (profile) profiles.push(`${p.name} (native fp32, batch ${p.recipe.batchSize})`, ...profileLayers(p, nk));
+    }
+    row.reference = measure(p, reference);
+    results[p.name] = row;
+    process.stderr.write(`bench: ${p.name} done\n`);
+  }
+  const torch = torchResults(presets.map((p) => p.name));
+  for (const p of presets) results[p.name].torch = torch?.[p.name] ?? null;
+
+  const f = (v: number | undefined) => (v === undefined ? '—' : v >= 100 ? Math.round(v).toString() : v.toFixed(1)).padStart(8);
+  const ratio = (a?: number, b?: number) => (a && b ? `${(a / b).toFixed(2)}×` : '—').padStart(7);
+  const lines = [
+    `training samples/s (inference samples/s at batch 256 in brackets); ratios against PyTorch ${torch ? '' : '(not installed) '}in this run; ${threads} threads`,
+    `${'preset'.padEnd(15)} ${'batch'.padStart(5)} ${'native'.padStart(8)} ${'bf16'.padStart(8)} ${'ref'.padStart(8)} ${'torch'.padStart(8)} ${'nat/pt'.padStart(7)} ${'bf16/pt'.padStart(7)} | ${'native'.padStart(8)} ${'torch'.padStart(8)} ${'nat/pt'.padStart(7)}`,
+  ];
+  for (const p of presets) {
+    const r = results[p.name];
+    lines.push(`${p.name.padEnd(15)} ${String(p.recipe.batchSize).padStart(5)} ${f(r.native?.train)} ${f(r.bf16?.train)} ${f(r.reference?.train)} ${f(r.torch?.train)} ${ratio(r.native?.train, r.torch?.train)} ${ratio(r.bf16?.train, r.torch?.train)} | ${f(r.native?.infer)} ${f(r.torch?.infer)} ${ratio(r.native?.infer, r.torch?.infer)}`);
+  }
+  process.stdout.write(lines.join('\n') + '\n' + (profiles.length ? '\nper-layer times, one training step:\n' + profiles.join('\n') + '\n' : ''));
+  fs.writeFileSync(out, JSON.stringify({ threads, seconds, results, date: new Date().toISOString() }, null, 1));
+  process.stderr.write(`bench: wrote ${out}\n`);
+}
+
+main();

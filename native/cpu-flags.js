@@ -1,0 +1,10 @@
+// Prints the SIMD flags for our own element-wise loops. oneDNN picks its ISA at run time by itself,
+// so these only matter for the hand-written loops; they are added only when this CPU has them
+// because the addon is always built on the machine that runs it.
+'use strict';
+const fs = require('fs');
+
+let info = '';
+try { info = fs.readFileSync('/proc/cpuinfo', 'utf8'); } catch { /* not Linux: stay generic */ }
+const flags = new Set((info.match(/^flags\s*:(.*)$/m) || ['', ''])[1].trim().split(/\s+/));
+process.stdout.write(flags.has('avx2') && flags.has('fma') ? '-mavx2 -mfma' : '');

@@ -1,0 +1,65 @@
+// The compute entry points behind the N-API glue, on raw pointers. Layouts and semantics are those of
+// src/kernels/kernels.ts (NHWC activations, HWIO conv weights, [in, out] dense weights).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace digits {
+
+struct ConvGeom {
+  int64_t n, h, w, c, f, oh, ow, kh, kw, sh, sw, padTop, padLeft;
+};
+
+struct PoolGeom {
+  int64_t n, h, w, c, oh, ow, ph, pw, sh, sw, padTop, padLeft;
+};
+
+enum class Act { relu = 0, sigmoid = 1, tanh = 2, linear = 3 };
+
+void convForward(const ConvGeom& g, const float* x, const float* w, const float* b, float* y, bool relu);
+void convBackwardData(const ConvGeom& g, const float* dy, const float* w, float* dx);
+void convBackwardWeights(const ConvGeom& g, const float* x, const float* dy, float* dw, float* db);
+
+void maxPoolForward(const PoolGeom& g, const float* x, float* y, int32_t* ws);
+void maxPoolBackward(const PoolGeom& g, const float* dy, const int32_t* ws, float* dx, int64_t dxLen);
+
+void denseForward(int64_t n, int64_t in, int64_t out, const float* x, const float* w, const float* b, float* y,
+                  bool relu);
+void denseBackwardData(int64_t n, int64_t in, int64_t out, const float* dy, const float* w, float* dx);
+void denseBackwardWeights(int64_t n, int64_t in, int64_t out, const float* x, const float* dy, float* dw,
+                          float* db);
+
+void batchNormTraining(int64_t rows, int64_t c, const float* x, const float* gamma, const float* beta,
+                       float* movingMean, float* movingVar, double momentum, double eps, float* y,
+                       float* saveMean, float* saveInvStd);
+void batchNormInference(int64_t rows, int64_t c, const float* x, const float* gamma, const float* beta,
+                        const float* movingMean, const float* movingVar, double eps, float* y);
+void batchNormBackward(int64_t rows, int64_t c, const float* x, const float* dy, const float* gamma,
+                       const float* saveMean, const float* saveInvStd, float* dx, float* dgamma, float* dbeta);
+
+void eltwiseForward(Act kind, const float* x, float* y, int64_t len);
+void eltwiseBackward(Act kind, const float* y, const float* dy, float* dx, int64_t len);
+
+void softmaxForward(int64_t rows, int64_t cols, const float* x, float* y);
+void softmaxBackward(int64_t rows, int64_t cols, const float* y, const float* dy, float* dx);
+double softmaxCrossEntropy(int64_t rows, int64_t cols, const float* p, const float* t, float* dlogits,
+                           double scale);
+
+// Optimizers take parallel lists of `count` arrays; len[i] is the length of array i in every list.
+void sgdUpdate(size_t count, float* const* w, const float* const* g, float* const* v, const int64_t* len,
+               double lr, double momentum, bool nesterov);
+void rmspropUpdate(size_t count, float* const* w, const float* const* g, float* const* ms, const int64_t* len,
+                   double lr, double rho, double eps);
+void adamUpdate(size_t count, float* const* w, const float* const* g, float* const* m, float* const* v,
+                const int64_t* len, double lr, double beta1, double beta2, double eps, double t);
+
+// Runtime facts for nativeInfo() and the thread knob.
+std::string cpuIsa();
+std::string onednnVersion();
+int maxThreads();
+void setThreads(int n);
+// Implementation names oneDNN chose for the primitives created so far (for diagnostics).
+std::string implementations();
+
+}  // namespace digits

@@ -1,0 +1,129 @@
+// The oneDNN backend: binds native/build/Release/digits_native.node (built by scripts/build-native.js
+// at `npm install`) behind the Kernels interface. Typed arrays go to C++ as-is (the addon takes their
+// data pointers, no copies); geometries are packed into one reused Int32Array per call because
+// reading 13 object properties from C++ costs more than the small convolutions themselves.
+import * as fs from 'fs';
+import * as path from 'path';
+import type { ConvGeom, Eltwise, Kernels, PoolGeom } from './kernels';
+
+interface Addon {
+  conv2dForward(g: Int32Array, x: Float32Array, w: Float32Array, b: Float32Array | null, y: Float32Array, relu: boolean): void;
+  conv2dBackwardData(g: Int32Array, dy: Float32Array, w: Float32Array, dx: Float32Array): void;
+  conv2dBackwardWeights(g: Int32Array, x: Float32Array, dy: Float32Array, dw: Float32Array, db: Float32Array | null): void;
+  maxPool2dForward(g: Int32Array, x: Float32Array, y: Float32Array, ws: Int32Array): void;
+  maxPool2dBackward(g: Int32Array, dy: Float32Array, ws: Int32Array, dx: Float32Array): void;
+  eltwiseForward(kind: number, x: Float32Array, y: Float32Array): void;
+  eltwiseBackward(kind: number, y: Float32Array, dy: Float32Array, dx: Float32Array): void;
+  info(): NativeInfo;
+  setThreads(n: number): void;
+  implementations(): string;
+}
+
+/** The native methods whose arguments are already plain numbers and arrays pass straight through. */
+type Direct = Pick<Kernels, 'denseForward' | 'denseBackwardData' | 'denseBackwardWeights' | 'batchNormForwardTraining'
+  | 'batchNormForwardInference' | 'batchNormBackward' | 'softmaxForward' | 'softmaxBackward' | 'softmaxCrossEntropy'
+  | 'sgdUpdate' | 'rmspropUpdate' | 'adamUpdate'>;
+
+export interface NativeInfo {
+  /** The instruction set oneDNN dispatches to, e.g. 'avx512_core'. */
+  isa: string;
+  threads: number;
+  /** oneDNN version, e.g. '2.6.3'. */
+  onednn: string;
+}
+
+const ADDON = 'native/build/Release/digits_native.node';
+const KIND: Record<Eltwise, number> = { relu: 0, sigmoid: 1, tanh: 2, linear: 3 };
+
+let addon: (Addon & Direct) | null | undefined;
+let loadError: string | null = null;
+
+/** The package root: the nearest ancestor holding native/ (dist/src/kernels when compiled, src/kernels under ts-node). */
+function addonPath(): string {
+  for (let dir = __dirname, i = 0; i < 5; i++, dir = path.dirname(dir)) {
+    const file = path.join(dir, ADDON);
+    if (fs.existsSync(file)) return file;
+  }
+  return path.resolve(__dirname, '../../..', ADDON);
+}
+
+function load(): (Addon & Direct) | null {
+  if (addon !== undefined) return addon;
+  // libgomp reads this once, when the addon pulls it in. Its default keeps idle workers spinning after
+  // each parallel region; on cores shared with other processes that made a seed002-cnn training step
+  // ~15x slower (365 ms vs 25 ms at batch 64) than letting them sleep. OMP_WAIT_POLICY=active restores it.
+  process.env.OMP_WAIT_POLICY ??= 'passive';
+  try {
+    addon = require(addonPath()) as Addon & Direct;
+  } catch (e) {
+    addon = null;
+    loadError = e instanceof Error ? e.message.split('\n')[0] : String(e);
+  }
+  return addon;
+}
+
+const convG = new Int32Array(13);
+function packConv(g: ConvGeom): Int32Array {
+  convG[0] = g.n; convG[1] = g.h; convG[2] = g.w; convG[3] = g.c; convG[4] = g.f; convG[5] = g.oh; convG[6] = g.ow;
+  convG[7] = g.kh; convG[8] = g.kw; convG[9] = g.sh; convG[10] = g.sw; convG[11] = g.padTop; convG[12] = g.padLeft;
+  return convG;
+}
+
+const poolG = new Int32Array(12);
+function packPool(g: PoolGeom): Int32Array {
+  poolG[0] = g.n; poolG[1] = g.h; poolG[2] = g.w; poolG[3] = g.c; poolG[4] = g.oh; poolG[5] = g.ow;
+  poolG[6] = g.ph; poolG[7] = g.pw; poolG[8] = g.sh; poolG[9] = g.sw; poolG[10] = g.padTop; poolG[11] = g.padLeft;
+  return poolG;
+}
+
+let kernels: Kernels | null = null;
+
+/** The oneDNN kernels, or null when the addon was not built or does not load (see nativeLoadError()). */
+export function loadNative(): Kernels | null {
+  if (kernels) return kernels;
+  const a = load();
+  if (!a) return null;
+  kernels = {
+    name: 'native',
+    conv2dForward: (g, x, w, b, y, relu) => a.conv2dForward(packConv(g), x, w, b, y, relu),
+    conv2dBackwardData: (g, dy, w, dx) => a.conv2dBackwardData(packConv(g), dy, w, dx),
+    conv2dBackwardWeights: (g, x, dy, dw, db) => a.conv2dBackwardWeights(packConv(g), x, dy, dw, db),
+    maxPool2dForward: (g, x, y, ws) => a.maxPool2dForward(packPool(g), x, y, ws),
+    maxPool2dBackward: (g, dy, ws, dx) => a.maxPool2dBackward(packPool(g), dy, ws, dx),
+    denseForward: a.denseForward,
+    denseBackwardData: a.denseBackwardData,
+    denseBackwardWeights: a.denseBackwardWeights,
+    batchNormForwardTraining: a.batchNormForwardTraining,
+    batchNormForwardInference: a.batchNormForwardInference,
+    batchNormBackward: a.batchNormBackward,
+    eltwiseForward: (kind, x, y) => a.eltwiseForward(KIND[kind], x, y),
+    eltwiseBackward: (kind, y, dy, dx) => a.eltwiseBackward(KIND[kind], y, dy, dx),
+    softmaxForward: a.softmaxForward,
+    softmaxBackward: a.softmaxBackward,
+    softmaxCrossEntropy: a.softmaxCrossEntropy,
+    sgdUpdate: a.sgdUpdate,
+    rmspropUpdate: a.rmspropUpdate,
+    adamUpdate: a.adamUpdate,
+  };
+  return kernels;
+}
+
+/** Why the addon did not load (first line of the error), or null if it loaded or was not tried. */
+export function nativeLoadError(): string | null {
+  load();
+  return loadError;
+}
+
+export function nativeInfo(): NativeInfo | null {
+  return load()?.info() ?? null;
+}
+
+/** Threads for oneDNN and the native loops (OpenMP); defaults to all cores. Drops cached primitives. */
+export function setThreads(n: number): void {
+  load()?.setThreads(n);
+}
+
+/** oneDNN's implementation name per primitive created so far, one `op: impl` per line. */
+export function nativeImplementations(): string {
+  return load()?.implementations() ?? '';
+}

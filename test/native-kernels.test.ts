@@ -1,0 +1,307 @@
+// Every native kernel against the TS reference on seeded random inputs. fp32 results may differ in
+// summation order only, so values are compared as max|a−b| / (max|b| + 1e-6) ≤ 1e-4; integer
+// outputs (pooling workspaces) must match exactly.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { ConvGeom, Eltwise, Kernels, PoolGeom } from '../src/kernels/kernels';
+import { loadNative, nativeInfo, nativeLoadError, setThreads } from '../src/kernels/native';
+import { reference as ref } from '../src/kernels/reference';
+import { Rng } from '../src/rng';
+
+const loaded = loadNative();
+const skip = loaded ? false : `native addon not loaded (${nativeLoadError()}); run \`node scripts/build-native.js\``;
+const nat = loaded as Kernels;
+const TOL = 1e-4;
+
+function rand(rng: Rng, n: number, lo = -1, hi = 1): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = rng.uniform(lo, hi);
+  return a;
+}
+
+function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length, 'length');
+  let d = 0, m = 0;
+  for (let i = 0; i < b.length; i++) {
+    d = Math.max(d, Math.abs(a[i] - b[i]));
+    m = Math.max(m, Math.abs(b[i]));
+  }
+  return d / (m + 1e-6);
+}
+
+function close(what: string, a: ArrayLike<number>, b: ArrayLike<number>, tol = TOL): void {
+  const e = relErr(a, b);
+  assert.ok(e <= tol, `${what}: relative error ${e.toExponential(2)} > ${tol}`);
+}
+
+function convGeom(n: number, h: number, w: number, c: number, f: number, k: number, s: number, same: boolean): ConvGeom {
+  const out = (x: number) => (same ? Math.ceil(x / s) : Math.ceil((x - k + 1) / s));
+  const pad = (x: number, o: number) => (same ? Math.floor(Math.max((o - 1) * s + k - x, 0) / 2) : 0);
+  const oh = out(h), ow = out(w);
+  return { n, h, w, c, f, oh, ow, kh: k, kw: k, sh: s, sw: s, padTop: pad(h, oh), padLeft: pad(w, ow) };
+}
+
+function poolGeom(n: number, h: number, w: number, c: number, p: number, s: number, same: boolean): PoolGeom {
+  const g = convGeom(n, h, w, c, c, p, s, same);
+  return { n, h, w, c, oh: g.oh, ow: g.ow, ph: p, pw: p, sh: s, sw: s, padTop: g.padTop, padLeft: g.padLeft };
+}
+
+const convCases: Array<[string, ConvGeom]> = [
+  ['5x5 same 28x28x1→32 (seed000), batch 3', convGeom(3, 28, 28, 1, 32, 5, 1, true)],
+  ['5x5 same 14x14x32→64 (seed000)', convGeom(2, 14, 14, 32, 64, 5, 1, true)],
+  ['3x3 valid 28→26 x1→32 (seed002), batch 1', convGeom(1, 28, 28, 1, 32, 3, 1, false)],
+  ['4x4 valid 28→25 x1→32 (seed001)', convGeom(3, 28, 28, 1, 32, 4, 1, false)],
+  ['3x3 valid 13x13x32→64 (seed002)', convGeom(3, 13, 13, 32, 64, 3, 1, false)],
+  ['3x3 valid 5x5x64→64 (seed002)', convGeom(3, 5, 5, 64, 64, 3, 1, false)],
+  ['5x5 stride 2 same 28→14 x1→16 (pads 1/2, seed003)', convGeom(3, 28, 28, 1, 16, 5, 2, true)],
+  ['3x3 stride 2 same 14→7 x32→32 (pads 0/1)', convGeom(3, 14, 14, 32, 32, 3, 2, true)],
+  ['3x3 stride 2 same 7→4 x64→64', convGeom(3, 7, 7, 64, 64, 3, 2, true)],
+  ['3x3 stride 2 valid 28→13 (last row unused)', convGeom(2, 28, 28, 3, 8, 3, 2, false)],
+  ['3x3 same on 7x7x3→5', convGeom(3, 7, 7, 3, 5, 3, 1, true)],
+  ['5x5 same on 5x5x2→4, batch 1', convGeom(1, 5, 5, 2, 4, 5, 1, true)],
+  ['4x4 same on 9x9x3→6 (even kernel, pads 1/2)', convGeom(2, 9, 9, 3, 6, 4, 1, true)],
+];
+
+// Outside the suite so that a machine without the addon reports one skipped test, not zero tests.
+test('native addon loads as "native" and reports its runtime', { skip }, () => {
+  assert.equal(nat.name, 'native');
+  const info = nativeInfo();
+  assert.ok(info && info.threads >= 1 && /^\d+\.\d+/.test(info.onednn) && info.isa.length > 0, JSON.stringify(info));
+});
+
+describe('native kernels', { skip }, () => {
+
+  for (const [name, g] of convCases) {
+    test(`conv ${name}`, () => {
+      const rng = new Rng(g.h * 100 + g.c + g.kh);
+      const x = rand(rng, g.n * g.h * g.w * g.c), w = rand(rng, g.kh * g.kw * g.c * g.f), b = rand(rng, g.f);
+      const dy = rand(rng, g.n * g.oh * g.ow * g.f);
+      for (const [bias, relu] of [[true, true], [true, false], [false, true], [false, false]] as const) {
+        const yr = new Float32Array(dy.length), yn = new Float32Array(dy.length).fill(NaN);
+        ref.conv2dForward(g, x, w, bias ? b : null, yr, relu);
+        nat.conv2dForward(g, x, w, bias ? b : null, yn, relu);
+        close(`forward bias=${bias} relu=${relu}`, yn, yr);
+      }
+      const dxr = new Float32Array(x.length), dxn = new Float32Array(x.length).fill(NaN);
+      ref.conv2dBackwardData(g, dy, w, dxr);
+      nat.conv2dBackwardData(g, dy, w, dxn);
+      close('backward data', dxn, dxr);
+      const dwr = new Float32Array(w.length), dbr = new Float32Array(g.f);
+      const dwn = new Float32Array(w.length).fill(NaN), dbn = new Float32Array(g.f).fill(NaN);
+      ref.conv2dBackwardWeights(g, x, dy, dwr, dbr);
+      nat.conv2dBackwardWeights(g, x, dy, dwn, dbn);
+      close('backward weights', dwn, dwr);
+      close('backward bias', dbn, dbr);
+      dwn.fill(NaN);
+      nat.conv2dBackwardWeights(g, x, dy, dwn, null);
+      close('backward weights without bias', dwn, dwr);
+    });
+  }
+
+  const poolCases: Array<[string, PoolGeom]> = [
+    ['2x2 on 26x26x32 (even)', poolGeom(3, 26, 26, 32, 2, 2, false)],
+    ['2x2 on 11x11x64 (odd, last row dropped)', poolGeom(3, 11, 11, 64, 2, 2, false)],
+    ['2x2 on 5x5x3, batch 1', poolGeom(1, 5, 5, 3, 2, 2, false)],
+    ['2x2 same on 7x7x5 (padded bottom/right)', poolGeom(2, 7, 7, 5, 2, 2, true)],
+    ['3x3 stride 1 same on 6x6x4 (overlapping windows)', poolGeom(2, 6, 6, 4, 3, 1, true)],
+  ];
+  for (const [name, g] of poolCases) {
+    for (const ties of [false, true]) {
+      test(`max pool ${name}${ties ? ' with ties' : ''}`, () => {
+        const rng = new Rng(g.h * 10 + g.c);
+        const x = rand(rng, g.n * g.h * g.w * g.c, -2, 2);
+        if (ties) for (let i = 0; i < x.length; i++) x[i] = Math.round(x[i]);
+        const out = g.n * g.oh * g.ow * g.c;
+        const yr = new Float32Array(out), wr = new Int32Array(out);
+        const yn = new Float32Array(out), wn = new Int32Array(out);
+        ref.maxPool2dForward(g, x, yr, wr);
+        nat.maxPool2dForward(g, x, yn, wn);
+        assert.deepEqual(yn, yr);
+        assert.deepEqual(wn, wr);
+        const dy = rand(rng, out);
+        const dxr = new Float32Array(x.length), dxn = new Float32Array(x.length).fill(NaN);
+        ref.maxPool2dBackward(g, dy, wr, dxr);
+        nat.maxPool2dBackward(g, dy, wn, dxn);
+        assert.deepEqual(dxn, dxr);
+      });
+    }
+  }
+
+  for (const [n, inF, outF] of [[3, 576, 64], [1, 64, 10], [64, 3136, 120], [5, 7, 3]]) {
+    test(`dense ${n}x${inF}→${outF}`, () => {
+      const rng = new Rng(inF + outF);
+      const x = rand(rng, n * inF), w = rand(rng, inF * outF), b = rand(rng, outF), dy = rand(rng, n * outF);
+      for (const [bias, relu] of [[true, true], [false, false], [true, false]] as const) {
+        const yr = new Float32Array(n * outF), yn = new Float32Array(n * outF).fill(NaN);
+        ref.denseForward(n, inF, outF, x, w, bias ? b : null, yr, relu);
+        nat.denseForward(n, inF, outF, x, w, bias ? b : null, yn, relu);
+        close(`forward bias=${bias} relu=${relu}`, yn, yr);
+      }
+      const dxr = new Float32Array(x.length), dxn = new Float32Array(x.length).fill(NaN);
+      ref.denseBackwardData(n, inF, outF, dy, w, dxr);
+      nat.denseBackwardData(n, inF, outF, dy, w, dxn);
+      close('backward data', dxn, dxr);
+      const dwr = new Float32Array(w.length), dbr = new Float32Array(outF);
+      const dwn = new Float32Array(w.length).fill(NaN), dbn = new Float32Array(outF).fill(NaN);
+      ref.denseBackwardWeights(n, inF, outF, x, dy, dwr, dbr);
+      nat.denseBackwardWeights(n, inF, outF, x, dy, dwn, dbn);
+      close('backward weights', dwn, dwr);
+      close('backward bias', dbn, dbr);
+      nat.denseBackwardWeights(n, inF, outF, x, dy, dwn, null);
+      close('backward weights without bias', dwn, dwr);
+    });
+  }
+
+  for (const [rows, c] of [[3 * 7 * 7, 32], [128, 256], [64 * 14 * 14, 32], [1, 4]]) {
+    test(`batch norm ${rows} rows x ${c} channels: training, inference, backward`, () => {
+      const rng = new Rng(rows + c);
+      const x = rand(rng, rows * c, 2, 5); // off-centre, so a one-pass variance would show
+      const gamma = rand(rng, c, 0.5, 1.5), beta = rand(rng, c), dy = rand(rng, rows * c);
+      const mm0 = rand(rng, c), mv0 = rand(rng, c, 0.5, 2);
+      const run = (k: Kernels) => {
+        const mm = mm0.slice(), mv = mv0.slice();
+        const y = new Float32Array(rows * c), sm = new Float32Array(c), si = new Float32Array(c);
+        k.batchNormForwardTraining(rows, c, x, gamma, beta, mm, mv, 0.99, 1e-3, y, sm, si);
+        const yi = new Float32Array(rows * c);
+        k.batchNormForwardInference(rows, c, x, gamma, beta, mm, mv, 1e-3, yi);
+        const dx = new Float32Array(rows * c), dg = new Float32Array(c), db = new Float32Array(c);
+        k.batchNormBackward(rows, c, x, dy, gamma, sm, si, dx, dg, db);
+        return { mm, mv, y, sm, si, yi, dx, dg, db };
+      };
+      const r = run(ref), n = run(nat);
+      for (const key of Object.keys(r) as Array<keyof typeof r>) close(key, n[key], r[key]);
+    });
+  }
+
+  for (const kind of ['relu', 'sigmoid', 'tanh', 'linear'] as Eltwise[]) {
+    for (const len of [37, 1000, 100_003]) {
+      test(`eltwise ${kind} on ${len} values, forward and backward (also in place)`, () => {
+        const rng = new Rng(len);
+        const x = rand(rng, len, -6, 6), dy = rand(rng, len);
+        const yr = new Float32Array(len), yn = new Float32Array(len);
+        ref.eltwiseForward(kind, x, yr);
+        nat.eltwiseForward(kind, x, yn);
+        close('forward', yn, yr);
+        const dxr = new Float32Array(len), dxn = new Float32Array(len);
+        ref.eltwiseBackward(kind, yr, dy, dxr);
+        nat.eltwiseBackward(kind, yr, dy, dxn);
+        close('backward', dxn, dxr);
+        const inPlace = dy.slice();
+        nat.eltwiseBackward(kind, yr, inPlace, inPlace);
+        close('backward in place', inPlace, dxr);
+      });
+    }
+  }
+
+  test('softmax forward and backward', () => {
+    const rng = new Rng(7);
+    for (const [rows, cols] of [[64, 10], [3, 10], [2000, 17]]) {
+      const x = rand(rng, rows * cols, -10, 10), dy = rand(rng, rows * cols);
+      const yr = new Float32Array(x.length), yn = new Float32Array(x.length);
+      ref.softmaxForward(rows, cols, x, yr);
+      nat.softmaxForward(rows, cols, x, yn);
+      close(`forward ${rows}x${cols}`, yn, yr);
+      const dxr = new Float32Array(x.length), dxn = new Float32Array(x.length);
+      ref.softmaxBackward(rows, cols, yr, dy, dxr);
+      nat.softmaxBackward(rows, cols, yr, dy, dxn);
+      close(`backward ${rows}x${cols}`, dxn, dxr);
+    }
+  });
+
+  test('softmax cross-entropy: loss, clipping and fused gradient', () => {
+    const rng = new Rng(11);
+    for (const [rows, cols] of [[64, 10], [3000, 10]]) {
+      const p = new Float32Array(rows * cols);
+      ref.softmaxForward(rows, cols, rand(rng, rows * cols, -8, 8), p);
+      const t = new Float32Array(rows * cols);
+      for (let r = 0; r < rows; r++) t[r * cols + rng.int(cols)] = 1;
+      p[0] = 0; t[0] = 1; // log(0) must be clipped to log(1e-7)
+      p[cols + 1] = 1; t[cols + 1] = 1;
+      t[2 * cols] = 0.3; // soft targets count too
+      const gr = new Float32Array(p.length), gn = new Float32Array(p.length);
+      const lr = ref.softmaxCrossEntropy(rows, cols, p, t, gr, rows);
+      const ln = nat.softmaxCrossEntropy(rows, cols, p, t, gn, rows);
+      assert.ok(Math.abs(ln - lr) <= TOL * Math.abs(lr), `loss ${ln} vs ${lr}`);
+      close('dlogits', gn, gr);
+      assert.ok(Math.abs(nat.softmaxCrossEntropy(rows, cols, p, t, null, 1) - lr) <= TOL * Math.abs(lr));
+    }
+  });
+
+  const sizes = [5, 300, 300_000, 17]; // 300k crosses the native loops' threading threshold
+  const arrays = (rng: Rng, lo = -1, hi = 1) => sizes.map((s) => rand(rng, s, lo, hi));
+  const clone = (as: Float32Array[]) => as.map((a) => a.slice());
+  const closeAll = (what: string, a: Float32Array[], b: Float32Array[]) => a.forEach((x, i) => close(`${what}[${i}]`, x, b[i]));
+
+  for (const [momentum, nesterov] of [[0, false], [0.9, false], [0.9, true]] as const) {
+    test(`sgd momentum=${momentum} nesterov=${nesterov}, 3 steps over ${sizes.length} arrays`, () => {
+      const rng = new Rng(3);
+      const w0 = arrays(rng);
+      const wr = clone(w0), wn = clone(w0);
+      const vr = sizes.map((s) => new Float32Array(s)), vn = sizes.map((s) => new Float32Array(s));
+      for (let step = 0; step < 3; step++) {
+        const g = arrays(rng);
+        ref.sgdUpdate(wr, g, momentum ? vr : null, 0.01, momentum, nesterov);
+        nat.sgdUpdate(wn, g, momentum ? vn : null, 0.01, momentum, nesterov);
+      }
+      closeAll('w', wn, wr);
+      closeAll('velocity', vn, vr);
+    });
+  }
+
+  test('rmsprop, 3 steps', () => {
+    const rng = new Rng(4);
+    const w0 = arrays(rng);
+    const wr = clone(w0), wn = clone(w0);
+    const sr = sizes.map((s) => new Float32Array(s)), sn = sizes.map((s) => new Float32Array(s));
+    for (let step = 0; step < 3; step++) {
+      const g = arrays(rng);
+      ref.rmspropUpdate(wr, g, sr, 1e-3, 0.9, 1e-7);
+      nat.rmspropUpdate(wn, g, sn, 1e-3, 0.9, 1e-7);
+    }
+    closeAll('w', wn, wr);
+    closeAll('ms', sn, sr);
+  });
+
+  test('adam, steps 1..3', () => {
+    const rng = new Rng(5);
+    const w0 = arrays(rng);
+    const wr = clone(w0), wn = clone(w0);
+    const zeros = () => sizes.map((s) => new Float32Array(s));
+    const mr = zeros(), vr = zeros(), mn = zeros(), vn = zeros();
+    for (let t = 1; t <= 3; t++) {
+      const g = arrays(rng);
+      ref.adamUpdate(wr, g, mr, vr, 1e-3, 0.9, 0.999, 1e-7, t);
+      nat.adamUpdate(wn, g, mn, vn, 1e-3, 0.9, 0.999, 1e-7, t);
+    }
+    closeAll('w', wn, wr);
+    closeAll('m', mn, mr);
+    closeAll('v', vn, vr);
+  });
+
+  test('bad arguments throw instead of overrunning buffers', () => {
+    const g = convGeom(1, 5, 5, 1, 2, 3, 1, true);
+    const x = new Float32Array(25), w = new Float32Array(18);
+    assert.throws(() => nat.conv2dForward(g, x, w, null, new Float32Array(3), false), RangeError);
+    assert.throws(() => nat.conv2dForward(g, x, new Float64Array(18) as unknown as Float32Array, null, new Float32Array(50), false), TypeError);
+    assert.throws(() => nat.denseForward(2, 3, 4, new Float32Array(5), new Float32Array(12), null, new Float32Array(8), false), RangeError);
+    assert.throws(() => nat.adamUpdate([new Float32Array(4)], [new Float32Array(2)], [new Float32Array(4)], [new Float32Array(4)], 1e-3, 0.9, 0.999, 1e-7, 1), RangeError);
+  });
+
+  test('setThreads(1) gives the same results, then restores', () => {
+    const before = nativeInfo()!.threads;
+    const g = convCases[4][1];
+    const rng = new Rng(99);
+    const x = rand(rng, g.n * g.h * g.w * g.c), w = rand(rng, g.kh * g.kw * g.c * g.f);
+    const y1 = new Float32Array(g.n * g.oh * g.ow * g.f), y2 = new Float32Array(y1.length);
+    nat.conv2dForward(g, x, w, null, y1, false);
+    setThreads(1);
+    try {
+      assert.equal(nativeInfo()!.threads, 1);
+      nat.conv2dForward(g, x, w, null, y2, false);
+    } finally {
+      setThreads(before);
+    }
+    close('single-threaded', y2, y1);
+    assert.equal(nativeInfo()!.threads, before);
+  });
+});
