@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Everything a fresh Debian machine lacks: oneDNN (native core) from apt, then npm ci, which builds
-# the addon (scripts/build-native.js) and compiles the TypeScript (prepare).
+# the addon (scripts/build-native.js) and compiles the TypeScript and the web page (prepare).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
-for pkg in libdnnl-dev g++ make python3; do
+# chromium: the headless browser test of the draw-a-digit page (test/browser.test.ts)
+for pkg in libdnnl-dev g++ make python3 chromium; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

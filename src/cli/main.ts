@@ -2,14 +2,21 @@
 // stderr and an exit code (1 runtime, 2 usage), with the stack only under --verbose.
 import { Command, CommanderError, Option } from 'commander';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { PRESETS, getPreset } from '../zoo/presets';
 import { explain } from '../model/explain';
 import { loadDataset, resolveDataDir, toTensor, defaultCacheDir, type Dataset } from '../data/mnist';
 import { download } from '../data/download';
 import { saveModel, loadModel, VERSION } from '../model/io';
-import { backendDescription, getKernels, setThreads } from '../kernels';
+import { backendDescription, getKernels, setPrecision, setThreads } from '../kernels';
 import { ReduceLROnPlateau, type Callback } from '../train/callbacks';
+import { recipeAugmenter, recipeCallbacks } from '../zoo/recipe';
+import { registerReproduce, trainEnsemble } from './reproduce';
+import { predictImages, writeShow } from './predict-image';
+import { registerServe } from './serve';
+import { registerSpeedrun } from './speedrun';
 import { makeOptimizer } from '../train/optimizers';
+import { CheckpointWriter, checkFreshCheckpointDir, invocation, readCheckpoint, removeCheckpoints, restoreCheckpoint, resumeRun, shellQuote, type TrainRun } from '../train/checkpoint';
 import { confusionMatrix, formatClassReport, formatConfusionMatrix, perClassMetrics, predictedLabels } from '../train/metrics';
 import { argmaxRow, sizeOf, type Tensor } from '../tensor';
 import type { Sequential } from '../model/sequential';
@@ -83,6 +90,7 @@ function buildProgram(out: Out): Command {
     .description('Handwritten-digit recognition with convolutional networks (Keras-style, TypeScript + oneDNN)')
     .option('--verbose', 'print stack traces on errors')
     .option('--threads <n>', 'native core threads (default: all cores)', int('--threads', 1))
+    .addOption(new Option('--precision <p>', 'native compute precision: bf16 runs convolutions and dense layers in bfloat16 with fp32 master weights').choices(['fp32', 'bf16']))
     .option('-V, --version', 'print the version and the active compute backend')
     .configureOutput({ writeOut: out.stdout, writeErr: out.stderr })
     .exitOverride()
@@ -91,7 +99,7 @@ function buildProgram(out: Out): Command {
     if (o.version) out.stdout(`digits ${VERSION}\n${backendDescription()}\n`);
     else program.help();
   });
-  program.hook('preAction', (cmd) => { const t = cmd.opts().threads; if (t) setThreads(t); });
+  program.hook('preAction', (cmd) => { const t = cmd.opts().threads; if (t) setThreads(t); const p = cmd.opts().precision; if (p) setPrecision(p); });
 
   program.command('models').description('list the built-in presets').action(() => {
     for (const p of PRESETS) {
@@ -121,35 +129,67 @@ function buildProgram(out: Out): Command {
     .option('--data <dir>', 'MNIST directory (default: $DIGITS_DATA, then ~/.cache/digits/mnist)')
     .option('--out <dir>', 'save the trained model here (TF.js Layers format)')
     .option('--json', 'print one JSON object with history and test results on stdout')
-    .action((name: string, o: { epochs?: number; batchSize?: number; optimizer?: string; lr?: number; seed: number; validationSplit?: number; limit?: number; data?: string; out?: string; json?: boolean }) => {
+    .option('--checkpoint-dir <dir>', 'write a resumable checkpoint here at every epoch end (default: <out>.ckpt when --out is given)')
+    .option('--checkpoint-minutes <m>', 'also checkpoint mid-epoch every m minutes', num('--checkpoint-minutes', 0, Infinity))
+    .option('--resume <dir>', 'continue the interrupted run whose checkpoints are in dir (its options are kept)')
+    .option('--ensemble <n>', 'train n models (seeds seed … seed+n-1) and average their probabilities; --out gets member-1 … member-n', int('--ensemble', 1))
+    .action(async (name: string, o: { epochs?: number; batchSize?: number; optimizer?: string; lr?: number; seed: number; validationSplit?: number; limit?: number; data?: string; out?: string; json?: boolean; checkpointDir?: string; checkpointMinutes?: number; resume?: string; ensemble?: number }, cmd: Command) => {
       const preset = getPreset(name);
       const r = preset.recipe;
-      const d = loadData(o.data, o.limit);
-      const model = preset.build([d.ds.height, d.ds.width, 1], d.ds.classes, o.seed);
-      const optimizer = o.optimizer ?? r.optimizer;
-      model.compile({ optimizer: makeOptimizer(optimizer, { learningRate: o.lr ?? (o.optimizer && o.optimizer !== r.optimizer ? undefined : r.learningRate) }), loss: r.loss });
-      const validationSplit = o.validationSplit ?? r.validationSplit;
+      const given = (k: string) => cmd.getOptionValueSource(k) === 'cli';
+      if (o.ensemble !== undefined) {
+        const clash = ['optimizer', 'lr', 'validationSplit', 'checkpointDir', 'checkpointMinutes', 'resume'].find(given);
+        if (clash) throw new UsageError(`--ensemble: trains with the recipe; it does not take --${clash.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`);
+        return trainEnsemble(name, { ...o, ensemble: o.ensemble }, out);
+      }
+      const ckptArg = o.checkpointDir ?? o.resume ?? (o.out !== undefined ? `${o.out}.ckpt` : undefined);
+      if (o.checkpointMinutes !== undefined && !ckptArg) throw new UsageError('--checkpoint-minutes: give --out or --checkpoint-dir so there is a place to write checkpoints');
+      const resumeCommand = `${invocation((program as unknown as { rawArgs: string[] }).rawArgs[1])} train ${name} --resume ${shellQuote(ckptArg ?? '')}`;
+      const resumed = o.resume !== undefined ? readCheckpoint(o.resume) : null;
+      const run: TrainRun = resumed ? resumeRun(name, resumed, o, given, o.resume!) : {
+        preset: name, epochs: o.epochs ?? r.epochs, batchSize: o.batchSize ?? r.batchSize, optimizer: o.optimizer ?? r.optimizer,
+        learningRate: o.lr ?? (o.optimizer && o.optimizer !== r.optimizer ? undefined : r.learningRate), seed: o.seed,
+        validationSplit: o.validationSplit ?? r.validationSplit, limit: o.limit, data: resolveDataDir(o.data),
+        out: o.out && path.resolve(o.out), json: o.json, checkpointDir: ckptArg && path.resolve(ckptArg),
+        checkpointDirIsDefault: o.checkpointDir === undefined, checkpointMinutes: o.checkpointMinutes,
+      };
+      if (!resumed && run.checkpointDir) checkFreshCheckpointDir(run.checkpointDir, resumeCommand);
+      const d = loadData(run.data, run.limit);
+      const model = preset.build([d.ds.height, d.ds.width, 1], d.ds.classes, run.seed);
+      model.compile({ optimizer: makeOptimizer(run.optimizer, { learningRate: run.learningRate }), loss: r.loss });
+      if (resumed) restoreCheckpoint(model, resumed);
+      if (resumed && given('lr')) model.optimizer.learningRate = o.lr!;
+      const { epochs, batchSize, optimizer, validationSplit } = run;
       const callbacks: Callback[] = [];
-      if (r.reduceLrOnPlateau && validationSplit > 0) callbacks.push(new ReduceLROnPlateau({ monitor: 'val_accuracy', ...r.reduceLrOnPlateau }));
-      if (!o.json) out.stdout(model.summary() + '\n');
-      const epochs = o.epochs ?? r.epochs;
-      const batchSize = o.batchSize ?? r.batchSize;
-      const t0 = process.hrtime.bigint();
-      const history = model.fit(d.train, d.trainLabels, { epochs, batchSize, validationSplit: validationSplit || undefined, seed: o.seed, callbacks });
-      const trainSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      callbacks.push(...recipeCallbacks(r, { validationSplit, learningRate: run.learningRate ?? model.optimizer.learningRate }));
+      if (!run.json) out.stdout(model.summary() + '\n');
+      const writer = new CheckpointWriter(model, run, getKernels().name, resumed?.trainSeconds);
+      const untrap = writer.trapSignals(out.stderr);
+      let history;
+      try {
+        history = await model.fitAsync(d.train, d.trainLabels, { epochs, batchSize, validationSplit: validationSplit || undefined, seed: run.seed, callbacks, checkpoint: writer, resume: resumed?.fit,
+          augment: recipeAugmenter(r, [d.ds.height, d.ds.width, 1]) });
+      } catch (e) {
+        throw writer.explainFault(e, resumeCommand);
+      } finally {
+        untrap();
+      }
+      if (writer.signal) throw writer.interruption(resumeCommand);
+      const trainSeconds = writer.trainSeconds();
       const test = model.evaluate(d.test, d.testLabels);
       const samples = Math.floor(d.train.shape[0] * (1 - validationSplit)) * history.epoch.length;
       const result = {
-        preset: name, backend: getKernels().name, epochs: history.epoch.length, batchSize, optimizer, seed: o.seed,
+        preset: name, backend: getKernels().name, epochs: history.epoch.length, batchSize, optimizer, seed: run.seed,
         history: history.history, test, trainSeconds, samplesPerSecond: samples / trainSeconds,
       };
-      if (o.out) saveModel(model, o.out, { ...result, dataset: { height: d.ds.height, width: d.ds.width, classes: d.ds.classes } });
-      if (o.json) out.stdout(JSON.stringify(result) + '\n');
+      if (run.out) saveModel(model, run.out, { ...result, dataset: { height: d.ds.height, width: d.ds.width, classes: d.ds.classes } });
+      if (run.out && run.checkpointDir && run.checkpointDirIsDefault) removeCheckpoints(run.checkpointDir);
+      if (run.json) out.stdout(JSON.stringify(result) + '\n');
       else {
         out.stdout(`test loss ${test.loss.toFixed(4)} - test accuracy ${(test.accuracy * 100).toFixed(2)}%` +
           (preset.reportedAccuracy ? ` (the document reports ${(preset.reportedAccuracy * 100).toFixed(2)}%)` : '') + '\n');
         out.stdout(`trained in ${trainSeconds.toFixed(1)} s (${Math.round(result.samplesPerSecond)} samples/s, ${getKernels().name} backend)\n`);
-        if (o.out) out.stdout(`saved to ${o.out}\n`);
+        if (run.out) out.stdout(`saved to ${o.out ?? run.out}\n`);
       }
     });
 
@@ -169,12 +209,16 @@ function buildProgram(out: Out): Command {
       else out.stdout(`test loss ${test.loss.toFixed(4)} - test accuracy ${(test.accuracy * 100).toFixed(2)}%\n\nconfusion matrix\n${formatConfusionMatrix(cm)}\n\n${formatClassReport(perClass)}\n`);
     });
 
-  program.command('predict <modelDir>').description('predict a test-set digit, drawn as ASCII art, with the top-3 probabilities')
-    .requiredOption('--index <n>', 'index into the 10,000 test digits', int('--index', 0))
+  program.command('predict <modelDir> [images...]').description('predict digits in PNG/JPEG/WebP images, or a test-set digit (--index) drawn as ASCII art; top-3 probabilities')
+    .option('--index <n>', 'index into the 10,000 test digits', int('--index', 0))
     .option('--data <dir>', 'MNIST directory')
     .option('--json', 'print one JSON object on stdout')
-    .action((dir: string, o: { index: number; data?: string; json?: boolean }) => {
+    .option('--show <out.png>', 'write the 28x28 inputs the network saw as a PNG (several side by side)')
+    .option('--row', 'read each image as a row of digits, left to right')
+    .action(async (dir: string, images: string[], o: { index?: number; data?: string; json?: boolean; show?: string; row?: boolean }) => {
+      if ((o.index === undefined) === (images.length === 0)) throw new UsageError('predict: give image files or --index N (one of the two)');
       const { model } = loadModel(dir);
+      if (o.index === undefined) return predictImages(model, dir, images, o, out);
       const d = loadData(o.data, 0);
       checkModelFits(model, d, dir);
       if (o.index >= d.test.shape[0]) throw new UsageError(`--index: the test set has ${d.test.shape[0]} digits (0..${d.test.shape[0] - 1}), got ${o.index}`);
@@ -183,6 +227,7 @@ function buildProgram(out: Out): Command {
       const probs = model.predict({ shape: [1, d.ds.height, d.ds.width, 1], data: pixels }).data;
       const top = Array.from(probs, (p, c) => ({ digit: c, probability: p })).sort((a, b) => b.probability - a.probability).slice(0, 3);
       const label = d.ds.test.labels[o.index];
+      if (o.show) await writeShow(o.show, [Float32Array.from(pixels)]);
       if (o.json) { out.stdout(JSON.stringify({ index: o.index, label, top }) + '\n'); return; }
       out.stdout(asciiDigit(pixels, d.ds.height, d.ds.width) + '\n');
       out.stdout(`test digit #${o.index}, label ${label}\n`);
@@ -197,6 +242,9 @@ function buildProgram(out: Out): Command {
       out.stdout(`MNIST ready in ${r.dir} (${r.fetched.length} fetched, ${r.skipped.length} already present)\n`);
     });
 
+  registerReproduce(program, out);
+  registerServe(program, out);
+  registerSpeedrun(program, out);
   return program;
 }
 

@@ -1,0 +1,63 @@
+// Load on `digits serve`, loopback only: 1,000 connections at once POST a drawn digit (a 280×280 PNG,
+// dark ink on white, as the page or a phone would send) to /api/predict. The server runs in its own
+// process, so autocannon's client work does not share its event loop. Fails on any error or non-2xx.
+//   npm run bench:load -- [modelDir] [--connections 1000] [--amount 5000] [--json]
+// Without a model directory an untrained seed002-cnn is used: inference costs the same.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { spawn } from 'node:child_process';
+import autocannon from 'autocannon';
+import sharp from 'sharp';
+import { getPreset } from '../src/zoo/presets';
+import { saveModel } from '../src/model/io';
+import { findIdxFile, loadSplitFiles, MNIST_FILES } from '../src/data/mnist';
+
+const args = process.argv.slice(2);
+const opt = (name: string, dflt: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : dflt);
+const connections = Number(opt('--connections', '1000'));
+const amount = Number(opt('--amount', '5000'));
+const dataDir = opt('--data', path.resolve(__dirname, '../../../shared/mnist'));
+
+async function drawnDigit(): Promise<Buffer> {
+  const images = findIdxFile(dataDir, MNIST_FILES.testImages), labels = findIdxFile(dataDir, MNIST_FILES.testLabels);
+  const pixels = images && labels ? Buffer.from(loadSplitFiles(images, labels).split.images.subarray(0, 784))
+    : Buffer.from(Array.from({ length: 784 }, (_v, i) => (Math.abs((i % 28) - 14) < 2 && i > 112 && i < 672 ? 255 : 0)));
+  return sharp(pixels, { raw: { width: 28, height: 28, channels: 1 } }).resize(280, 280, { kernel: 'cubic' }).negate().grayscale().png().toBuffer();
+}
+
+async function main(): Promise<void> {
+  let modelDir = args.find((a, i) => !a.startsWith('--') && !(i > 0 && args[i - 1].startsWith('--')));
+  if (!modelDir) {
+    modelDir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'digits-load-')), 'model');
+    saveModel(getPreset('seed002-cnn').build(), modelDir);
+  }
+  const body = await drawnDigit();
+  const serveArgs = ['serve', modelDir, '--port', '0', '--host', '127.0.0.1', ...(fs.existsSync(dataDir) ? ['--data', dataDir] : [])];
+  const server = spawn(process.execPath, [path.resolve(__dirname, '../../bin/digits.js'), ...serveArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    server.stdout.on('data', (d) => { out += d; const m = /http:\/\/127\.0\.0\.1:\d+/.exec(out); if (m) resolve(m[0]); });
+    server.on('exit', (c) => reject(new Error(`server exited with ${c}`)));
+  });
+  try {
+    // the numbers mean little without the backend and how busy the 2 cores already were
+    const { backend } = await (await fetch(`${url}/api/model`)).json() as { backend: string };
+    const load = os.loadavg()[0].toFixed(2);
+    const r = await autocannon({
+      url: `${url}/api/predict`, method: 'POST', headers: { 'content-type': 'image/png' }, body,
+      connections, amount, timeout: 60,
+    });
+    const failures = r.errors + r.timeouts + r.non2xx;
+    const line = `${connections} connections, ${r.requests.sent} requests of a ${body.length}-byte PNG: ` +
+      `${r.errors} errors, ${r.timeouts} timeouts, ${r.non2xx} non-2xx; latency p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, ` +
+      `max ${r.latency.max} ms; ${(r['2xx'] / r.duration).toFixed(0)} req/s over ${r.duration.toFixed(1)} s (${backend} backend, load average ${load} before)`;
+    if (args.includes('--json')) console.log(JSON.stringify({ connections, requests: r.requests.sent, errors: r.errors, timeouts: r.timeouts, non2xx: r.non2xx, p50: r.latency.p50, p99: r.latency.p99, max: r.latency.max, rps: r['2xx'] / r.duration, backend, loadavg: Number(load) }));
+    else console.log(line);
+    if (failures > 0) process.exitCode = 1;
+  } finally {
+    server.kill('SIGTERM');
+  }
+}
+
+main().catch((e) => { console.error(`load: ${(e as Error).message}`); process.exitCode = 1; });

@@ -1,0 +1,51 @@
+// `digits serve <modelDir>`: runs until SIGTERM or SIGINT, then stops taking connections, lets the
+// requests in flight finish, and exits 0 (or 1 if they have not finished within the grace period).
+import type { Command } from 'commander';
+import { buildServer } from '../serve/server';
+import { resolveDataDir } from '../data/mnist';
+import { DigitsError, UsageError } from '../errors';
+
+type Out = { stdout: (s: string) => void; stderr: (s: string) => void };
+
+const GRACE_MS = 10_000;
+
+function port(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--port: expected an integer in [0, 65535], got '${v}'`);
+  return n;
+}
+
+export function registerServe(program: Command, out: Out): void {
+  program.command('serve <modelDir>').description('HTTP API (POST /api/predict, GET /api/model, /healthz) and the draw-a-digit page')
+    .option('--port <n>', 'TCP port (0 picks a free one)', port, 8080)
+    .option('--host <addr>', 'address to listen on', '127.0.0.1')
+    .option('--data <dir>', 'MNIST directory for the page\'s test digits (default: $DIGITS_DATA, then ~/.cache/digits/mnist)')
+    .option('--log', 'log every request (JSON lines on stdout)')
+    .action(async (dir: string, o: { port: number; host: string; data?: string; log?: boolean }) => {
+      let dataDir: string | undefined;
+      try { dataDir = resolveDataDir(o.data); } catch (e) {
+        if (o.data !== undefined) throw e;
+        out.stderr('digits: no MNIST data found, the page will show no test digits\n');
+      }
+      const app = await buildServer({ modelDir: dir, dataDir, logger: o.log ?? false });
+      try {
+        await app.listen({ port: o.port, host: o.host });
+      } catch (e) {
+        throw new DigitsError(`${o.host}:${o.port}: cannot listen (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      }
+      const addr = app.server.address();
+      const where = typeof addr === 'object' && addr ? `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}/` : String(addr);
+      out.stdout(`serving ${dir} on ${where}\n`);
+      await new Promise<void>((resolve, reject) => {
+        const stop = (signal: string) => {
+          process.off('SIGTERM', onTerm); process.off('SIGINT', onInt);
+          out.stderr(`digits: ${signal}: finishing requests in flight\n`);
+          const timer = setTimeout(() => { app.server.closeAllConnections(); reject(new DigitsError(`${signal}: requests still running after ${GRACE_MS / 1000} s, stopping anyway`)); }, GRACE_MS);
+          app.close().then(() => { clearTimeout(timer); resolve(); }, reject);
+        };
+        const onTerm = () => stop('SIGTERM'), onInt = () => stop('SIGINT');
+        process.on('SIGTERM', onTerm); process.on('SIGINT', onInt);
+      });
+      out.stderr('digits: stopped\n');
+    });
+}

@@ -1,0 +1,86 @@
+// Reading users' pictures of digits: sharp (libvips) decodes PNG, JPEG and WebP, then preprocess.ts
+// turns the grayscale into MNIST's 28×28. Limits come first, from the header alone, so a small file
+// that claims a gigapixel (a decompression bomb) is refused before any pixel is decoded.
+import * as fs from 'node:fs';
+import sharp, { type Metadata } from 'sharp';
+import { ImageError, preprocess, preprocessRow, SIZE, type Gray } from './preprocess';
+
+export { ImageError, preprocess, preprocessRow, rgbaToGray, type Gray } from './preprocess';
+
+export const MAX_FILE_BYTES = 16 << 20;
+export const MAX_PIXELS = 40_000_000;
+export const MAX_SIDE = 16384;
+// a digit ends up 20 pixels tall: a 512-pixel working copy keeps every stroke and bounds the JS work
+const WORK_SIZE = 512;
+const FORMATS = new Set(['png', 'jpeg', 'webp']);
+
+// every request decodes a different picture: libvips' operation cache would only hold memory
+sharp.cache(false);
+
+const oneLine = (e: unknown) => String((e as Error)?.message ?? e).split('\n')[0].trim();
+
+/** Decode an encoded image to 8-bit grayscale, alpha composited on white, EXIF orientation applied. */
+export async function decodeImage(buf: Uint8Array, where = 'image'): Promise<Gray> {
+  // sharp takes a string for a file path: only bytes may reach it
+  if (!(buf instanceof Uint8Array)) throw new ImageError(`${where}: expected image bytes`, 415);
+  if (buf.length === 0) throw new ImageError(`${where}: empty file`);
+  if (buf.length > MAX_FILE_BYTES) throw new ImageError(`${where}: ${buf.length} bytes, more than the ${MAX_FILE_BYTES >> 20} MiB limit`, 413);
+  let meta: Metadata;
+  try {
+    meta = await sharp(buf, { limitInputPixels: false }).metadata();
+  } catch (e) {
+    // libspng refuses absurd dimensions itself, even when asked for the header only
+    if (/pixel limit/.test(oneLine(e))) throw new ImageError(`${where}: more than the ${MAX_PIXELS / 1e6} megapixel limit`, 413);
+    throw new ImageError(`${where}: not a PNG, JPEG or WebP image (${oneLine(e)})`, 415);
+  }
+  if (!FORMATS.has(meta.format)) throw new ImageError(`${where}: ${meta.format} images are not supported (PNG, JPEG or WebP)`, 415);
+  const { width = 0, height = 0 } = meta;
+  if (width * height > MAX_PIXELS) throw new ImageError(`${where}: ${width}x${height} pixels, more than the ${MAX_PIXELS / 1e6} megapixel limit`, 413);
+  // a 100-byte file claiming 1,000,000x24 passes the pixel limit yet costs libvips seconds of CPU to fail
+  if (width > MAX_SIDE || height > MAX_SIDE) throw new ImageError(`${where}: ${width}x${height} pixels, a side longer than the ${MAX_SIDE}-pixel limit`, 413);
+  try {
+    const { data, info } = await sharp(buf, { limitInputPixels: MAX_PIXELS, failOn: 'error' })
+      .autoOrient()
+      .flatten({ background: '#ffffff' })
+      .resize({ width: WORK_SIZE, height: WORK_SIZE, fit: 'inside', withoutEnlargement: true })
+      .grayscale()
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== 1) throw new Error(`expected 1 channel, got ${info.channels}`);
+    return { width: info.width, height: info.height, data };
+  } catch (e) {
+    throw new ImageError(`${where}: cannot decode the ${meta.format.toUpperCase()} image (${oneLine(e)})`);
+  }
+}
+
+export async function readImageFile(file: string): Promise<Buffer> {
+  let size: number;
+  try { size = fs.statSync(file).size; } catch (e) { throw new ImageError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? oneLine(e)})`); }
+  if (size > MAX_FILE_BYTES) throw new ImageError(`${file}: ${size} bytes, more than the ${MAX_FILE_BYTES >> 20} MiB limit`, 413);
+  return fs.promises.readFile(file);
+}
+
+/** The 28×28 inputs the network sees, for one digit or (`row`) a row of digits read left to right. */
+export async function imageToDigits(buf: Uint8Array, where: string, row = false): Promise<Float32Array[]> {
+  const gray = await decodeImage(buf, where);
+  try {
+    return row ? preprocessRow(gray) : [preprocess(gray)];
+  } catch (e) {
+    if (e instanceof ImageError) throw new ImageError(`${where}: ${e.message}`, e.status);
+    throw e;
+  }
+}
+
+/** 28×28 inputs side by side as one PNG, each pixel drawn `scale`×`scale`: what the network saw. */
+export async function digitsPng(digits: Float32Array[], scale = 8): Promise<Buffer> {
+  const w = SIZE * digits.length;
+  const raw = Buffer.alloc(w * SIZE);
+  digits.forEach((d, k) => {
+    for (let y = 0; y < SIZE; y++) for (let x = 0; x < SIZE; x++) raw[y * w + k * SIZE + x] = Math.round(d[y * SIZE + x] * 255);
+  });
+  return sharp(raw, { raw: { width: w, height: SIZE, channels: 1 } })
+    .resize({ width: w * scale, height: SIZE * scale, kernel: 'nearest' })
+    .toColourspace('b-w')
+    .png()
+    .toBuffer();
+}

@@ -1,0 +1,169 @@
+// `digits serve`: the HTTP API and the draw-a-digit page. Every input is untrusted: bodies are capped,
+// content types checked, work bounded (Limiter) and batched (Batcher), and every failure a client can
+// cause becomes a 4xx JSON `{error}`; nothing it sends can throw past a handler.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import multipart from '@fastify/multipart';
+import { loadModel, toModelJson, weightsBuffer } from '../model/io';
+import { findIdxFile, loadSplitFiles, MNIST_FILES, type LoadedSplit } from '../data/mnist';
+import { ImageError, imageToDigits, MAX_FILE_BYTES } from '../data/image';
+import { preprocess, SIZE } from '../data/preprocess';
+import { getKernels } from '../kernels';
+import { checkDigitModel, type Prediction } from './predict';
+import { Batcher, Limiter } from './queue';
+
+export interface ServeOptions {
+  modelDir: string;
+  /** MNIST directory for the page's strip of test digits; optional. */
+  dataDir?: string;
+  maxBodyBytes?: number;
+  /** Jobs (decode + preprocess + inference) in flight at once, and waiting before 503. */
+  maxActive?: number;
+  maxWaiting?: number;
+  /** Longest wait for a slot, and longest time to receive a request, in ms. */
+  timeoutMs?: number;
+  logger?: boolean;
+}
+
+const ROOT = path.resolve(__dirname, '../../..');
+const STATIC: Record<string, { file: string; type: string }> = {
+  '/': { file: path.join(ROOT, 'web/index.html'), type: 'text/html; charset=utf-8' },
+  '/app.js': { file: path.join(ROOT, 'dist/web/app.js'), type: 'text/javascript; charset=utf-8' },
+};
+const IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/webp', 'application/octet-stream'];
+const CSP = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+const round = (v: number) => Math.round(v * 1e4) / 1e4;
+const rows = (d: Float32Array) => Array.from({ length: SIZE }, (_r, y) => Array.from(d.subarray(y * SIZE, (y + 1) * SIZE), round));
+const answer = (p: Prediction, d: Float32Array) => ({ top: p.top, probabilities: p.probabilities, preprocessed: rows(d) });
+
+/** A JSON body `{pixels: 28×28 (or 784) numbers in [0, 1], preprocess?: boolean}` → the network's input. */
+function jsonDigits(body: unknown): Float32Array[] {
+  const b = body as { pixels?: unknown; preprocess?: unknown } | null;
+  if (!b || typeof b !== 'object' || Array.isArray(b)) throw new ImageError('JSON body must be an object {pixels: 28x28 numbers in [0, 1]}');
+  const p = b.pixels;
+  const flat: unknown[] | null = !Array.isArray(p) ? null
+    : p.length === SIZE && p.every((r) => Array.isArray(r) && r.length === SIZE) ? (p as unknown[][]).flat()
+    : p.length === SIZE * SIZE ? p : null;
+  if (!flat) throw new ImageError('pixels: expected 28 rows of 28 numbers (or 784 numbers)');
+  const x = new Float32Array(SIZE * SIZE);
+  flat.forEach((v, i) => {
+    if (typeof v !== 'number' || !(v >= 0 && v <= 1)) throw new ImageError(`pixels: value ${i} is ${JSON.stringify(v)}, expected a number in [0, 1]`);
+    x[i] = v;
+  });
+  if (b.preprocess === undefined || b.preprocess === false) return [x];
+  if (b.preprocess !== true) throw new ImageError('preprocess: expected true or false');
+  return [preprocess({ width: SIZE, height: SIZE, data: x.map((v) => v * 255) })];
+}
+
+function loadSamples(dir: string | undefined): LoadedSplit | null {
+  if (!dir) return null;
+  const images = findIdxFile(dir, MNIST_FILES.testImages), labels = findIdxFile(dir, MNIST_FILES.testLabels);
+  if (!images || !labels) return null;
+  const s = loadSplitFiles(images, labels);
+  return s.height === SIZE && s.width === SIZE ? s : null;
+}
+
+export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> {
+  const { model, metadata } = loadModel(opts.modelDir);
+  checkDigitModel(model, opts.modelDir);
+  const modelJson = JSON.stringify(toModelJson(model, metadata ?? undefined));
+  const weights = weightsBuffer(model);
+  const samples = loadSamples(opts.dataDir);
+  const bodyLimit = opts.maxBodyBytes ?? MAX_FILE_BYTES;
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const limiter = new Limiter(opts.maxActive ?? 8, opts.maxWaiting ?? 4096, timeoutMs);
+  const batcher = new Batcher(model);
+  let closing = false;
+
+  const app = Fastify({ logger: opts.logger ?? false, bodyLimit, requestTimeout: timeoutMs, connectionTimeout: 2 * timeoutMs, keepAliveTimeout: 5_000 });
+  await app.register(multipart, { limits: { fileSize: bodyLimit, files: 1, fields: 4, parts: 5, fieldSize: 1024, headerPairs: 50 } });
+  // fastify parses text/plain to a string by default, which nothing here accepts (and sharp would take for a path)
+  app.removeContentTypeParser('text/plain');
+  app.addContentTypeParser(IMAGE_TYPES, { parseAs: 'buffer', bodyLimit }, (_req, body, done) => done(null, body));
+
+  app.setErrorHandler((err: Error & { statusCode?: number; status?: number }, req, reply) => {
+    const status = err instanceof ImageError ? err.status : err.statusCode ?? 500;
+    if ((err as { code?: string }).code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') err.message = `content type '${req.headers['content-type'] ?? '(none)'}' not accepted: send image/png, image/jpeg, image/webp, multipart/form-data or application/json`;
+    if (status >= 500 && status !== 503) req.log.error(err);
+    if (status === 503) reply.header('retry-after', '1');
+    reply.code(status).send({ error: status >= 500 && status !== 503 ? 'internal error' : err.message.split('\n')[0] });
+  });
+  app.setNotFoundHandler((req, reply) => { reply.code(404).send({ error: `no such route: ${req.method} ${req.url.split('?')[0]}` }); });
+  app.addHook('onSend', async (_req, reply) => {
+    reply.header('x-content-type-options', 'nosniff');
+    // a kept-alive socket that goes idle after close() began would hold the process for keepAliveTimeout
+    if (closing) reply.header('connection', 'close');
+  });
+  app.addHook('preClose', async () => { closing = true; });
+
+  async function bodyDigits(req: FastifyRequest, row: boolean): Promise<Float32Array[]> {
+    const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+    if (type === 'application/json') return jsonDigits(req.body);
+    if (type === 'multipart/form-data') {
+      let buf: Buffer, name: string;
+      try {
+        const file = await req.file();
+        if (!file) throw new ImageError('multipart body has no file part');
+        [buf, name] = [await file.toBuffer(), file.filename || 'upload'];
+      } catch (e) {
+        // busboy's parse errors carry no status: they are the client's malformed body all the same
+        if (e instanceof ImageError || (e as { statusCode?: number }).statusCode) throw e;
+        throw new ImageError(`multipart body: ${(e as Error).message.split('\n')[0]}`);
+      }
+      return imageToDigits(buf, name, row);
+    }
+    return imageToDigits(req.body as Buffer, 'body', row);
+  }
+
+  app.post('/api/predict', async (req) => {
+    const row = ['1', 'true'].includes(String((req.query as Record<string, unknown>).row ?? ''));
+    return limiter.run(async () => {
+      const digits = await bodyDigits(req, row);
+      const preds = await batcher.classify(digits);
+      if (!row) return answer(preds[0], digits[0]);
+      return { digits: preds.map((p) => p.top[0].digit).join(''), predictions: preds.map((p, i) => answer(p, digits[i])) };
+    });
+  });
+
+  app.get('/api/model', async () => ({
+    name: model.name,
+    preset: metadata?.preset ?? null,
+    params: model.countParams(),
+    inputShape: model.inputShape,
+    layers: model.layers.map((l) => ({ name: l.name, className: l.className, outputShape: l.outputShape, params: l.countParams() })),
+    summary: model.summary(),
+    test: metadata?.test ?? null,
+    backend: getKernels().name,
+  }));
+
+  app.get('/api/samples', async (req, reply) => {
+    if (!samples) return reply.code(404).send({ error: 'no MNIST test set on this server (start it with --data DIR)' });
+    const n = Number((req.query as Record<string, unknown>).n ?? 12);
+    if (!Number.isInteger(n) || n < 1 || n > 64) throw new ImageError('n: expected an integer in [1, 64]');
+    const { images, labels, count } = samples.split;
+    return {
+      samples: Array.from({ length: n }, () => {
+        const index = Math.floor(Math.random() * count);
+        return { index, label: labels[index], pixels: Array.from(images.subarray(index * SIZE * SIZE, (index + 1) * SIZE * SIZE)) };
+      }),
+    };
+  });
+
+  app.get('/model/model.json', async (_req, reply) => reply.type('application/json').send(modelJson));
+  app.get('/model/weights.bin', async (_req, reply) => reply.type('application/octet-stream').send(weights));
+  app.get('/favicon.ico', async (_req, reply) => reply.code(204).send());
+  app.get('/healthz', async (_req, reply) => (closing ? reply.code(503).send({ status: 'closing' }) : { status: 'ok', ...limiter.load }));
+
+  for (const [route, { file, type }] of Object.entries(STATIC)) {
+    app.get(route, async (_req, reply) => {
+      let body: Buffer;
+      try { body = fs.readFileSync(file); } catch {
+        return reply.code(404).send({ error: `${path.relative(ROOT, file)} is missing: run npm run build` });
+      }
+      return reply.type(type).header('content-security-policy', CSP).header('cache-control', 'no-cache').send(body);
+    });
+  }
+  return app;
+}
