@@ -1,10 +1,12 @@
 // The library API, Keras-style: build a Sequential from layers (or take a preset), compile, fit,
 // evaluate, predict, save in TF.js format and load back.
-export { Sequential, type FitArgs, type History, type CompileArgs } from './model/sequential';
+export { Sequential, type FitArgs, type FitState, type FitCheckpoint, type History, type CompileArgs } from './model/sequential';
 export * as layers from './layers';
 export { Conv2D, Dense, Dropout, Flatten, MaxPooling2D, BatchNormalization, Activation } from './layers';
 export { SGD, RMSprop, Adam, makeOptimizer, type Optimizer } from './train/optimizers';
-export { EarlyStopping, ReduceLROnPlateau, LearningRateScheduler, type Callback } from './train/callbacks';
+export { EarlyStopping, ReduceLROnPlateau, LearningRateScheduler, ModelCheckpoint, OneCycle, oneCycleAt, type Callback } from './train/callbacks';
+export { ImageDataGenerator, type AugmentOptions } from './train/augment';
+export { writeCheckpoint, readCheckpoint, restoreCheckpoint, latestCheckpoint, type Checkpoint } from './train/checkpoint';
 export { confusionMatrix, perClassMetrics, predictedLabels } from './train/metrics';
 export { saveModel, loadModel } from './model/io';
 export { PRESETS, getPreset, type Preset } from './zoo/presets';

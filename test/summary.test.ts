@@ -96,7 +96,8 @@ function row(name: string, shape: string, params: string): string {
 
 describe('summary: the six presets', () => {
   test('the expectations cover exactly the presets the zoo has', () => {
-    assert.deepEqual(PRESETS.map((p) => p.name).sort(), Object.keys(EXPECTED).sort());
+    // digits-best is ours, not a seed document's: no document table to match
+    assert.deepEqual(PRESETS.filter((p) => p.name !== 'digits-best').map((p) => p.name).sort(), Object.keys(EXPECTED).sort());
   });
 
   for (const [name, e] of Object.entries(EXPECTED)) {

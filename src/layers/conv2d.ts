@@ -26,11 +26,11 @@ export class Conv2D extends Activated {
   constructor(args: Conv2DArgs) {
     super(args, 'Conv2D');
     this.filters = args.filters;
-    this.kernelSize = pair(args.kernelSize);
-    this.strides = pair(args.strides ?? 1);
+    this.kernelSize = pair(args.kernelSize, 'Conv2D: kernelSize');
+    this.strides = pair(args.strides ?? 1, 'Conv2D: strides');
     this.padding = args.padding ?? 'valid';
     this.useBias = args.useBias ?? true;
-    if (!(this.filters > 0)) throw new UsageError(`Conv2D: filters must be positive, got ${args.filters}`);
+    if (!(Number.isSafeInteger(this.filters) && this.filters > 0)) throw new UsageError(`Conv2D: filters must be positive, got ${args.filters}`);
     if (this.padding !== 'valid' && this.padding !== 'same') throw new UsageError(`Conv2D: padding must be 'valid' or 'same', got '${args.padding}'`);
   }
 
@@ -72,7 +72,7 @@ export class Conv2D extends Activated {
     const [kernel, bias] = this.weights;
     ctx.k.conv2dBackwardWeights(this.g, this.x, dz, kernel.grad!, bias ? bias.grad : null);
     const dx = this.buffer('dx', this.x.length);
-    ctx.k.conv2dBackwardData(this.g, dz, kernel.value, dx);
+    if (this.needInputGrad) ctx.k.conv2dBackwardData(this.g, dz, kernel.value, dx);
     return dx;
   }
 

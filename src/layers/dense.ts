@@ -19,7 +19,7 @@ export class Dense extends Activated {
     super(args, 'Dense');
     this.unitCount = args.units;
     this.useBias = args.useBias ?? true;
-    if (!(args.units > 0)) throw new UsageError(`Dense: units must be positive, got ${args.units}`);
+    if (!(Number.isSafeInteger(args.units) && args.units > 0)) throw new UsageError(`Dense: units must be positive, got ${args.units}`);
   }
 
   computeOutputShape(s: number[]): number[] {
@@ -44,7 +44,7 @@ export class Dense extends Activated {
     const inF = this.inputShape[0];
     ctx.k.denseBackwardWeights(n, inF, this.unitCount, this.x, dz, kernel.grad!, bias ? bias.grad : null);
     const dx = this.buffer('dx', n * inF);
-    ctx.k.denseBackwardData(n, inF, this.unitCount, dz, kernel.value, dx);
+    if (this.needInputGrad) ctx.k.denseBackwardData(n, inF, this.unitCount, dz, kernel.value, dx);
     return dx;
   }
 

@@ -19,22 +19,17 @@ export class Dropout extends Layer {
   forward(x: Float32Array, _n: number, training: boolean, ctx: RunContext): Float32Array {
     this.active = training && this.rate > 0;
     if (!this.active) return x;
-    const keep = 1 - this.rate;
-    const scale = 1 / keep;
     this.mask = this.buffer('mask', x.length);
     const y = this.buffer('y', x.length);
-    for (let i = 0; i < x.length; i++) {
-      const m = ctx.rng.next() < keep ? scale : 0;
-      this.mask[i] = m;
-      y[i] = x[i] * m;
-    }
+    // one draw per batch seeds the kernel's counter-based mask (the same on every backend)
+    ctx.k.dropoutForward(x, y, this.mask, this.rate, ctx.rng.nextUint32());
     return y;
   }
 
-  backward(dy: Float32Array): Float32Array {
+  backward(dy: Float32Array, _n: number, ctx: RunContext): Float32Array {
     if (!this.active) return dy;
     const dx = this.buffer('dx', dy.length);
-    for (let i = 0; i < dy.length; i++) dx[i] = dy[i] * this.mask[i];
+    ctx.k.dropoutBackward(dy, this.mask, dx);
     return dx;
   }
 

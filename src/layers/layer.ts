@@ -4,6 +4,7 @@
 import type { Kernels } from '../kernels/kernels';
 import type { Rng } from '../rng';
 import { sizeOf } from '../tensor';
+import { DigitsError, UsageError } from '../errors';
 
 export interface Weight {
   /** Keras name of the variable inside its layer: kernel, bias, gamma, beta, moving_mean, moving_variance. */
@@ -36,6 +37,11 @@ export abstract class Layer {
   outputShape: number[] = [];
   weights: Weight[] = [];
   readonly declaredInputShape?: number[];
+  /**
+   * False while nothing consumes this layer's input gradient (the first layer during fit): backward
+   * may then skip computing it and return a buffer of unspecified content.
+   */
+  needInputGrad = true;
   private buffers = new Map<string, Float32Array>();
 
   constructor(args: LayerArgs = {}) {
@@ -73,8 +79,24 @@ export abstract class Layer {
   }
 }
 
+let weightBudget = Infinity;
+
+/**
+ * Runs `fn` (a model build) allowing its layers at most `maxValues` weight values in all. A loaded
+ * model.json could claim billions of weights; its weights file bounds what it can honestly need.
+ */
+export function withWeightBudget<T>(maxValues: number, fn: () => T): T {
+  const saved = weightBudget;
+  weightBudget = maxValues;
+  try { return fn(); } finally { weightBudget = saved; }
+}
+
 export function weight(name: string, shape: number[], trainable: boolean, fill?: (i: number) => number): Weight {
-  const value = new Float32Array(sizeOf(shape));
+  const size = sizeOf(shape);
+  if (!Number.isSafeInteger(size) || size < 0) throw new UsageError(`weight ${name}: invalid shape [${shape}]`);
+  if (size > weightBudget) throw new DigitsError(`weight ${name} [${shape}] needs ${size} values, more than the weights data holds (${weightBudget} left)`);
+  weightBudget -= size;
+  const value = new Float32Array(size);
   if (fill) for (let i = 0; i < value.length; i++) value[i] = fill(i);
   return { name, shape, value, grad: trainable ? new Float32Array(value.length) : null };
 }
@@ -85,8 +107,13 @@ export function glorotUniform(name: string, shape: number[], fanIn: number, fanO
   return weight(name, shape, true, () => rng.uniform(-limit, limit));
 }
 
-export function pair(v: number | [number, number]): [number, number] {
-  return typeof v === 'number' ? [v, v] : v;
+/** A size or stride given as one positive integer or two. */
+export function pair(v: number | [number, number], what: string): [number, number] {
+  const p = typeof v === 'number' ? [v, v] : v;
+  if (!Array.isArray(p) || p.length !== 2 || !p.every((d) => Number.isSafeInteger(d) && d > 0)) {
+    throw new UsageError(`${what} must be a positive integer or a pair of them, got ${JSON.stringify(v)}`);
+  }
+  return p as [number, number];
 }
 
 /** TF's padding arithmetic: 'same' keeps ceil(in/stride) and puts the odd extra pad at the end. */

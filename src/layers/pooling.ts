@@ -20,8 +20,8 @@ export class MaxPooling2D extends Layer {
 
   constructor(args: MaxPooling2DArgs = {}) {
     super(args);
-    this.poolSize = pair(args.poolSize ?? 2);
-    this.strides = pair(args.strides ?? this.poolSize);
+    this.poolSize = pair(args.poolSize ?? 2, 'MaxPooling2D: poolSize');
+    this.strides = pair(args.strides ?? this.poolSize, 'MaxPooling2D: strides');
     this.padding = args.padding ?? 'valid';
     if (this.padding !== 'valid' && this.padding !== 'same') throw new UsageError(`MaxPooling2D: padding must be 'valid' or 'same', got '${args.padding}'`);
   }

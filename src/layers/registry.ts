@@ -12,6 +12,7 @@ function expect(cond: boolean, where: string, what: string): void {
 function common(c: Config, where: string): { name: string; inputShape?: number[] } {
   expect(!c.dataFormat || c.dataFormat === 'channels_last', where, `data_format '${c.dataFormat}' is not supported (channels_last only)`);
   const bis: (number | null)[] | undefined = c.batchInputShape;
+  expect(bis == null || Array.isArray(bis), where, `batch_input_shape must be a list, got ${JSON.stringify(bis)}`);
   return { name: c.name, inputShape: bis ? (bis.slice(1) as number[]) : undefined };
 }
 

@@ -33,6 +33,35 @@ export interface FitArgs {
   initialEpoch?: number;
   /** Transforms each training batch in place (data augmentation); gets its own seeded stream. */
   augment?: (x: Float32Array, n: number, rng: Rng) => void;
+  /** Receives resumable snapshots of the loop (see src/train/checkpoint.ts). */
+  checkpoint?: FitCheckpoint;
+  /** Continue from a snapshot taken with the same data, batch size, seed and callbacks. */
+  resume?: FitState;
+}
+
+/** Everything fit keeps outside the model and optimizer, so a resumed run continues bit for bit. */
+export interface FitState {
+  /** Epochs finished, and batches finished of the epoch after them (0 at an epoch boundary). */
+  epoch: number;
+  batch: number;
+  /** Rng.getState() of the shuffle, dropout and augmentation streams. */
+  rngs: { shuffle: number[]; dropout: number[]; augment: number[] };
+  /** Mid-epoch only: the running epoch's sample order (null without shuffling) and running sums. */
+  order: Int32Array | null;
+  sums: { loss: number; correct: number; seen: number };
+  stopTraining: boolean;
+  history: History;
+  /** getState() of each of FitArgs.callbacks (null where a callback keeps none). */
+  callbacks: unknown[];
+}
+
+export interface FitCheckpoint {
+  /** Called at every epoch end, and after a batch when `due` or `interrupted` says so. */
+  save(state: FitState): void;
+  /** Take a mid-epoch snapshot now (e.g. every N minutes). */
+  due?(): boolean;
+  /** Snapshot and return from fit after the current batch (SIGINT/SIGTERM). */
+  interrupted?(): boolean;
 }
 
 export interface History {
@@ -137,8 +166,15 @@ export class Sequential {
     const grad = this.gradBuffer(out.length);
     const loss = lossForward(this.kernels, this.loss, n, classes, out, t, grad, fused);
     const correct = countCorrect(out, t, n, classes);
-    let g = fused ? (last as Activated).backwardFromLogits(grad, n, ctx) : last.backward(grad, n, ctx);
-    for (let i = this.layers.length - 2; i >= 0; i--) g = this.layers[i].backward(g, n, ctx);
+    // nothing reads the first layer's input gradient; for a conv on the image it costs as much as its weight gradient
+    const first = this.layers[0];
+    first.needInputGrad = false;
+    try {
+      let g = fused ? (last as Activated).backwardFromLogits(grad, n, ctx) : last.backward(grad, n, ctx);
+      for (let i = this.layers.length - 2; i >= 0; i--) g = this.layers[i].backward(g, n, ctx);
+    } finally {
+      first.needInputGrad = true;
+    }
     this.optimizer.step(this.kernels, this.layers.flatMap((l) => l.weights));
     return { loss, correct };
   }
@@ -150,6 +186,22 @@ export class Sequential {
   }
 
   fit(x: Tensor, y: Tensor, args: FitArgs = {}): History {
+    const run = this.fitSteps(x, y, args);
+    for (;;) { const r = run.next(); if (r.done) return r.value; }
+  }
+
+  /** fit that lets the event loop run between batches, so signal handlers and timers fire during training. */
+  async fitAsync(x: Tensor, y: Tensor, args: FitArgs = {}): Promise<History> {
+    const run = this.fitSteps(x, y, args);
+    for (let last = Date.now(); ;) {
+      const r = run.next();
+      if (r.done) return r.value;
+      if (Date.now() - last >= 20) { await new Promise((res) => setImmediate(res)); last = Date.now(); }
+    }
+  }
+
+  /** The fit loop; yields after every batch. */
+  private *fitSteps(x: Tensor, y: Tensor, args: FitArgs): Generator<void, History, void> {
     if (!this.optimizer) throw new UsageError('fit: compile the model first');
     const batchSize = args.batchSize ?? 32;
     const epochs = args.epochs ?? 1;
@@ -168,19 +220,44 @@ export class Sequential {
     const ctx = this.context(rng.fork());
     const augmentRng = rng.fork();
     const steps = Math.ceil(trainEnd / batchSize);
-    const callbacks = [...(args.callbacks ?? [])];
-    if ((args.verbose ?? 1) > 0) callbacks.unshift(new ProgressBar(steps, epochs));
+    const userCallbacks = args.callbacks ?? [];
+    const callbacks = [...userCallbacks];
+    const bar = (args.verbose ?? 1) > 0 ? new ProgressBar(steps, epochs) : null;
+    if (bar) callbacks.unshift(bar);
     for (const c of callbacks) c.setModel?.(this);
+    for (const c of callbacks) c.setParams?.({ epochs, steps, batchSize, samples: trainEnd });
     const history: History = { epoch: [], history: {} };
     const sampleSize = sizeOf(x.shape.slice(1));
     const classes = sizeOf(this.outputShape);
     this.stopTraining = false;
+    const ck = args.checkpoint;
+    const resume = args.resume;
+    if (resume) {
+      if (resume.batch > steps || (resume.order && resume.order.length !== trainEnd)) throw new UsageError(`fit: the resume state does not fit ${trainEnd} training samples in batches of ${batchSize}`);
+      shuffleRng.setState(resume.rngs.shuffle);
+      ctx.rng.setState(resume.rngs.dropout);
+      augmentRng.setState(resume.rngs.augment);
+      userCallbacks.forEach((c, i) => { if (resume.callbacks[i] != null) c.setState?.(resume.callbacks[i]); });
+      history.epoch.push(...resume.history.epoch);
+      for (const [k, v] of Object.entries(resume.history.history)) history.history[k] = [...v];
+      this.stopTraining = resume.stopTraining;
+    }
+    const snapshot = (epoch: number, batch: number, order: Int32Array | null, loss: number, correct: number, seen: number): FitState => ({
+      epoch, batch, order: batch > 0 ? order : null, sums: { loss, correct, seen }, stopTraining: this.stopTraining,
+      rngs: { shuffle: shuffleRng.getState(), dropout: ctx.rng.getState(), augment: augmentRng.getState() },
+      history: { epoch: [...history.epoch], history: Object.fromEntries(Object.entries(history.history).map(([k, v]) => [k, [...v]])) },
+      callbacks: userCallbacks.map((c) => c.getState?.() ?? null),
+    });
     for (const c of callbacks) c.onTrainBegin?.();
-    for (let epoch = args.initialEpoch ?? 0; epoch < epochs && !this.stopTraining; epoch++) {
-      for (const c of callbacks) c.onEpochBegin?.(epoch);
-      const order = args.shuffle === false ? null : shuffleRng.permutation(trainEnd);
+    for (let epoch = resume?.epoch ?? args.initialEpoch ?? 0; epoch < epochs && !this.stopTraining; epoch++) {
+      const midEpoch = resume !== undefined && resume.batch > 0 && epoch === resume.epoch;
+      // the callbacks already began this epoch before the snapshot (a scheduler would apply twice); only the bar redraws
+      for (const c of callbacks) if (!midEpoch || c === bar) c.onEpochBegin?.(epoch);
+      const order = midEpoch ? resume.order : args.shuffle === false ? null : shuffleRng.permutation(trainEnd);
       let lossSum = 0, correct = 0, seen = 0;
-      for (let b = 0; b < steps; b++) {
+      if (midEpoch) ({ loss: lossSum, correct, seen } = resume.sums);
+      for (let b = midEpoch ? resume.batch : 0; b < steps; b++) {
+        for (const c of callbacks) c.onBatchBegin?.(b);
         const start = b * batchSize;
         const bs = Math.min(batchSize, trainEnd - start);
         const xb = this.batchBuffer('x', bs * sampleSize);
@@ -191,7 +268,16 @@ export class Sequential {
         if (!Number.isFinite(r.loss)) throw new DigitsError(`fit: loss became ${r.loss} at epoch ${epoch + 1}, batch ${b + 1}; lower the learning rate`);
         lossSum += r.loss; correct += r.correct; seen += bs;
         for (const c of callbacks) c.onBatchEnd?.(b, { loss: lossSum / seen, accuracy: correct / seen });
+        const stop = ck?.interrupted?.() ?? false;
+        if (stop || (b + 1 < steps && ck?.due?.())) {
+          checkWeights(this, epoch, b);
+          ck!.save(snapshot(epoch, b + 1, order, lossSum, correct, seen));
+          // not onTrainEnd: training is paused, not over
+          if (stop) return history;
+        }
+        yield;
       }
+      checkWeights(this, epoch, steps - 1);
       const logs: Logs = { loss: lossSum / seen, accuracy: correct / seen };
       if (val) {
         const v = this.evaluate(val[0], val[1]);
@@ -201,6 +287,8 @@ export class Sequential {
       for (const c of callbacks) c.onEpochEnd?.(epoch, logs);
       history.epoch.push(epoch);
       for (const [k, v] of Object.entries(logs)) (history.history[k] ??= []).push(v);
+      ck?.save(snapshot(epoch + 1, 0, null, 0, 0, 0));
+      if (ck?.interrupted?.()) return history;
     }
     for (const c of callbacks) c.onTrainEnd?.(history.history);
     return history;
@@ -276,6 +364,14 @@ function gatherBatch(x: Tensor, y: Tensor, order: Int32Array | null, start: numb
     if (xb) xb.set(x.data.subarray(r * sampleSize, (r + 1) * sampleSize), i * sampleSize);
     if (sparse) tb[i * classes + y.data[r]] = 1;
     else tb.set(y.data.subarray(r * classes, (r + 1) * classes), i * classes);
+  }
+}
+
+/** NaN/Inf weights stop training before they reach a checkpoint; one pass over the parameters is cheap. */
+function checkWeights(model: Sequential, epoch: number, batch: number): void {
+  for (const l of model.layers) for (const w of l.weights) {
+    const bad = w.value.find((v) => !Number.isFinite(v));
+    if (bad !== undefined) throw new DigitsError(`fit: weight ${l.name}/${w.name} became ${bad} at epoch ${epoch + 1}, batch ${batch + 1}; lower the learning rate`);
   }
 }
 

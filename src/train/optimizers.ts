@@ -2,7 +2,7 @@
 // the trainable weights so the native backend can update all parameters in one fused call.
 import type { Kernels } from '../kernels/kernels';
 import type { Weight } from '../layers/layer';
-import { UsageError } from '../errors';
+import { DigitsError, UsageError } from '../errors';
 
 export type OptimizerName = 'sgd' | 'rmsprop' | 'adam';
 export const OPTIMIZERS: readonly OptimizerName[] = ['sgd', 'rmsprop', 'adam'];
@@ -36,7 +36,13 @@ export abstract class Optimizer {
 
   /** Slot arrays and step count, for checkpoints. */
   getState(): { iterations: number; slots: Float32Array[][] } { return { iterations: this.iterations, slots: this.slots }; }
-  setState(s: { iterations: number; slots: Float32Array[][] }): void { this.iterations = s.iterations; this.slots = s.slots; }
+  setState(s: { iterations: number; slots: Float32Array[][] }): void {
+    // slots exist once the first step has run; a wrong count would index past them in the update kernels
+    const want = this.slotNames();
+    if (s.slots.length !== 0 && s.slots.length !== want.length) throw new DigitsError(`${this.className}: state has ${s.slots.length} slot groups, expected ${want.length} (${want.join(', ') || 'none'})`);
+    this.iterations = s.iterations;
+    this.slots = s.slots;
+  }
 }
 
 export class SGD extends Optimizer {
