@@ -1,7 +1,11 @@
 // `npm run bench`: training and inference samples/s per preset for the native core (fp32, and bf16
 // when the addon offers it), the reference core, and — when Debian's python3-torch is installed —
 // PyTorch on the same architecture, batch size and thread count, measured in the same run, with the
-// ratio. Prints a table, writes bench-results.json, and with --profile per-layer times.
+// ratio. Prints a table, writes bench-results.json, and with --profile per-layer times. PyTorch runs
+// with the OpenMP wait policy native.ts sets for us (passive unless OMP_WAIT_POLICY says otherwise):
+// on a shared machine a spinning libgomp slows either side 4-10x, which would measure the neighbours.
+// --precision fp32|bf16|both (default both) picks the native columns; the last line is the peak RSS
+// of a seed000-kaggle training run at batch 128 (bench/rss.ts, its own process).
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -20,6 +24,8 @@ const seconds = Number(opt('--seconds', '3'));
 const only = args.flatMap((a, i) => (args[i - 1] === '--only' ? [a] : []));
 const profile = args.includes('--profile');
 const out = opt('--out', 'bench-results.json');
+const precision = opt('--precision', 'both');
+if (!['fp32', 'bf16', 'both'].includes(precision)) { process.stderr.write(`bench: --precision must be fp32, bf16 or both, got '${precision}'\n`); process.exit(2); }
 
 function loadNative(): Native | null {
   try { return require('../src/kernels/native') as Native; } catch { return null; }
@@ -63,6 +69,7 @@ function profileLayers(preset: (typeof PRESETS)[number], k: Kernels): string[] {
   const bs = preset.recipe.batchSize;
   const { x } = batchData(model, bs);
   const ctx = model.context();
+  model.layers[0].needInputGrad = false; // as in trainOnBatch
   const fwd = new Array(model.layers.length).fill(0), bwd = new Array(model.layers.length).fill(0);
   const reps = 20;
   let opt = 0;
@@ -89,9 +96,15 @@ function torchResults(names: string[]): Record<string, { train: number; infer: n
   if (!fs.existsSync('/usr/bin/python3')) return null;
   const script = path.resolve(__dirname, '../../bench/torch_bench.py');
   const r = spawnSync('/usr/bin/python3', [script, '--threads', String(threads), '--steps', '30', ...names.flatMap((n) => ['--only', n])],
-    { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(threads) }, timeout: 1_800_000 });
+    { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(threads), OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'passive' }, timeout: 1_800_000 });
   if (r.status !== 0) { process.stderr.write(`bench: PyTorch yardstick unavailable (${(r.stderr || '').trim().split('\n').pop()})\n`); return null; }
   return JSON.parse(r.stdout).results;
+}
+
+function peakRss(): { maxRssMiB: number; batches: number; data: string } | null {
+  const r = spawnSync(process.execPath, [path.join(__dirname, 'rss.js'), '--threads', String(threads)], { encoding: 'utf8', timeout: 600_000 });
+  if (r.status !== 0) { process.stderr.write(`bench: peak RSS run failed (${(r.stderr || '').trim().split('\n').pop()})\n`); return null; }
+  return JSON.parse(r.stdout);
 }
 
 function main(): void {
@@ -99,6 +112,7 @@ function main(): void {
   const nat = loadNative();
   const nk = nat?.loadNative() ?? null;
   if (nat && nk) nat.setThreads(threads);
+  const bf16 = nk ? (nat as unknown as { nativeInfo(): { bf16?: boolean } }).nativeInfo().bf16 === true : false;
   process.stderr.write(`bench: ${presets.length} presets, ${threads} threads, ~${seconds}s per measurement${nk ? '' : ' (native core not available)'}\n`);
   const results: Record<string, Record<string, { train: number; infer: number } | null>> = {};
   const profiles: string[] = [];
@@ -106,9 +120,14 @@ function main(): void {
     const row: Record<string, { train: number; infer: number } | null> = {};
     if (nk) {
       nat!.setPrecision?.('fp32');
-      row.native = measure(p, nk);
-      if (nat!.setPrecision) { nat!.setPrecision('bf16'); row.bf16 = measure(p, nk); nat!.setPrecision('fp32'); }
-      if (profile) profiles.push(`${p.name} (native fp32, batch ${p.recipe.batchSize})`, ...profileLayers(p, nk));
+      if (precision !== 'bf16') row.native = measure(p, nk);
+      if (profile && precision !== 'bf16') profiles.push(`${p.name} (native fp32, batch ${p.recipe.batchSize})`, ...profileLayers(p, nk));
+      if (nat!.setPrecision && bf16 && precision !== 'fp32') {
+        nat!.setPrecision('bf16');
+        row.bf16 = measure(p, nk);
+        if (profile) profiles.push(`${p.name} (native bf16, batch ${p.recipe.batchSize})`, ...profileLayers(p, nk));
+        nat!.setPrecision('fp32');
+      }
     }
     row.reference = measure(p, reference);
     results[p.name] = row;
@@ -127,8 +146,10 @@ function main(): void {
     const r = results[p.name];
     lines.push(`${p.name.padEnd(15)} ${String(p.recipe.batchSize).padStart(5)} ${f(r.native?.train)} ${f(r.bf16?.train)} ${f(r.reference?.train)} ${f(r.torch?.train)} ${ratio(r.native?.train, r.torch?.train)} ${ratio(r.bf16?.train, r.torch?.train)} | ${f(r.native?.infer)} ${f(r.torch?.infer)} ${ratio(r.native?.infer, r.torch?.infer)}`);
   }
+  const rss = peakRss();
+  if (rss) lines.push(`peak RSS training seed000-kaggle at batch 128 (${rss.batches} batches + test evaluation, ${rss.data} data): ${rss.maxRssMiB.toFixed(0)} MiB`);
   process.stdout.write(lines.join('\n') + '\n' + (profiles.length ? '\nper-layer times, one training step:\n' + profiles.join('\n') + '\n' : ''));
-  fs.writeFileSync(out, JSON.stringify({ threads, seconds, results, date: new Date().toISOString() }, null, 1));
+  fs.writeFileSync(out, JSON.stringify({ threads, seconds, results, peakRss: rss, date: new Date().toISOString() }, null, 1));
   process.stderr.write(`bench: wrote ${out}\n`);
 }
 

@@ -11,7 +11,8 @@
         "src/bnorm.cc",
         "src/eltwise.cc",
         "src/softmax_ce.cc",
-        "src/optim.cc"
+        "src/optim.cc",
+        "src/dropout.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_CPP_EXCEPTIONS"],

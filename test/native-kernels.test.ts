@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { ConvGeom, Eltwise, Kernels, PoolGeom } from '../src/kernels/kernels';
-import { loadNative, nativeInfo, nativeLoadError, setThreads } from '../src/kernels/native';
+import { loadNative, nativeInfo, nativeLoadError, setPrecision, setThreads } from '../src/kernels/native';
 import { reference as ref } from '../src/kernels/reference';
 import { Rng } from '../src/rng';
 
@@ -276,6 +276,78 @@ describe('native kernels', { skip }, () => {
     closeAll('w', wn, wr);
     closeAll('m', mn, mr);
     closeAll('v', vn, vr);
+  });
+
+  for (const [len, rate] of [[37, 0.5], [100_003, 0.25], [300_000, 0.4]] as const) {
+    test(`dropout ${rate} on ${len} values: same mask as the reference, forward and backward`, () => {
+      const rng = new Rng(len);
+      const x = rand(rng, len), dy = rand(rng, len);
+      const seed = rng.nextUint32();
+      const yr = new Float32Array(len), mr = new Float32Array(len), yn = new Float32Array(len).fill(NaN), mn = new Float32Array(len).fill(NaN);
+      ref.dropoutForward(x, yr, mr, rate, seed);
+      nat.dropoutForward(x, yn, mn, rate, seed);
+      assert.deepEqual(mn, mr);
+      assert.deepEqual(yn, yr);
+      const kept = mr.reduce((s, m) => s + (m !== 0 ? 1 : 0), 0) / len;
+      assert.ok(Math.abs(kept - (1 - rate)) < 4 * Math.sqrt(rate * (1 - rate) / len) + 1e-9, `kept ${kept}`);
+      assert.ok(mr.every((m) => m === 0 || Math.abs(m - 1 / (1 - rate)) < 1e-6));
+      const other = new Float32Array(len);
+      ref.dropoutForward(x, new Float32Array(len), other, rate, (seed + 1) >>> 0);
+      if (len > 100) assert.notDeepEqual(other, mr);
+      const dxr = new Float32Array(len), dxn = new Float32Array(len).fill(NaN);
+      ref.dropoutBackward(dy, mr, dxr);
+      nat.dropoutBackward(dy, mn, dxn);
+      assert.deepEqual(dxn, dxr);
+      const inPlace = dy.slice();
+      nat.dropoutBackward(inPlace, mn, inPlace);
+      assert.deepEqual(inPlace, dxr);
+    });
+  }
+
+  // bf16 keeps 8 significant bits: each product is off by up to ~2^-8 relative, and sums of
+  // random-sign terms stay within about 1% of the largest output.
+  const BF16_TOL = 2e-2;
+  const bf16 = nativeInfo()?.bf16 ? false : 'this CPU has no native bf16';
+  test('bf16 precision: conv and dense within the bf16 bound, fp32 restored exactly', { skip: bf16 }, () => {
+    const rng = new Rng(21);
+    const cases = [convCases[1][1], convCases[4][1], convCases[6][1], convCases[7][1], convCases[0][1]];
+    const runConv = (k: Kernels, g: ConvGeom, x: Float32Array, w: Float32Array, b: Float32Array, dy: Float32Array) => {
+      const y = new Float32Array(dy.length), dx = new Float32Array(x.length), dw = new Float32Array(w.length), db = new Float32Array(g.f);
+      k.conv2dForward(g, x, w, b, y, true);
+      k.conv2dBackwardData(g, dy, w, dx);
+      k.conv2dBackwardWeights(g, x, dy, dw, db);
+      return { y, dx, dw, db };
+    };
+    try {
+      for (const g of cases) {
+        const x = rand(rng, g.n * g.h * g.w * g.c), w = rand(rng, g.kh * g.kw * g.c * g.f), b = rand(rng, g.f);
+        const dy = rand(rng, g.n * g.oh * g.ow * g.f);
+        const r = runConv(ref, g, x, w, b, dy);
+        setPrecision('bf16');
+        const n = runConv(nat, g, x, w, b, dy);
+        setPrecision('fp32');
+        for (const key of ['y', 'dx', 'dw', 'db'] as const) close(`conv ${g.h}x${g.w}x${g.c}→${g.f} ${key}`, n[key], r[key], BF16_TOL);
+        const f = runConv(nat, g, x, w, b, dy);
+        for (const key of ['y', 'dx', 'dw', 'db'] as const) close(`fp32 again ${key}`, f[key], r[key]);
+      }
+      for (const [n, inF, outF] of [[64, 576, 64], [3, 3136, 120], [5, 7, 3]]) {
+        const x = rand(rng, n * inF), w = rand(rng, inF * outF), b = rand(rng, outF), dy = rand(rng, n * outF);
+        const run = (k: Kernels) => {
+          const y = new Float32Array(n * outF), dx = new Float32Array(n * inF), dw = new Float32Array(inF * outF), db = new Float32Array(outF);
+          k.denseForward(n, inF, outF, x, w, b, y, true);
+          k.denseBackwardData(n, inF, outF, dy, w, dx);
+          k.denseBackwardWeights(n, inF, outF, x, dy, dw, db);
+          return { y, dx, dw, db };
+        };
+        const r = run(ref);
+        setPrecision('bf16');
+        const m = run(nat);
+        setPrecision('fp32');
+        for (const key of ['y', 'dx', 'dw', 'db'] as const) close(`dense ${n}x${inF}→${outF} ${key}`, m[key], r[key], BF16_TOL);
+      }
+    } finally {
+      setPrecision('fp32');
+    }
   });
 
   test('bad arguments throw instead of overrunning buffers', () => {

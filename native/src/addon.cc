@@ -3,6 +3,7 @@
 // calls kernels.h. Geometries arrive packed in an Int32Array by src/kernels/native.ts.
 #include <napi.h>
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -326,11 +327,43 @@ Napi::Value AdamUpdate(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+Napi::Value DropoutForward(const Napi::CallbackInfo& info) {
+  Args a(info, "dropoutForward");
+  int64_t len = 0;
+  float* x = a.f32(0, "x", 0, &len);
+  float* y = a.f32(1, "y", len);
+  float* mask = a.f32(2, "mask", len);
+  double rate = a.num(3, "rate"), seed = a.num(4, "seed");
+  if (!(rate >= 0 && rate < 1)) a.fail("rate must be in [0, 1)", true);
+  if (!(seed >= 0 && seed <= 4294967295.0) || seed != std::floor(seed)) a.fail("seed must be a uint32", true);
+  dropoutForward(x, y, mask, len, rate, static_cast<uint32_t>(seed));
+  return info.Env().Undefined();
+}
+
+Napi::Value DropoutBackward(const Napi::CallbackInfo& info) {
+  Args a(info, "dropoutBackward");
+  int64_t len = 0;
+  float* dy = a.f32(0, "dy", 0, &len);
+  float* mask = a.f32(1, "mask", len);
+  float* dx = a.f32(2, "dx", len);
+  dropoutBackward(dy, mask, dx, len);
+  return info.Env().Undefined();
+}
+
+Napi::Value SetPrecision(const Napi::CallbackInfo& info) {
+  Args a(info, "setPrecision");
+  if (!info[0].IsString()) a.fail("precision must be 'fp32' or 'bf16'");
+  const std::string p = info[0].As<Napi::String>().Utf8Value();
+  if (p != "fp32" && p != "bf16") a.fail("precision must be 'fp32' or 'bf16'", true);
+  return Napi::Boolean::New(info.Env(), setPrecision(p == "bf16"));
+}
+
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("isa", cpuIsa());
   o.Set("threads", maxThreads());
   o.Set("onednn", onednnVersion());
+  o.Set("bf16", hasBf16());
   return o;
 }
 
@@ -379,6 +412,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   add("sgdUpdate", Napi::Function::New<guarded<SgdUpdate>>(env));
   add("rmspropUpdate", Napi::Function::New<guarded<RmspropUpdate>>(env));
   add("adamUpdate", Napi::Function::New<guarded<AdamUpdate>>(env));
+  add("dropoutForward", Napi::Function::New<guarded<DropoutForward>>(env));
+  add("dropoutBackward", Napi::Function::New<guarded<DropoutBackward>>(env));
+  add("setPrecision", Napi::Function::New<guarded<SetPrecision>>(env));
   add("info", Napi::Function::New<guarded<Info>>(env));
   add("setThreads", Napi::Function::New<guarded<SetThreads>>(env));
   add("implementations", Napi::Function::New<guarded<Implementations>>(env));

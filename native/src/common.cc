@@ -114,6 +114,22 @@ void Port::set(const void* p) const {
 
 memory::desc f32md(const memory::dims& d, tag t) { return memory::desc(d, dt::f32, t); }
 
+static dt precision = dt::f32;
+dt computeType() { return precision; }
+
+bool setPrecision(bool bf16) {
+  if (bf16 && !hasBf16()) return false;
+  precision = bf16 ? dt::bf16 : dt::f32;
+  return true;
+}
+
+bool hasBf16() {
+  // oneDNN 2.x runs bf16 on avx512_core through emulation too, but only natively (avx512_bf16, AMX) is
+  // it faster than f32.
+  auto isa = dnnl::get_effective_cpu_isa();
+  return isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
+}
+
 std::string cpuIsa() {
   using dnnl::cpu_isa;
   switch (dnnl::get_effective_cpu_isa()) {

@@ -92,4 +92,9 @@ class Port {
 
 memory::desc f32md(const memory::dims& d, tag t);
 
+// Data type of the compute operands (src, weights, diff_dst) of conv and matmul primitives: f32, or
+// bf16 under setPrecision("bf16"). Results (dst, diff_src, diff_weights) stay f32 either way, so
+// the JS side only ever sees f32 and the master weights stay f32.
+dt computeType();
+
 }  // namespace digits

@@ -3,6 +3,11 @@
 #include "common.h"
 #include "kernels.h"
 
+#include <omp.h>
+
+#include <cstring>
+#include <vector>
+
 namespace digits {
 namespace {
 
@@ -31,7 +36,18 @@ Shapes shapesOf(const ConvGeom& g) {
 }
 
 Key keyOf(const ConvGeom& g, int64_t a, int64_t b) {
-  return Key{{g.n, g.h, g.w, g.c, g.f, g.oh, g.ow, g.kh, g.kw, g.sh, g.sw, g.padTop, g.padLeft, a, b}};
+  return Key{{g.n, g.h, g.w, g.c, g.f, g.oh, g.ow, g.kh, g.kw, g.sh, g.sw, g.padTop, g.padLeft, a, b,
+              static_cast<int64_t>(computeType())}};
+}
+
+memory::desc ctmd(const memory::dims& d, tag t) { return memory::desc(d, computeType(), t); }
+
+// oneDNN 2.6's bf16 weight-gradient kernel (jit_bf16) splits its reduction badly when there are few
+// output pixels: measured here it is ~2x faster than f32 at n·oh·ow ≥ 7,700 with stride 1 (seed002's
+// 64x11x11, the 14x14 and 28x28 layers) but up to 30x slower at ≤ 3,200 (64x3x3, 32x10x10) and on
+// seed003's stride-2 128x7x7 (6,272). Those stay f32.
+dt bwdWeightsType(const ConvGeom& g) {
+  return g.n * g.oh * g.ow >= 7500 && g.sh == 1 && g.sw == 1 ? computeType() : dt::f32;
 }
 
 // Activations are described as NHWC so no reorder touches them; a "ref" implementation means no
@@ -46,9 +62,10 @@ auto pickLayout(Make make) {
   return isRef(alt.impl_info_str()) ? pd : alt;
 }
 
-dnnl::convolution_forward::primitive_desc forwardPd(const Shapes& s, tag act, bool bias, bool relu) {
+dnnl::convolution_forward::primitive_desc forwardPd(const Shapes& s, tag act, bool bias, bool relu,
+                                                    dt ct = computeType()) {
   dnnl::convolution_forward::desc d(prop_kind::forward_training, algorithm::convolution_direct,
-                                    f32md(s.src, act), f32md(s.wei, tag::any),
+                                    memory::desc(s.src, ct, act), memory::desc(s.wei, ct, tag::any),
                                     bias ? f32md(s.bias, tag::x) : memory::desc(), f32md(s.dst, act), s.strides,
                                     s.padL, s.padR);
   auto attr = baseAttr();
@@ -62,15 +79,17 @@ dnnl::convolution_forward::primitive_desc forwardPd(const Shapes& s, tag act, bo
 
 dnnl::convolution_backward_data::primitive_desc backwardDataPd(const Shapes& s, tag act) {
   dnnl::convolution_backward_data::desc d(algorithm::convolution_direct, f32md(s.src, act),
-                                          f32md(s.wei, tag::any), f32md(s.dst, act), s.strides, s.padL, s.padR);
+                                          ctmd(s.wei, tag::any), ctmd(s.dst, act), s.strides, s.padL, s.padR);
   return {d, baseAttr(), cpuEngine(), forwardPd(s, act, false, false)};
 }
 
-dnnl::convolution_backward_weights::primitive_desc backwardWeightsPd(const Shapes& s, tag act, bool bias) {
-  dnnl::convolution_backward_weights::desc d(algorithm::convolution_direct, f32md(s.src, act),
+dnnl::convolution_backward_weights::primitive_desc backwardWeightsPd(const ConvGeom& g, const Shapes& s, tag act,
+                                                                      bool bias) {
+  const dt ct = bwdWeightsType(g);
+  dnnl::convolution_backward_weights::desc d(algorithm::convolution_direct, memory::desc(s.src, ct, act),
                                              f32md(s.wei, tag::any), bias ? f32md(s.bias, tag::x) : memory::desc(),
-                                             f32md(s.dst, act), s.strides, s.padL, s.padR);
-  return {d, baseAttr(), cpuEngine(), forwardPd(s, act, bias, false)};
+                                             memory::desc(s.dst, ct, act), s.strides, s.padL, s.padR);
+  return {d, baseAttr(), cpuEngine(), forwardPd(s, act, bias, false, ct)};
 }
 
 struct Forward {
@@ -143,7 +162,7 @@ BackwardWeights& backwardWeightsFor(const ConvGeom& g, bool bias) {
   auto& slot = slotFor(backwardWeights, keyOf(g, bias, 0));
   if (slot) return *slot;
   Shapes s = shapesOf(g);
-  auto pd = pickLayout([&](tag act) { return backwardWeightsPd(s, act, bias); });
+  auto pd = pickLayout([&](tag act) { return backwardWeightsPd(g, s, act, bias); });
   auto e = std::make_unique<BackwardWeights>();
   e->x.init(f32md(s.src, tag::nhwc), pd.src_desc(), true);
   e->dy.init(f32md(s.dst, tag::nhwc), pd.diff_dst_desc(), true);
@@ -157,6 +176,52 @@ BackwardWeights& backwardWeightsFor(const ConvGeom& g, bool bias) {
   noteImpl(label("conv bwd weights", g), pd.impl_info_str());
   slot = std::move(e);
   return *slot;
+}
+
+// Weight gradient of a single-channel convolution (the first layer on the image). oneDNN's kernels
+// reach a few GFLOP/s here (the reduction runs over n·oh·ow with only kh·kw·f outputs); a direct loop
+// keeps each thread's kh·kw·f partial sums in L1 and skips zero pixels, which are ~80% of MNIST.
+std::vector<float> partials;
+
+void backwardWeightsOneChannel(const ConvGeom& g, const float* x, const float* dy, float* dw, float* db) {
+  const int64_t K = g.kh * g.kw, F = g.f, per = K * F + F, rows = g.n * g.oh;
+  const int threads = rows * g.ow * K * F > (1 << 16) ? omp_get_max_threads() : 1;
+  if (partials.size() < static_cast<size_t>(threads * per)) partials.resize(static_cast<size_t>(threads * per));
+  float* part = partials.data();
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    float* __restrict acc = part + t * per;
+    float* __restrict accB = acc + K * F;
+    std::memset(acc, 0, sizeof(float) * static_cast<size_t>(per));
+    for (int64_t r = rows * t / nt; r < rows * (t + 1) / nt; r++) {
+      const int64_t b = r / g.oh, oy = r % g.oh;
+      for (int64_t ox = 0; ox < g.ow; ox++) {
+        const float* __restrict d = dy + (r * g.ow + ox) * F;
+        for (int64_t f = 0; f < F; f++) accB[f] += d[f];
+        for (int64_t ky = 0; ky < g.kh; ky++) {
+          const int64_t iy = oy * g.sh + ky - g.padTop;
+          if (iy < 0 || iy >= g.h) continue;
+          const float* xr = x + (b * g.h + iy) * g.w;
+          for (int64_t kx = 0; kx < g.kw; kx++) {
+            const int64_t ix = ox * g.sw + kx - g.padLeft;
+            if (ix < 0 || ix >= g.w) continue;
+            const float xv = xr[ix];
+            if (xv == 0) continue;
+            float* __restrict a = acc + (ky * g.kw + kx) * F;
+            for (int64_t f = 0; f < F; f++) a[f] += xv * d[f];
+          }
+        }
+      }
+    }
+  }
+  // Reduced in thread order, so a given thread count always gives the same bits.
+  for (int64_t i = 0; i < per; i++) {
+    float v = 0;
+    for (int t = 0; t < threads; t++) v += part[t * per + i];
+    if (i < K * F) dw[i] = v;
+    else if (db) db[i - K * F] = v;
+  }
 }
 
 }  // namespace
@@ -188,6 +253,7 @@ void convBackwardData(const ConvGeom& g, const float* dy, const float* w, float*
 }
 
 void convBackwardWeights(const ConvGeom& g, const float* x, const float* dy, float* dw, float* db) {
+  if (g.c == 1) return backwardWeightsOneChannel(g, x, dy, dw, db);
   BackwardWeights& e = backwardWeightsFor(g, db != nullptr);
   e.x.set(x);
   e.dy.set(dy);

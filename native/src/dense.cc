@@ -20,11 +20,14 @@ Cache<Matmul> matmuls;
 const ClearOnSetThreads clearer([] { matmuls.clear(); });
 
 Matmul& matmulFor(int64_t m, int64_t k, int64_t n, tag ta, tag tb, bool bias, bool relu, const char* what) {
-  auto& slot = slotFor(matmuls, Key{{m, k, n, static_cast<int64_t>(ta), static_cast<int64_t>(tb), bias, relu}});
+  const dt ct = computeType();
+  auto& slot = slotFor(matmuls, Key{{m, k, n, static_cast<int64_t>(ta), static_cast<int64_t>(tb), bias, relu,
+                                     static_cast<int64_t>(ct)}});
   if (slot) return *slot;
   auto aMd = f32md({m, k}, ta), bMd = f32md({k, n}, tb), cMd = f32md({m, n}, tag::ab);
   auto biasMd = bias ? f32md({1, n}, tag::ab) : memory::desc();
-  dnnl::matmul::desc d(aMd, bMd, biasMd, cMd);
+  // bf16 operands in the caller's layout; Port converts the f32 arrays into them
+  dnnl::matmul::desc d(memory::desc({m, k}, ct, ta), memory::desc({k, n}, ct, tb), biasMd, cMd);
   auto attr = baseAttr();
   if (relu) {
     dnnl::post_ops po;

@@ -59,6 +59,12 @@ std::string cpuIsa();
 std::string onednnVersion();
 int maxThreads();
 void setThreads(int n);
+// bf16 compute for conv and dense (f32 results and master weights); false when this CPU lacks native bf16.
+bool setPrecision(bool bf16);
+bool hasBf16();
+
+void dropoutForward(const float* x, float* y, float* mask, int64_t len, double rate, uint32_t seed);
+void dropoutBackward(const float* dy, const float* mask, float* dx, int64_t len);
 // Implementation names oneDNN chose for the primitives created so far (for diagnostics).
 std::string implementations();
 

@@ -1,6 +1,7 @@
 // Max pooling as plain loops rather than oneDNN: the TS-visible workspace is the flat input index of
 // each winner (so either backend's backward accepts either backend's forward), which oneDNN's
 // workspace is not, and a 2x2 window over contiguous channels is memory-bound anyway.
+#include <algorithm>
 #include <cstring>
 
 #include "kernels.h"
@@ -77,10 +78,16 @@ void maxPoolForward(const PoolGeom& g, const float* x, float* y, int32_t* ws) {
 }
 
 void maxPoolBackward(const PoolGeom& g, const float* dy, const int32_t* ws, float* dx, int64_t dxLen) {
-  std::memset(dx, 0, sizeof(float) * static_cast<size_t>(dxLen));
-  const int64_t per = g.oh * g.ow * g.c;
+  const int64_t per = g.oh * g.ow * g.c, in = g.h * g.w * g.c;
   // Winners of sample b lie in sample b's slice of dx, so samples scatter independently, and within
   // a sample the order is the reference's (it matters when overlapping windows share a winner).
+  // Each sample's slice is cleared just before its scatter, while it is in this core's cache.
+#pragma omp parallel for schedule(static) if (g.n * per > 65536)
+  for (int64_t b = 0; b < g.n; b++) {
+    const int64_t lo = std::min(b * in, dxLen), hi = std::min((b + 1) * in, dxLen);
+    std::memset(dx + lo, 0, sizeof(float) * static_cast<size_t>(hi - lo));
+  }
+  if (g.n * in < dxLen) std::memset(dx + g.n * in, 0, sizeof(float) * static_cast<size_t>(dxLen - g.n * in));
 #pragma omp parallel for schedule(static) if (g.n * per > 65536)
   for (int64_t b = 0; b < g.n; b++) {
     for (int64_t i = b * per; i < (b + 1) * per; i++) {

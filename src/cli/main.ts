@@ -163,7 +163,7 @@ function buildProgram(out: Out): Command {
       const callbacks: Callback[] = [];
       callbacks.push(...recipeCallbacks(r, { validationSplit, learningRate: run.learningRate ?? model.optimizer.learningRate }));
       if (!run.json) out.stdout(model.summary() + '\n');
-      const writer = new CheckpointWriter(model, run, getKernels().name, resumed?.trainSeconds);
+      const writer = new CheckpointWriter(model, run, getKernels().name, resumed?.trainSeconds, resumed?.path);
       const untrap = writer.trapSignals(out.stderr);
       let history;
       try {

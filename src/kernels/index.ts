@@ -11,6 +11,7 @@ interface NativeModule {
   loadNative(): Kernels | null;
   nativeInfo(): { isa: string; threads: number; onednn: string } | null;
   setThreads(n: number): void;
+  setPrecision?(p: 'fp32' | 'bf16'): void;
   nativeLoadError?(): string | null;
 }
 
@@ -55,4 +56,15 @@ export function backendDescription(): string {
 
 export function setThreads(n: number): void {
   nativeModule()?.setThreads(n);
+}
+
+/** 'bf16' computes convolutions and dense layers in bfloat16 on the native core (fp32 master weights). */
+export function setPrecision(p: 'fp32' | 'bf16'): void {
+  if (p === 'fp32' && getKernels().name !== 'native') return;
+  if (getKernels().name !== 'native') throw new DigitsError('--precision bf16: needs the native core (the reference core computes in fp32 only)', 2);
+  try {
+    nativeModule()!.setPrecision!(p);
+  } catch (e) {
+    throw new DigitsError(`--precision ${p}: ${(e as Error).message.replace(/^setPrecision: /, '')}`, 2);
+  }
 }

@@ -78,6 +78,15 @@ export interface Kernels {
    */
   softmaxCrossEntropy(rows: number, cols: number, p: Float32Array, t: Float32Array, dlogits: Float32Array | null, scale: number): number;
 
+  /**
+   * Inverted dropout: mask[i] = 1/(1−rate) when element i is kept, else 0; y = x · mask. Element i is
+   * kept when (h >>> 8) < floor((1−rate)·2^24), h = dropoutHash(seed, i) (see reference.ts), so every
+   * backend draws the same mask from the same seed.
+   */
+  dropoutForward(x: Float32Array, y: Float32Array, mask: Float32Array, rate: number, seed: number): void;
+  /** dx = dy · mask (dx may alias dy). */
+  dropoutBackward(dy: Float32Array, mask: Float32Array, dx: Float32Array): void;
+
   /** Keras SGD: v = m·v − lr·g; w += v (nesterov: w += m·v − lr·g). Without momentum, w −= lr·g. */
   sgdUpdate(params: Float32Array[], grads: Float32Array[], velocity: Float32Array[] | null, lr: number, momentum: number, nesterov: boolean): void;
   /** Keras RMSprop: ms = ρ·ms + (1−ρ)·g²; w −= lr·g/(√ms + ε). */

@@ -16,13 +16,16 @@ interface Addon {
   eltwiseBackward(kind: number, y: Float32Array, dy: Float32Array, dx: Float32Array): void;
   info(): NativeInfo;
   setThreads(n: number): void;
+  setPrecision(p: Precision): boolean;
   implementations(): string;
 }
 
 /** The native methods whose arguments are already plain numbers and arrays pass straight through. */
 type Direct = Pick<Kernels, 'denseForward' | 'denseBackwardData' | 'denseBackwardWeights' | 'batchNormForwardTraining'
   | 'batchNormForwardInference' | 'batchNormBackward' | 'softmaxForward' | 'softmaxBackward' | 'softmaxCrossEntropy'
-  | 'sgdUpdate' | 'rmspropUpdate' | 'adamUpdate'>;
+  | 'sgdUpdate' | 'rmspropUpdate' | 'adamUpdate' | 'dropoutForward' | 'dropoutBackward'>;
+
+export type Precision = 'fp32' | 'bf16';
 
 export interface NativeInfo {
   /** The instruction set oneDNN dispatches to, e.g. 'avx512_core'. */
@@ -30,6 +33,8 @@ export interface NativeInfo {
   threads: number;
   /** oneDNN version, e.g. '2.6.3'. */
   onednn: string;
+  /** Whether this CPU computes bf16 natively (avx512_bf16 or AMX), which setPrecision('bf16') needs. */
+  bf16: boolean;
 }
 
 const ADDON = 'native/build/Release/digits_native.node';
@@ -104,6 +109,8 @@ export function loadNative(): Kernels | null {
     sgdUpdate: a.sgdUpdate,
     rmspropUpdate: a.rmspropUpdate,
     adamUpdate: a.adamUpdate,
+    dropoutForward: a.dropoutForward,
+    dropoutBackward: a.dropoutBackward,
   };
   return kernels;
 }
@@ -122,6 +129,20 @@ export function nativeInfo(): NativeInfo | null {
 export function setThreads(n: number): void {
   load()?.setThreads(n);
 }
+
+/**
+ * 'bf16': convolutions and dense layers compute in bfloat16 (inputs, weights and output gradients are
+ * rounded to bf16 at each call; results, gradients and the optimizer's master weights stay fp32).
+ * Throws when the CPU has no native bf16, where oneDNN would emulate it slower than fp32.
+ */
+export function setPrecision(p: Precision): void {
+  const a = load();
+  if (!a) { if (p === 'bf16') throw new Error('setPrecision: bf16 needs the native core'); return; }
+  if (!a.setPrecision(p)) throw new Error(`setPrecision: this CPU (oneDNN ISA ${a.info().isa}) has no native bf16`);
+  precision = p;
+}
+let precision: Precision = 'fp32';
+export function getPrecision(): Precision { return precision; }
 
 /** oneDNN's implementation name per primitive created so far, one `op: impl` per line. */
 export function nativeImplementations(): string {

@@ -264,6 +264,20 @@ export const reference: Kernels = {
     return loss;
   },
 
+  dropoutForward(x, y, mask, rate, seed) {
+    const keep = 1 - rate;
+    const threshold = Math.floor(keep * 16777216);
+    const scale = 1 / keep;
+    for (let i = 0; i < x.length; i++) {
+      mask[i] = dropoutHash(seed, i) >>> 8 < threshold ? scale : 0;
+      y[i] = x[i] * mask[i]; // the float32 scale, as native multiplies by
+    }
+  },
+
+  dropoutBackward(dy, mask, dx) {
+    for (let i = 0; i < dy.length; i++) dx[i] = dy[i] * mask[i];
+  },
+
   sgdUpdate(params, grads, velocity, lr, momentum, nesterov) {
     for (let p = 0; p < params.length; p++) {
       const w = params[p], g = grads[p];
@@ -301,6 +315,14 @@ export const reference: Kernels = {
     }
   },
 };
+
+/** A 32-bit integer hash of (seed, i) (murmur3's finaliser): dropout's counter-based random stream. */
+export function dropoutHash(seed: number, i: number): number {
+  let z = (seed ^ Math.imul(i, 0x9e3779b9)) >>> 0;
+  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+  return (z ^ (z >>> 16)) >>> 0;
+}
 
 const ELTWISE: Record<Eltwise, { fwd: (x: number) => number; dByY: (y: number) => number }> = {
   relu: { fwd: (x) => (x > 0 ? x : 0), dByY: (y) => (y > 0 ? 1 : 0) },
