@@ -103,7 +103,8 @@ function buildProgram(out: Out): Command {
 
   program.command('models').description('list the built-in presets').action(() => {
     for (const p of PRESETS) {
-      const m = p.build();
+      // layers get their weights at build time; countParams before it is 0
+      const m = p.build().build();
       out.stdout(`${p.name.padEnd(16)} ${m.countParams().toLocaleString('en-US').padStart(10)} params  ${p.description}\n`);
       out.stdout(`${' '.repeat(28)}recipe: ${p.recipe.optimizer} lr ${p.recipe.learningRate}, ${p.recipe.loss}, batch ${p.recipe.batchSize}, ${p.recipe.epochs} epochs; document reports ${p.reportedAccuracy === null ? 'no accuracy' : (p.reportedAccuracy * 100).toFixed(2) + '%'}\n`);
       out.stdout(`${' '.repeat(28)}ours: ${p.ours}\n`);

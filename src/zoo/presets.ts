@@ -17,6 +17,8 @@ export interface Recipe {
   /** Keras ImageDataGenerator-style augmentation (rotation degrees, zoom and shift fractions). */
   augmentation?: { rotation: number; zoom: number; shift: number };
   reduceLrOnPlateau?: { factor: number; patience: number; minLr: number };
+  /** One-cycle schedule per batch (the OneCycle callback); its peak rate is `learningRate`. */
+  oneCycle?: { pctStart: number; divFactor: number; finalDivFactor: number };
   dropout?: number[];
 }
 
@@ -147,6 +149,31 @@ export const PRESETS: Preset[] = [
       new Flatten(),
       new Dropout({ rate: 0.5 }),
       new Dense({ units: 128, activation: 'relu' }),
+      new Dense({ units: classes, activation: 'softmax' }),
+    ] }),
+  },
+  {
+    name: 'digits-best',
+    document: '(ours)',
+    description: 'Our flagship: 5x5x32 conv, pool, two 3x3x64 convs, pool, 3x3x128 conv, pool, batch norm after every conv, dropout, softmax; augmentation and a one-cycle schedule',
+    reportedAccuracy: null,
+    ours: 'all of it, designed for ≥ 99.65% single-model test accuracy within 15 minutes on 2 cores (docs/guide.md has the measurements behind each choice): batch norm with momentum 0.9 (Keras\' 0.99 leaves stale moving statistics in runs under ~1,000 steps), Adam under a one-cycle schedule peaking at 3e-3, batch 128, 20 epochs on all 60,000 images (about 13 minutes at the 1,570 samples/s we measured with augmentation on 2 cores), augmentation (rotation ±8°, zoom ±8%, shift ±8%)',
+    recipe: { optimizer: 'adam', learningRate: 3e-3, loss: 'categorical_crossentropy', batchSize: 128, epochs: 20, validationSplit: 0,
+      augmentation: { rotation: 8, zoom: 0.08, shift: 0.08 }, oneCycle: { pctStart: 0.25, divFactor: 25, finalDivFactor: 1e3 } },
+    build: (inputShape = MNIST[0], classes = MNIST[1], seed = 0) => new Sequential({ seed, layers: [
+      new Conv2D({ filters: 32, kernelSize: 5, padding: 'same', activation: 'relu', inputShape }),
+      new BatchNormalization({ momentum: 0.9 }),
+      new MaxPooling2D({ poolSize: 2 }),
+      new Conv2D({ filters: 64, kernelSize: 3, padding: 'same', activation: 'relu' }),
+      new BatchNormalization({ momentum: 0.9 }),
+      new Conv2D({ filters: 64, kernelSize: 3, padding: 'same', activation: 'relu' }),
+      new BatchNormalization({ momentum: 0.9 }),
+      new MaxPooling2D({ poolSize: 2 }),
+      new Conv2D({ filters: 128, kernelSize: 3, padding: 'same', activation: 'relu' }),
+      new BatchNormalization({ momentum: 0.9 }),
+      new MaxPooling2D({ poolSize: 2 }),
+      new Flatten(),
+      new Dropout({ rate: 0.25 }),
       new Dense({ units: classes, activation: 'softmax' }),
     ] }),
   },

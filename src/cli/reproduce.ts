@@ -1,0 +1,201 @@
+// `digits reproduce`: train every preset with its recipe, evaluate on the test set and write the
+// report; `digits report <modelDir>`: the same page for one saved model (or ensemble); and
+// `digits train <preset> --ensemble N`: N seeds trained and soft-voted.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { Command } from 'commander';
+import { PRESETS, getPreset, type Preset } from '../zoo/presets';
+import { accuracyOf, averageProbabilities, loadPresetData, trainPreset, type PresetData } from '../zoo/recipe';
+import { loadModel, saveModel, VERSION } from '../model/io';
+import { backendDescription, setPrecision } from '../kernels';
+import { writeReport, type ReportEntry, type ReportMeta } from '../report/report';
+import { entryFromModelDir, entryFromRuns, TARGETS, type EnsembleFile, type RunRecord } from '../report/entries';
+import { UsageError } from '../errors';
+
+type Out = { stdout: (s: string) => void; stderr: (s: string) => void };
+
+function positiveInt(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new UsageError(`${name}: expected an integer ≥ 1, got '${v}'`);
+    return n;
+  };
+}
+
+function scaleArg(v: string): number {
+  const n = Number(v);
+  if (!(Number.isFinite(n) && n > 0 && n <= 1)) throw new UsageError(`--epochs-scale: expected a number in (0, 1], got '${v}'`);
+  return n;
+}
+
+function presetOrAll(v: string, prev: string[] = []): string[] {
+  return v.trim() === 'all' ? [...prev, 'all'] : presetList(v, prev);
+}
+
+function presetList(v: string, prev: string[] = []): string[] {
+  const names = v.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const n of names) getPreset(n);
+  return [...prev, ...names];
+}
+
+const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
+
+function machine(): string {
+  const cpus = os.cpus();
+  return `${cpus.length} cores (${cpus[0]?.model.trim() ?? 'unknown CPU'}), Node ${process.version}`;
+}
+
+interface SavedRun { preset: string; seed: number; epochs: number; epochsScale: number; limit: number | null; precision: Precision; batchSize: number; backend: string;
+  history: Record<string, number[]>; test: { loss: number; accuracy: number }; trainSeconds: number; samplesPerSecond: number }
+
+/** A finished run saved by an earlier (interrupted) reproduce with the same settings, or null. */
+type Precision = 'fp32' | 'bf16';
+
+function savedRun(dir: string, want: { epochs: number; epochsScale: number; limit: number | null; precision: Precision }): RunRecord | null {
+  if (!fs.existsSync(path.join(dir, 'model.json'))) return null;
+  try {
+    const { metadata } = loadModel(dir);
+    const m = metadata as unknown as SavedRun | null;
+    if (!m || m.epochs !== want.epochs || m.epochsScale !== want.epochsScale || m.limit !== want.limit || (m.precision ?? 'fp32') !== want.precision) return null;
+    return { seed: m.seed, testAccuracy: m.test.accuracy, testLoss: m.test.loss, trainSeconds: m.trainSeconds, samplesPerSecond: m.samplesPerSecond,
+      epochs: m.epochs, history: m.history, batchSize: m.batchSize, backend: m.backend, modelDir: dir };
+  } catch {
+    return null;
+  }
+}
+
+export interface ReproduceOptions { only?: string[]; out: string; seeds: number; epochsScale: number; data?: string; limit?: number; fresh?: boolean; json?: boolean;
+  /** Presets trained with bf16 convolutions and dense layers (native core); the rest in fp32. */
+  bf16?: string[] }
+
+export async function reproduce(o: ReproduceOptions, out: Out, command?: string): Promise<{ entries: ReportEntry[]; html: string; markdown: string }> {
+  const presets: Preset[] = o.only?.length ? [...new Set(o.only)].map(getPreset) : PRESETS;
+  const d = loadPresetData(o.data, o.limit);
+  const outDir = path.resolve(o.out);
+  fs.mkdirSync(outDir, { recursive: true });
+  const meta: ReportMeta = {
+    title: o.epochsScale === 1 ? 'digits: the seed models reproduced' : `digits: quick reproduction (epochs × ${o.epochsScale}, not the real recipes)`,
+    generated: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), version: VERSION, backend: backendDescription().replace(/^backend: /, 'backend '),
+    machine: machine(), command, seeds: o.seeds, epochsScale: o.epochsScale,
+  };
+  const bf16 = new Set(o.bf16?.includes('all') ? presets.map((p) => p.name) : o.bf16 ?? []);
+  const inBf16 = presets.filter((p) => bf16.has(p.name)).map((p) => p.name);
+  meta.precision = inBf16.length ? `Precision: bf16 convolutions and dense layers (fp32 master weights) for ${inBf16.join(', ')}; float32 for the rest.` : 'Precision: float32 throughout; no preset used bf16.';
+  const entries: ReportEntry[] = [];
+  let written = { html: '', markdown: '' };
+  const t0 = Date.now();
+  for (const [i, p] of presets.entries()) {
+    const epochs = Math.max(1, Math.round(p.recipe.epochs * o.epochsScale));
+    const precision: Precision = bf16.has(p.name) ? 'bf16' : 'fp32';
+    setPrecision(precision);
+    const runs: RunRecord[] = [];
+    for (let seed = 0; seed < o.seeds; seed++) {
+      const dir = path.join(outDir, 'runs', p.name, `seed-${seed}`);
+      const want = { epochs, epochsScale: o.epochsScale, limit: o.limit ?? null, precision };
+      const prior = o.fresh ? null : savedRun(dir, want);
+      if (prior) {
+        out.stderr(`reproduce: [${i + 1}/${presets.length}] ${p.name} seed ${seed}: reusing the finished run in ${path.relative(process.cwd(), dir) || dir} (${pct(prior.testAccuracy)})\n`);
+        runs.push(prior);
+        continue;
+      }
+      out.stderr(`reproduce: [${i + 1}/${presets.length}] ${p.name} seed ${seed}: ${epochs} epochs${o.epochsScale !== 1 ? ` (recipe ${p.recipe.epochs} × ${o.epochsScale})` : ''}, batch ${p.recipe.batchSize}, ${precision}\n`);
+      const r = trainPreset(p, d, { seed, epochs, monitorTest: true });
+      const saved: SavedRun = { preset: p.name, seed, epochs: r.epochs, epochsScale: o.epochsScale, limit: o.limit ?? null, precision, batchSize: r.batchSize, backend: r.backend,
+        history: r.history.history, test: r.test, trainSeconds: r.trainSeconds, samplesPerSecond: r.samplesPerSecond };
+      saveModel(r.model, dir, { ...saved, dataset: { height: d.height, width: d.width, classes: d.classes } });
+      out.stderr(`reproduce: ${p.name} seed ${seed}: test accuracy ${pct(r.test.accuracy)}${p.reportedAccuracy !== null ? ` (document: ${pct(p.reportedAccuracy)})` : ''} in ${(r.trainSeconds / 60).toFixed(1)} min, ${Math.round(r.samplesPerSecond)} samples/s\n`);
+      runs.push({ seed, testAccuracy: r.test.accuracy, testLoss: r.test.loss, trainSeconds: r.trainSeconds, samplesPerSecond: r.samplesPerSecond,
+        epochs: r.epochs, history: r.history.history, batchSize: r.batchSize, backend: r.backend, model: r.model, probs: r.probs });
+    }
+    const notes: string[] = [];
+    if (o.limit) notes.push(`Trained on the first ${o.limit} training images only (--limit).`);
+    if (precision === 'bf16') notes.push('Trained in bf16 (convolutions and dense layers in bfloat16, fp32 master weights); evaluated the same way.');
+    if (!(p.recipe.validationSplit > 0)) notes.push('The recipe trains on all the training data, so the curves show the test set for watching only: no decision (schedule, stopping, choice of run) looks at it.');
+    entries.push(entryFromRuns(p, runs, d, { epochsScale: o.epochsScale, limited: o.limit !== undefined, notes }));
+    // rewritten after every preset, so an interrupted run still leaves a readable report
+    written = await writeReport(entries, meta, outDir);
+  }
+  const total = (Date.now() - t0) / 1000;
+  if (o.json) out.stdout(JSON.stringify({ out: outDir, minutes: total / 60, results: entries.map((e) => ({ preset: e.name, params: e.params, reported: e.reportedAccuracy, accuracy: e.testAccuracy, target: e.target, epochs: e.epochs, minutes: e.totalSeconds / 60, samplesPerSecond: e.samplesPerSecond, seeds: e.runs.map((r) => r.testAccuracy) })) }) + '\n');
+  else {
+    out.stdout(`${'preset'.padEnd(16)} ${'params'.padStart(10)} ${'seed'.padStart(8)} ${'ours'.padStart(8)} ${'target'.padStart(9)} ${'epochs'.padStart(6)} ${'minutes'.padStart(8)}\n`);
+    for (const e of entries) {
+      out.stdout(`${e.name.padEnd(16)} ${e.params.toLocaleString('en-US').padStart(10)} ${(e.reportedAccuracy === null ? '—' : pct(e.reportedAccuracy)).padStart(8)} ${pct(e.testAccuracy).padStart(8)} ${(e.target === null ? '—' : `${pct(e.target)} ${e.testAccuracy >= e.target ? '✓' : '✗'}`).padStart(9)} ${String(e.epochs).padStart(6)} ${(e.totalSeconds / 60).toFixed(1).padStart(8)}\n`);
+    }
+    out.stdout(`\n${(total / 60).toFixed(1)} minutes in all. Report: ${written.html}\n                          ${written.markdown}\n`);
+  }
+  return { entries, ...written };
+}
+
+export interface EnsembleOptions { ensemble: number; seed: number; epochs?: number; batchSize?: number; limit?: number; data?: string; out?: string; json?: boolean }
+
+/** `digits train <preset> --ensemble N`: N models (seeds seed … seed+N-1), test probabilities averaged. */
+export function trainEnsemble(name: string, o: EnsembleOptions, out: Out): void {
+  const p = getPreset(name);
+  const d = loadPresetData(o.data, o.limit);
+  const members: { seed: number; accuracy: number; loss: number; trainSeconds: number; samplesPerSecond: number }[] = [];
+  const probs: Float32Array[] = [];
+  const dirs: string[] = [];
+  for (let k = 0; k < o.ensemble; k++) {
+    const seed = o.seed + k;
+    out.stderr(`ensemble: member ${k + 1}/${o.ensemble} (seed ${seed})\n`);
+    const r = trainPreset(p, d, { seed, epochs: o.epochs, batchSize: o.batchSize });
+    probs.push(r.probs);
+    members.push({ seed, accuracy: r.test.accuracy, loss: r.test.loss, trainSeconds: r.trainSeconds, samplesPerSecond: r.samplesPerSecond });
+    out.stderr(`ensemble: member ${k + 1} test accuracy ${pct(r.test.accuracy)}, ensemble so far ${pct(accuracyOf(averageProbabilities(probs), d.testClasses, d.classes))}\n`);
+    if (o.out) {
+      const dir = `member-${k + 1}`;
+      saveModel(r.model, path.join(o.out, dir), { preset: name, backend: r.backend, epochs: r.epochs, batchSize: r.batchSize, optimizer: p.recipe.optimizer, seed,
+        history: r.history.history, test: r.test, trainSeconds: r.trainSeconds, samplesPerSecond: r.samplesPerSecond, dataset: { height: d.height, width: d.width, classes: d.classes } });
+      dirs.push(dir);
+    }
+  }
+  const accuracy = accuracyOf(averageProbabilities(probs), d.testClasses, d.classes);
+  const trainSeconds = members.reduce((s, m) => s + m.trainSeconds, 0);
+  if (o.out) {
+    const file: EnsembleFile = { preset: name, members: dirs, seeds: members.map((m) => m.seed), test: { accuracy }, memberAccuracies: members.map((m) => m.accuracy), trainSeconds };
+    fs.writeFileSync(path.join(o.out, 'ensemble.json'), JSON.stringify(file, null, 1) + '\n');
+  }
+  if (o.json) { out.stdout(JSON.stringify({ preset: name, ensemble: o.ensemble, members, test: { accuracy }, trainSeconds }) + '\n'); return; }
+  for (const m of members) out.stdout(`member seed ${m.seed}: test accuracy ${pct(m.accuracy)} (${(m.trainSeconds / 60).toFixed(1)} min, ${Math.round(m.samplesPerSecond)} samples/s)\n`);
+  const target = name === 'digits-best' ? ' (target ≥ 99.75%)' : '';
+  out.stdout(`ensemble of ${o.ensemble} (probabilities averaged): test accuracy ${pct(accuracy)}${target}; ${(trainSeconds / 60).toFixed(1)} min of training\n`);
+  if (o.out) out.stdout(`saved to ${o.out} (member-1 … member-${o.ensemble}, ensemble.json; 'digits report ${o.out}' renders the page)\n`);
+}
+
+export function registerReproduce(program: Command, out: Out): void {
+  program.command('reproduce').description("train every preset with its recipe, evaluate on the test set, and write a Markdown + HTML report")
+    .option('--only <presets>', 'comma-separated presets (repeatable; default: all)', presetList)
+    .option('--out <dir>', 'report directory (report.md, report.html, figures/, runs/)', 'reproduce-report')
+    .option('--seeds <n>', 'runs per preset (seeds 0..n-1); the report shows the median', positiveInt('--seeds'), 1)
+    .option('--epochs-scale <f>', 'QUICK RUNS ONLY: multiply every recipe\'s epochs by f in (0, 1]; not the real recipe, and the report says so', scaleArg, 1)
+    .option('--limit <n>', 'train on the first n training images only (quick runs)', positiveInt('--limit'))
+    .option('--data <dir>', 'MNIST directory (default: $DIGITS_DATA, then ~/.cache/digits/mnist)')
+    .option('--bf16 <presets>', "train these presets (comma-separated, or 'all') with bf16 convolutions and dense layers on the native core; the report says which", presetOrAll)
+    .option('--fresh', 'retrain even where a finished run with the same settings is in <out>/runs')
+    .option('--json', 'print one JSON object with the results on stdout')
+    .action(async (o: ReproduceOptions) => {
+      const argv = (program as unknown as { rawArgs: string[] }).rawArgs.slice(2);
+      // the global --precision bf16 means every preset, unless --bf16 picks some
+      if (!o.bf16 && program.opts().precision === 'bf16') o.bf16 = ['all'];
+      await reproduce(o, out, ['digits', ...argv].join(' '));
+    });
+
+  program.command('report <modelDir>').description('render the report page (curves, confusion matrix, mistakes) for a saved model or ensemble directory')
+    .option('--out <dir>', 'report directory (default: <modelDir>-report)')
+    .option('--data <dir>', 'MNIST directory (default: $DIGITS_DATA, then ~/.cache/digits/mnist)')
+    .action(async (dir: string, o: { out?: string; data?: string }) => {
+      const d: PresetData = loadPresetData(o.data);
+      const entry = entryFromModelDir(dir, d);
+      const outDir = path.resolve(o.out ?? `${dir.replace(/[\\/]+$/, '')}-report`);
+      const meta: ReportMeta = {
+        title: `digits report: ${entry.name}`, generated: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), version: VERSION,
+        backend: backendDescription().replace(/^backend: /, 'backend '), machine: machine(), seeds: 0, epochsScale: entry.epochsScale,
+      };
+      const w = await writeReport([entry], meta, outDir);
+      out.stdout(`test accuracy ${pct(entry.testAccuracy)}${entry.target !== null ? ` (target ≥ ${pct(entry.target)})` : ''}\nreport: ${w.html}\n        ${w.markdown}\n`);
+    });
+}
+
+export { TARGETS };

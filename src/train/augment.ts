@@ -1,0 +1,174 @@
+// On-the-fly data augmentation with the semantics of Keras' ImageDataGenerator (rotation_range,
+// width/height_shift_range, zoom_range, fill_mode, cval): one random affine transform per image,
+// drawn from the generator that fit() hands the augment hook, so a run is reproducible from --seed.
+//
+// The transform is Keras' apply_affine_transform: an inverse map from output to input coordinates,
+// (row, col) order, about the image centre ((h - 1) / 2, (w - 1) / 2), composed as
+// rotation · shift · zoom, sampled bilinearly by default (Keras' interpolation_order=1, i.e.
+// scipy.ndimage.affine_transform with order=1). Because the map runs output → input, the signs read
+// the Keras way: a shift of +t samples t pixels further down/right, so the content moves up/left; a
+// zoom factor above 1 samples a wider area, so the digit shrinks; a positive angle turns the content
+// clockwise on screen (rows grow downwards).
+import type { Rng } from '../rng';
+import { UsageError } from '../errors';
+
+export type FillMode = 'nearest' | 'constant' | 'reflect' | 'wrap';
+
+export interface AugmentOptions {
+  /** Degrees; the angle is uniform in [-rotationRange, rotationRange]. Keras' rotation_range. */
+  rotationRange?: number;
+  /** Below 1: a fraction of the width; 1 or more: pixels. Keras' width_shift_range. */
+  widthShiftRange?: number;
+  /** Below 1: a fraction of the height; 1 or more: pixels. Keras' height_shift_range. */
+  heightShiftRange?: number;
+  /** z gives factors uniform in [1 - z, 1 + z], drawn separately for rows and columns; a pair gives [lo, hi]. Keras' zoom_range. */
+  zoomRange?: number | [number, number];
+  /** How points outside the image are filled; Keras' default is 'nearest'. */
+  fillMode?: FillMode;
+  /** Fill value for fillMode 'constant'. */
+  cval?: number;
+  /** 'bilinear' is Keras' default (interpolation_order=1); 'nearest' is order 0. */
+  interpolation?: 'bilinear' | 'nearest';
+}
+
+/** One image's transform parameters, in Keras' names (tx along rows, ty along columns, in pixels). */
+export interface Transform { theta: number; tx: number; ty: number; zx: number; zy: number }
+
+export const IDENTITY: Transform = { theta: 0, tx: 0, ty: 0, zx: 1, zy: 1 };
+
+export class ImageDataGenerator {
+  readonly rotationRange: number;
+  readonly widthShiftRange: number;
+  readonly heightShiftRange: number;
+  readonly zoomRange: [number, number];
+  readonly fillMode: FillMode;
+  readonly cval: number;
+  readonly interpolation: 'bilinear' | 'nearest';
+
+  constructor(o: AugmentOptions = {}) {
+    this.rotationRange = nonNegative('rotationRange', o.rotationRange ?? 0);
+    this.widthShiftRange = nonNegative('widthShiftRange', o.widthShiftRange ?? 0);
+    this.heightShiftRange = nonNegative('heightShiftRange', o.heightShiftRange ?? 0);
+    const z = o.zoomRange ?? 0;
+    this.zoomRange = typeof z === 'number' ? [1 - nonNegative('zoomRange', z), 1 + z] : z;
+    if (!(this.zoomRange[0] > 0 && this.zoomRange[0] <= this.zoomRange[1])) throw new UsageError(`zoomRange: expected 0 < lo ≤ hi, got [${this.zoomRange}]`);
+    this.fillMode = o.fillMode ?? 'nearest';
+    this.cval = o.cval ?? 0;
+    this.interpolation = o.interpolation ?? 'bilinear';
+  }
+
+  /** True when every range is zero, so every transform is the identity. */
+  get isIdentity(): boolean {
+    return this.rotationRange === 0 && this.widthShiftRange === 0 && this.heightShiftRange === 0 && this.zoomRange[0] === 1 && this.zoomRange[1] === 1;
+  }
+
+  /**
+   * Draws one transform. Always five draws in the same order (angle, row shift, column shift, row
+   * zoom, column zoom), whatever the ranges, so the stream position does not depend on the options.
+   */
+  randomTransform(rng: Rng, h: number, w: number): Transform {
+    const theta = rng.uniform(-this.rotationRange, this.rotationRange);
+    const tx = rng.uniform(-1, 1) * (this.heightShiftRange < 1 ? this.heightShiftRange * h : this.heightShiftRange);
+    const ty = rng.uniform(-1, 1) * (this.widthShiftRange < 1 ? this.widthShiftRange * w : this.widthShiftRange);
+    const zx = rng.uniform(this.zoomRange[0], this.zoomRange[1]);
+    const zy = rng.uniform(this.zoomRange[0], this.zoomRange[1]);
+    return { theta, tx, ty, zx, zy };
+  }
+
+  /** Writes the transformed `src` ([h, w, c], channels last) into `dst` (not aliased). */
+  applyTransform(src: Float32Array, dst: Float32Array, h: number, w: number, c: number, t: Transform): void {
+    applyAffine(src, dst, h, w, c, t, this.fillMode, this.cval, this.interpolation);
+  }
+
+  /**
+   * The hook for FitArgs.augment: transforms a batch in place, NHWC with sample shape [h, w, c].
+   * One scratch image is reused, so the hook allocates nothing per batch.
+   */
+  augmenter(shape: number[]): (x: Float32Array, n: number, rng: Rng) => void {
+    const [h, w, c = 1] = shape;
+    if (!(h > 0 && w > 0 && c > 0)) throw new UsageError(`augment: expected an image shape [h, w, c], got [${shape}]`);
+    const size = h * w * c;
+    const scratch = new Float32Array(size);
+    return (x, n, rng) => {
+      if (this.isIdentity) return;
+      for (let i = 0; i < n; i++) {
+        const img = x.subarray(i * size, (i + 1) * size);
+        scratch.set(img);
+        this.applyTransform(scratch, img, h, w, c, this.randomTransform(rng, h, w));
+      }
+    };
+  }
+}
+
+function nonNegative(name: string, v: number): number {
+  if (!(Number.isFinite(v) && v >= 0)) throw new UsageError(`${name}: expected a number ≥ 0, got ${v}`);
+  return v;
+}
+
+/** Maps a coordinate outside [0, n - 1] back inside, as scipy.ndimage's modes do; -1 means 'use cval'. */
+function boundary(i: number, n: number, mode: FillMode): number {
+  if (i >= 0 && i < n) return i;
+  switch (mode) {
+    case 'nearest': return i < 0 ? 0 : n - 1;
+    case 'constant': return -1;
+    case 'wrap': return ((i % n) + n) % n;
+    case 'reflect': {
+      // scipy's 'reflect' mirrors about the edge of the last pixel (d c b a | a b c d | d c b a)
+      const p = 2 * n;
+      let j = ((i % p) + p) % p;
+      if (j >= n) j = p - 1 - j;
+      return j;
+    }
+  }
+}
+
+function applyAffine(src: Float32Array, dst: Float32Array, h: number, w: number, c: number, t: Transform,
+  mode: FillMode, cval: number, interpolation: 'bilinear' | 'nearest'): void {
+  const rad = (t.theta * Math.PI) / 180;
+  const cos = Math.cos(rad), sin = Math.sin(rad);
+  // input = R · (Z · (out - centre) + shift) + centre, with R = [[cos, -sin], [sin, cos]]
+  const a00 = cos * t.zx, a01 = -sin * t.zy, a10 = sin * t.zx, a11 = cos * t.zy;
+  const b0 = cos * t.tx - sin * t.ty, b1 = sin * t.tx + cos * t.ty;
+  const cr = (h - 1) / 2, cc = (w - 1) / 2;
+  const nearest = interpolation === 'nearest';
+  let o = 0;
+  for (let r = 0; r < h; r++) {
+    const dr = r - cr;
+    // the input point moves linearly along an output row, so step it instead of recomputing
+    let ir = a00 * dr - a01 * cc + b0 + cr;
+    let ic = a10 * dr - a11 * cc + b1 + cc;
+    for (let col = 0; col < w; col++, ir += a01, ic += a11) {
+      if (nearest) {
+        const y = boundary(Math.round(ir), h, mode), x = boundary(Math.round(ic), w, mode);
+        for (let ch = 0; ch < c; ch++) dst[o++] = y < 0 || x < 0 ? cval : src[(y * w + x) * c + ch];
+        continue;
+      }
+      const r0 = Math.floor(ir), c0 = Math.floor(ic);
+      const fr = ir - r0, fc = ic - c0;
+      let y0 = r0, y1 = r0 + 1, x0 = c0, x1 = c0 + 1;
+      const inside = y0 >= 0 && y1 < h && x0 >= 0 && x1 < w;
+      if (!inside) { y0 = boundary(y0, h, mode); y1 = boundary(y1, h, mode); x0 = boundary(x0, w, mode); x1 = boundary(x1, w, mode); }
+      const w00 = (1 - fr) * (1 - fc), w01 = (1 - fr) * fc, w10 = fr * (1 - fc), w11 = fr * fc;
+      if (inside && c === 1) {
+        // grayscale interior pixels are nearly all of the work: keep this path free of calls
+        const p0 = y0 * w + x0, p1 = p0 + w;
+        dst[o++] = w00 * src[p0] + w01 * src[p0 + 1] + w10 * src[p1] + w11 * src[p1 + 1];
+        continue;
+      }
+      for (let ch = 0; ch < c; ch++) {
+        if (inside) {
+          dst[o++] = w00 * src[(y0 * w + x0) * c + ch] + w01 * src[(y0 * w + x1) * c + ch]
+            + w10 * src[(y1 * w + x0) * c + ch] + w11 * src[(y1 * w + x1) * c + ch];
+        } else {
+          const v = (y: number, x: number) => (y < 0 || x < 0 ? cval : src[(y * w + x) * c + ch]);
+          dst[o++] = w00 * v(y0, x0) + w01 * v(y0, x1) + w10 * v(y1, x0) + w11 * v(y1, x1);
+        }
+      }
+    }
+  }
+}
+
+/** Keras-style options from a preset recipe's { rotation, zoom, shift }. */
+export function recipeAugmentation(a: { rotation: number; zoom: number; shift: number }): ImageDataGenerator {
+  return new ImageDataGenerator({ rotationRange: a.rotation, zoomRange: a.zoom, widthShiftRange: a.shift, heightShiftRange: a.shift });
+}

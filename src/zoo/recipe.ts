@@ -1,0 +1,125 @@
+// A preset's recipe turned into a training run: the optimizer, the callbacks (ReduceLROnPlateau,
+// OneCycle), the augmentation hook, then fit and a test evaluation. `digits train`, `digits reproduce`
+// and `--ensemble` share it so the three cannot drift apart.
+import { loadDataset, resolveDataDir, toTensor } from '../data/mnist';
+import { getKernels } from '../kernels';
+import type { FitArgs, History, Sequential } from '../model/sequential';
+import type { Tensor } from '../tensor';
+import { recipeAugmentation } from '../train/augment';
+import { OneCycle, ReduceLROnPlateau, type Callback, type Logs } from '../train/callbacks';
+import { makeOptimizer } from '../train/optimizers';
+import type { Preset, Recipe } from './presets';
+
+export interface PresetData {
+  train: Tensor; trainLabels: Tensor; test: Tensor; testLabels: Tensor;
+  height: number; width: number; classes: number;
+  /** Test labels as integers, for confusion matrices. */
+  testClasses: Uint8Array;
+}
+
+export function loadPresetData(dir?: string, limit?: number): PresetData {
+  const ds = loadDataset(resolveDataDir(dir));
+  const n = Math.min(limit ?? ds.train.count, ds.train.count);
+  const tr = toTensor(ds.train, ds.height, ds.width, ds.classes, n < ds.train.count ? Array.from({ length: n }, (_v, i) => i) : undefined);
+  const te = toTensor(ds.test, ds.height, ds.width, ds.classes);
+  return {
+    train: { shape: [n, ds.height, ds.width, 1], data: tr.x },
+    trainLabels: { shape: [n, ds.classes], data: tr.y },
+    test: { shape: [ds.test.count, ds.height, ds.width, 1], data: te.x },
+    testLabels: { shape: [ds.test.count, ds.classes], data: te.y },
+    height: ds.height, width: ds.width, classes: ds.classes, testClasses: ds.test.labels,
+  };
+}
+
+/** The recipe's callbacks: ReduceLROnPlateau needs a validation split to watch; OneCycle peaks at `learningRate`. */
+export function recipeCallbacks(r: Recipe, o: { validationSplit: number; learningRate: number }): Callback[] {
+  const out: Callback[] = [];
+  if (r.reduceLrOnPlateau && o.validationSplit > 0) out.push(new ReduceLROnPlateau({ monitor: 'val_accuracy', ...r.reduceLrOnPlateau }));
+  if (r.oneCycle) out.push(new OneCycle({ maxLr: o.learningRate, ...r.oneCycle }));
+  return out;
+}
+
+/** The recipe's augmentation as fit()'s hook, or undefined when it has none. */
+export function recipeAugmenter(r: Recipe, shape: number[]): FitArgs['augment'] {
+  return r.augmentation ? recipeAugmentation(r.augmentation).augmenter(shape) : undefined;
+}
+
+/**
+ * Evaluates on a held-out set after every epoch and logs `test_loss` / `test_accuracy`, for learning
+ * curves of recipes that train on all the training data. Nothing reads these logs during training
+ * (no callback monitors them), so the test set only watches: it never chooses anything.
+ */
+export class TestMonitor implements Callback {
+  private model!: Sequential;
+  constructor(private readonly x: Tensor, private readonly y: Tensor) {}
+  setModel(m: Sequential) { this.model = m; }
+  onEpochEnd(_epoch: number, logs: Logs) {
+    const r = this.model.evaluate(this.x, this.y);
+    logs.test_loss = r.loss;
+    logs.test_accuracy = r.accuracy;
+  }
+}
+
+export interface TrainOptions {
+  seed: number;
+  epochs?: number;
+  batchSize?: number;
+  /** false: train without the recipe's augmentation (ablations). */
+  augment?: boolean;
+  /** Log test-set curves each epoch where the recipe has no validation split. */
+  monitorTest?: boolean;
+  verbose?: 0 | 1;
+  callbacks?: Callback[];
+}
+
+export interface TrainResult {
+  model: Sequential;
+  history: History;
+  test: { loss: number; accuracy: number };
+  /** Test-set probabilities, [n, classes]. */
+  probs: Float32Array;
+  trainSeconds: number;
+  samplesPerSecond: number;
+  epochs: number;
+  batchSize: number;
+  backend: string;
+}
+
+export function trainPreset(preset: Preset, d: PresetData, o: TrainOptions): TrainResult {
+  const r = preset.recipe;
+  const model = preset.build([d.height, d.width, 1], d.classes, o.seed);
+  model.compile({ optimizer: makeOptimizer(r.optimizer, { learningRate: r.learningRate }), loss: r.loss });
+  const callbacks = [...recipeCallbacks(r, { validationSplit: r.validationSplit, learningRate: r.learningRate }), ...(o.callbacks ?? [])];
+  if (o.monitorTest && !(r.validationSplit > 0)) callbacks.push(new TestMonitor(d.test, d.testLabels));
+  const epochs = o.epochs ?? r.epochs;
+  const batchSize = o.batchSize ?? r.batchSize;
+  const t0 = process.hrtime.bigint();
+  const history = model.fit(d.train, d.trainLabels, {
+    epochs, batchSize, validationSplit: r.validationSplit || undefined, seed: o.seed, callbacks, verbose: o.verbose ?? 1,
+    augment: o.augment === false ? undefined : recipeAugmenter(r, [d.height, d.width, 1]),
+  });
+  const trainSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const test = model.evaluate(d.test, d.testLabels);
+  const probs = model.predict(d.test).data;
+  const samples = Math.floor(d.train.shape[0] * (1 - r.validationSplit)) * history.epoch.length;
+  return { model, history, test, probs, trainSeconds, samplesPerSecond: samples / trainSeconds, epochs: history.epoch.length, batchSize, backend: getKernels().name };
+}
+
+/** Mean of several models' probabilities (soft voting). */
+export function averageProbabilities(all: Float32Array[]): Float32Array {
+  const out = new Float32Array(all[0].length);
+  for (const p of all) for (let i = 0; i < out.length; i++) out[i] += p[i];
+  for (let i = 0; i < out.length; i++) out[i] /= all.length;
+  return out;
+}
+
+/** Fraction of rows whose arg-max matches the label. */
+export function accuracyOf(probs: Float32Array, labels: ArrayLike<number>, classes: number): number {
+  let correct = 0;
+  for (let r = 0; r < labels.length; r++) {
+    let best = 0;
+    for (let c = 1; c < classes; c++) if (probs[r * classes + c] > probs[r * classes + best]) best = c;
+    if (best === labels[r]) correct++;
+  }
+  return correct / labels.length;
+}

@@ -1,0 +1,248 @@
+// Schedules and checkpoints (OneCycle, ModelCheckpoint), and the report: entries from a tiny trained
+// model, Markdown with the table, HTML with every figure inlined, the CLI's reproduce / report /
+// --ensemble, and a headless Chromium screenshot of the page (skipped when Chromium is absent).
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { SHARED_MNIST } from './helpers/paths';
+import { ModelCheckpoint, OneCycle, oneCycleAt, formatCheckpointPath, type Callback } from '../src/train/callbacks';
+import { Sequential, Dense, Flatten, loadModel, saveModel, getPreset } from '../src/index';
+import { loadPresetData, trainPreset, type PresetData } from '../src/zoo/recipe';
+import { entryFromModelDir, entryFromRuns, medianIndex } from '../src/report/entries';
+import { writeReport, type ReportMeta } from '../src/report/report';
+
+const BIN = path.resolve(__dirname, '../../bin/digits.js');
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+
+let root: string;
+before(() => { root = fs.mkdtempSync(path.join(os.tmpdir(), 'digits-report-')); });
+after(() => { fs.rmSync(root, { recursive: true, force: true }); });
+
+function digits(...args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function tinyModel(seed = 1): Sequential {
+  const m = new Sequential({ seed, layers: [new Flatten({ inputShape: [4, 4, 1] }), new Dense({ units: 3, activation: 'softmax' })] });
+  m.compile({ optimizer: 'adam', loss: 'categorical_crossentropy' });
+  return m;
+}
+
+describe('OneCycle', () => {
+  const o = { maxLr: 0.1 };
+  test('PyTorch OneCycleLR values: ÷25 start, peak at 30%, cosine to ÷25e4', () => {
+    // total 10, warm-up ends at step 0.3·10 − 1 = 2
+    assert.ok(Math.abs(oneCycleAt(0, 10, o).lr - 0.004) < 1e-12);
+    assert.ok(Math.abs(oneCycleAt(1, 10, o).lr - 0.052) < 1e-12); // halfway up the cosine
+    assert.ok(Math.abs(oneCycleAt(2, 10, o).lr - 0.1) < 1e-12);
+    assert.ok(Math.abs(oneCycleAt(9, 10, o).lr - 0.1 / 25 / 1e4) < 1e-15);
+    const mid = 2 + (9 - 2) / 2; // halfway down: the mean of peak and floor
+    assert.ok(Math.abs(oneCycleAt(mid, 10, o).lr - (0.1 + 0.1 / 25e4) / 2) < 1e-12);
+    // momentum mirrors the rate: 0.95 → 0.85 at the peak → 0.95
+    assert.deepEqual([oneCycleAt(0, 10, o).momentum, oneCycleAt(2, 10, o).momentum, oneCycleAt(9, 10, o).momentum].map((v) => +v.toFixed(12)), [0.95, 0.85, 0.95]);
+    // linear anneal
+    assert.ok(Math.abs(oneCycleAt(1, 10, { ...o, annealStrategy: 'linear' }).lr - 0.052) < 1e-12);
+    assert.ok(Math.abs(oneCycleAt(5.5, 10, { ...o, annealStrategy: 'linear', finalDivFactor: 1 }).lr - (0.1 + 0.004) / 2) < 1e-12);
+  });
+
+  test('set before every batch of fit(), over epochs × steps; Adam\'s beta1 cycles', () => {
+    const m = tinyModel();
+    const seen: { lr: number; beta1: number }[] = [];
+    const spy: Callback = { onBatchEnd: () => seen.push({ lr: m.optimizer.learningRate, beta1: (m.optimizer as unknown as { beta1: number }).beta1 }) };
+    const n = 40, x = new Float32Array(n * 16).fill(0.5), y = new Float32Array(n * 3);
+    for (let i = 0; i < n; i++) y[i * 3 + (i % 3)] = 1;
+    const cb = new OneCycle({ maxLr: 0.01, pctStart: 0.25 });
+    const h = m.fit({ shape: [n, 4, 4, 1], data: x }, { shape: [n, 3], data: y }, { epochs: 3, batchSize: 8, verbose: 0, callbacks: [cb, spy] });
+    assert.equal(seen.length, 15);
+    seen.forEach((s, step) => {
+      const want = oneCycleAt(step, 15, { maxLr: 0.01, pctStart: 0.25 });
+      assert.ok(Math.abs(s.lr - want.lr) < 1e-15 && Math.abs(s.beta1 - want.momentum) < 1e-15, `step ${step}`);
+    });
+    assert.equal(h.history.lr.length, 3);
+  });
+});
+
+describe('ModelCheckpoint', () => {
+  test('save best only: writes on improvement of the monitored value, never otherwise', () => {
+    const m = tinyModel();
+    const dir = path.join(root, 'ckpt-best');
+    const cb = new ModelCheckpoint(dir, { monitor: 'val_loss', saveBestOnly: true, metadata: (epoch, logs) => ({ epoch: epoch + 1, val_loss: logs.val_loss }) });
+    cb.setModel(m);
+    const saved: number[] = [];
+    [1.0, 0.5, 0.7, 0.4, 0.4].forEach((v, epoch) => {
+      m.getWeights()[0].fill(epoch); // a recognisable weight per epoch
+      cb.onEpochEnd(epoch, { loss: 1, val_loss: v });
+      if (cb.lastSaved?.epoch === epoch) saved.push(epoch);
+    });
+    assert.deepEqual(saved, [0, 1, 3]);
+    const back = loadModel(dir);
+    assert.deepEqual(back.metadata, { epoch: 4, val_loss: 0.4 });
+    assert.equal(back.model.getWeights()[0][0], 3);
+  });
+
+  test("'acc' monitors maximise; Keras path templates; every epoch without saveBestOnly", () => {
+    assert.equal(formatCheckpointPath('m-{epoch:02d}-{val_accuracy:.3f}', 4, { val_accuracy: 0.98765 }), 'm-05-0.988');
+    const m = tinyModel();
+    const cb = new ModelCheckpoint(path.join(root, 'acc-{epoch:02d}'), { monitor: 'val_accuracy', saveBestOnly: true });
+    cb.setModel(m);
+    [0.5, 0.9, 0.8].forEach((v, e) => cb.onEpochEnd(e, { val_accuracy: v }));
+    assert.deepEqual(fs.readdirSync(root).filter((f) => f.startsWith('acc-')).sort(), ['acc-01', 'acc-02']);
+    const every = new ModelCheckpoint(path.join(root, 'every-{epoch}'));
+    every.setModel(m);
+    [0.3, 0.2].forEach((v, e) => every.onEpochEnd(e, { val_loss: v }));
+    assert.deepEqual(fs.readdirSync(root).filter((f) => f.startsWith('every-')).sort(), ['every-1', 'every-2']);
+  });
+
+  test('inside fit(): the saved model is the best epoch\'s', () => {
+    const m = tinyModel();
+    const n = 30, x = new Float32Array(n * 16).map((_v, i) => (i % 7) / 7), y = new Float32Array(n * 3);
+    for (let i = 0; i < n; i++) y[i * 3 + (i % 3)] = 1;
+    const dir = path.join(root, 'ckpt-fit');
+    const cb = new ModelCheckpoint(dir, { monitor: 'loss', saveBestOnly: true });
+    const h = m.fit({ shape: [n, 4, 4, 1], data: x }, { shape: [n, 3], data: y }, { epochs: 4, batchSize: 10, verbose: 0, callbacks: [cb] });
+    const best = h.history.loss.indexOf(Math.min(...h.history.loss));
+    assert.equal(cb.lastSaved?.epoch, best);
+    assert.ok(fs.existsSync(path.join(dir, 'model.json')));
+  });
+});
+
+describe('report', { skip: !fs.existsSync(SHARED_MNIST) && `no MNIST at ${SHARED_MNIST}` }, () => {
+  let d: PresetData;
+  let modelDir: string;
+  let html: string;
+  before(() => {
+    d = loadPresetData(SHARED_MNIST, 600);
+    const p = getPreset('seed002-mlp');
+    const r = trainPreset(p, d, { seed: 0, epochs: 2, verbose: 0, monitorTest: true });
+    modelDir = path.join(root, 'mlp');
+    // what `digits train --out` saves
+    saveModel(r.model, modelDir, { preset: p.name, backend: r.backend, epochs: r.epochs, batchSize: r.batchSize, seed: 0,
+      history: r.history.history, test: r.test, trainSeconds: r.trainSeconds, samplesPerSecond: r.samplesPerSecond });
+  });
+
+  test('a saved model becomes an entry: confusion matrix and mistakes recomputed from the model', () => {
+    const e = entryFromModelDir(modelDir, d);
+    assert.equal(e.name, 'seed002-mlp');
+    assert.equal(e.params, 407050);
+    assert.equal(e.reportedAccuracy, 0.98);
+    assert.equal(e.confusion.flat().reduce((a, b) => a + b, 0), 10000);
+    const hits = e.confusion.reduce((s, row, i) => s + row[i], 0);
+    assert.equal(hits / 10000, e.testAccuracy);
+    assert.equal(e.misclassifiedTotal, 10000 - hits);
+    assert.ok(e.misclassified.length === Math.min(48, e.misclassifiedTotal));
+    for (const m of e.misclassified) assert.notEqual(m.label, m.predicted);
+    assert.deepEqual(Object.keys(e.history).sort(), ['accuracy', 'loss', 'test_accuracy', 'test_loss']);
+  });
+
+  test('Markdown has the table and figure links; HTML inlines every figure as SVG', async () => {
+    const e = entryFromModelDir(modelDir, d);
+    const meta: ReportMeta = { title: 'test report', generated: '2026-01-01T00:00:00Z', version: 'test', backend: 'backend x', machine: 'm', seeds: 1, epochsScale: 1 };
+    const out = path.join(root, 'report');
+    // 2 epochs is not the recipe's 5, so no target; the second entry carries one to show the verdict
+    assert.equal(e.target, null);
+    const w = await writeReport([e, { ...e, name: 'second', target: 0.5 }], meta, out);
+    const md = fs.readFileSync(w.markdown, 'utf8');
+    assert.match(md, /^\| preset \| params \| seed's accuracy \| ours \| target \| epochs \| minutes \| samples\/s \|$/m);
+    assert.match(md, /^\| seed002-mlp \| 407,050 \| 98\.00% \| \d+\.\d\d% \| — \| 2 \| \d+\.\d \| [\d,]+ \|$/m);
+    assert.match(md, /^\| second \| 407,050 \| 98\.00% \| \d+\.\d\d% \| ≥ 50\.00% ✓ \| 2 \| \d+\.\d \| [\d,]+ \|$/m);
+    for (const kind of ['curves', 'confusion', 'misclassified']) {
+      assert.match(md, new RegExp(`!\\[[^\\]]+\\]\\(figures/seed002-mlp-${kind}\\.png\\)`));
+      const png = fs.readFileSync(path.join(out, 'figures', `seed002-mlp-${kind}.png`));
+      assert.deepEqual([...png.subarray(1, 4)], [...Buffer.from('PNG')]);
+      assert.match(fs.readFileSync(path.join(out, 'figures', `seed002-mlp-${kind}.svg`), 'utf8'), /^<svg[\s\S]*<\/svg>\s*$/);
+    }
+    html = fs.readFileSync(w.html, 'utf8');
+    const figures = [...html.matchAll(/<img alt="([^"]+)" src="data:image\/svg\+xml;base64,([^"]+)">/g)];
+    assert.equal(figures.length, 6);
+    for (const [, alt, b64] of figures) {
+      const svg = Buffer.from(b64, 'base64').toString('utf8');
+      assert.match(svg, /^<svg[\s\S]*<\/svg>\s*$/, alt);
+    }
+    const curves = Buffer.from(figures[0][2], 'base64').toString('utf8');
+    for (const label of ['loss', 'accuracy', 'training', 'test (watch only)']) assert.ok(curves.includes(label), label);
+    // self-contained: nothing fetched from anywhere
+    assert.doesNotMatch(html.replace(/"data:[^"]+"/g, '"DATA"'), /(src|href)="(?!#|DATA")/);
+    assert.match(html, /<table id="summary">/);
+  });
+
+  test('the page renders in headless Chromium with every figure drawn', async (t) => {
+    if (!html) return t.skip('no page (the previous test failed)');
+    if (!fs.existsSync(CHROMIUM)) return t.skip(`no Chromium at ${CHROMIUM} (apt-get install chromium)`);
+    const { chromium } = require('playwright-core') as typeof import('playwright-core');
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      await page.goto('file://' + path.join(root, 'report', 'report.html'));
+      await page.waitForLoadState('load');
+      const imgs = await page.$$eval('img', (els) => els.map((e) => {
+        const i = e as HTMLImageElement;
+        return { alt: i.alt, ok: i.complete && i.naturalWidth > 100, w: i.getBoundingClientRect().width };
+      }));
+      assert.equal(imgs.length, 6);
+      for (const i of imgs) assert.ok(i.ok && i.w > 100, `${i.alt} drawn`);
+      const rows = await page.$$eval('#summary tr', (r) => r.length);
+      assert.equal(rows, 3);
+      const shot = await page.screenshot({ fullPage: true });
+      fs.writeFileSync(path.join(root, 'report', 'screenshot.png'), shot);
+      if (process.env.DIGITS_KEEP_SCREENSHOT) fs.copyFileSync(path.join(root, 'report', 'screenshot.png'), process.env.DIGITS_KEEP_SCREENSHOT);
+      const sharp = require('sharp');
+      const { width, height } = await sharp(shot).metadata();
+      assert.ok(width >= 1000 && height > 1500, `full page ${width}x${height}`);
+      const stats = await sharp(shot).stats();
+      assert.ok(stats.channels[0].stdev > 20, 'the screenshot is not blank');
+    } finally {
+      await browser.close();
+    }
+  });
+
+  test('medianIndex picks the middle run (the lower one of an even count)', () => {
+    assert.equal(medianIndex([{ testAccuracy: 0.9 }, { testAccuracy: 0.8 }, { testAccuracy: 0.95 }]), 0);
+    assert.equal(medianIndex([{ testAccuracy: 0.9 }, { testAccuracy: 0.8 }]), 1);
+    const runs = [0.97, 0.95, 0.96].map((a, seed) => ({ seed, testAccuracy: a, testLoss: 0.1, trainSeconds: 60, samplesPerSecond: 1000, epochs: 1,
+      history: { loss: [0.1] }, batchSize: 32, backend: 'x', modelDir }));
+    const e = entryFromRuns(getPreset('seed002-mlp'), runs, d, { epochsScale: 1 });
+    assert.equal(e.shownSeed, 2);
+    assert.equal(e.totalSeconds, 180);
+  });
+});
+
+describe('CLI: reproduce, report, --ensemble', { skip: !fs.existsSync(SHARED_MNIST) && `no MNIST at ${SHARED_MNIST}` }, () => {
+  test('digits reproduce (quick: --limit, --epochs-scale) writes the report, reuses finished runs, says it is not the recipe', () => {
+    const out = path.join(root, 'repro');
+    const args = ['reproduce', '--only', 'seed002-mlp', '--limit', '500', '--epochs-scale', '0.2', '--data', SHARED_MNIST, '--out', out];
+    const r = digits(...args);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^seed002-mlp\s+407,050\s+98\.00%\s+\d+\.\d\d%\s+—\s+1\s/m);
+    const md = fs.readFileSync(path.join(out, 'report.md'), 'utf8');
+    assert.match(md, /Quick run: every recipe's epochs were scaled by 0\.2/);
+    assert.ok(fs.existsSync(path.join(out, 'runs', 'seed002-mlp', 'seed-0', 'model.json')));
+    const again = digits(...args);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr, /reusing the finished run/);
+    const rep = digits('report', path.join(out, 'runs', 'seed002-mlp', 'seed-0'), '--data', SHARED_MNIST, '--out', path.join(root, 'one'));
+    assert.equal(rep.code, 0, rep.stderr);
+    assert.match(fs.readFileSync(path.join(root, 'one', 'report.html'), 'utf8'), /data:image\/svg\+xml;base64/);
+    assert.equal(digits('reproduce', '--epochs-scale', '2').code, 2);
+    assert.equal(digits('reproduce', '--only', 'nope').code, 2);
+  });
+
+  test('digits train --ensemble 2 averages two seeds and saves members that digits report renders', () => {
+    const out = path.join(root, 'ens');
+    const r = digits('train', 'seed002-mlp', '--ensemble', '2', '--epochs', '1', '--limit', '300', '--data', SHARED_MNIST, '--out', out);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^member seed 0: test accuracy/m);
+    assert.match(r.stdout, /^member seed 1: test accuracy/m);
+    assert.match(r.stdout, /^ensemble of 2 \(probabilities averaged\): test accuracy \d+\.\d\d%/m);
+    const file = JSON.parse(fs.readFileSync(path.join(out, 'ensemble.json'), 'utf8'));
+    assert.deepEqual(file.members, ['member-1', 'member-2']);
+    const rep = digits('report', out, '--data', SHARED_MNIST);
+    assert.equal(rep.code, 0, rep.stderr);
+    assert.match(fs.readFileSync(`${out}-report/report.md`, 'utf8'), /seed002-mlp ensemble of 2/);
+    assert.equal(digits('train', 'seed002-mlp', '--ensemble', '2', '--lr', '0.1').code, 2);
+  });
+});
