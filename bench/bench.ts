@@ -96,7 +96,7 @@ function torchResults(names: string[]): Record<string, { train: number; infer: n
   if (!fs.existsSync('/usr/bin/python3')) return null;
   const script = path.resolve(__dirname, '../../bench/torch_bench.py');
   const r = spawnSync('/usr/bin/python3', [script, '--threads', String(threads), '--steps', '30', ...names.flatMap((n) => ['--only', n])],
-    { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(threads), OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'passive' }, timeout: 1_800_000 });
+    { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(threads), OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'passive', OPENBLAS_CORETYPE: process.env.OPENBLAS_CORETYPE ?? 'SkylakeX' }, timeout: 1_800_000 });
   if (r.status !== 0) { process.stderr.write(`bench: PyTorch yardstick unavailable (${(r.stderr || '').trim().split('\n').pop()})\n`); return null; }
   return JSON.parse(r.stdout).results;
 }
