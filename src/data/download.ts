@@ -1,6 +1,7 @@
 // Fetches the four MNIST idx files from the mirrors torchvision uses, verifying each against the md5
 // of its uncompressed contents before anything touches the target directory. Files are written
 // atomically, so an interrupted or failed download never leaves a partial file under the final name.
+import { fsyncDir, writeFileSynced } from '../fsutil';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as http from 'http';
@@ -222,34 +223,16 @@ function ensureDir(dir: string): void {
 /** Write to `<file>.tmp-<pid>`, fsync, rename: readers see the old state or the complete file, never a prefix. */
 export function writeAtomic(file: string, data: Uint8Array): void {
   const tmp = `${file}.tmp-${process.pid}`;
-  let fd: number | undefined;
   try {
-    fd = fs.openSync(tmp, 'w', 0o644);
-    fs.writeFileSync(fd, data);
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
-    fd = undefined;
+    writeFileSynced(tmp, data);
     fs.renameSync(tmp, file);
   } catch (e) {
-    if (fd !== undefined) { try { fs.closeSync(fd); } catch { /* already failing */ } }
     try { fs.unlinkSync(tmp); } catch { /* may never have been created */ }
     throw new DigitsError(`cannot write ${file}: ${oneLine((e as Error).message)}`);
   }
   fsyncDir(path.dirname(file));
 }
 
-// Makes the rename itself durable; not supported everywhere (e.g. Windows), hence best effort.
-function fsyncDir(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(dir, 'r');
-    fs.fsyncSync(fd);
-  } catch {
-    // durability of the directory entry is a bonus, not a correctness requirement
-  } finally {
-    if (fd !== undefined) { try { fs.closeSync(fd); } catch { /* ignore */ } }
-  }
-}
 
 /** Temp files left by a killed download (its pid no longer running) are removed; live ones are left alone. */
 function removeStaleTemps(dir: string): void {

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { Sequential } from './sequential';
 import type { Layer } from '../layers/layer';
 import { DigitsError } from '../errors';
+import { writeFileSynced } from '../fsutil';
 // parsing lives in json.ts, free of node:fs, so the browser bundle can load models too
 import { fromModelJson, type DigitsMetadata, type LoadedModel } from './json';
 export { fromModelJson, type DigitsMetadata, type LoadedModel } from './json';
@@ -72,10 +73,6 @@ export function weightsBuffer(model: Sequential): Buffer {
   return out;
 }
 
-function writeFileSynced(file: string, data: string | Buffer): void {
-  const fd = fs.openSync(file, 'w');
-  try { fs.writeFileSync(fd, data); fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
-}
 
 /** Write the model directory atomically: build it beside the target, then swap it in by rename. */
 export function saveModel(model: Sequential, dir: string, metadata?: DigitsMetadata): void {

@@ -4,6 +4,7 @@
 // run's options. It is built under a dot-named temp dir, fsynced and renamed into place, and only then
 // are older checkpoints removed, so at every instant DIR holds at least one complete checkpoint and a
 // kill -9 leaves at most a temp dir that readers ignore.
+import { fsyncDir, writeFileSynced } from '../fsutil';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -103,16 +104,6 @@ export function decodeState(json: string, bin: Uint8Array, where: string): any {
 
 // ---- writing ----
 
-function writeSynced(file: string, data: string | Buffer): void {
-  const fd = fs.openSync(file, 'w');
-  try { fs.writeFileSync(fd, data); fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
-}
-
-/** Makes a rename durable; some file systems refuse fsync on directories, which then only costs durability. */
-function fsyncDir(dir: string): void {
-  let fd: number | undefined;
-  try { fd = fs.openSync(dir, 'r'); fs.fsyncSync(fd); } catch { /* best effort */ } finally { if (fd !== undefined) fs.closeSync(fd); }
-}
 
 const sha256 = (b: Uint8Array) => crypto.createHash('sha256').update(b).digest('hex');
 
@@ -145,12 +136,12 @@ export function writeCheckpoint(dir: string, model: Sequential, fit: FitState,
       optimizer: { className: model.optimizer.className, learningRate: model.optimizer.learningRate, iterations: opt.iterations, slots: opt.slots },
       sha256: { weights: sha256(weights) },
     });
-    writeSynced(path.join(tmp, 'weights.bin'), weights);
-    writeSynced(path.join(tmp, 'model.json'), JSON.stringify(toModelJson(model)));
-    writeSynced(path.join(tmp, 'state.bin'), bin);
+    writeFileSynced(path.join(tmp, 'weights.bin'), weights);
+    writeFileSynced(path.join(tmp, 'model.json'), JSON.stringify(toModelJson(model)));
+    writeFileSynced(path.join(tmp, 'state.bin'), bin);
     // the digest of state.bin goes last, into a file of its own, so state.json needs no second pass
-    writeSynced(path.join(tmp, 'state.json'), json);
-    writeSynced(path.join(tmp, 'state.sha256'), `${sha256(bin)}  state.bin\n${sha256(Buffer.from(json))}  state.json\n`);
+    writeFileSynced(path.join(tmp, 'state.json'), json);
+    writeFileSynced(path.join(tmp, 'state.sha256'), `${sha256(bin)}  state.bin\n${sha256(Buffer.from(json))}  state.json\n`);
     fsyncDir(tmp);
     const final = path.join(dir, name);
     fs.renameSync(tmp, final);
