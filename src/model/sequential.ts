@@ -1,7 +1,7 @@
 // Keras' Sequential: a stack of layers with compile / fit / evaluate / predict / summary.
 import { getKernels, type Kernels } from '../kernels';
 import { Activated } from '../layers/activation';
-import type { Layer, RunContext } from '../layers/layer';
+import type { Layer, RunContext, Weight } from '../layers/layer';
 import { Rng } from '../rng';
 import { argmaxRow, sizeOf, type Tensor } from '../tensor';
 import { checkLoss, fusesSoftmax, isSparse, lossForward, type LossName } from '../train/losses';
@@ -175,10 +175,12 @@ export class Sequential {
     } finally {
       first.needInputGrad = true;
     }
-    this.optimizer.step(this.kernels, this.layers.flatMap((l) => l.weights));
+    this.optimizer.step(this.kernels, this.allWeights ??= this.layers.flatMap((l) => l.weights));
     return { loss, correct };
   }
 
+  /** Every layer's weights in Keras order; fixed once the model is built. */
+  private allWeights?: Weight[];
   private gradBuf: Float32Array = new Float32Array(0);
   private gradBuffer(size: number): Float32Array {
     if (this.gradBuf.length !== size) this.gradBuf = new Float32Array(size);

@@ -23,11 +23,19 @@ export abstract class Optimizer {
 
   constructor(lr: number) { this.learningRate = lr; }
 
+  // the parameter and gradient lists for the last weights list seen: a model passes the same list every
+  // step, so the steady state allocates nothing
+  private bound: { weights: Weight[]; params: Float32Array[]; grads: Float32Array[] } | null = null;
+
   step(k: Kernels, weights: Weight[]): void {
-    const trainable = weights.filter((w) => w.grad);
-    if (this.slots.length === 0) this.slots = this.slotNames().map(() => trainable.map((w) => new Float32Array(w.value.length)));
+    if (this.bound?.weights !== weights) {
+      const trainable = weights.filter((w) => w.grad);
+      this.bound = { weights, params: trainable.map((w) => w.value), grads: trainable.map((w) => w.grad!) };
+    }
+    const { params, grads } = this.bound;
+    if (this.slots.length === 0) this.slots = this.slotNames().map(() => params.map((p) => new Float32Array(p.length)));
     this.iterations++;
-    this.apply(k, trainable.map((w) => w.value), trainable.map((w) => w.grad!));
+    this.apply(k, params, grads);
   }
 
   protected abstract slotNames(): string[];
