@@ -2,8 +2,10 @@
 // when the addon offers it), the reference core, and — when Debian's python3-torch is installed —
 // PyTorch on the same architecture, batch size and thread count, measured in the same run, with the
 // ratio. Prints a table, writes bench-results.json, and with --profile per-layer times. PyTorch runs
-// with the OpenMP wait policy native.ts sets for us (passive unless OMP_WAIT_POLICY says otherwise):
-// on a shared machine a spinning libgomp slows either side 4-10x, which would measure the neighbours.
+// with the OpenMP wait settings native.ts sets for us (passive with a 5,000-round spin unless
+// OMP_WAIT_POLICY / GOMP_SPINCOUNT say otherwise): on a shared machine libgomp's default long spin
+// slows either side 4-10x, which would measure the neighbours; measured quiet, PyTorch is within
+// noise of its own default under these settings (seed002-cnn 3,055 vs 3,216 samples/s).
 // --precision fp32|bf16|both (default both) picks the native columns; the last line is the peak RSS
 // of a seed000-kaggle training run at batch 128 (bench/rss.ts, its own process).
 import { spawnSync } from 'node:child_process';
@@ -13,7 +15,8 @@ import { PRESETS } from '../src/zoo/presets';
 import { reference, type Kernels } from '../src/kernels';
 import { Activated } from '../src/layers/activation';
 import { Rng } from '../src/rng';
-import type { Sequential } from '../src/model/sequential';
+import { poolTakesRelu, type Sequential } from '../src/model/sequential';
+import { MaxPooling2D } from '../src/layers/pooling';
 
 interface Native { loadNative(): Kernels | null; setThreads(n: number): void; setPrecision?(p: 'fp32' | 'bf16'): void }
 
@@ -81,8 +84,16 @@ function profileLayers(preset: (typeof PRESETS)[number], k: Kernels): string[] {
     for (let i = model.layers.length - 1; i >= 0; i--) {
       const l = model.layers[i];
       const t0 = process.hrtime.bigint();
-      g = i === model.layers.length - 1 && l instanceof Activated ? l.backwardFromLogits(g, bs, ctx) : l.backward(g, bs, ctx);
+      // as trainOnBatch: the fused last layer, and a pool doing the backward of the ReLU before it
+      const throughRelu = poolTakesRelu(l, model.layers[i - 1]);
+      g = i === model.layers.length - 1 && l instanceof Activated ? l.backwardFromLogits(g, bs, ctx)
+        : l instanceof MaxPooling2D ? l.backward(g, bs, ctx, throughRelu) : l.backward(g, bs, ctx);
       if (keep) bwd[i] += Number(process.hrtime.bigint() - t0);
+      if (throughRelu) {
+        const t1 = process.hrtime.bigint();
+        g = (model.layers[--i] as Activated).backwardFromLogits(g, bs, ctx);
+        if (keep) bwd[i] += Number(process.hrtime.bigint() - t1);
+      }
     }
     const t0 = process.hrtime.bigint();
     model.optimizer.step(k, model.layers.flatMap((l) => l.weights));
@@ -96,7 +107,7 @@ function torchResults(names: string[]): Record<string, { train: number; infer: n
   if (!fs.existsSync('/usr/bin/python3')) return null;
   const script = path.resolve(__dirname, '../../bench/torch_bench.py');
   const r = spawnSync('/usr/bin/python3', [script, '--threads', String(threads), '--steps', '30', ...names.flatMap((n) => ['--only', n])],
-    { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(threads), OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'passive', OPENBLAS_CORETYPE: process.env.OPENBLAS_CORETYPE ?? 'SkylakeX' }, timeout: 1_800_000 });
+    { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(threads), OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'passive', GOMP_SPINCOUNT: process.env.GOMP_SPINCOUNT ?? '5000', OPENBLAS_CORETYPE: process.env.OPENBLAS_CORETYPE ?? 'SkylakeX' }, timeout: 1_800_000 });
   if (r.status !== 0) { process.stderr.write(`bench: PyTorch yardstick unavailable (${(r.stderr || '').trim().split('\n').pop()})\n`); return null; }
   return JSON.parse(r.stdout).results;
 }

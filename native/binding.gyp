@@ -6,6 +6,7 @@
         "src/addon.cc",
         "src/common.cc",
         "src/conv.cc",
+        "src/conv1ch.cc",
         "src/pool.cc",
         "src/dense.cc",
         "src/bnorm.cc",

@@ -7,4 +7,8 @@ const fs = require('fs');
 let info = '';
 try { info = fs.readFileSync('/proc/cpuinfo', 'utf8'); } catch { /* not Linux: stay generic */ }
 const flags = new Set((info.match(/^flags\s*:(.*)$/m) || ['', ''])[1].trim().split(/\s+/));
-process.stdout.write(flags.has('avx2') && flags.has('fma') ? '-mavx2 -mfma' : '');
+const out = [];
+if (flags.has('avx2') && flags.has('fma')) out.push('-mavx2', '-mfma');
+// 32 vector registers hold a whole kernel row of accumulators in conv1ch.cc
+if (['avx512f', 'avx512dq', 'avx512bw', 'avx512vl'].every((f) => flags.has(f))) out.push('-mavx512f', '-mavx512dq', '-mavx512bw', '-mavx512vl');
+process.stdout.write(out.join(' '));

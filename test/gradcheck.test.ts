@@ -425,12 +425,13 @@ describe('gradcheck: losses', () => {
 // Whole model: conv (same, stride 2, relu) → BN → maxpool → flatten → dense softmax. The analytic
 // gradients are whatever trainOnBatch leaves in w.grad with SGD(lr = 0), so this checks the model's
 // own backward chain (including the fused softmax/cross-entropy), not a re-implementation of it.
+// Without BN the conv's ReLU feeds the pool directly, and the model lets the pool do its backward.
 
-function wholeModelCheck(loss: LossName, n: number, seed: number): Stats {
+function wholeModelCheck(loss: LossName, n: number, seed: number, bn = true): Stats {
   const rng = new Rng(seed);
   const model = new Sequential({ kernels: reference, seed, layers: [
     new Conv2D({ filters: 4, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', inputShape: [7, 7, 2] }),
-    new BatchNormalization(),
+    ...(bn ? [new BatchNormalization()] : []),
     new MaxPooling2D({ poolSize: 2 }),
     new Flatten(),
     new Dense({ units: 5, activation: 'softmax' }),
@@ -467,7 +468,7 @@ function wholeModelCheck(loss: LossName, n: number, seed: number): Stats {
   assert.ok(close(r.loss / n, base.value, { rtol: 1e-6, atol: 0 }), `trainOnBatch loss ${r.loss / n} vs forward ${base.value}`);
   all.forEach((w, i) => assert.deepEqual(w.grad ? Array.from(w.value) : [], w.grad ? Array.from(saved[i]) : [], `SGD(lr=0) moved ${w.name}`));
   const trainable = model.layers.flatMap((l) => l.weights.filter((w) => w.grad).map((w) => ({ name: `${l.name}/${w.name}`, w, g: copy(w.grad!) })));
-  assert.equal(trainable.length, 6); // conv kernel+bias, gamma, beta, dense kernel+bias
+  assert.equal(trainable.length, bn ? 6 : 4); // conv kernel+bias, gamma, beta, dense kernel+bias
 
   const stats: Stats = { checked: 0, skipped: 0, worst: 0 };
   for (const { name, w, g } of trainable) compareArray(`model(${loss}) ${name}`, w.value, g, objective, base.pattern, modelTol(g), rng, stats, 5e-3);
@@ -487,6 +488,10 @@ describe('gradcheck: whole Sequential model through trainOnBatch', () => {
   });
   test('same model, categorical cross-entropy, batch size 1', (t) => {
     const s = wholeModelCheck('categorical_crossentropy', 1, 802);
+    t.diagnostic(`checked ${s.checked}, skipped ${s.skipped}, worst err/tol ${s.worst.toFixed(3)}`);
+  });
+  test('without BN: conv ReLU straight into maxpool (ReLU backward done by the pool), n=4', (t) => {
+    const s = wholeModelCheck('categorical_crossentropy', 4, 803, false);
     t.diagnostic(`checked ${s.checked}, skipped ${s.skipped}, worst err/tol ${s.worst.toFixed(3)}`);
   });
 });

@@ -60,6 +60,12 @@ const convCases: Array<[string, ConvGeom]> = [
   ['3x3 same on 7x7x3→5', convGeom(3, 7, 7, 3, 5, 3, 1, true)],
   ['5x5 same on 5x5x2→4, batch 1', convGeom(1, 5, 5, 2, 4, 5, 1, true)],
   ['4x4 same on 9x9x3→6 (even kernel, pads 1/2)', convGeom(2, 9, 9, 3, 6, 4, 1, true)],
+  // the direct single-channel weight gradient: all kernel rows in registers, one row, or neither
+  ['3x3 same 28x28x1→16 (padding rows and columns)', convGeom(2, 28, 28, 1, 16, 3, 1, true)],
+  ['3x3 valid 12x12x1→64 (one kernel row at a time)', convGeom(2, 12, 12, 1, 64, 3, 1, false)],
+  ['2x2 stride 2 valid 9x9x1→32', convGeom(2, 9, 9, 1, 32, 2, 2, false)],
+  ['4x4 stride 2 same 11x11x1→16', convGeom(2, 11, 11, 1, 16, 4, 2, true)],
+  ['7x7 same 10x10x1→5 (no register path)', convGeom(2, 10, 10, 1, 5, 7, 1, true)],
 ];
 
 // Outside the suite so that a machine without the addon reports one skipped test, not zero tests.
@@ -123,6 +129,19 @@ describe('native kernels', { skip }, () => {
         ref.maxPool2dBackward(g, dy, wr, dxr);
         nat.maxPool2dBackward(g, dy, wn, dxn);
         assert.deepEqual(dxn, dxr);
+        // after a ReLU: the fused mask must equal the pool's backward followed by the ReLU's
+        const xp = x.map((v) => Math.max(v, 0));
+        ref.maxPool2dForward(g, xp, yr, wr);
+        nat.maxPool2dForward(g, xp, yn, wn);
+        const plain = new Float32Array(x.length);
+        ref.maxPool2dBackward(g, dy, wr, plain);
+        const want = plain.map((v, i) => (xp[i] > 0 ? v : 0));
+        for (const [k, yw, ww] of [[ref, yr, wr], [nat, yn, wn]] as const) {
+          const got = new Float32Array(x.length).fill(NaN);
+          k.maxPool2dBackward(g, dy, ww, got, yw);
+          assert.deepEqual(got, want, k.name);
+        }
+        if (out >= 64) assert.ok(want.some((v, i) => v === 0 && plain[i] !== 0), 'the case exercises the mask');
       });
     }
   }

@@ -148,7 +148,8 @@ Napi::Value MaxPool2dBackward(const Napi::CallbackInfo& info) {
   int32_t* ws = a.i32(2, "workspace", g.n * g.oh * g.ow * g.c);
   int64_t dxLen = 0;
   float* dx = a.f32(3, "dx", g.n * g.h * g.w * g.c, &dxLen);
-  maxPoolBackward(g, dy, ws, dx, dxLen);
+  const float* reluOf = a.f32OrNull(4, "reluOf", g.n * g.oh * g.ow * g.c);
+  maxPoolBackward(g, dy, ws, dx, dxLen, reluOf);
   return info.Env().Undefined();
 }
 

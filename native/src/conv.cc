@@ -3,8 +3,6 @@
 #include "common.h"
 #include "kernels.h"
 
-#include <omp.h>
-
 #include <cstring>
 #include <vector>
 
@@ -178,52 +176,6 @@ BackwardWeights& backwardWeightsFor(const ConvGeom& g, bool bias) {
   return *slot;
 }
 
-// Weight gradient of a single-channel convolution (the first layer on the image). oneDNN's kernels
-// reach a few GFLOP/s here (the reduction runs over n·oh·ow with only kh·kw·f outputs); a direct loop
-// keeps each thread's kh·kw·f partial sums in L1 and skips zero pixels, which are ~80% of MNIST.
-std::vector<float> partials;
-
-void backwardWeightsOneChannel(const ConvGeom& g, const float* x, const float* dy, float* dw, float* db) {
-  const int64_t K = g.kh * g.kw, F = g.f, per = K * F + F, rows = g.n * g.oh;
-  const int threads = rows * g.ow * K * F > (1 << 16) ? omp_get_max_threads() : 1;
-  if (partials.size() < static_cast<size_t>(threads * per)) partials.resize(static_cast<size_t>(threads * per));
-  float* part = partials.data();
-#pragma omp parallel num_threads(threads)
-  {
-    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-    float* __restrict acc = part + t * per;
-    float* __restrict accB = acc + K * F;
-    std::memset(acc, 0, sizeof(float) * static_cast<size_t>(per));
-    for (int64_t r = rows * t / nt; r < rows * (t + 1) / nt; r++) {
-      const int64_t b = r / g.oh, oy = r % g.oh;
-      for (int64_t ox = 0; ox < g.ow; ox++) {
-        const float* __restrict d = dy + (r * g.ow + ox) * F;
-        for (int64_t f = 0; f < F; f++) accB[f] += d[f];
-        for (int64_t ky = 0; ky < g.kh; ky++) {
-          const int64_t iy = oy * g.sh + ky - g.padTop;
-          if (iy < 0 || iy >= g.h) continue;
-          const float* xr = x + (b * g.h + iy) * g.w;
-          for (int64_t kx = 0; kx < g.kw; kx++) {
-            const int64_t ix = ox * g.sw + kx - g.padLeft;
-            if (ix < 0 || ix >= g.w) continue;
-            const float xv = xr[ix];
-            if (xv == 0) continue;
-            float* __restrict a = acc + (ky * g.kw + kx) * F;
-            for (int64_t f = 0; f < F; f++) a[f] += xv * d[f];
-          }
-        }
-      }
-    }
-  }
-  // Reduced in thread order, so a given thread count always gives the same bits.
-  for (int64_t i = 0; i < per; i++) {
-    float v = 0;
-    for (int t = 0; t < threads; t++) v += part[t * per + i];
-    if (i < K * F) dw[i] = v;
-    else if (db) db[i - K * F] = v;
-  }
-}
-
 }  // namespace
 
 void convForward(const ConvGeom& g, const float* x, const float* w, const float* b, float* y, bool relu) {
@@ -253,7 +205,7 @@ void convBackwardData(const ConvGeom& g, const float* dy, const float* w, float*
 }
 
 void convBackwardWeights(const ConvGeom& g, const float* x, const float* dy, float* dw, float* db) {
-  if (g.c == 1) return backwardWeightsOneChannel(g, x, dy, dw, db);
+  if (g.c == 1) return convBackwardWeightsOneChannel(g, x, dy, dw, db);  // conv1ch.cc
   BackwardWeights& e = backwardWeightsFor(g, db != nullptr);
   e.x.set(x);
   e.dy.set(dy);

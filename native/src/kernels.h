@@ -20,9 +20,13 @@ enum class Act { relu = 0, sigmoid = 1, tanh = 2, linear = 3 };
 void convForward(const ConvGeom& g, const float* x, const float* w, const float* b, float* y, bool relu);
 void convBackwardData(const ConvGeom& g, const float* dy, const float* w, float* dx);
 void convBackwardWeights(const ConvGeom& g, const float* x, const float* dy, float* dw, float* db);
+void convBackwardWeightsOneChannel(const ConvGeom& g, const float* x, const float* dy, float* dw, float* db);
 
 void maxPoolForward(const PoolGeom& g, const float* x, float* y, int32_t* ws);
-void maxPoolBackward(const PoolGeom& g, const float* dy, const int32_t* ws, float* dx, int64_t dxLen);
+// reluOf, when given, is the forward's output: a winner whose value is not > 0 passes no gradient,
+// which is the backward of a ReLU feeding the pool, done in the same pass.
+void maxPoolBackward(const PoolGeom& g, const float* dy, const int32_t* ws, float* dx, int64_t dxLen,
+                     const float* reluOf);
 
 void denseForward(int64_t n, int64_t in, int64_t out, const float* x, const float* w, const float* b, float* y,
                   bool relu);

@@ -77,7 +77,8 @@ void maxPoolForward(const PoolGeom& g, const float* x, float* y, int32_t* ws) {
   }
 }
 
-void maxPoolBackward(const PoolGeom& g, const float* dy, const int32_t* ws, float* dx, int64_t dxLen) {
+void maxPoolBackward(const PoolGeom& g, const float* dy, const int32_t* ws, float* dx, int64_t dxLen,
+                     const float* reluOf) {
   const int64_t per = g.oh * g.ow * g.c, in = g.h * g.w * g.c;
   // Winners of sample b lie in sample b's slice of dx, so samples scatter independently, and within
   // a sample the order is the reference's (it matters when overlapping windows share a winner).
@@ -92,6 +93,7 @@ void maxPoolBackward(const PoolGeom& g, const float* dy, const int32_t* ws, floa
   for (int64_t b = 0; b < g.n; b++) {
     for (int64_t i = b * per; i < (b + 1) * per; i++) {
       const int64_t j = ws[i];
+      if (reluOf && !(reluOf[i] > 0)) continue;
       if (j >= 0 && j < dxLen) dx[j] += dy[i];  // out-of-range is a no-op, like a typed-array store
     }
   }

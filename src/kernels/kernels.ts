@@ -38,8 +38,12 @@ export interface Kernels {
 
   /** y = max over each window; `workspace` records the flat input index of each winner (for backward). */
   maxPool2dForward(g: PoolGeom, x: Float32Array, y: Float32Array, workspace: Int32Array): void;
-  /** dx = 0, then dx[workspace[i]] += dy[i]. */
-  maxPool2dBackward(g: PoolGeom, dy: Float32Array, workspace: Int32Array, dx: Float32Array): void;
+  /**
+   * dx = 0, then dx[workspace[i]] += dy[i]. With `reluOf` (the forward's output y), only winners with
+   * y[i] > 0 pass: the backward of a ReLU that fed the pool, in the same pass (a non-winner's ReLU
+   * gradient is multiplied by a zero anyway).
+   */
+  maxPool2dBackward(g: PoolGeom, dy: Float32Array, workspace: Int32Array, dx: Float32Array, reluOf?: Float32Array | null): void;
 
   /** y[n, out] = x[n, in] · w[in, out] + b, then ReLU when `relu`. */
   denseForward(n: number, inF: number, outF: number, x: Float32Array, w: Float32Array, b: Float32Array | null, y: Float32Array, relu: boolean): void;

@@ -122,9 +122,9 @@ export const reference: Kernels = {
     }
   },
 
-  maxPool2dBackward(_g, dy, ws, dx) {
+  maxPool2dBackward(_g, dy, ws, dx, reluOf) {
     dx.fill(0);
-    for (let i = 0; i < dy.length; i++) dx[ws[i]] += dy[i];
+    for (let i = 0; i < dy.length; i++) if (!reluOf || reluOf[i] > 0) dx[ws[i]] += dy[i];
   },
 
   denseForward(n, inF, outF, x, w, b, y, relu) {

@@ -63,7 +63,10 @@ export abstract class Activated extends Layer {
     return this.backwardLinear(dz, n, ctx);
   }
 
-  /** Backward from the gradient w.r.t. the pre-activation (used for fused softmax + cross-entropy). */
+  /**
+   * Backward from the gradient w.r.t. the pre-activation: for fused softmax + cross-entropy, and for
+   * a ReLU whose backward the following max-pooling already did.
+   */
   backwardFromLogits(dz: Float32Array, n: number, ctx: RunContext): Float32Array {
     return this.backwardLinear(dz, n, ctx);
   }

@@ -17,6 +17,7 @@ export class MaxPooling2D extends Layer {
   private g!: PoolGeom;
   private ws: Int32Array = new Int32Array(0);
   private inputSize = 0;
+  private y: Float32Array = new Float32Array(0);
 
   constructor(args: MaxPooling2DArgs = {}) {
     super(args);
@@ -53,12 +54,17 @@ export class MaxPooling2D extends Layer {
     if (this.ws.length !== size) this.ws = new Int32Array(size);
     this.inputSize = x.length;
     ctx.k.maxPool2dForward(this.g, x, y, this.ws);
+    this.y = y;
     return y;
   }
 
-  backward(dy: Float32Array, _n: number, ctx: RunContext): Float32Array {
+  /**
+   * With `throughRelu` the gradient also goes back through the ReLU that produced this layer's input
+   * (a winner that was not > 0 passes nothing), so that layer can skip its own activation backward.
+   */
+  backward(dy: Float32Array, _n: number, ctx: RunContext, throughRelu = false): Float32Array {
     const dx = this.buffer('dx', this.inputSize);
-    ctx.k.maxPool2dBackward(this.g, dy, this.ws, dx);
+    ctx.k.maxPool2dBackward(this.g, dy, this.ws, dx, throughRelu ? this.y : null);
     return dx;
   }
 

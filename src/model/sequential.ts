@@ -1,6 +1,7 @@
 // Keras' Sequential: a stack of layers with compile / fit / evaluate / predict / summary.
 import { getKernels, type Kernels } from '../kernels';
 import { Activated } from '../layers/activation';
+import { MaxPooling2D } from '../layers/pooling';
 import type { Layer, RunContext, Weight } from '../layers/layer';
 import { Rng } from '../rng';
 import { argmaxRow, sizeOf, type Tensor } from '../tensor';
@@ -171,7 +172,15 @@ export class Sequential {
     first.needInputGrad = false;
     try {
       let g = fused ? (last as Activated).backwardFromLogits(grad, n, ctx) : last.backward(grad, n, ctx);
-      for (let i = this.layers.length - 2; i >= 0; i--) g = this.layers[i].backward(g, n, ctx);
+      for (let i = this.layers.length - 2; i >= 0; i--) {
+        const l = this.layers[i], before = this.layers[i - 1];
+        if (poolTakesRelu(l, before)) {
+          g = before.backwardFromLogits((l as MaxPooling2D).backward(g, n, ctx, true), n, ctx);
+          i--;
+        } else {
+          g = l.backward(g, n, ctx);
+        }
+      }
     } finally {
       first.needInputGrad = true;
     }
@@ -358,6 +367,14 @@ function slice(t: Tensor, from: number, to: number): Tensor {
 }
 
 /** Copy rows (in `order`, or in sequence) into the batch buffers; sparse labels become one-hot. */
+/**
+ * ReLU then max-pooling (every seed CNN): the pool's backward masks its winners by y > 0, which is
+ * the ReLU's backward, and saves a pass over the largest activation of the model.
+ */
+export function poolTakesRelu(l: Layer, before: Layer | undefined): before is Activated {
+  return l instanceof MaxPooling2D && before instanceof Activated && before.activation === 'relu';
+}
+
 function gatherBatch(x: Tensor, y: Tensor, order: Int32Array | null, start: number, bs: number, sampleSize: number,
   classes: number, sparse: boolean, xb: Float32Array | null, tb: Float32Array): void {
   if (sparse) tb.fill(0);

@@ -1,0 +1,144 @@
+// Weight gradient of a single-channel convolution (the first layer, on the image) as a direct loop.
+// oneDNN's kernels reach a few GFLOP/s here: the reduction runs over n·oh·ow while there are only
+// kh·kw·f outputs. Here one kernel row's kw·f accumulators stay in vector registers while an output
+// row streams past (per pixel: f/VL loads of dy and kw·f/VL FMAs, no accumulator traffic), each
+// thread sums into its own copy, and the copies are added in thread order, so a given thread count
+// always gives the same bits. No other oneDNN-free conv lives here: this is the one shape where a
+// plain loop wins.
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "kernels.h"
+
+namespace digits {
+namespace {
+
+#ifdef __AVX512F__
+constexpr int VL = 16;
+#else
+constexpr int VL = 8;
+#endif
+typedef float vf __attribute__((vector_size(VL * sizeof(float)), aligned(sizeof(float))));
+
+std::vector<float> partials;
+
+// acc[(ky·KW + kx)·F + f] += Σ_ox xs[ky][ox·sw + kx] · dy[ox·F + f] for KH kernel rows at once; the
+// xs rows are zero-padded. KH > 1 only where all KH·KW·F accumulators fit in registers: more
+// independent FMA chains per pixel than one kernel row of a 3x3 kernel gives.
+template <int KH, int KW, int F>
+void rowPass(const float* const* xs, int64_t sw, const float* __restrict dy, int64_t ow, float* __restrict acc) {
+  constexpr int NV = F / VL;
+  vf a[KH][KW][NV];
+  for (int ky = 0; ky < KH; ky++)
+    for (int kx = 0; kx < KW; kx++)
+      for (int v = 0; v < NV; v++) a[ky][kx][v] = *reinterpret_cast<const vf*>(acc + (ky * KW + kx) * F + v * VL);
+  for (int64_t ox = 0; ox < ow; ox++) {
+    vf d[NV];
+    for (int v = 0; v < NV; v++) d[v] = *reinterpret_cast<const vf*>(dy + ox * F + v * VL);
+    for (int ky = 0; ky < KH; ky++) {
+      const float* x = xs[ky] + ox * sw;
+      for (int kx = 0; kx < KW; kx++)
+        for (int v = 0; v < NV; v++) a[ky][kx][v] += x[kx] * d[v];
+    }
+  }
+  for (int ky = 0; ky < KH; ky++)
+    for (int kx = 0; kx < KW; kx++)
+      for (int v = 0; v < NV; v++) *reinterpret_cast<vf*>(acc + (ky * KW + kx) * F + v * VL) = a[ky][kx][v];
+}
+
+using RowPass = void (*)(const float* const*, int64_t, const float*, int64_t, float*);
+constexpr int kRegs = VL == 16 ? 24 : 12;  // accumulators, leaving registers for dy and x
+
+template <int F>
+RowPass pickKw(int64_t kh, int64_t kw) {
+  const bool whole = kh * kw * F / VL <= kRegs;
+  switch (kw) {
+    case 2: return whole && kh == 2 ? rowPass<2, 2, F> : rowPass<1, 2, F>;
+    case 3: return whole && kh == 3 ? rowPass<3, 3, F> : rowPass<1, 3, F>;
+    case 4: return rowPass<1, 4, F>;
+    case 5: return rowPass<1, 5, F>;
+    default: return nullptr;
+  }
+}
+
+// The register-blocked pass for this kernel and f, and how many kernel rows it takes at once; null
+// when even one kernel row of accumulators would not fit in registers.
+std::pair<RowPass, int64_t> pick(int64_t kh, int64_t kw, int64_t f) {
+  if (kw * f / VL > kRegs) return {nullptr, 1};
+  RowPass p = nullptr;
+  switch (f) {
+    case 16: p = pickKw<16>(kh, kw); break;
+    case 32: p = pickKw<32>(kh, kw); break;
+    case 64: p = pickKw<64>(kh, kw); break;
+    default: return {nullptr, 1};
+  }
+  return {p, p && kh * kw * f / VL <= kRegs && kw <= 3 ? kh : 1};
+}
+
+// Any shape: the accumulators live in memory (the zero pixels of MNIST, ~80%, are skipped).
+void plainPass(const float* __restrict xs, int64_t sw, const float* __restrict dy, int64_t ow, int64_t kw, int64_t F,
+               float* __restrict acc) {
+  for (int64_t ox = 0; ox < ow; ox++) {
+    const float* __restrict d = dy + ox * F;
+    for (int64_t kx = 0; kx < kw; kx++) {
+      const float xv = xs[ox * sw + kx];
+      if (xv == 0) continue;
+      float* __restrict a = acc + kx * F;
+      for (int64_t f = 0; f < F; f++) a[f] += xv * d[f];
+    }
+  }
+}
+
+}  // namespace
+
+void convBackwardWeightsOneChannel(const ConvGeom& g, const float* x, const float* dy, float* dw, float* db) {
+  const int64_t K = g.kh * g.kw, F = g.f, per = K * F + F, rows = g.n * g.oh;
+  // the padded input row: index ox·sw + kx covers [0, (ow-1)·sw + kw)
+  const int64_t padW = std::max<int64_t>((g.ow - 1) * g.sw + g.kw, g.padLeft + g.w);
+  const int threads = rows * g.ow * K * F > (1 << 16) ? omp_get_max_threads() : 1;
+  const size_t slot = static_cast<size_t>(per + (g.kh + 1) * padW + VL);
+  if (partials.size() < threads * slot) partials.resize(threads * slot);
+  float* part = partials.data();
+  const auto [fast, rowsAtOnce] = pick(g.kh, g.kw, F);
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    float* __restrict acc = part + t * slot;
+    float* __restrict accB = acc + K * F;
+    float* __restrict xs = accB + F;  // kh padded rows, then one row of zeros
+    std::memset(acc, 0, sizeof(float) * static_cast<size_t>(per));
+    std::memset(xs, 0, sizeof(float) * static_cast<size_t>((g.kh + 1) * padW));
+    const float* zeros = xs + g.kh * padW;
+    std::vector<const float*> rowsOf(static_cast<size_t>(g.kh));
+    for (int64_t r = rows * t / nt; r < rows * (t + 1) / nt; r++) {
+      const int64_t b = r / g.oh, oy = r % g.oh;
+      const float* dyRow = dy + r * g.ow * F;
+      for (int64_t ox = 0; ox < g.ow; ox++)
+        for (int64_t f = 0; f < F; f++) accB[f] += dyRow[ox * F + f];
+      for (int64_t ky = 0; ky < g.kh; ky++) {
+        const int64_t iy = oy * g.sh + ky - g.padTop;
+        // a padding row adds nothing; columns outside the image stay zero from the memset
+        if (iy < 0 || iy >= g.h) { rowsOf[ky] = zeros; continue; }
+        std::memcpy(xs + ky * padW + g.padLeft, x + (b * g.h + iy) * g.w, sizeof(float) * static_cast<size_t>(g.w));
+        rowsOf[ky] = xs + ky * padW;
+      }
+      for (int64_t ky = 0; ky < g.kh; ky += rowsAtOnce) {
+        float* a = acc + ky * g.kw * F;
+        if (fast) fast(rowsOf.data() + ky, g.sw, dyRow, g.ow, a);
+        else if (rowsOf[ky] != zeros) plainPass(rowsOf[ky], g.sw, dyRow, g.ow, g.kw, F, a);
+      }
+    }
+  }
+  for (int64_t i = 0; i < per; i++) {
+    float v = 0;
+    for (int t = 0; t < threads; t++) v += part[t * slot + i];
+    if (i < K * F) dw[i] = v;
+    else if (db) db[i - K * F] = v;
+  }
+}
+
+}  // namespace digits
