@@ -1,9 +1,11 @@
-// Batch norm as plain loops: the statistics are accumulated in double like the reference (a large
-// batch of a few channels sums ~10^5 values per channel), and the moving-statistics update with the
-// unbiased variance is ours to do anyway. Threads take contiguous row ranges and keep per-thread
-// channel sums, reduced afterwards in thread order.
+// Batch norm as plain loops, two passes over the activation each way (statistics, then the
+// element-wise map). The statistics are summed in float within 64-row blocks and in double across
+// them (a large batch of a few channels sums ~10^5 values per channel), and the moving-statistics
+// update with the unbiased variance is ours to do anyway. Threads take contiguous row ranges and
+// keep per-thread channel sums, reduced afterwards in thread order.
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -20,27 +22,44 @@ T* scratch(std::vector<T>& v, size_t n) {
   return v.data();
 }
 std::vector<double> partialBuf, statBuf;
-std::vector<float> coefBuf;
+std::vector<float> coefBuf, blockSums;
 
 int threadsFor(int64_t elems) { return elems > 32768 ? omp_get_max_threads() : 1; }
 
-// Per-channel sums of f(row, k) over all rows, in double; out[k] for k < c.
-template <class F>
-void channelSums(int64_t rows, int64_t c, int threads, double* out, F f) {
-  double* part = scratch(partialBuf, static_cast<size_t>(threads * c));
-  std::memset(part, 0, sizeof(double) * static_cast<size_t>(threads * c));
+constexpr int64_t kBlock = 64;  // rows summed in float before the block's sums are added in double
+
+// Per-channel sums of f(row, k) and g(row, k) over all rows, in one pass: each thread sums a block of
+// rows in float (vectorised over the contiguous channels), adds the block into double, and the
+// threads' doubles are added in thread order; outF[k], outG[k] for k < c.
+template <class F, class G>
+void channelSums2(int64_t rows, int64_t c, int threads, double* outF, double* outG, F f, G g) {
+  double* part = scratch(partialBuf, static_cast<size_t>(threads * 2 * c));
+  float* blockBuf = scratch(blockSums, static_cast<size_t>(threads * 2 * c));
+  std::memset(part, 0, sizeof(double) * static_cast<size_t>(threads * 2 * c));
 #pragma omp parallel num_threads(threads)
   {
     const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-    double* acc = part + t * c;
+    double* __restrict accF = part + t * 2 * c;
+    double* __restrict accG = accF + c;
+    float* __restrict bF = blockBuf + t * 2 * c;
+    float* __restrict bG = bF + c;
     const int64_t r0 = rows * t / nt, r1 = rows * (t + 1) / nt;
-    for (int64_t r = r0; r < r1; r++)
-      for (int64_t k = 0; k < c; k++) acc[k] += f(r, k);
+    for (int64_t b0 = r0; b0 < r1; b0 += kBlock) {
+      std::memset(bF, 0, sizeof(float) * static_cast<size_t>(2 * c));
+      for (int64_t r = b0; r < std::min(r1, b0 + kBlock); r++) {
+        for (int64_t k = 0; k < c; k++) {
+          bF[k] += f(r, k);
+          bG[k] += g(r, k);
+        }
+      }
+      for (int64_t k = 0; k < c; k++) accF[k] += bF[k], accG[k] += bG[k];
+    }
   }
   for (int64_t k = 0; k < c; k++) {
-    double s = 0;
-    for (int t = 0; t < threads; t++) s += part[t * c + k];
-    out[k] = s;
+    double sf = 0, sg = 0;
+    for (int t = 0; t < threads; t++) sf += part[t * 2 * c + k], sg += part[t * 2 * c + c + k];
+    outF[k] = sf;
+    outG[k] = sg;
   }
 }
 
@@ -50,15 +69,22 @@ void batchNormTraining(int64_t rows, int64_t c, const float* x, const float* gam
                        float* movingMean, float* movingVar, double momentum, double eps, float* y,
                        float* saveMean, float* saveInvStd) {
   const int threads = threadsFor(rows * c);
-  double* mean = scratch(statBuf, static_cast<size_t>(2 * c));
+  double* mean = scratch(statBuf, static_cast<size_t>(3 * c));
   double* sq = mean + c;
-  channelSums(rows, c, threads, mean, [&](int64_t r, int64_t k) { return static_cast<double>(x[r * c + k]); });
-  for (int64_t k = 0; k < c; k++) mean[k] /= static_cast<double>(rows);
-  // Two passes (sum, then centred squares) like the reference: E[x²]−E[x]² loses digits when |mean| ≫ std.
-  channelSums(rows, c, threads, sq, [&](int64_t r, int64_t k) {
-    const double d = x[r * c + k] - mean[k];
-    return d * d;
-  });
+  double* shifted = mean + 2 * c;
+  // One pass for the sum and the sum of squares, both of x − x[0] (row 0 as a per-channel shift):
+  // E[d²]−E[d]² then only loses digits when a channel's mean is many std away from its first value,
+  // where the plain E[x²]−E[x]² loses them whenever |mean| ≫ std.
+  float* shift0 = scratch(coefBuf, static_cast<size_t>(2 * c));
+  for (int64_t k = 0; k < c; k++) shift0[k] = x[k];
+  channelSums2(rows, c, threads, shifted, sq,
+               [=](int64_t r, int64_t k) { return x[r * c + k] - shift0[k]; },
+               [=](int64_t r, int64_t k) { const float d = x[r * c + k] - shift0[k]; return d * d; });
+  for (int64_t k = 0; k < c; k++) {
+    const double md = shifted[k] / static_cast<double>(rows);
+    mean[k] = shift0[k] + md;
+    sq[k] = std::max(0.0, sq[k] - md * shifted[k]);  // Σ(x − mean)²
+  }
   float* scale = scratch(coefBuf, static_cast<size_t>(2 * c));
   float* shift = scale + c;
   for (int64_t k = 0; k < c; k++) {
@@ -96,29 +122,38 @@ void batchNormBackward(int64_t rows, int64_t c, const float* x, const float* dy,
   const int threads = threadsFor(rows * c);
   double* sdy = scratch(statBuf, static_cast<size_t>(2 * c));
   double* sdyx = sdy + c;
-  channelSums(rows, c, threads, sdy, [&](int64_t r, int64_t k) { return static_cast<double>(dy[r * c + k]); });
-  channelSums(rows, c, threads, sdyx, [&](int64_t r, int64_t k) {
-    const double xh = (static_cast<double>(x[r * c + k]) - saveMean[k]) * saveInvStd[k];
-    return dy[r * c + k] * xh;
-  });
+  // x̂ = (x − μ)·σ⁻¹, with μ and σ⁻¹ copied to a local array the compiler knows nothing writes to
+  float* xs = scratch(coefBuf, static_cast<size_t>(2 * c));
+  float* xb = xs + c;
+  for (int64_t k = 0; k < c; k++) xs[k] = saveInvStd[k], xb[k] = saveMean[k];
+  const float* __restrict dyr = dy;
+  const float* __restrict xr = x;
+  channelSums2(rows, c, threads, sdy, sdyx,
+               [=](int64_t r, int64_t k) { return dyr[r * c + k]; },
+               [=](int64_t r, int64_t k) { return dyr[r * c + k] * ((xr[r * c + k] - xb[k]) * xs[k]); });
   // dx = γσ⁻¹ · (dy − mean(dy) − x̂·mean(dy·x̂)), the reference's closed form with N divided through
-  float* a = scratch(coefBuf, static_cast<size_t>(3 * c));
-  float* mdy = a + c;
-  float* mdyx = a + 2 * c;
+  // (kept factored: expanded into A·dy + B·x + C it loses the exact zero of a one-row batch)
+  float* A = scratch(coefBuf, static_cast<size_t>(5 * c));
+  float* M = A + c;
+  float* MX = A + 2 * c;
+  float* S = A + 3 * c;
+  float* Sb = A + 4 * c;
   for (int64_t k = 0; k < c; k++) {
     dgamma[k] = static_cast<float>(sdyx[k]);
     dbeta[k] = static_cast<float>(sdy[k]);
-    a[k] = static_cast<float>(static_cast<double>(gamma[k]) * saveInvStd[k]);
-    mdy[k] = static_cast<float>(sdy[k] / static_cast<double>(rows));
-    mdyx[k] = static_cast<float>(sdyx[k] / static_cast<double>(rows));
+    A[k] = static_cast<float>(static_cast<double>(gamma[k]) * saveInvStd[k]);
+    M[k] = static_cast<float>(sdy[k] / static_cast<double>(rows));
+    MX[k] = static_cast<float>(sdyx[k] / static_cast<double>(rows));
+    S[k] = saveInvStd[k];
+    Sb[k] = saveMean[k];
   }
+  float* __restrict dxr = dx;
 #pragma omp parallel for schedule(static) num_threads(threads)
   for (int64_t r = 0; r < rows; r++) {
-    for (int64_t k = 0; k < c; k++) {
-      const int64_t i = r * c + k;
-      const float xh = (x[i] - saveMean[k]) * saveInvStd[k];
-      dx[i] = a[k] * (dy[i] - mdy[k] - xh * mdyx[k]);
-    }
+    const float* __restrict d = dyr + r * c;
+    const float* __restrict xx = xr + r * c;
+    float* __restrict o = dxr + r * c;
+    for (int64_t k = 0; k < c; k++) o[k] = A[k] * (d[k] - M[k] - (xx[k] - Sb[k]) * S[k] * MX[k]);
   }
 }
 
