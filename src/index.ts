@@ -12,7 +12,7 @@ export { saveModel, loadModel } from './model/io';
 export { PRESETS, getPreset, type Preset } from './zoo/presets';
 export { loadDataset, resolveDataDir, toTensor, splitValidation } from './data/mnist';
 export { download } from './data/download';
-export { getKernels, reference, backendDescription, setThreads, type Kernels } from './kernels';
+export { getKernels, reference, backendDescription, setThreads, setPrecision, type Kernels } from './kernels';
 export { tensor, type Tensor } from './tensor';
 export { Rng } from './rng';
 export { DigitsError, UsageError } from './errors';

@@ -4,6 +4,8 @@ import assert from 'node:assert/strict';
 import { loadDataset, toTensor } from '../src/data/mnist';
 import { getPreset } from '../src/zoo/presets';
 import { SHARED_MNIST } from './helpers/paths';
+import { applyRecipePrecision } from '../src/zoo/recipe';
+import { getKernels, setPrecision } from '../src/kernels';
 
 test('seed002-mlp learns MNIST: ≥ 90% test accuracy after 3 epochs on 6,000 digits', () => {
   const ds = loadDataset(SHARED_MNIST);
@@ -19,4 +21,24 @@ test('seed002-mlp learns MNIST: ≥ 90% test accuracy after 3 epochs on 6,000 di
   assert.ok(h.history.loss[2] < h.history.loss[0], `loss fell: ${h.history.loss}`);
   const r = model.evaluate({ shape: [10000, 28, 28, 1], data: te.x }, { shape: [10000, 10], data: te.y });
   assert.ok(r.accuracy >= 0.9, `test accuracy ${r.accuracy}`);
+});
+
+test('a recipe that asks for bf16 gets it only where the native core has it, and --precision wins', () => {
+  const r = getPreset('digits-best').recipe;
+  assert.equal(r.precision, 'bf16');
+  const warnings: string[] = [];
+  const warn = (s: string) => { warnings.push(s); };
+  try {
+    assert.equal(applyRecipePrecision(r, 'fp32', warn), 'fp32');
+    assert.equal(applyRecipePrecision(getPreset('seed002-cnn').recipe, undefined, warn), 'fp32');
+    assert.deepEqual(warnings, []);
+    const got = applyRecipePrecision(r, undefined, warn);
+    let capable = getKernels().name === 'native';
+    if (capable) { try { setPrecision('bf16'); } catch { capable = false; } }
+    assert.equal(got, capable ? 'bf16' : 'fp32');
+    assert.equal(warnings.length, capable ? 0 : 1);
+    if (!capable) assert.match(warnings[0], /^digits: the recipe trains in bf16, which this machine cannot \(.+\); training in fp32, slower\n$/);
+  } finally {
+    setPrecision('fp32');
+  }
 });

@@ -10,7 +10,7 @@ import { download } from '../data/download';
 import { saveModel, loadModel, VERSION } from '../model/io';
 import { backendDescription, getKernels, setPrecision, setThreads } from '../kernels';
 import { ReduceLROnPlateau, type Callback } from '../train/callbacks';
-import { recipeAugmenter, recipeCallbacks } from '../zoo/recipe';
+import { applyRecipePrecision, recipeAugmenter, recipeCallbacks } from '../zoo/recipe';
 import { registerReproduce, trainEnsemble } from './reproduce';
 import { predictImages, writeShow } from './predict-image';
 import { registerServe } from './serve';
@@ -137,6 +137,7 @@ function buildProgram(out: Out): Command {
     .action(async (name: string, o: { epochs?: number; batchSize?: number; optimizer?: string; lr?: number; seed: number; validationSplit?: number; limit?: number; data?: string; out?: string; json?: boolean; checkpointDir?: string; checkpointMinutes?: number; resume?: string; ensemble?: number }, cmd: Command) => {
       const preset = getPreset(name);
       const r = preset.recipe;
+      applyRecipePrecision(r, program.opts().precision as string | undefined, out.stderr);
       const given = (k: string) => cmd.getOptionValueSource(k) === 'cli';
       if (o.ensemble !== undefined) {
         const clash = ['optimizer', 'lr', 'validationSplit', 'checkpointDir', 'checkpointMinutes', 'resume'].find(given);

@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { PRESETS, getPreset, type Preset } from '../zoo/presets';
-import { accuracyOf, averageProbabilities, loadPresetData, trainPreset, type PresetData } from '../zoo/recipe';
+import { accuracyOf, applyRecipePrecision, averageProbabilities, loadPresetData, trainPreset, type PresetData } from '../zoo/recipe';
 import { loadModel, saveModel, VERSION } from '../model/io';
 import { backendDescription, setPrecision } from '../kernels';
 import { writeReport, type ReportEntry, type ReportMeta } from '../report/report';
@@ -80,14 +80,16 @@ export async function reproduce(o: ReproduceOptions, out: Out, command?: string)
     machine: machine(), command, seeds: o.seeds, epochsScale: o.epochsScale,
   };
   const bf16 = new Set(o.bf16?.includes('all') ? presets.map((p) => p.name) : o.bf16 ?? []);
-  const inBf16 = presets.filter((p) => bf16.has(p.name)).map((p) => p.name);
+  // --bf16 picks presets; a recipe that asks for bf16 gets it where the CPU has it
+  const precisionOf = new Map(presets.map((p) => [p.name, bf16.has(p.name) ? 'bf16' : applyRecipePrecision(p.recipe, undefined, out.stderr)] as const));
+  const inBf16 = presets.filter((p) => precisionOf.get(p.name) === 'bf16').map((p) => p.name);
   meta.precision = inBf16.length ? `Precision: bf16 convolutions and dense layers (fp32 master weights) for ${inBf16.join(', ')}; float32 for the rest.` : 'Precision: float32 throughout; no preset used bf16.';
   const entries: ReportEntry[] = [];
   let written = { html: '', markdown: '' };
   const t0 = Date.now();
   for (const [i, p] of presets.entries()) {
     const epochs = Math.max(1, Math.round(p.recipe.epochs * o.epochsScale));
-    const precision: Precision = bf16.has(p.name) ? 'bf16' : 'fp32';
+    const precision: Precision = precisionOf.get(p.name)!;
     setPrecision(precision);
     const runs: RunRecord[] = [];
     for (let seed = 0; seed < o.seeds; seed++) {

@@ -2,7 +2,7 @@
 // OneCycle), the augmentation hook, then fit and a test evaluation. `digits train`, `digits reproduce`
 // and `--ensemble` share it so the three cannot drift apart.
 import { loadDataset, resolveDataDir, toTensor } from '../data/mnist';
-import { getKernels } from '../kernels';
+import { getKernels, setPrecision } from '../kernels';
 import type { FitArgs, History, Sequential } from '../model/sequential';
 import type { Tensor } from '../tensor';
 import { recipeAugmentation } from '../train/augment';
@@ -29,6 +29,22 @@ export function loadPresetData(dir?: string, limit?: number): PresetData {
     testLabels: { shape: [ds.test.count, ds.classes], data: te.y },
     height: ds.height, width: ds.width, classes: ds.classes, testClasses: ds.test.labels,
   };
+}
+
+/**
+ * Sets the compute precision a recipe asks for, unless the user chose one (--precision): bf16 where
+ * the native core has native bf16, else fp32 with one line on `warn`. Returns what is in effect.
+ */
+export function applyRecipePrecision(r: Recipe, userChoice: string | undefined, warn: (s: string) => void): 'fp32' | 'bf16' {
+  if (userChoice === 'fp32' || userChoice === 'bf16') return userChoice;
+  if (r.precision !== 'bf16') return 'fp32';
+  try {
+    setPrecision('bf16');
+    return 'bf16';
+  } catch (e) {
+    warn(`digits: the recipe trains in bf16, which this machine cannot (${(e as Error).message}); training in fp32, slower\n`);
+    return 'fp32';
+  }
 }
 
 /** The recipe's callbacks: ReduceLROnPlateau needs a validation split to watch; OneCycle peaks at `learningRate`. */
