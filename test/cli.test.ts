@@ -104,3 +104,12 @@ test('train → evaluate → predict on real MNIST, and TF.js scores the saved m
   for (let i = 0; i < ds.test.count; i++) if (pred[i] === ds.test.labels[i]) correct++;
   assert.equal(correct / ds.test.count, evaluated.accuracy);
 });
+
+test('digits speedrun passes 99% on the real test set (its time is a benchmark, not asserted here)', () => {
+  const r = digits('speedrun', '--data', SHARED_MNIST, '--json');
+  assert.equal(r.code, 0, r.stderr);
+  const s = JSON.parse(r.stdout);
+  assert.equal(s.epochs, 2);
+  assert.ok(s.accuracy >= 0.99, `speedrun test accuracy ${s.accuracy}`);
+  assert.ok(s.wallSeconds > s.trainSeconds && s.trainSeconds > 0, JSON.stringify(s));
+});

@@ -3,7 +3,7 @@
 // evaluation; node's own start-up (~50 ms) is before it, so `time digits speedrun` is the wall figure.
 const t0 = performance.now();
 import type { Command } from 'commander';
-import { Conv2D, Dense, Flatten, MaxPooling2D } from '../layers';
+import { BatchNormalization, Conv2D, Dense, Flatten, MaxPooling2D } from '../layers';
 import { Sequential } from '../model/sequential';
 import { loadPresetData } from '../zoo/recipe';
 import { Adam } from '../train/optimizers';
@@ -14,19 +14,26 @@ import { UsageError } from '../errors';
 type Out = { stdout: (s: string) => void; stderr: (s: string) => void };
 
 /**
- * The recipe. Small enough that one epoch is ~0.5 TFLOP (3x3 convs 32 and 64 wide, pooled twice,
- * straight into the softmax: 3.2 MFLOP per image forward), and a one-cycle Adam schedule that gets a
- * single epoch past 99%. bf16 where the CPU has it natively.
+ * The recipe: two 3x3 convs (32 and 64 wide), each pooled and then batch-normalised, a dense 128 and
+ * the softmax, trained two epochs with a one-cycle Adam schedule; bf16 where the CPU has it natively.
+ * Batch norm after the pooling, not before it, normalises a quarter of the values, and leaves the
+ * ReLU → max-pool pair that the model backpropagates in one pass. docs/guide.md has the measured
+ * alternatives: one epoch lands on 98.87-99.10% depending on the seed, two on 99.26-99.29%, and a
+ * speedrun that misses 99% is no speedrun.
  */
-export const SPEEDRUN = { batchSize: 128, epochs: 1, maxLr: 4e-3, seed: 0 };
+export const SPEEDRUN = { batchSize: 128, epochs: 2, maxLr: 6e-3, seed: 0 };
 
 export function speedrunModel(seed: number): Sequential {
+  const bn = () => new BatchNormalization({ momentum: 0.9 });
   return new Sequential({ seed, layers: [
     new Conv2D({ filters: 32, kernelSize: 3, activation: 'relu', inputShape: [28, 28, 1] }),
     new MaxPooling2D({ poolSize: 2 }),
+    bn(),
     new Conv2D({ filters: 64, kernelSize: 3, activation: 'relu' }),
     new MaxPooling2D({ poolSize: 2 }),
+    bn(),
     new Flatten(),
+    new Dense({ units: 128, activation: 'relu' }),
     new Dense({ units: 10, activation: 'softmax' }),
   ] });
 }
