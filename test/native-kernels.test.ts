@@ -66,6 +66,9 @@ const convCases: Array<[string, ConvGeom]> = [
   ['2x2 stride 2 valid 9x9x1→32', convGeom(2, 9, 9, 1, 32, 2, 2, false)],
   ['4x4 stride 2 same 11x11x1→16', convGeom(2, 11, 11, 1, 16, 4, 2, true)],
   ['7x7 same 10x10x1→5 (no register path)', convGeom(2, 10, 10, 1, 5, 7, 1, true)],
+  // non-square kernels must not take the square whole-kernel pass
+  ['2x3 valid 9x9x1→32', { ...convGeom(2, 9, 9, 1, 32, 3, 1, false), kh: 2, oh: 8 }],
+  ['3x2 valid 9x9x1→32', { ...convGeom(2, 9, 9, 1, 32, 3, 1, false), kw: 2, ow: 8 }],
 ];
 
 // Outside the suite so that a machine without the addon reports one skipped test, not zero tests.

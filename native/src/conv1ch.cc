@@ -51,32 +51,33 @@ void rowPass(const float* const* xs, int64_t sw, const float* __restrict dy, int
 }
 
 using RowPass = void (*)(const float* const*, int64_t, const float*, int64_t, float*);
+using Pass = std::pair<RowPass, int64_t>;  // the pass, and how many kernel rows it takes at once
 constexpr int kRegs = VL == 16 ? 24 : 12;  // accumulators, leaving registers for dy and x
 
+// A square 2x2 or 3x3 kernel whose accumulators all fit in registers goes in one pass; otherwise one
+// kernel row at a time.
 template <int F>
-RowPass pickKw(int64_t kh, int64_t kw) {
-  const bool whole = kh * kw * F / VL <= kRegs;
+Pass pickKw(int64_t kh, int64_t kw) {
+  const bool whole = kh == kw && kh * kw * F / VL <= kRegs;
   switch (kw) {
-    case 2: return whole && kh == 2 ? rowPass<2, 2, F> : rowPass<1, 2, F>;
-    case 3: return whole && kh == 3 ? rowPass<3, 3, F> : rowPass<1, 3, F>;
-    case 4: return rowPass<1, 4, F>;
-    case 5: return rowPass<1, 5, F>;
-    default: return nullptr;
+    case 2: return whole ? Pass{rowPass<2, 2, F>, 2} : Pass{rowPass<1, 2, F>, 1};
+    case 3: return whole ? Pass{rowPass<3, 3, F>, 3} : Pass{rowPass<1, 3, F>, 1};
+    case 4: return {rowPass<1, 4, F>, 1};
+    case 5: return {rowPass<1, 5, F>, 1};
+    default: return {nullptr, 1};
   }
 }
 
-// The register-blocked pass for this kernel and f, and how many kernel rows it takes at once; null
-// when even one kernel row of accumulators would not fit in registers.
-std::pair<RowPass, int64_t> pick(int64_t kh, int64_t kw, int64_t f) {
+// The register-blocked pass for this kernel and f; null when even one kernel row of accumulators
+// would not fit in registers.
+Pass pick(int64_t kh, int64_t kw, int64_t f) {
   if (kw * f / VL > kRegs) return {nullptr, 1};
-  RowPass p = nullptr;
   switch (f) {
-    case 16: p = pickKw<16>(kh, kw); break;
-    case 32: p = pickKw<32>(kh, kw); break;
-    case 64: p = pickKw<64>(kh, kw); break;
+    case 16: return pickKw<16>(kh, kw);
+    case 32: return pickKw<32>(kh, kw);
+    case 64: return pickKw<64>(kh, kw);
     default: return {nullptr, 1};
   }
-  return {p, p && kh * kw * f / VL <= kRegs && kw <= 3 ? kh : 1};
 }
 
 // Any shape: the accumulators live in memory (the zero pixels of MNIST, ~80%, are skipped).
