@@ -14,8 +14,7 @@ import { PRESETS } from '../src/zoo/presets';
 import { reference, type Kernels } from '../src/kernels';
 import { Activated } from '../src/layers/activation';
 import { Rng } from '../src/rng';
-import { poolTakesRelu, type Sequential } from '../src/model/sequential';
-import { MaxPooling2D } from '../src/layers/pooling';
+import type { Sequential } from '../src/model/sequential';
 
 interface Native { loadNative(): Kernels | null; setThreads(n: number): void; setPrecision?(p: 'fp32' | 'bf16'): void }
 
@@ -86,21 +85,13 @@ function profileLayers(preset: (typeof PRESETS)[number], k: Kernels): string[] {
     const keep = r >= 2;
     let h = x;
     model.layers.forEach((l, i) => { const t0 = process.hrtime.bigint(); h = l.forward(h, bs, true, ctx); if (keep) fwd[i] += Number(process.hrtime.bigint() - t0); });
-    let g: Float32Array = new Float32Array(h.length).fill(1 / h.length);
-    for (let i = model.layers.length - 1; i >= 0; i--) {
-      const l = model.layers[i];
-      const t0 = process.hrtime.bigint();
-      // as trainOnBatch: the fused last layer, and a pool doing the backward of the ReLU before it
-      const throughRelu = poolTakesRelu(l, model.layers[i - 1]);
-      g = i === model.layers.length - 1 && l instanceof Activated ? l.backwardFromLogits(g, bs, ctx)
-        : l instanceof MaxPooling2D ? l.backward(g, bs, ctx, throughRelu) : l.backward(g, bs, ctx);
-      if (keep) bwd[i] += Number(process.hrtime.bigint() - t0);
-      if (throughRelu) {
-        const t1 = process.hrtime.bigint();
-        g = (model.layers[--i] as Activated).backwardFromLogits(g, bs, ctx);
-        if (keep) bwd[i] += Number(process.hrtime.bigint() - t1);
-      }
-    }
+    const g = new Float32Array(h.length).fill(1 / h.length);
+    let t = process.hrtime.bigint();
+    model.backward(g, bs, ctx, model.layers[model.layers.length - 1] instanceof Activated, (i) => {
+      const now = process.hrtime.bigint();
+      if (keep) bwd[i] += Number(now - t);
+      t = now;
+    });
     const t0 = process.hrtime.bigint();
     model.optimizer.step(k, model.layers.flatMap((l) => l.weights));
     if (keep) opt += Number(process.hrtime.bigint() - t0);

@@ -171,21 +171,39 @@ export class Sequential {
     const first = this.layers[0];
     first.needInputGrad = false;
     try {
-      let g = fused ? (last as Activated).backwardFromLogits(grad, n, ctx) : last.backward(grad, n, ctx);
-      for (let i = this.layers.length - 2; i >= 0; i--) {
-        const l = this.layers[i], before = this.layers[i - 1];
-        if (poolTakesRelu(l, before)) {
-          g = before.backwardFromLogits((l as MaxPooling2D).backward(g, n, ctx, true), n, ctx);
-          i--;
-        } else {
-          g = l.backward(g, n, ctx);
-        }
-      }
+      this.backward(grad, n, ctx, fused);
     } finally {
       first.needInputGrad = true;
     }
     this.optimizer.step(this.kernels, this.allWeights ??= this.layers.flatMap((l) => l.weights));
     return { loss, correct };
+  }
+
+  /**
+   * Backpropagates `grad` (w.r.t. the output, or w.r.t. the last layer's pre-activation when
+   * `fromLogits`) through every layer, last to first, filling the weights' gradients; returns the
+   * gradient w.r.t. the input. `done(i)` is called as each layer finishes (profilers time with it).
+   */
+  backward(grad: Float32Array, n: number, ctx: RunContext, fromLogits: boolean, done?: (layer: number) => void): Float32Array {
+    const last = this.layers.length - 1;
+    let g = fromLogits ? (this.layers[last] as Activated).backwardFromLogits(grad, n, ctx) : this.layers[last].backward(grad, n, ctx);
+    done?.(last);
+    for (let i = last - 1; i >= 0; i--) {
+      const l = this.layers[i], before = this.layers[i - 1];
+      // ReLU then max-pooling (every seed CNN): the pool's backward masks its winners by y > 0, which
+      // is the ReLU's backward, and saves a pass over the largest activation of the model.
+      if (l instanceof MaxPooling2D && before instanceof Activated && before.activation === 'relu') {
+        g = l.backward(g, n, ctx, true);
+        done?.(i);
+        g = before.backwardFromLogits(g, n, ctx);
+        i--; // not inside done?.(…): an absent callback skips evaluating its arguments
+        done?.(i);
+      } else {
+        g = l.backward(g, n, ctx);
+        done?.(i);
+      }
+    }
+    return g;
   }
 
   /** Every layer's weights in Keras order; fixed once the model is built. */
@@ -367,14 +385,6 @@ function slice(t: Tensor, from: number, to: number): Tensor {
 }
 
 /** Copy rows (in `order`, or in sequence) into the batch buffers; sparse labels become one-hot. */
-/**
- * ReLU then max-pooling (every seed CNN): the pool's backward masks its winners by y > 0, which is
- * the ReLU's backward, and saves a pass over the largest activation of the model.
- */
-export function poolTakesRelu(l: Layer, before: Layer | undefined): before is Activated {
-  return l instanceof MaxPooling2D && before instanceof Activated && before.activation === 'relu';
-}
-
 function gatherBatch(x: Tensor, y: Tensor, order: Int32Array | null, start: number, bs: number, sampleSize: number,
   classes: number, sparse: boolean, xb: Float32Array | null, tb: Float32Array): void {
   if (sparse) tb.fill(0);
