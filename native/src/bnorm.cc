@@ -122,30 +122,27 @@ void batchNormBackward(int64_t rows, int64_t c, const float* x, const float* dy,
   const int threads = threadsFor(rows * c);
   double* sdy = scratch(statBuf, static_cast<size_t>(2 * c));
   double* sdyx = sdy + c;
-  // x̂ = (x − μ)·σ⁻¹, with μ and σ⁻¹ copied to a local array the compiler knows nothing writes to
-  float* xs = scratch(coefBuf, static_cast<size_t>(2 * c));
-  float* xb = xs + c;
-  for (int64_t k = 0; k < c; k++) xs[k] = saveInvStd[k], xb[k] = saveMean[k];
+  // μ and σ⁻¹ copied to a local array the compiler knows nothing writes to; the other three
+  // per-channel factors of dx = γσ⁻¹ · (dy − mean(dy) − x̂·mean(dy·x̂)), the reference's closed form
+  // with N divided through, come after the sums (kept factored: expanded into A·dy + B·x + C it
+  // loses the exact zero of a one-row batch)
+  float* Sb = scratch(coefBuf, static_cast<size_t>(5 * c));
+  float* S = Sb + c;
+  float* A = Sb + 2 * c;
+  float* M = Sb + 3 * c;
+  float* MX = Sb + 4 * c;
+  for (int64_t k = 0; k < c; k++) Sb[k] = saveMean[k], S[k] = saveInvStd[k];
   const float* __restrict dyr = dy;
   const float* __restrict xr = x;
   channelSums2(rows, c, threads, sdy, sdyx,
                [=](int64_t r, int64_t k) { return dyr[r * c + k]; },
-               [=](int64_t r, int64_t k) { return dyr[r * c + k] * ((xr[r * c + k] - xb[k]) * xs[k]); });
-  // dx = γσ⁻¹ · (dy − mean(dy) − x̂·mean(dy·x̂)), the reference's closed form with N divided through
-  // (kept factored: expanded into A·dy + B·x + C it loses the exact zero of a one-row batch)
-  float* A = scratch(coefBuf, static_cast<size_t>(5 * c));
-  float* M = A + c;
-  float* MX = A + 2 * c;
-  float* S = A + 3 * c;
-  float* Sb = A + 4 * c;
+               [=](int64_t r, int64_t k) { return dyr[r * c + k] * ((xr[r * c + k] - Sb[k]) * S[k]); });
   for (int64_t k = 0; k < c; k++) {
     dgamma[k] = static_cast<float>(sdyx[k]);
     dbeta[k] = static_cast<float>(sdy[k]);
     A[k] = static_cast<float>(static_cast<double>(gamma[k]) * saveInvStd[k]);
     M[k] = static_cast<float>(sdy[k] / static_cast<double>(rows));
     MX[k] = static_cast<float>(sdyx[k] / static_cast<double>(rows));
-    S[k] = saveInvStd[k];
-    Sb[k] = saveMean[k];
   }
   float* __restrict dxr = dx;
 #pragma omp parallel for schedule(static) num_threads(threads)
