@@ -92,13 +92,9 @@ export function oracle<T>(tally: Tally, fn: () => T, maxMs = 3000): T | undefine
   const t0 = process.cpuUsage();
   tally.tried++;
   try {
-    const v = fn();
-    tally.accepted++;
-    return v;
+    return accepted(tally, fn());
   } catch (e) {
-    checkRejection(e);
-    tally.rejected++;
-    return undefined;
+    return rejected(tally, e);
   } finally {
     noteTime(tally, t0, maxMs);
   }
@@ -108,16 +104,23 @@ export async function oracleAsync<T>(tally: Tally, fn: () => Promise<T>, maxMs =
   const t0 = process.cpuUsage();
   tally.tried++;
   try {
-    const v = await fn();
-    tally.accepted++;
-    return v;
+    return accepted(tally, await fn());
   } catch (e) {
-    checkRejection(e);
-    tally.rejected++;
-    return undefined;
+    return rejected(tally, e);
   } finally {
     noteTime(tally, t0, maxMs);
   }
+}
+
+function accepted<T>(tally: Tally, v: T): T {
+  tally.accepted++;
+  return v;
+}
+
+function rejected(tally: Tally, e: unknown): undefined {
+  checkRejection(e);
+  tally.rejected++;
+  return undefined;
 }
 
 function checkRejection(e: unknown): void {
