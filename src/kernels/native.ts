@@ -57,9 +57,9 @@ function load(): (Addon & Direct) | null {
   // libgomp reads these once, when the addon pulls it in. Its default keeps idle workers spinning for
   // 300,000 rounds after each parallel region; on cores shared with other processes that made a
   // seed002-cnn training step ~15x slower (365 ms vs 25 ms at batch 64). Sleeping at once (passive)
-  // costs a futex wake-up per kernel call instead: ~17% of a quiet step. A short spin (5,000 rounds,
-  // tens of microseconds) catches the next call of the same step and still yields to a busy machine:
-  // measured 8.7-9.6 ms vs 10.2 ms passive quiet, 19 ms vs 21 ms with two busy processes beside it.
+  // costs a futex wake-up per kernel call instead: bench.js gave seed002-cnn 6,310 samples/s passive
+  // and 7,765-8,291 with a 1,000-10,000-round spin. A short spin (5,000 rounds, tens of microseconds)
+  // catches the next call of the same step and still yields to a busy machine.
   process.env.OMP_WAIT_POLICY ??= 'passive';
   process.env.GOMP_SPINCOUNT ??= '5000';
   try {
