@@ -65,6 +65,8 @@ const convCases: Array<[string, ConvGeom]> = [
   ['3x3 valid 12x12x1→64 (one kernel row at a time)', convGeom(2, 12, 12, 1, 64, 3, 1, false)],
   ['2x2 stride 2 valid 9x9x1→32', convGeom(2, 9, 9, 1, 32, 2, 2, false)],
   ['4x4 stride 2 same 11x11x1→16', convGeom(2, 11, 11, 1, 16, 4, 2, true)],
+  ['5x5 valid 28x28x1→24 (8-wide vectors, the speedrun net)', convGeom(2, 28, 28, 1, 24, 5, 1, false)],
+  ['3x3 same 9x9x1→24 (8-wide, one kernel row at a time)', convGeom(2, 9, 9, 1, 24, 3, 1, true)],
   ['7x7 same 10x10x1→5 (no register path)', convGeom(2, 10, 10, 1, 5, 7, 1, true)],
   // non-square kernels must not take the square whole-kernel pass
   ['2x3 valid 9x9x1→32', { ...convGeom(2, 9, 9, 1, 32, 3, 1, false), kh: 2, oh: 8 }],

@@ -22,7 +22,16 @@ constexpr int VL = 16;
 #else
 constexpr int VL = 8;
 #endif
-typedef float vf __attribute__((vector_size(VL * sizeof(float)), aligned(sizeof(float))));
+// Vectors of L floats that may sit at any float boundary. The typedef lives in a struct because GCC
+// drops the alignment attribute from a type passed as a template argument (std::conditional).
+template <int L>
+struct Vec {
+  typedef float T __attribute__((vector_size(L * sizeof(float)), aligned(sizeof(float))));
+};
+// Filter counts that are a multiple of 8 but not of the full vector width (24, 40) take 8-wide
+// vectors: an odd count of those still beats the plain loop.
+template <int F>
+constexpr int lanesFor() { return F % VL == 0 ? VL : 8; }
 
 std::vector<float> partials;
 
@@ -31,14 +40,15 @@ std::vector<float> partials;
 // independent FMA chains per pixel than one kernel row of a 3x3 kernel gives.
 template <int KH, int KW, int F>
 void rowPass(const float* const* xs, int64_t sw, const float* __restrict dy, int64_t ow, float* __restrict acc) {
-  constexpr int NV = F / VL;
-  vf a[KH][KW][NV];
+  constexpr int L = lanesFor<F>(), NV = F / L;
+  using V = typename Vec<L>::T;
+  V a[KH][KW][NV];
   for (int ky = 0; ky < KH; ky++)
     for (int kx = 0; kx < KW; kx++)
-      for (int v = 0; v < NV; v++) a[ky][kx][v] = *reinterpret_cast<const vf*>(acc + (ky * KW + kx) * F + v * VL);
+      for (int v = 0; v < NV; v++) a[ky][kx][v] = *reinterpret_cast<const V*>(acc + (ky * KW + kx) * F + v * L);
   for (int64_t ox = 0; ox < ow; ox++) {
-    vf d[NV];
-    for (int v = 0; v < NV; v++) d[v] = *reinterpret_cast<const vf*>(dy + ox * F + v * VL);
+    V d[NV];
+    for (int v = 0; v < NV; v++) d[v] = *reinterpret_cast<const V*>(dy + ox * F + v * L);
     for (int ky = 0; ky < KH; ky++) {
       const float* x = xs[ky] + ox * sw;
       for (int kx = 0; kx < KW; kx++)
@@ -47,7 +57,7 @@ void rowPass(const float* const* xs, int64_t sw, const float* __restrict dy, int
   }
   for (int ky = 0; ky < KH; ky++)
     for (int kx = 0; kx < KW; kx++)
-      for (int v = 0; v < NV; v++) *reinterpret_cast<vf*>(acc + (ky * KW + kx) * F + v * VL) = a[ky][kx][v];
+      for (int v = 0; v < NV; v++) *reinterpret_cast<V*>(acc + (ky * KW + kx) * F + v * L) = a[ky][kx][v];
 }
 
 using RowPass = void (*)(const float* const*, int64_t, const float*, int64_t, float*);
@@ -58,7 +68,8 @@ constexpr int kRegs = VL == 16 ? 24 : 12;  // accumulators, leaving registers fo
 // kernel row at a time.
 template <int F>
 Pass pickKw(int64_t kh, int64_t kw) {
-  const bool whole = kh == kw && kh * kw * F / VL <= kRegs;
+  constexpr int vectors = F / lanesFor<F>();
+  const bool whole = kh == kw && kh * kw * vectors <= kRegs;
   switch (kw) {
     case 2: return whole ? Pass{rowPass<2, 2, F>, 2} : Pass{rowPass<1, 2, F>, 1};
     case 3: return whole ? Pass{rowPass<3, 3, F>, 3} : Pass{rowPass<1, 3, F>, 1};
@@ -71,9 +82,11 @@ Pass pickKw(int64_t kh, int64_t kw) {
 // The register-blocked pass for this kernel and f; null when even one kernel row of accumulators
 // would not fit in registers.
 Pass pick(int64_t kh, int64_t kw, int64_t f) {
-  if (kw * f / VL > kRegs) return {nullptr, 1};
+  const int64_t vectors = f % VL == 0 ? f / VL : f / 8;
+  if (kw * vectors > kRegs) return {nullptr, 1};
   switch (f) {
     case 16: return pickKw<16>(kh, kw);
+    case 24: return pickKw<24>(kh, kw);
     case 32: return pickKw<32>(kh, kw);
     case 64: return pickKw<64>(kh, kw);
     default: return {nullptr, 1};
