@@ -9,7 +9,7 @@ namespace digits {
 
 // Updates are memory-bound: below ~256k floats a second core saves a few µs at most, while every
 // parallel region can stall on a barrier when the cores are shared with other processes.
-static bool large(int64_t n) { return n > (1 << 18); }
+static bool large(int64_t n) { return n > (1 << 15); }
 
 void sgdUpdate(size_t count, float* const* w, const float* const* g, float* const* v, const int64_t* len,
                double lr, double momentum, bool nesterov) {
