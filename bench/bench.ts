@@ -1,7 +1,8 @@
 // `npm run bench`: training and inference samples/s per preset for the native core (fp32, and bf16
 // when the addon offers it), the reference core, and — when Debian's python3-torch is installed —
 // PyTorch on the same architecture, batch size and thread count, measured in the same run, with the
-// ratio. Prints a table, writes bench-results.json, and with --profile per-layer times. PyTorch runs
+// ratio (the last row is `digits speedrun`'s net). Prints a table, writes bench-results.json, and with
+// --profile per-layer times. PyTorch runs
 // with the OpenMP wait settings native.ts sets for us (passive with a 5,000-round spin unless
 // OMP_WAIT_POLICY / GOMP_SPINCOUNT say otherwise): on a shared machine libgomp's default long spin
 // slows either side 4-10x, which would measure the neighbours. Both sides report the best of 5 rounds.
@@ -11,6 +12,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PRESETS } from '../src/zoo/presets';
+import { SPEEDRUN, speedrunModel } from '../src/cli/speedrun';
 import { reference, type Kernels } from '../src/kernels';
 import { Activated } from '../src/layers/activation';
 import { Rng } from '../src/rng';
@@ -115,8 +117,12 @@ function peakRss(): { maxRssMiB: number; batches: number; data: string } | null 
   return JSON.parse(r.stdout);
 }
 
+/** `digits speedrun`'s net as one more row: the bench needs a name, a builder and a batch size. */
+const SPEEDRUN_ROW = { name: 'speedrun', build: () => speedrunModel(0),
+  recipe: { optimizer: 'adam', loss: 'categorical_crossentropy', batchSize: SPEEDRUN.batchSize } } as unknown as (typeof PRESETS)[number];
+
 function main(): void {
-  const presets = PRESETS.filter((p) => only.length === 0 || only.includes(p.name));
+  const presets = [...PRESETS, SPEEDRUN_ROW].filter((p) => only.length === 0 || only.includes(p.name));
   const nat = loadNative();
   const nk = nat?.loadNative() ?? null;
   if (nat && nk) nat.setThreads(threads);
