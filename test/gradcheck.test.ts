@@ -427,10 +427,14 @@ describe('gradcheck: losses', () => {
 // own backward chain (including the fused softmax/cross-entropy), not a re-implementation of it.
 // Without BN the conv's ReLU feeds the pool directly, and the model lets the pool do its backward.
 
-function wholeModelCheck(loss: LossName, n: number, seed: number, bn = true): Stats {
+// The 'image' variant is a single-channel stride-1 conv into 2x2 pooling, which trainOnBatch runs as
+// the fused conv2dReluMaxPool kernels while the objective below runs the layers one by one.
+function wholeModelCheck(loss: LossName, n: number, seed: number, bn = true, image = false): Stats {
   const rng = new Rng(seed);
+  const inputShape = image ? [8, 8, 1] : [7, 7, 2];
   const model = new Sequential({ kernels: reference, seed, layers: [
-    new Conv2D({ filters: 4, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', inputShape: [7, 7, 2] }),
+    image ? new Conv2D({ filters: 4, kernelSize: 3, activation: 'relu', inputShape })
+      : new Conv2D({ filters: 4, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', inputShape }),
     ...(bn ? [new BatchNormalization()] : []),
     new MaxPooling2D({ poolSize: 2 }),
     new Flatten(),
@@ -441,7 +445,7 @@ function wholeModelCheck(loss: LossName, n: number, seed: number, bn = true): St
   model.compile({ optimizer: new SGD({ learningRate: 0 }), loss });
   assert.equal(model.kernels.name, 'reference');
   const classes = 5;
-  const x = uniformArray(n * 7 * 7 * 2, rng, -1, 1);
+  const x = uniformArray(n * inputShape[0] * inputShape[1] * inputShape[2], rng, -1, 1);
   const t = targets(n, classes, false, rng);
   const all = model.layers.flatMap((l) => l.weights);
   const saved = all.map((w) => copy(w.value));
@@ -465,6 +469,7 @@ function wholeModelCheck(loss: LossName, n: number, seed: number, bn = true): St
 
   restoreFrozen();
   const r = model.trainOnBatch(x, t, n, model.context(new Rng(CTX_SEED)));
+  assert.equal((model.layers[0] as Conv2D).pooledBy !== null, image, 'fused first layer');
   assert.ok(close(r.loss / n, base.value, { rtol: 1e-6, atol: 0 }), `trainOnBatch loss ${r.loss / n} vs forward ${base.value}`);
   all.forEach((w, i) => assert.deepEqual(w.grad ? Array.from(w.value) : [], w.grad ? Array.from(saved[i]) : [], `SGD(lr=0) moved ${w.name}`));
   const trainable = model.layers.flatMap((l) => l.weights.filter((w) => w.grad).map((w) => ({ name: `${l.name}/${w.name}`, w, g: copy(w.grad!) })));
@@ -492,6 +497,10 @@ describe('gradcheck: whole Sequential model through trainOnBatch', () => {
   });
   test('without BN: conv ReLU straight into maxpool (ReLU backward done by the pool), n=4', (t) => {
     const s = wholeModelCheck('categorical_crossentropy', 4, 803, false);
+    t.diagnostic(`checked ${s.checked}, skipped ${s.skipped}, worst err/tol ${s.worst.toFixed(3)}`);
+  });
+  test('single-channel stride-1 conv ReLU into 2x2 maxpool (the fused first layer), n=3', (t) => {
+    const s = wholeModelCheck('categorical_crossentropy', 3, 804, false, true);
     t.diagnostic(`checked ${s.checked}, skipped ${s.skipped}, worst err/tol ${s.worst.toFixed(3)}`);
   });
 });

@@ -109,6 +109,83 @@ describe('native kernels', { skip }, () => {
     });
   }
 
+  // conv (one channel, stride 1) → ReLU → 2x2/2 pool in one kernel: register paths for 3x3/4x4/5x5
+  // kernels at 8, 16, 24, 32 and 64 filters, the plain path for anything else
+  const pooledConvCases: Array<[string, ConvGeom]> = [
+    ['5x5 valid 28x28x1→16 (the speedrun net), batch 3', convGeom(3, 28, 28, 1, 16, 5, 1, false)],
+    ['3x3 valid 28x28x1→32 (seed002-cnn)', convGeom(2, 28, 28, 1, 32, 3, 1, false)],
+    ['4x4 valid 28x28x1→32 (seed001-small: 25 rows, the last one unpooled)', convGeom(2, 28, 28, 1, 32, 4, 1, false)],
+    ['5x5 valid 28x28x1→24 (8-wide vectors)', convGeom(2, 28, 28, 1, 24, 5, 1, false)],
+    ['3x3 same 12x12x1→64', convGeom(2, 12, 12, 1, 64, 3, 1, true)],
+    ['5x5 same 11x11x1→8 (pads 2/2, odd width)', convGeom(2, 11, 11, 1, 8, 5, 1, true)],
+    ['3x3 same 9x9x1→5 (plain path), batch 1', convGeom(1, 9, 9, 1, 5, 3, 1, true)],
+    ['2x3 valid 9x9x1→16 (non-square: plain path)', { ...convGeom(2, 9, 9, 1, 16, 3, 1, false), kh: 2, oh: 8 }],
+  ];
+  const pooledBy = (g: ConvGeom): PoolGeom => ({ n: g.n, h: g.oh, w: g.ow, c: g.f, oh: Math.floor(g.oh / 2), ow: Math.floor(g.ow / 2), ph: 2, pw: 2, sh: 2, sw: 2, padTop: 0, padLeft: 0 });
+  for (const [name, g] of pooledConvCases) {
+    test(`conv → relu → max pool fused, ${name}`, () => {
+      const p = pooledBy(g);
+      const rng = new Rng(g.h * 31 + g.f + g.kh);
+      const x = rand(rng, g.n * g.h * g.w), w = rand(rng, g.kh * g.kw * g.f), b = rand(rng, g.f, -0.5, 0.5);
+      const out = p.n * p.oh * p.ow * p.c;
+      for (const bias of [b, null]) {
+        const yr = new Float32Array(out), wr = new Int32Array(out);
+        const yn = new Float32Array(out).fill(NaN), wn = new Int32Array(out).fill(-1);
+        ref.conv2dReluMaxPoolForward(g, p, x, w, bias, yr, wr);
+        nat.conv2dReluMaxPoolForward(g, p, x, w, bias, yn, wn);
+        close(`forward bias=${bias !== null}`, yn, yr);
+        // summation order may flip a near-tie, so check what a winner must be: a cell of its own 2x2
+        // window of the conv output that holds the maximum
+        const z = new Float32Array(g.n * g.oh * g.ow * g.f);
+        ref.conv2dForward(g, x, w, bias, z, true);
+        for (let i = 0; i < out; i++) {
+          const f = i % g.f, px = Math.floor(i / g.f) % p.ow, py = Math.floor(i / (g.f * p.ow)) % p.oh, n = Math.floor(i / (g.f * p.ow * p.oh));
+          const at = wn[i], cf = at % g.f, cx = Math.floor(at / g.f) % g.ow, cy = Math.floor(at / (g.f * g.ow)) % g.oh, cn = Math.floor(at / (g.f * g.ow * g.oh));
+          assert.ok(cn === n && cf === f && cy >> 1 === py && cx >> 1 === px, `winner ${at} of pooled ${i} is outside its window`);
+          assert.ok(Math.abs(z[at] - yr[i]) <= TOL * (Math.abs(yr[i]) + 1), `winner ${at} of pooled ${i} holds ${z[at]}, the max is ${yr[i]}`);
+        }
+        // backward from the native forward's winners: both sides then compute the same function
+        const dy = rand(rng, out);
+        const dwr = new Float32Array(w.length), dbr = new Float32Array(g.f);
+        const dwn = new Float32Array(w.length).fill(NaN), dbn = new Float32Array(g.f).fill(NaN);
+        ref.conv2dReluMaxPoolBackwardWeights(g, p, x, dy, wn, yn, dwr, dbr);
+        nat.conv2dReluMaxPoolBackwardWeights(g, p, x, dy, wn, yn, dwn, dbn);
+        close('backward weights', dwn, dwr);
+        close('backward bias', dbn, dbr);
+        dwn.fill(NaN);
+        nat.conv2dReluMaxPoolBackwardWeights(g, p, x, dy, wn, yn, dwn, null);
+        close('backward weights without bias', dwn, dwr);
+      }
+    });
+  }
+
+  for (const [name, g] of [['register path', convGeom(2, 8, 8, 1, 16, 3, 1, false)], ['plain path', convGeom(2, 8, 8, 1, 5, 3, 1, false)]] as const) {
+    test(`conv → relu → max pool fused (${name}): geometry it cannot run is an error; a winner outside its window is dropped`, () => {
+      const p = pooledBy(g);
+      const out = p.n * p.oh * p.ow * p.c;
+      const x = new Float32Array(g.n * 64), w = new Float32Array(9 * g.f), y = new Float32Array(out), ws = new Int32Array(out);
+      assert.throws(() => nat.conv2dReluMaxPoolForward({ ...g, c: 2 }, p, new Float32Array(g.n * 128), new Float32Array(18 * g.f), null, y, ws), /one input channel and stride 1/);
+      assert.throws(() => nat.conv2dReluMaxPoolForward(g, { ...p, ph: 3, pw: 3 }, x, w, null, y, ws), /2x2 with stride 2/);
+      assert.throws(() => nat.conv2dReluMaxPoolForward(g, { ...p, c: 3 }, x, w, null, y, ws), /does not match/);
+      // cell d (row-major in the 2x2 window) of pooled element i, as a flat conv-output index
+      const cell = (i: number, d: number): number => {
+        const f = i % g.f, px = Math.floor(i / g.f) % p.ow, py = Math.floor(i / (g.f * p.ow)) % p.oh, n = Math.floor(i / (g.f * p.ow * p.oh));
+        return ((n * g.oh + 2 * py + (d >> 1)) * g.ow + 2 * px + (d & 1)) * g.f + f;
+      };
+      // past the end, negative, a neighbour's cell, and a valid cell of its own window, in turn
+      for (let i = 0; i < out; i++) ws[i] = [1 << 30, -7, cell((i + g.f) % out, 0), cell(i, (i >> 2) % 4)][i % 4];
+      const rng = new Rng(5);
+      const xr = rand(rng, x.length), dy = rand(rng, out);
+      y.fill(1);
+      const dw = new Float32Array(w.length), dwr = new Float32Array(w.length);
+      nat.conv2dReluMaxPoolBackwardWeights(g, p, xr, dy, ws, y, dw, null);
+      const valid = (i: number) => i % 4 === 3;
+      ref.conv2dReluMaxPoolBackwardWeights(g, p, xr, dy.map((v, i) => (valid(i) ? v : 0)), ws.map((v, i) => (valid(i) ? v : cell(i, 0))), y, dwr, null);
+      assert.ok(dwr.some((v) => v !== 0));
+      close('backward with foreign winners', dw, dwr);
+    });
+  }
+
   const poolCases: Array<[string, PoolGeom]> = [
     ['2x2 on 26x26x32 (even)', poolGeom(3, 26, 26, 32, 2, 2, false)],
     ['2x2 on 11x11x64 (odd, last row dropped)', poolGeom(3, 11, 11, 64, 2, 2, false)],
@@ -176,7 +253,10 @@ describe('native kernels', { skip }, () => {
     });
   }
 
-  for (const [rows, c] of [[3 * 7 * 7, 32], [128, 256], [64 * 14 * 14, 32], [1, 4]]) {
+  // few channels are read m rows at a time (m·c ≥ 128 "virtual channels") with the leftover rows on
+  // their own: 8 channels on 2·12·12 + 5 rows leaves a tail, 5 channels give an odd width of 125,
+  // and 7 rows of 3 channels are all tail
+  for (const [rows, c] of [[3 * 7 * 7, 32], [128, 256], [64 * 14 * 14, 32], [1, 4], [2 * 12 * 12 + 5, 8], [128 * 12 * 12, 16], [301, 5], [7, 3]]) {
     test(`batch norm ${rows} rows x ${c} channels: training, inference, backward`, () => {
       const rng = new Rng(rows + c);
       const x = rand(rng, rows * c, 2, 5); // off-centre, so a one-pass variance would show

@@ -153,6 +153,46 @@ Napi::Value MaxPool2dBackward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// The pair must be what Conv2D.poolFusable admits: a single-channel stride-1 conv whose output the
+// pool halves with 2x2 windows at stride 2 ('valid').
+void checkPooledConv(const Args& a, const ConvGeom& g, const PoolGeom& p) {
+  if (g.c != 1 || g.sh != 1 || g.sw != 1) a.fail("the convolution must have one input channel and stride 1", true);
+  if (p.n != g.n || p.h != g.oh || p.w != g.ow || p.c != g.f) a.fail("the pooling geometry does not match the convolution's output", true);
+  if (p.ph != 2 || p.pw != 2 || p.sh != 2 || p.sw != 2 || p.padTop != 0 || p.padLeft != 0 || p.oh != g.oh / 2 || p.ow != g.ow / 2)
+    a.fail("the pooling must be 2x2 with stride 2, 'valid'", true);
+  if (g.n * g.oh * g.ow * g.f > 2147483647) a.fail("the convolution output is too large for int32 indices", true);
+}
+
+Napi::Value Conv2dReluMaxPoolForward(const Napi::CallbackInfo& info) {
+  Args a(info, "conv2dReluMaxPoolForward");
+  ConvGeom g = a.conv(0);
+  PoolGeom p = a.pool(1);
+  checkPooledConv(a, g, p);
+  float* x = a.f32(2, "x", g.n * g.h * g.w);
+  float* w = a.f32(3, "w", g.kh * g.kw * g.f);
+  float* b = a.f32OrNull(4, "b", g.f);
+  float* y = a.f32(5, "y", p.n * p.oh * p.ow * p.c);
+  int32_t* ws = a.i32(6, "workspace", p.n * p.oh * p.ow * p.c);
+  convReluPoolForwardOneChannel(g, p, x, w, b, y, ws);
+  return info.Env().Undefined();
+}
+
+Napi::Value Conv2dReluMaxPoolBackwardWeights(const Napi::CallbackInfo& info) {
+  Args a(info, "conv2dReluMaxPoolBackwardWeights");
+  ConvGeom g = a.conv(0);
+  PoolGeom p = a.pool(1);
+  checkPooledConv(a, g, p);
+  const int64_t pooled = p.n * p.oh * p.ow * p.c;
+  float* x = a.f32(2, "x", g.n * g.h * g.w);
+  float* dy = a.f32(3, "dy", pooled);
+  int32_t* ws = a.i32(4, "workspace", pooled);
+  float* y = a.f32(5, "y", pooled);
+  float* dw = a.f32(6, "dw", g.kh * g.kw * g.f);
+  float* db = a.f32OrNull(7, "db", g.f);
+  convReluPoolBackwardWeightsOneChannel(g, p, x, dy, ws, y, dw, db);
+  return info.Env().Undefined();
+}
+
 Napi::Value DenseForward(const Napi::CallbackInfo& info) {
   Args a(info, "denseForward");
   int64_t n = a.count(0, "n"), in = a.count(1, "inF"), out = a.count(2, "outF");
@@ -397,6 +437,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   add("conv2dForward", Napi::Function::New<guarded<Conv2dForward>>(env));
   add("conv2dBackwardData", Napi::Function::New<guarded<Conv2dBackwardData>>(env));
   add("conv2dBackwardWeights", Napi::Function::New<guarded<Conv2dBackwardWeights>>(env));
+  add("conv2dReluMaxPoolForward", Napi::Function::New<guarded<Conv2dReluMaxPoolForward>>(env));
+  add("conv2dReluMaxPoolBackwardWeights", Napi::Function::New<guarded<Conv2dReluMaxPoolBackwardWeights>>(env));
   add("maxPool2dForward", Napi::Function::New<guarded<MaxPool2dForward>>(env));
   add("maxPool2dBackward", Napi::Function::New<guarded<MaxPool2dBackward>>(env));
   add("denseForward", Napi::Function::New<guarded<DenseForward>>(env));

@@ -21,6 +21,12 @@ void convForward(const ConvGeom& g, const float* x, const float* w, const float*
 void convBackwardData(const ConvGeom& g, const float* dy, const float* w, float* dx);
 void convBackwardWeights(const ConvGeom& g, const float* x, const float* dy, float* dw, float* db);
 void convBackwardWeightsOneChannel(const ConvGeom& g, const float* x, const float* dy, float* dw, float* db);
+// conv (c = 1, stride 1) → ReLU → 2x2/2 valid max-pool in one pass each way (conv1ch.cc); ws as in
+// maxPoolForward, indexing the conv output that is never stored.
+void convReluPoolForwardOneChannel(const ConvGeom& g, const PoolGeom& p, const float* x, const float* w,
+                                   const float* b, float* y, int32_t* ws);
+void convReluPoolBackwardWeightsOneChannel(const ConvGeom& g, const PoolGeom& p, const float* x, const float* dy,
+                                           const int32_t* ws, const float* y, float* dw, float* db);
 
 void maxPoolForward(const PoolGeom& g, const float* x, float* y, int32_t* ws);
 // reluOf, when given, is the forward's output: a winner whose value is not > 0 passes no gradient,

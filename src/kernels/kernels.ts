@@ -36,6 +36,21 @@ export interface Kernels {
   /** dw = corr(x, dy); db = sum of dy over n, oh, ow. */
   conv2dBackwardWeights(g: ConvGeom, x: Float32Array, dy: Float32Array, dw: Float32Array, db: Float32Array | null): void;
 
+  /**
+   * The first layer of every seed CNN in one pass: y = maxPool(relu(conv(x, w) + b)) for a
+   * single-channel input, a stride-1 conv and 2x2 pooling at stride 2 ('valid'), `p` being that
+   * pooling of the conv's output (Conv2D.poolFusable says when). The conv's [n, oh, ow, f] output, the
+   * model's largest activation, is never stored; `workspace` is maxPool2dForward's, indexing it.
+   */
+  conv2dReluMaxPoolForward(g: ConvGeom, p: PoolGeom, x: Float32Array, w: Float32Array, b: Float32Array | null,
+    y: Float32Array, workspace: Int32Array): void;
+  /**
+   * That conv's dw and db from dy, the gradient w.r.t. the pooled y: maxPool2dBackward(…, reluOf = y)
+   * followed by conv2dBackwardWeights, without the conv-sized gradient in between.
+   */
+  conv2dReluMaxPoolBackwardWeights(g: ConvGeom, p: PoolGeom, x: Float32Array, dy: Float32Array, workspace: Int32Array,
+    y: Float32Array, dw: Float32Array, db: Float32Array | null): void;
+
   /** y = max over each window; `workspace` records the flat input index of each winner (for backward). */
   maxPool2dForward(g: PoolGeom, x: Float32Array, y: Float32Array, workspace: Int32Array): void;
   /**

@@ -10,6 +10,8 @@ interface Addon {
   conv2dForward(g: Int32Array, x: Float32Array, w: Float32Array, b: Float32Array | null, y: Float32Array, relu: boolean): void;
   conv2dBackwardData(g: Int32Array, dy: Float32Array, w: Float32Array, dx: Float32Array): void;
   conv2dBackwardWeights(g: Int32Array, x: Float32Array, dy: Float32Array, dw: Float32Array, db: Float32Array | null): void;
+  conv2dReluMaxPoolForward(g: Int32Array, p: Int32Array, x: Float32Array, w: Float32Array, b: Float32Array | null, y: Float32Array, ws: Int32Array): void;
+  conv2dReluMaxPoolBackwardWeights(g: Int32Array, p: Int32Array, x: Float32Array, dy: Float32Array, ws: Int32Array, y: Float32Array, dw: Float32Array, db: Float32Array | null): void;
   maxPool2dForward(g: Int32Array, x: Float32Array, y: Float32Array, ws: Int32Array): void;
   maxPool2dBackward(g: Int32Array, dy: Float32Array, ws: Int32Array, dx: Float32Array, reluOf: Float32Array | null): void;
   eltwiseForward(kind: number, x: Float32Array, y: Float32Array): void;
@@ -97,6 +99,9 @@ export function loadNative(): Kernels | null {
     conv2dForward: (g, x, w, b, y, relu) => a.conv2dForward(packConv(g), x, w, b, y, relu),
     conv2dBackwardData: (g, dy, w, dx) => a.conv2dBackwardData(packConv(g), dy, w, dx),
     conv2dBackwardWeights: (g, x, dy, dw, db) => a.conv2dBackwardWeights(packConv(g), x, dy, dw, db),
+    conv2dReluMaxPoolForward: (g, p, x, w, b, y, ws) => a.conv2dReluMaxPoolForward(packConv(g), packPool(p), x, w, b, y, ws),
+    conv2dReluMaxPoolBackwardWeights: (g, p, x, dy, ws, y, dw, db) =>
+      a.conv2dReluMaxPoolBackwardWeights(packConv(g), packPool(p), x, dy, ws, y, dw, db),
     maxPool2dForward: (g, x, y, ws) => a.maxPool2dForward(packPool(g), x, y, ws),
     maxPool2dBackward: (g, dy, ws, dx, reluOf) => a.maxPool2dBackward(packPool(g), dy, ws, dx, reluOf ?? null),
     denseForward: a.denseForward,

@@ -95,6 +95,19 @@ export const reference: Kernels = {
     }
   },
 
+  // The fused first layer is, by definition, the three kernels it replaces.
+  conv2dReluMaxPoolForward(g, p, x, w, b, y, ws) {
+    const z = new Float32Array(g.n * g.oh * g.ow * g.f);
+    reference.conv2dForward(g, x, w, b, z, true);
+    reference.maxPool2dForward(p, z, y, ws);
+  },
+
+  conv2dReluMaxPoolBackwardWeights(g, p, x, dy, ws, y, dw, db) {
+    const dz = new Float32Array(g.n * g.oh * g.ow * g.f);
+    reference.maxPool2dBackward(p, dy, ws, dz, y);
+    reference.conv2dBackwardWeights(g, x, dz, dw, db);
+  },
+
   maxPool2dForward(g, x, y, ws) {
     const { n, h, w: W, c, oh, ow, ph, pw, sh, sw, padTop, padLeft } = g;
     for (let b0 = 0; b0 < n; b0++) {

@@ -1,6 +1,7 @@
 import type { ConvGeom } from '../kernels/kernels';
 import type { Rng } from '../rng';
 import { Activated } from './activation';
+import type { MaxPooling2D } from './pooling';
 import { glorotUniform, pair, padGeometry, weight, type LayerArgs, type RunContext, type Weight } from './layer';
 import { UsageError } from '../errors';
 
@@ -63,6 +64,7 @@ export class Conv2D extends Activated {
   }
 
   protected forwardLinear(x: Float32Array, n: number, z: Float32Array, relu: boolean, ctx: RunContext): void {
+    this.pooledBy = null;
     this.x = x;
     this.g = this.geometry(n);
     ctx.k.conv2dForward(this.g, x, this.weights[0].value, this.useBias ? this.weights[1].value : null, z, relu);
@@ -74,6 +76,41 @@ export class Conv2D extends Activated {
     const dx = this.buffer('dx', this.x.length);
     if (this.needInputGrad) ctx.k.conv2dBackwardData(this.g, dz, kernel.value, dx);
     return dx;
+  }
+
+  /**
+   * Whether this conv and the `pool` after it can run as one kernel each way
+   * (Kernels.conv2dReluMaxPoolForward): a ReLU conv on a single-channel input at stride 1, pooled
+   * 2x2 at stride 2 with 'valid' padding — the first two layers of every seed CNN but seed000/004.
+   */
+  poolFusable(pool: MaxPooling2D): boolean {
+    return this.activation === 'relu' && this.inputShape[2] === 1 && this.strides[0] === 1 && this.strides[1] === 1 &&
+      pool.poolSize[0] === 2 && pool.poolSize[1] === 2 && pool.strides[0] === 2 && pool.strides[1] === 2 && pool.padding === 'valid';
+  }
+
+  /** Forward through this conv and `pool` at once; returns the pool's output. */
+  forwardPooled(x: Float32Array, n: number, pool: MaxPooling2D, ctx: RunContext): Float32Array {
+    this.x = x;
+    this.g = this.geometry(n);
+    this.pooledBy = pool;
+    const [kernel, bias] = this.weights;
+    return pool.forwardFrom(n * this.outputShape.reduce((a, b) => a * b, 1), n, (pg, y, ws) =>
+      ctx.k.conv2dReluMaxPoolForward(this.g, pg, x, kernel.value, bias ? bias.value : null, y, ws));
+  }
+
+  /**
+   * The pool whose last forward ran fused with this conv (forwardPooled), else null: Sequential then
+   * backpropagates the pair with backwardPooled, or (when the input gradient is wanted) through the
+   * pool's dense gradient as usual — the conv's own backward never reads its unstored output.
+   */
+  pooledBy: MaxPooling2D | null = null;
+
+  /** dW and dB from the gradient w.r.t. the pooled output; the input gradient is not computed. */
+  backwardPooled(dy: Float32Array, ctx: RunContext): Float32Array {
+    const [kernel, bias] = this.weights;
+    const { g, y, workspace } = this.pooledBy!.saved;
+    ctx.k.conv2dReluMaxPoolBackwardWeights(this.g, g, this.x, dy, workspace, y, kernel.grad!, bias ? bias.grad : null);
+    return this.buffer('dx', this.x.length);
   }
 
   getConfig() {

@@ -59,6 +59,24 @@ export class MaxPooling2D extends Layer {
   }
 
   /**
+   * Forward for a ReLU conv fused into this pooling (Conv2D.forwardPooled): `run` fills y and the
+   * workspace as forward() would from the conv's output, which is `inputSize` floats and never stored.
+   */
+  forwardFrom(inputSize: number, n: number, run: (g: PoolGeom, y: Float32Array, workspace: Int32Array) => void): Float32Array {
+    this.g = this.geometry(n);
+    const size = n * this.outputShape[0] * this.outputShape[1] * this.outputShape[2];
+    const y = this.buffer('y', size);
+    if (this.ws.length !== size) this.ws = new Int32Array(size);
+    this.inputSize = inputSize;
+    run(this.g, y, this.ws);
+    this.y = y;
+    return y;
+  }
+
+  /** What the last forward saved for a backward: geometry, output and winners. */
+  get saved(): { g: PoolGeom; y: Float32Array; workspace: Int32Array } { return { g: this.g, y: this.y, workspace: this.ws }; }
+
+  /**
    * With `throughRelu` the gradient also goes back through the ReLU that produced this layer's input
    * (a winner that was not > 0 passes nothing), so that layer can skip its own activation backward.
    */

@@ -1,6 +1,7 @@
 // Keras' Sequential: a stack of layers with compile / fit / evaluate / predict / summary.
 import { getKernels, type Kernels } from '../kernels';
 import { Activated } from '../layers/activation';
+import { Conv2D } from '../layers/conv2d';
 import { MaxPooling2D } from '../layers/pooling';
 import type { Layer, RunContext, Weight } from '../layers/layer';
 import { Rng } from '../rng';
@@ -147,11 +148,25 @@ export class Sequential {
     });
   }
 
-  /** Forward pass over n samples; returns the output buffer of the last layer. */
-  forward(x: Float32Array, n: number, training: boolean, ctx: RunContext = this.context()): Float32Array {
+  /**
+   * Forward pass over n samples; returns the output buffer of the last layer. A ReLU conv on the
+   * image followed by 2x2 max-pooling runs as one kernel (Conv2D.poolFusable). `done(i)` is called as
+   * each layer finishes (profilers time with it; the fused pair reports at once).
+   */
+  forward(x: Float32Array, n: number, training: boolean, ctx: RunContext = this.context(), done?: (layer: number) => void): Float32Array {
     this.build();
     let h = x;
-    for (const l of this.layers) h = l.forward(h, n, training, ctx);
+    for (let i = 0; i < this.layers.length; i++) {
+      const l = this.layers[i], next = this.layers[i + 1];
+      if (l instanceof Conv2D && next instanceof MaxPooling2D && l.poolFusable(next)) {
+        h = l.forwardPooled(h, n, next, ctx);
+        done?.(i);
+        i++;
+      } else {
+        h = l.forward(h, n, training, ctx);
+      }
+      done?.(i);
+    }
     return h;
   }
 
@@ -192,7 +207,13 @@ export class Sequential {
       const l = this.layers[i], before = this.layers[i - 1];
       // ReLU then max-pooling (every seed CNN): the pool's backward masks its winners by y > 0, which
       // is the ReLU's backward, and saves a pass over the largest activation of the model.
-      if (l instanceof MaxPooling2D && before instanceof Activated && before.activation === 'relu') {
+      if (before instanceof Conv2D && before.pooledBy === l && !before.needInputGrad) {
+        // the pair ran fused forward (only ever on the image, where no input gradient is wanted)
+        g = before.backwardPooled(g, ctx);
+        done?.(i);
+        i--;
+        done?.(i);
+      } else if (l instanceof MaxPooling2D && before instanceof Activated && before.activation === 'relu') {
         g = l.backward(g, n, ctx, true);
         done?.(i);
         g = before.backwardFromLogits(g, n, ctx);
