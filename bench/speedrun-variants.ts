@@ -2,8 +2,8 @@
 // bf16 where the CPU has it, a one-cycle schedule. Prints test accuracy and training seconds per seed.
 // Run: node dist/bench/speedrun-variants.js VARIANT [--seeds 0,1,2] [--lr 1e-2] [--batch 128] [--epochs 1] [--adam keras|fast]
 //   VARIANT: plain | dense | bn-before-pool | bn-after-pool | strided (the earlier 3x3 32/64 nets),
-//            small | small-bn2 | recipe (the 5x5 16 / 3x3 32 / dense 256 net without batch norm, with it
-//            after the second pooling only, and after both: the recipe)
+//            small | small-bn2 | wide (a 5x5 16 / 3x3 32 / dense 256 net without batch norm, with it
+//            after the second pooling only, and after both pools), recipe (the same at 8 / 16 / 128)
 //   --adam keras: Keras' Adam defaults with β1 cycled 0.95-0.85 against the rate (the earlier runs);
 //   --adam fast: the recipe's β1 0.7, β2 0.9, not cycled.
 import { BatchNormalization, Conv2D, Dense, Flatten, MaxPooling2D } from '../src/layers';
@@ -28,6 +28,7 @@ const VARIANTS: Record<string, (seed: number) => Layer[]> = {
   strided: () => [new Conv2D({ filters: 32, kernelSize: 5, strides: 2, activation: 'relu', inputShape: [28, 28, 1] }), conv(64), pool(), ...head(128)],
   small: () => [conv(16, 5, true), pool(), conv(32), pool(), ...head(256)],
   'small-bn2': () => [conv(16, 5, true), pool(), conv(32), pool(), bn(), ...head(256)],
+  wide: (seed) => speedrunModel(seed, [16, 32, 256]).layers,
   recipe: (seed) => speedrunModel(seed).layers,
 };
 

@@ -58,9 +58,9 @@ def build(name):
         return nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.25),
                              nn.Flatten(), nn.Dropout(0.5), nn.Linear(9216, 128), nn.ReLU(), nn.Linear(128, 10)), 32
     if name == 'speedrun':  # `digits speedrun`'s net (src/cli/speedrun.ts)
-        return nn.Sequential(nn.Conv2d(1, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.BatchNorm2d(16, 1e-3, 0.1),
-                             nn.Conv2d(16, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.BatchNorm2d(32, 1e-3, 0.1),
-                             nn.Flatten(), nn.Linear(800, 256), nn.ReLU(), nn.Linear(256, 10)), 128
+        return nn.Sequential(nn.Conv2d(1, 8, 5), nn.ReLU(), nn.MaxPool2d(2), nn.BatchNorm2d(8, 1e-3, 0.1),
+                             nn.Conv2d(8, 16, 3), nn.ReLU(), nn.MaxPool2d(2), nn.BatchNorm2d(16, 1e-3, 0.1),
+                             nn.Flatten(), nn.Linear(400, 128), nn.ReLU(), nn.Linear(128, 10)), 128
     return None, None
 
 
