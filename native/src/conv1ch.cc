@@ -250,35 +250,6 @@ void poolRowForward(const float* xs, int64_t padW, const float* __restrict w, co
   }
 }
 
-using PoolRow = void (*)(const float*, int64_t, const float*, const float*, int64_t, int64_t, int64_t, float*, int32_t*);
-
-template <int L, int NV>
-PoolRow poolRowFor(int64_t kh, int64_t kw) {
-  if (kh != kw) return nullptr;
-  switch (kh) {
-    case 3: return poolRowForward<3, 3, L, NV>;
-    case 4: return poolRowForward<4, 4, L, NV>;
-    case 5: return poolRowForward<5, 5, L, NV>;
-    default: return nullptr;
-  }
-}
-
-PoolRow pickPoolRow(int64_t kh, int64_t kw, int64_t f) {
-  switch (f) {
-#ifdef __AVX512F__
-    case 16: return poolRowFor<16, 1>(kh, kw);
-    case 32: return poolRowFor<16, 2>(kh, kw);
-    case 64: return poolRowFor<16, 4>(kh, kw);
-#else
-    case 16: return poolRowFor<8, 2>(kh, kw);
-    case 32: return poolRowFor<8, 4>(kh, kw);
-#endif
-    case 8: return poolRowFor<8, 1>(kh, kw);
-    case 24: return poolRowFor<8, 3>(kh, kw);
-    default: return nullptr;
-  }
-}
-
 // Any other kernel size or filter count: the same arithmetic, one filter at a time.
 void poolRowPlain(const float* xs, int64_t padW, const float* w, const float* b, int64_t pow, int64_t ow, int64_t base,
                   int64_t kh, int64_t kw, int64_t F, float* y, int32_t* ws) {
@@ -335,33 +306,38 @@ void poolRowBackward(const float* xs, int64_t padW, const float* __restrict dy, 
   }
 }
 
-using PoolRowBack = void (*)(const float*, int64_t, const float*, const int32_t*, const float*, int64_t, int64_t, int64_t,
-                             float*);
+// The register-blocked pair for a square 3x3, 4x4 or 5x5 kernel and 8, 16, 24, 32 or 64 filters;
+// both null for any other shape, which takes the plain loops.
+struct PoolRowPair {
+  void (*forward)(const float*, int64_t, const float*, const float*, int64_t, int64_t, int64_t, float*, int32_t*) = nullptr;
+  void (*backward)(const float*, int64_t, const float*, const int32_t*, const float*, int64_t, int64_t, int64_t,
+                   float*) = nullptr;
+};
 
 template <int L, int NV>
-PoolRowBack poolRowBackFor(int64_t kh, int64_t kw) {
-  if (kh != kw) return nullptr;
+PoolRowPair pairFor(int64_t kh, int64_t kw) {
+  if (kh != kw) return {};
   switch (kh) {
-    case 3: return poolRowBackward<3, 3, L, NV>;
-    case 4: return poolRowBackward<4, 4, L, NV>;
-    case 5: return poolRowBackward<5, 5, L, NV>;
-    default: return nullptr;
+    case 3: return {poolRowForward<3, 3, L, NV>, poolRowBackward<3, 3, L, NV>};
+    case 4: return {poolRowForward<4, 4, L, NV>, poolRowBackward<4, 4, L, NV>};
+    case 5: return {poolRowForward<5, 5, L, NV>, poolRowBackward<5, 5, L, NV>};
+    default: return {};
   }
 }
 
-PoolRowBack pickPoolRowBack(int64_t kh, int64_t kw, int64_t f) {
+PoolRowPair pickPoolRows(int64_t kh, int64_t kw, int64_t f) {
   switch (f) {
 #ifdef __AVX512F__
-    case 16: return poolRowBackFor<16, 1>(kh, kw);
-    case 32: return poolRowBackFor<16, 2>(kh, kw);
-    case 64: return poolRowBackFor<16, 4>(kh, kw);
+    case 16: return pairFor<16, 1>(kh, kw);
+    case 32: return pairFor<16, 2>(kh, kw);
+    case 64: return pairFor<16, 4>(kh, kw);
 #else
-    case 16: return poolRowBackFor<8, 2>(kh, kw);
-    case 32: return poolRowBackFor<8, 4>(kh, kw);
+    case 16: return pairFor<8, 2>(kh, kw);
+    case 32: return pairFor<8, 4>(kh, kw);
 #endif
-    case 8: return poolRowBackFor<8, 1>(kh, kw);
-    case 24: return poolRowBackFor<8, 3>(kh, kw);
-    default: return nullptr;
+    case 8: return pairFor<8, 1>(kh, kw);
+    case 24: return pairFor<8, 3>(kh, kw);
+    default: return {};
   }
 }
 
@@ -376,7 +352,7 @@ void convBackwardWeightsOneChannel(const ConvGeom& g, const float* x, const floa
 void convReluPoolForwardOneChannel(const ConvGeom& g, const PoolGeom& p, const float* x, const float* w,
                                    const float* b, float* y, int32_t* ws) {
   const int64_t F = g.f, padW = paddedWidth(g) + 1, rows = g.n * p.oh, rowFloats = (g.kh + 1) * padW;
-  const PoolRow fast = pickPoolRow(g.kh, g.kw, F);
+  const auto fast = pickPoolRows(g.kh, g.kw, F).forward;
   const int threads = rows * p.ow * F * g.kh * g.kw > (1 << 15) ? omp_get_max_threads() : 1;
   if (partials.size() < static_cast<size_t>(threads * rowFloats)) partials.resize(static_cast<size_t>(threads * rowFloats));
   float* bufs = partials.data();
@@ -400,7 +376,7 @@ void convReluPoolForwardOneChannel(const ConvGeom& g, const PoolGeom& p, const f
 void convReluPoolBackwardWeightsOneChannel(const ConvGeom& g, const PoolGeom& p, const float* x, const float* dy,
                                            const int32_t* ws, const float* y, float* dw, float* db) {
   const int64_t F = g.f, span = 2 * g.ow * F, rows = g.n * p.oh;
-  if (const PoolRowBack fast = pickPoolRowBack(g.kh, g.kw, F)) {
+  if (const auto fast = pickPoolRows(g.kh, g.kw, F).backward) {
     const int64_t per = g.kh * g.kw * F + F, padW = paddedWidth(g) + 1;
     reduceThreads(g, gradientThreads(g), static_cast<size_t>(per + (g.kh + 1) * padW + VL), dw, db, [&](float* acc, int t, int nt) {
       float* xs = acc + per;
