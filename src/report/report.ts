@@ -61,6 +61,8 @@ export interface ReportMeta {
   machine: string;
   command?: string;
   seeds: number;
+  /** Replaces the "median over N seeds" line when presets ran different numbers of seeds. */
+  seedsNote?: string;
   epochsScale: number;
   /** Which presets ran in reduced precision; float32 everywhere unless said. */
   precision?: string;
@@ -159,7 +161,8 @@ function caveats(meta: ReportMeta): string[] {
   const out: string[] = [];
   if (meta.epochsScale !== 1) out.push(`Quick run: every recipe's epochs were scaled by ${meta.epochsScale}. These are not the real recipes, and the accuracies are not comparable with the seeds'.`);
   // seeds 0: a single saved model, where seeds say nothing
-  if (meta.seeds > 0) out.push(meta.seeds > 1 ? `Each accuracy is the median over ${meta.seeds} seeds; the figures show the median run.` : 'Each accuracy is from one seed (run with --seeds 3 for the median of three).');
+  if (meta.seedsNote) out.push(meta.seedsNote);
+  else if (meta.seeds > 0) out.push(meta.seeds > 1 ? `Each accuracy is the median over ${meta.seeds} seeds; the figures show the median run.` : 'Each accuracy is from one seed (run with --seeds 3 for the median of three).');
   out.push(meta.precision ?? 'Precision: float32 throughout; no preset used bf16.');
   return out;
 }
