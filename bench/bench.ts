@@ -1,9 +1,9 @@
 // `npm run bench`: training and inference samples/s per preset for the native core (fp32, and bf16
 // when the addon offers it), the reference core, and — when Debian's python3-torch is installed —
 // PyTorch on the same architecture, batch size and thread count, measured in the same run, with the
-// ratio (the last row is `digits speedrun`'s net). Prints a table, writes bench-results.json, and with
-// --profile per-layer times. PyTorch runs
-// with the OpenMP wait settings native.ts sets for us (passive with a 5,000-round spin unless
+// ratio (the last row is `digits speedrun`'s net). Prints a table, writes bench-results.json, and
+// with --profile per-layer times. PyTorch runs with the OpenMP wait settings native.ts sets for us
+// (passive with a 5,000-round spin unless
 // OMP_WAIT_POLICY / GOMP_SPINCOUNT say otherwise): on a shared machine libgomp's default long spin
 // slows either side 4-10x, which would measure the neighbours. Both sides report the best of 5 rounds.
 // --precision fp32|bf16|both (default both) picks the native columns; the last line is the peak RSS

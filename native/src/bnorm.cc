@@ -127,7 +127,7 @@ void batchNormTraining(int64_t rows, int64_t c, const float* x, const float* gam
   // One pass for the sum and the sum of squares, both of x − x[0] (row 0 as a per-channel shift):
   // E[d²]−E[d]² then only loses digits when a channel's mean is many std away from its first value,
   // where the plain E[x²]−E[x]² loses them whenever |mean| ≫ std.
-  float* coef = scratch(coefBuf, static_cast<size_t>(2 * c + 2 * v.w));
+  float* coef = scratch(coefBuf, static_cast<size_t>(2 * c + v.w));
   float* shift0 = coef;
   for (int64_t k = 0; k < c; k++) shift0[k] = x[k];
   const float* __restrict s0 = v.expand(shift0, c, coef + 2 * c);
@@ -177,7 +177,8 @@ void batchNormBackward(int64_t rows, int64_t c, const float* x, const float* dy,
   // other three per-channel factors of dx = γσ⁻¹ · (dy − mean(dy) − x̂·mean(dy·x̂)), the reference's
   // closed form with N divided through, come after the sums (kept factored: expanded into
   // A·dy + B·x + C it loses the exact zero of a one-row batch)
-  float* co = scratch(coefBuf, static_cast<size_t>(5 * w));
+  // co: Sb, S, A, M, MX over the virtual channels, then A, M, MX per channel (for the tail rows)
+  float* co = scratch(coefBuf, static_cast<size_t>(5 * w + 3 * c));
   const float* __restrict Sb = v.expand(saveMean, c, co);
   const float* __restrict S = v.expand(saveInvStd, c, co + w);
   const float* __restrict dyr = dy;
@@ -191,7 +192,7 @@ void batchNormBackward(int64_t rows, int64_t c, const float* x, const float* dy,
               [=](int64_t r, int64_t k) {
                 return static_cast<double>(dyt[r * c + k] * ((xt[r * c + k] - saveMean[k]) * saveInvStd[k]));
               });
-  float* A1 = co + 2 * w;  // per channel, then expanded over the virtual ones below
+  float* A1 = co + 5 * w;
   float* M1 = A1 + c;
   float* MX1 = M1 + c;
   for (int64_t k = 0; k < c; k++) {
@@ -201,11 +202,9 @@ void batchNormBackward(int64_t rows, int64_t c, const float* x, const float* dy,
     M1[k] = static_cast<float>(sdy[k] / static_cast<double>(rows));
     MX1[k] = static_cast<float>(sdyx[k] / static_cast<double>(rows));
   }
-  std::vector<float>& wideCo = wideBuf;
-  if (wideCo.size() < static_cast<size_t>(3 * w)) wideCo.resize(static_cast<size_t>(3 * w));
-  const float* __restrict A = v.expand(A1, c, wideCo.data());
-  const float* __restrict M = v.expand(M1, c, wideCo.data() + w);
-  const float* __restrict MX = v.expand(MX1, c, wideCo.data() + 2 * w);
+  const float* __restrict A = v.expand(A1, c, co + 2 * w);
+  const float* __restrict M = v.expand(M1, c, co + 3 * w);
+  const float* __restrict MX = v.expand(MX1, c, co + 4 * w);
   float* __restrict dxr = dx;
   auto map = [&](int64_t n, int64_t width, const float* d0, const float* x0, float* o0, const float* __restrict a,
                  const float* __restrict mu, const float* __restrict is, const float* __restrict m,

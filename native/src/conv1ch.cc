@@ -351,7 +351,7 @@ void convBackwardWeightsOneChannel(const ConvGeom& g, const float* x, const floa
 
 void convReluPoolForwardOneChannel(const ConvGeom& g, const PoolGeom& p, const float* x, const float* w,
                                    const float* b, float* y, int32_t* ws) {
-  const int64_t F = g.f, padW = paddedWidth(g) + 1, rows = g.n * p.oh, rowFloats = (g.kh + 1) * padW;
+  const int64_t F = g.f, padW = paddedWidth(g), rows = g.n * p.oh, rowFloats = (g.kh + 1) * padW;
   const auto fast = pickPoolRows(g.kh, g.kw, F).forward;
   const int threads = rows * p.ow * F * g.kh * g.kw > (1 << 15) ? omp_get_max_threads() : 1;
   if (partials.size() < static_cast<size_t>(threads * rowFloats)) partials.resize(static_cast<size_t>(threads * rowFloats));
@@ -377,7 +377,7 @@ void convReluPoolBackwardWeightsOneChannel(const ConvGeom& g, const PoolGeom& p,
                                            const int32_t* ws, const float* y, float* dw, float* db) {
   const int64_t F = g.f, span = 2 * g.ow * F, rows = g.n * p.oh;
   if (const auto fast = pickPoolRows(g.kh, g.kw, F).backward) {
-    const int64_t per = g.kh * g.kw * F + F, padW = paddedWidth(g) + 1;
+    const int64_t per = g.kh * g.kw * F + F, padW = paddedWidth(g);
     reduceThreads(g, gradientThreads(g), static_cast<size_t>(per + (g.kh + 1) * padW + VL), dw, db, [&](float* acc, int t, int nt) {
       float* xs = acc + per;
       std::memset(acc, 0, sizeof(float) * static_cast<size_t>(per + (g.kh + 1) * padW));

@@ -29,11 +29,7 @@ function positiveInt(name: string) {
  */
 export function seedsArg(v: string): { seeds: number; seedsFor: Record<string, number> } {
   const parts = v.split(',').map((t) => t.trim()).filter(Boolean);
-  const count = (t: string) => {
-    const n = Number(t);
-    if (!Number.isInteger(n) || n < 1) throw new UsageError(`--seeds: expected an integer ≥ 1, got '${t}' in '${v}'`);
-    return n;
-  };
+  const count = positiveInt('--seeds');
   if (parts.length === 0 || parts[0].includes('=')) throw new UsageError(`--seeds: expected a count first, then optional PRESET=N (e.g. 3,seed000-kaggle=1), got '${v}'`);
   const seedsFor: Record<string, number> = {};
   for (const t of parts.slice(1)) {
