@@ -46,6 +46,7 @@ const configs: [string, ImageDataGenerator][] = [
   ['seed000 recipe (rot 10, zoom 0.1, shift 0.1), bilinear', new ImageDataGenerator({ rotationRange: 10, zoomRange: 0.1, widthShiftRange: 0.1, heightShiftRange: 0.1 })],
   ['seed000 recipe, nearest sampling', new ImageDataGenerator({ rotationRange: 10, zoomRange: 0.1, widthShiftRange: 0.1, heightShiftRange: 0.1, interpolation: 'nearest' })],
   ['digits-best recipe (rot 8, zoom 0.08, shift 0.08)', new ImageDataGenerator({ rotationRange: 8, zoomRange: 0.08, widthShiftRange: 0.08, heightShiftRange: 0.08 })],
+  ['the same + elastic (±1.5 px every 6 px)', new ImageDataGenerator({ rotationRange: 8, zoomRange: 0.08, widthShiftRange: 0.08, heightShiftRange: 0.08, elastic: { alpha: 1.5, spacing: 6 } })],
 ];
 console.log(`augmentation, 28x28x1, batch 128, one thread (${n} source images)`);
 for (const [name, gen] of configs) {

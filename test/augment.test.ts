@@ -2,7 +2,7 @@
 // fill), identity for zero ranges, and determinism from the generator fit() hands the hook.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { ImageDataGenerator, IDENTITY, recipeAugmentation, type Transform } from '../src/train/augment';
+import { ImageDataGenerator, IDENTITY, elasticField, recipeAugmentation, type Transform } from '../src/train/augment';
 import { Rng } from '../src/rng';
 import { UsageError } from '../src/errors';
 import { Sequential, Dense, Flatten } from '../src/index';
@@ -155,5 +155,51 @@ describe('augmentation randomness', () => {
     assert.throws(() => new ImageDataGenerator({ rotationRange: -1 }), UsageError);
     assert.throws(() => new ImageDataGenerator({ zoomRange: [1.2, 0.8] }), UsageError);
     assert.throws(() => new ImageDataGenerator().augmenter([28]), UsageError);
+    assert.throws(() => new ImageDataGenerator({ elastic: { alpha: -1, spacing: 6 } }), /elastic\.alpha/);
+    assert.throws(() => new ImageDataGenerator({ elastic: { alpha: 2, spacing: 0.5 } }), /elastic\.spacing/);
+  });
+});
+
+describe('elastic distortion', () => {
+  test('the field is each pixel\'s bilinear mix of the control points, which keep their draws in ±alpha', () => {
+    const h = 13, w = 13, spacing = 6, alpha = 2;
+    const field = elasticField(new Rng(8), h, w, alpha, spacing);
+    // the same draws, in the documented order: a 3x3 grid of row offsets, then of column offsets
+    const rng = new Rng(8), grid = Array.from({ length: 18 }, () => rng.uniform(-alpha, alpha));
+    for (let a = 0; a < 2; a++) {
+      for (let gr = 0; gr < 3; gr++) for (let gc = 0; gc < 3; gc++) {
+        assert.ok(Math.abs(field[a * h * w + gr * spacing * w + gc * spacing] - grid[a * 9 + gr * 3 + gc]) < 1e-6);
+      }
+      // half-way between two control points along a row: their mean
+      assert.ok(Math.abs(field[a * h * w + 3] - (grid[a * 9] + grid[a * 9 + 1]) / 2) < 1e-6);
+      // bilinear: no pixel leaves the range, and neighbours differ by at most 2·alpha/spacing
+      for (let r = 0; r < h; r++) for (let c = 0; c < w; c++) {
+        const v = field[a * h * w + r * w + c];
+        assert.ok(Math.abs(v) <= alpha);
+        if (c > 0) assert.ok(Math.abs(v - field[a * h * w + r * w + c - 1]) <= (2 * alpha) / spacing + 1e-6);
+      }
+    }
+  });
+
+  test('a constant field moves the image exactly as the same affine shift does', () => {
+    const rng = new Rng(12);
+    const src = new Float32Array(100).map(() => rng.next());
+    const field = new Float32Array(200);
+    field.fill(1.25, 0, 100); field.fill(-0.5, 100);
+    assert.deepEqual(apply({ field }, src, 10, 10), apply({ tx: 1.25, ty: -0.5 }, src, 10, 10));
+  });
+
+  test('elastic draws come after the five affine ones, so the affine part is unchanged', () => {
+    const plain = new ImageDataGenerator({ rotationRange: 8, zoomRange: 0.08, widthShiftRange: 0.08, heightShiftRange: 0.08 });
+    const elastic = new ImageDataGenerator({ rotationRange: 8, zoomRange: 0.08, widthShiftRange: 0.08, heightShiftRange: 0.08, elastic: { alpha: 2, spacing: 6 } });
+    const a = plain.randomTransform(new Rng(3), 28, 28), b = elastic.randomTransform(new Rng(3), 28, 28);
+    assert.deepEqual({ ...b, field: undefined }, { ...a, field: undefined });
+    assert.equal(b.field?.length, 2 * 784);
+    assert.ok(!elastic.isIdentity && new ImageDataGenerator({ elastic: { alpha: 0, spacing: 6 } }).isIdentity);
+    // it moves ink: a batch through the hook differs from the affine-only one from the same seed
+    const noise = new Rng(4), x = new Float32Array(4 * 784).map(() => noise.next());
+    const p = x.slice(), e = x.slice();
+    plain.augmenter([28, 28, 1])(p, 4, new Rng(5)); elastic.augmenter([28, 28, 1])(e, 4, new Rng(5));
+    assert.notDeepEqual(p, e);
   });
 });

@@ -21,7 +21,10 @@ export function recipeText(p: Preset, epochs = p.recipe.epochs): string {
   const parts = [`${r.optimizer} lr ${r.learningRate}`, r.loss, `batch ${r.batchSize}`, `${epochs} epochs`,
     r.validationSplit ? `validation split ${r.validationSplit}` : 'all the training images (no validation split)'];
   const pc = (f: number) => Math.round(f * 1000) / 10;
-  if (r.augmentation) parts.push(`augmentation (rotation ±${r.augmentation.rotation}°, zoom ±${pc(r.augmentation.zoom)}%, shift ±${pc(r.augmentation.shift)}%)`);
+  if (r.augmentation) {
+    const e = r.augmentation.elastic;
+    parts.push(`augmentation (rotation ±${r.augmentation.rotation}°, zoom ±${pc(r.augmentation.zoom)}%, shift ±${pc(r.augmentation.shift)}%${e ? `, elastic ±${e.alpha} px every ${e.spacing} px` : ''})`);
+  }
   if (r.reduceLrOnPlateau) parts.push(`ReduceLROnPlateau on val_accuracy (factor ${r.reduceLrOnPlateau.factor}, patience ${r.reduceLrOnPlateau.patience}, min ${r.reduceLrOnPlateau.minLr})`);
   if (r.oneCycle) parts.push(`one-cycle schedule (peak ${r.learningRate}, warm-up ${pc(r.oneCycle.pctStart)}% of steps, start ÷${r.oneCycle.divFactor}, end ÷${r.oneCycle.divFactor * r.oneCycle.finalDivFactor})`);
   return parts.join(', ') + (p.ours ? `. Ours: ${p.ours}` : '');

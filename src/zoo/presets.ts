@@ -14,8 +14,8 @@ export interface Recipe {
   epochs: number;
   /** Held out from the end of the training data; 0 where the document trains on all 60,000. */
   validationSplit: number;
-  /** Keras ImageDataGenerator-style augmentation (rotation degrees, zoom and shift fractions). */
-  augmentation?: { rotation: number; zoom: number; shift: number };
+  /** Keras ImageDataGenerator-style augmentation (rotation degrees, zoom and shift fractions), optionally elastic (pixels). */
+  augmentation?: { rotation: number; zoom: number; shift: number; elastic?: { alpha: number; spacing: number } };
   reduceLrOnPlateau?: { factor: number; patience: number; minLr: number };
   /** One-cycle schedule per batch (the OneCycle callback); its peak rate is `learningRate`. */
   oneCycle?: { pctStart: number; divFactor: number; finalDivFactor: number };
