@@ -224,6 +224,16 @@ describe('CLI: reproduce, report, --ensemble', { skip: !fs.existsSync(SHARED_MNI
     const again = digits(...args);
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stderr, /reusing the finished run/);
+    // a run saved with another recipe (here: another batch size) is trained again, not reused
+    const saved = path.join(out, 'runs', 'seed002-mlp', 'seed-0', 'model.json');
+    const mj = JSON.parse(fs.readFileSync(saved, 'utf8'));
+    assert.equal(mj.userDefinedMetadata.digits.recipe.batchSize, 128);
+    mj.userDefinedMetadata.digits.recipe.batchSize = 64;
+    fs.writeFileSync(saved, JSON.stringify(mj));
+    const changed = digits(...args);
+    assert.equal(changed.code, 0, changed.stderr);
+    assert.doesNotMatch(changed.stderr, /reusing the finished run/);
+    assert.equal(JSON.parse(fs.readFileSync(saved, 'utf8')).userDefinedMetadata.digits.recipe.batchSize, 128);
     const rep = digits('report', path.join(out, 'runs', 'seed002-mlp', 'seed-0'), '--data', SHARED_MNIST, '--out', path.join(root, 'one'));
     assert.equal(rep.code, 0, rep.stderr);
     assert.match(fs.readFileSync(path.join(root, 'one', 'report.html'), 'utf8'), /data:image\/svg\+xml;base64/);

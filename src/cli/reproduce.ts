@@ -64,17 +64,20 @@ function machine(): string {
 }
 
 interface SavedRun { preset: string; seed: number; epochs: number; epochsScale: number; limit: number | null; precision: Precision; batchSize: number; backend: string;
+  /** The recipe it was trained with, so a changed recipe is retrained rather than reused (absent in runs saved by earlier versions, which are matched on the rest). */
+  recipe?: unknown;
   history: Record<string, number[]>; test: { loss: number; accuracy: number }; trainSeconds: number; samplesPerSecond: number }
 
 /** A finished run saved by an earlier (interrupted) reproduce with the same settings, or null. */
 type Precision = 'fp32' | 'bf16';
 
-function savedRun(dir: string, want: { epochs: number; epochsScale: number; limit: number | null; precision: Precision }): RunRecord | null {
+function savedRun(dir: string, want: { epochs: number; epochsScale: number; limit: number | null; precision: Precision; recipe: unknown }): RunRecord | null {
   if (!fs.existsSync(path.join(dir, 'model.json'))) return null;
   try {
     const { metadata } = loadModel(dir);
     const m = metadata as unknown as SavedRun | null;
     if (!m || m.epochs !== want.epochs || m.epochsScale !== want.epochsScale || m.limit !== want.limit || (m.precision ?? 'fp32') !== want.precision) return null;
+    if (m.recipe !== undefined && JSON.stringify(m.recipe) !== JSON.stringify(want.recipe)) return null;
     return { seed: m.seed, testAccuracy: m.test.accuracy, testLoss: m.test.loss, trainSeconds: m.trainSeconds, samplesPerSecond: m.samplesPerSecond,
       epochs: m.epochs, history: m.history, batchSize: m.batchSize, backend: m.backend, modelDir: dir };
   } catch {
@@ -113,7 +116,7 @@ export async function reproduce(o: ReproduceOptions, out: Out, command?: string)
     const runs: RunRecord[] = [];
     for (let seed = 0; seed < seedsOf(p); seed++) {
       const dir = path.join(outDir, 'runs', p.name, `seed-${seed}`);
-      const want = { epochs, epochsScale: o.epochsScale, limit: o.limit ?? null, precision };
+      const want = { epochs, epochsScale: o.epochsScale, limit: o.limit ?? null, precision, recipe: p.recipe };
       const prior = o.fresh ? null : savedRun(dir, want);
       if (prior) {
         out.stderr(`reproduce: [${i + 1}/${presets.length}] ${p.name} seed ${seed}: reusing the finished run in ${path.relative(process.cwd(), dir) || dir} (${pct(prior.testAccuracy)})\n`);
@@ -123,7 +126,7 @@ export async function reproduce(o: ReproduceOptions, out: Out, command?: string)
       out.stderr(`reproduce: [${i + 1}/${presets.length}] ${p.name} seed ${seed}: ${epochs} epochs${o.epochsScale !== 1 ? ` (recipe ${p.recipe.epochs} × ${o.epochsScale})` : ''}, batch ${p.recipe.batchSize}, ${precision}\n`);
       const r = trainPreset(p, d, { seed, epochs, monitorTest: true });
       const saved: SavedRun = { preset: p.name, seed, epochs: r.epochs, epochsScale: o.epochsScale, limit: o.limit ?? null, precision, batchSize: r.batchSize, backend: r.backend,
-        history: r.history.history, test: r.test, trainSeconds: r.trainSeconds, samplesPerSecond: r.samplesPerSecond };
+        recipe: p.recipe, history: r.history.history, test: r.test, trainSeconds: r.trainSeconds, samplesPerSecond: r.samplesPerSecond };
       saveModel(r.model, dir, { ...saved, dataset: { height: d.height, width: d.width, classes: d.classes } });
       out.stderr(`reproduce: ${p.name} seed ${seed}: test accuracy ${pct(r.test.accuracy)}${p.reportedAccuracy !== null ? ` (document: ${pct(p.reportedAccuracy)})` : ''} in ${(r.trainSeconds / 60).toFixed(1)} min, ${Math.round(r.samplesPerSecond)} samples/s\n`);
       runs.push({ seed, testAccuracy: r.test.accuracy, testLoss: r.test.loss, trainSeconds: r.trainSeconds, samplesPerSecond: r.samplesPerSecond,
