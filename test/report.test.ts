@@ -265,6 +265,14 @@ describe('CLI: reproduce, report, --ensemble', { skip: !fs.existsSync(SHARED_MNI
     assert.match(r.stdout, /^ensemble of 2 \(probabilities averaged\): test accuracy \d+\.\d\d%/m);
     const file = JSON.parse(fs.readFileSync(path.join(out, 'ensemble.json'), 'utf8'));
     assert.deepEqual(file.members, ['member-1', 'member-2']);
+    // digits evaluate with both member directories soft-votes them to the same numbers
+    const ev = digits('evaluate', path.join(out, 'member-1'), path.join(out, 'member-2'), '--data', SHARED_MNIST, '--json');
+    assert.equal(ev.code, 0, ev.stderr);
+    const votes = JSON.parse(ev.stdout);
+    assert.equal(votes.accuracy, file.test.accuracy);
+    assert.deepEqual(votes.members.map((m: { accuracy: number }) => m.accuracy), file.memberAccuracies);
+    assert.equal(votes.confusionMatrix.flat().reduce((a: number, b: number) => a + b, 0), 10000);
+    assert.ok(votes.loss > 0 && votes.loss < 2.31, `ensemble loss ${votes.loss}`);
     const rep = digits('report', out, '--data', SHARED_MNIST);
     assert.equal(rep.code, 0, rep.stderr);
     assert.match(fs.readFileSync(`${out}-report/report.md`, 'utf8'), /seed002-mlp ensemble of 2/);

@@ -10,7 +10,7 @@ import { download } from '../data/download';
 import { saveModel, loadModel, VERSION } from '../model/io';
 import { backendDescription, getKernels, setPrecision, setThreads } from '../kernels';
 import { ReduceLROnPlateau, type Callback } from '../train/callbacks';
-import { applyRecipePrecision, recipeAugmenter, recipeCallbacks } from '../zoo/recipe';
+import { accuracyOf, applyRecipePrecision, averageProbabilities, crossEntropyOf, recipeAugmenter, recipeCallbacks } from '../zoo/recipe';
 import { registerReproduce, trainEnsemble } from './reproduce';
 import { predictImages, writeShow } from './predict-image';
 import { registerServe } from './serve';
@@ -195,20 +195,29 @@ function buildProgram(out: Out): Command {
       }
     });
 
-  program.command('evaluate <modelDir>').description('evaluate a saved model on the test set: loss, accuracy, confusion matrix, per-class metrics')
+  program.command('evaluate <modelDirs...>').description('evaluate a saved model on the test set: loss, accuracy, confusion matrix, per-class metrics; several models are soft-voted (probabilities averaged)')
     .option('--data <dir>', 'MNIST directory')
     .option('--json', 'print one JSON object on stdout')
-    .action((dir: string, o: { data?: string; json?: boolean }) => {
-      const { model } = loadModel(dir);
+    .action((dirs: string[], o: { data?: string; json?: boolean }) => {
       const d = loadData(o.data, 0);
-      checkModelFits(model, d, dir);
-      if (!model.loss) model.compile({ optimizer: 'sgd', loss: 'categorical_crossentropy' });
-      const probs = model.predict(d.test);
-      const test = model.evaluate(d.test, d.testLabels);
-      const cm = confusionMatrix(labelsOf(d.testLabels), predictedLabels(probs.data, d.test.shape[0], d.ds.classes), d.ds.classes);
+      const members = dirs.map((dir) => {
+        const { model } = loadModel(dir);
+        checkModelFits(model, d, dir);
+        return { dir, model, probs: model.predict(d.test).data };
+      });
+      const classes = d.ds.classes, labels = labelsOf(d.testLabels);
+      // one model: its own probabilities; several: their mean, the ensemble `digits train --ensemble` makes
+      const probs = members.length === 1 ? members[0].probs : averageProbabilities(members.map((m) => m.probs));
+      const single = members.length === 1 ? members[0].model : undefined;
+      if (single && !single.loss) single.compile({ optimizer: 'sgd', loss: 'categorical_crossentropy' });
+      const test = single ? single.evaluate(d.test, d.testLabels) : { loss: crossEntropyOf(probs, labels, classes), accuracy: accuracyOf(probs, labels, classes) };
+      const cm = confusionMatrix(labels, predictedLabels(probs, labels.length, classes), classes);
       const perClass = perClassMetrics(cm);
-      if (o.json) out.stdout(JSON.stringify({ loss: test.loss, accuracy: test.accuracy, confusionMatrix: cm, perClass }) + '\n');
-      else out.stdout(`test loss ${test.loss.toFixed(4)} - test accuracy ${(test.accuracy * 100).toFixed(2)}%\n\nconfusion matrix\n${formatConfusionMatrix(cm)}\n\n${formatClassReport(perClass)}\n`);
+      const each = members.length > 1 ? members.map((m) => ({ dir: m.dir, accuracy: accuracyOf(m.probs, labels, classes) })) : undefined;
+      if (o.json) { out.stdout(JSON.stringify({ loss: test.loss, accuracy: test.accuracy, ...(each && { members: each }), confusionMatrix: cm, perClass }) + '\n'); return; }
+      for (const m of each ?? []) out.stdout(`member ${m.dir}: test accuracy ${(m.accuracy * 100).toFixed(2)}%\n`);
+      const what = each ? `ensemble of ${each.length} (probabilities averaged): ` : '';
+      out.stdout(`${what}test loss ${test.loss.toFixed(4)} - test accuracy ${(test.accuracy * 100).toFixed(2)}%\n\nconfusion matrix\n${formatConfusionMatrix(cm)}\n\n${formatClassReport(perClass)}\n`);
     });
 
   program.command('predict <modelDir> [images...]').description('predict digits in PNG/JPEG/WebP images, or a test-set digit (--index) drawn as ASCII art; top-3 probabilities')
