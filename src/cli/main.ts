@@ -106,7 +106,7 @@ function buildProgram(out: Out): Command {
       // layers get their weights at build time; countParams before it is 0
       const m = p.build().build();
       out.stdout(`${p.name.padEnd(16)} ${m.countParams().toLocaleString('en-US').padStart(10)} params  ${p.description}\n`);
-      out.stdout(`${' '.repeat(28)}recipe: ${p.recipe.optimizer} lr ${p.recipe.learningRate}, ${p.recipe.loss}, batch ${p.recipe.batchSize}, ${p.recipe.epochs} epochs; document reports ${p.reportedAccuracy === null ? 'no accuracy' : (p.reportedAccuracy * 100).toFixed(2) + '%'}\n`);
+      out.stdout(`${' '.repeat(28)}recipe: ${p.recipe.optimizer} lr ${p.recipe.learningRate}, ${p.recipe.loss}${p.recipe.labelSmoothing ? ` (label smoothing ${p.recipe.labelSmoothing})` : ''}, batch ${p.recipe.batchSize}, ${p.recipe.epochs} epochs; document reports ${p.reportedAccuracy === null ? 'no accuracy' : (p.reportedAccuracy * 100).toFixed(2) + '%'}\n`);
       out.stdout(`${' '.repeat(28)}ours: ${p.ours}\n`);
     }
   });
@@ -158,7 +158,7 @@ function buildProgram(out: Out): Command {
       if (!resumed && run.checkpointDir) checkFreshCheckpointDir(run.checkpointDir, resumeCommand);
       const d = loadData(run.data, run.limit);
       const model = preset.build([d.ds.height, d.ds.width, 1], d.ds.classes, run.seed);
-      model.compile({ optimizer: makeOptimizer(run.optimizer, { learningRate: run.learningRate }), loss: r.loss });
+      model.compile({ optimizer: makeOptimizer(run.optimizer, { learningRate: run.learningRate }), loss: r.loss, labelSmoothing: r.labelSmoothing });
       if (resumed) restoreCheckpoint(model, resumed);
       if (resumed && given('lr')) model.optimizer.learningRate = o.lr!;
       const { epochs, batchSize, optimizer, validationSplit } = run;

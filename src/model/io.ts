@@ -56,6 +56,8 @@ export function toModelJson(model: Sequential, metadata?: DigitsMetadata): Recor
     json.trainingConfig = {
       loss: model.loss,
       metrics: model.metrics,
+      // Keras keeps this on the loss object; TF.js reads only the keys it knows, so an extra one is safe
+      ...(model.labelSmoothing > 0 && { label_smoothing: model.labelSmoothing }),
       // TF.js looks optimizers up by its own class names ('RMSProp', not Keras' 'RMSprop')
       optimizer_config: { class_name: TFJS_OPTIMIZER_CLASS[model.optimizer.className] ?? model.optimizer.className, config: model.optimizer.getConfig() },
     };

@@ -82,7 +82,8 @@ export function fromModelJson(json: any, weightData: Uint8Array, where: string, 
   if (tc?.loss && typeof tc.loss === 'string') {
     try {
       const oc = camelDeep(tc.optimizer_config ?? tc.optimizerConfig ?? {});
-      model.compile({ optimizer: makeOptimizer(oc.className ?? 'adam', { ...oc.config, learningRate: oc.config?.learningRate ?? oc.config?.lr }), loss: tc.loss, metrics: tc.metrics });
+      model.compile({ optimizer: makeOptimizer(oc.className ?? 'adam', { ...oc.config, learningRate: oc.config?.learningRate ?? oc.config?.lr }), loss: tc.loss, metrics: tc.metrics,
+        labelSmoothing: typeof tc.label_smoothing === 'number' ? tc.label_smoothing : undefined });
     } catch {
       // an optimizer or loss we do not know leaves the model uncompiled; it still predicts
     }

@@ -18,6 +18,11 @@ export interface CompileArgs {
   optimizerConfig?: OptimizerConfig;
   loss: LossName | string;
   metrics?: string[];
+  /**
+   * Keras' CategoricalCrossentropy(label_smoothing=ε): targets become t·(1 − ε) + ε / classes, in
+   * training and in evaluate's loss alike. Only for categorical_crossentropy.
+   */
+  labelSmoothing?: number;
 }
 
 export interface FitArgs {
@@ -83,6 +88,8 @@ export class Sequential {
   optimizer!: Optimizer;
   loss!: LossName;
   metrics: string[] = [];
+  /** CompileArgs.labelSmoothing; 0 is none. */
+  labelSmoothing = 0;
   stopTraining = false;
   kernels: Kernels;
   private built = false;
@@ -134,6 +141,19 @@ export class Sequential {
     this.optimizer = typeof args.optimizer === 'string' ? makeOptimizer(args.optimizer, args.optimizerConfig) : args.optimizer;
     this.loss = checkLoss(args.loss);
     this.metrics = args.metrics ?? ['accuracy'];
+    const ls = args.labelSmoothing ?? 0;
+    if (!(Number.isFinite(ls) && ls >= 0 && ls < 1)) throw new UsageError(`compile: labelSmoothing must be in [0, 1), got ${ls}`);
+    if (ls > 0 && this.loss !== 'categorical_crossentropy') throw new UsageError(`compile: labelSmoothing needs categorical_crossentropy, not ${this.loss}`);
+    this.labelSmoothing = ls;
+  }
+
+  /** The targets the loss sees: `t` itself, or its label-smoothed copy (in a reused buffer). */
+  private lossTargets(t: Float32Array, n: number, classes: number): Float32Array {
+    const ls = this.labelSmoothing;
+    if (ls === 0) return t;
+    const out = this.batchBuffer('smoothed', n * classes);
+    for (let i = 0; i < n * classes; i++) out[i] = t[i] * (1 - ls) + ls / classes;
+    return out;
   }
 
   /** All variables (trainable and not) in Keras' order: layer by layer, kernel before bias. */
@@ -180,7 +200,7 @@ export class Sequential {
     const last = this.layers[this.layers.length - 1];
     const fused = fusesSoftmax(this.loss) && last instanceof Activated && last.activation === 'softmax';
     const grad = this.gradBuffer(out.length);
-    const loss = lossForward(this.kernels, this.loss, n, classes, out, t, grad, fused);
+    const loss = lossForward(this.kernels, this.loss, n, classes, out, this.lossTargets(t, n, classes), grad, fused);
     const correct = countCorrect(out, t, n, classes);
     // nothing reads the first layer's input gradient; for a conv on the image it costs as much as its weight gradient
     const first = this.layers[0];
@@ -365,7 +385,7 @@ export class Sequential {
       const out = this.forward(x.data.subarray(start * sampleSize, (start + bs) * sampleSize), bs, false);
       const tb = this.batchBuffer('t', bs * classes);
       gatherBatch(x, y, null, start, bs, sampleSize, classes, isSparse(this.loss), null, tb);
-      loss += lossForward(this.kernels, this.loss, bs, classes, out, tb, null, false);
+      loss += lossForward(this.kernels, this.loss, bs, classes, out, this.lossTargets(tb, bs, classes), null, false);
       correct += countCorrect(out, tb, bs, classes);
     }
     return { loss: loss / n, accuracy: correct / n };

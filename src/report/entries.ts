@@ -18,7 +18,7 @@ export const TARGETS: Record<string, number> = {
 
 export function recipeText(p: Preset, epochs = p.recipe.epochs): string {
   const r = p.recipe;
-  const parts = [`${r.optimizer} lr ${r.learningRate}`, r.loss, `batch ${r.batchSize}`, `${epochs} epochs`,
+  const parts = [`${r.optimizer} lr ${r.learningRate}`, r.labelSmoothing ? `${r.loss} with label smoothing ${r.labelSmoothing}` : r.loss, `batch ${r.batchSize}`, `${epochs} epochs`,
     r.validationSplit ? `validation split ${r.validationSplit}` : 'all the training images (no validation split)'];
   const pc = (f: number) => Math.round(f * 1000) / 10;
   if (r.augmentation) {

@@ -104,7 +104,7 @@ export interface TrainResult {
 export function trainPreset(preset: Preset, d: PresetData, o: TrainOptions): TrainResult {
   const r = preset.recipe;
   const model = preset.build([d.height, d.width, 1], d.classes, o.seed);
-  model.compile({ optimizer: makeOptimizer(r.optimizer, { learningRate: r.learningRate }), loss: r.loss });
+  model.compile({ optimizer: makeOptimizer(r.optimizer, { learningRate: r.learningRate }), loss: r.loss, labelSmoothing: r.labelSmoothing });
   const callbacks = [...recipeCallbacks(r, { validationSplit: r.validationSplit, learningRate: r.learningRate }), ...(o.callbacks ?? [])];
   if (o.monitorTest && !(r.validationSplit > 0)) callbacks.push(new TestMonitor(d.test, d.testLabels));
   const epochs = o.epochs ?? r.epochs;
