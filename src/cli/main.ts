@@ -210,6 +210,8 @@ function buildProgram(out: Out): Command {
       const probs = members.length === 1 ? members[0].probs : averageProbabilities(members.map((m) => m.probs));
       const single = members.length === 1 ? members[0].model : undefined;
       if (single && !single.loss) single.compile({ optimizer: 'sgd', loss: 'categorical_crossentropy' });
+      // one model reports its compiled loss (label smoothing included, as Keras' evaluate does); a vote
+      // belongs to no compile, so it reports the plain cross-entropy of the averaged probabilities
       const test = single ? single.evaluate(d.test, d.testLabels) : { loss: crossEntropyOf(probs, labels, classes), accuracy: accuracyOf(probs, labels, classes) };
       const cm = confusionMatrix(labels, predictedLabels(probs, labels.length, classes), classes);
       const perClass = perClassMetrics(cm);
