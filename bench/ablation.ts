@@ -11,7 +11,7 @@ import { getPreset } from '../src/zoo/presets';
 import { loadPresetData, recipeAugmenter, recipeCallbacks } from '../src/zoo/recipe';
 import { makeOptimizer } from '../src/train/optimizers';
 import { getKernels, setPrecision } from '../src/kernels';
-import { ImageDataGenerator } from '../src/train/augment';
+import { recipeAugmentation, type ImageDataGenerator } from '../src/train/augment';
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt?: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : dflt);
@@ -23,7 +23,7 @@ if (args.includes('--bf16')) setPrecision('bf16');
 const best = getPreset('digits-best');
 const ls = best.recipe.labelSmoothing ?? 0;
 const a = best.recipe.augmentation!;
-const elastic = (alpha: number) => new ImageDataGenerator({ rotationRange: a.rotation, zoomRange: a.zoom, widthShiftRange: a.shift, heightShiftRange: a.shift, elastic: { alpha, spacing: 6 } }).augmenter([28, 28, 1]);
+const elastic = (alpha: number) => recipeAugmentation({ ...a, elastic: { alpha, spacing: 6 } }).augmenter([28, 28, 1]);
 
 interface Variant { name: string; model: (seed: number) => Sequential; augment: boolean; schedule: boolean; optimizer?: string; lr?: number; batchSize?: number;
   labelSmoothing?: number; augmenter?: ReturnType<ImageDataGenerator['augmenter']> }

@@ -10,12 +10,13 @@ import { download } from '../data/download';
 import { saveModel, loadModel, VERSION } from '../model/io';
 import { backendDescription, getKernels, setPrecision, setThreads } from '../kernels';
 import { ReduceLROnPlateau, type Callback } from '../train/callbacks';
-import { accuracyOf, applyRecipePrecision, averageProbabilities, crossEntropyOf, recipeAugmenter, recipeCallbacks } from '../zoo/recipe';
+import { accuracyOf, applyRecipePrecision, averageProbabilities, recipeAugmenter, recipeCallbacks } from '../zoo/recipe';
 import { registerReproduce, trainEnsemble } from './reproduce';
 import { predictImages, writeShow } from './predict-image';
 import { registerServe } from './serve';
 import { registerSpeedrun } from './speedrun';
 import { makeOptimizer } from '../train/optimizers';
+import { lossForward } from '../train/losses';
 import { CheckpointWriter, checkFreshCheckpointDir, invocation, readCheckpoint, removeCheckpoints, restoreCheckpoint, resumeRun, shellQuote, type TrainRun } from '../train/checkpoint';
 import { confusionMatrix, formatClassReport, formatConfusionMatrix, perClassMetrics, predictedLabels } from '../train/metrics';
 import { argmaxRow, sizeOf, type Tensor } from '../tensor';
@@ -212,7 +213,7 @@ function buildProgram(out: Out): Command {
       if (single && !single.loss) single.compile({ optimizer: 'sgd', loss: 'categorical_crossentropy' });
       // one model reports its compiled loss (label smoothing included, as Keras' evaluate does); a vote
       // belongs to no compile, so it reports the plain cross-entropy of the averaged probabilities
-      const test = single ? single.evaluate(d.test, d.testLabels) : { loss: crossEntropyOf(probs, labels, classes), accuracy: accuracyOf(probs, labels, classes) };
+      const test = single ? single.evaluate(d.test, d.testLabels) : { loss: lossForward(getKernels(), 'categorical_crossentropy', labels.length, classes, probs, d.testLabels.data, null, false) / labels.length, accuracy: accuracyOf(probs, labels, classes) };
       const cm = confusionMatrix(labels, predictedLabels(probs, labels.length, classes), classes);
       const perClass = perClassMetrics(cm);
       const each = members.length > 1 ? members.map((m) => ({ dir: m.dir, accuracy: accuracyOf(m.probs, labels, classes) })) : undefined;

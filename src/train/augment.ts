@@ -21,6 +21,9 @@ import { UsageError } from '../errors';
 
 export type FillMode = 'nearest' | 'constant' | 'reflect' | 'wrap';
 
+/** Elastic distortion: control points every `spacing` pixels move by up to ±`alpha` pixels along each axis. */
+export interface Elastic { alpha: number; spacing: number }
+
 export interface AugmentOptions {
   /** Degrees; the angle is uniform in [-rotationRange, rotationRange]. Keras' rotation_range. */
   rotationRange?: number;
@@ -36,8 +39,7 @@ export interface AugmentOptions {
   cval?: number;
   /** 'bilinear' is Keras' default (interpolation_order=1); 'nearest' is order 0. */
   interpolation?: 'bilinear' | 'nearest';
-  /** Elastic distortion: control points every `spacing` pixels move by up to ±`alpha` pixels along each axis. */
-  elastic?: { alpha: number; spacing: number };
+  elastic?: Elastic;
 }
 
 /**
@@ -57,7 +59,7 @@ export class ImageDataGenerator {
   readonly fillMode: FillMode;
   readonly cval: number;
   readonly interpolation: 'bilinear' | 'nearest';
-  readonly elastic: { alpha: number; spacing: number } | undefined;
+  readonly elastic: Elastic | undefined;
 
   constructor(o: AugmentOptions = {}) {
     this.rotationRange = nonNegative('rotationRange', o.rotationRange ?? 0);
@@ -219,6 +221,6 @@ function applyAffine(src: Float32Array, dst: Float32Array, h: number, w: number,
 }
 
 /** Keras-style options from a preset recipe's { rotation, zoom, shift }. */
-export function recipeAugmentation(a: { rotation: number; zoom: number; shift: number; elastic?: { alpha: number; spacing: number } }): ImageDataGenerator {
+export function recipeAugmentation(a: { rotation: number; zoom: number; shift: number; elastic?: Elastic }): ImageDataGenerator {
   return new ImageDataGenerator({ rotationRange: a.rotation, zoomRange: a.zoom, widthShiftRange: a.shift, heightShiftRange: a.shift, elastic: a.elastic });
 }

@@ -4,6 +4,7 @@ import { BatchNormalization, Conv2D, Dense, Dropout, Flatten, MaxPooling2D } fro
 import { Sequential } from '../model/sequential';
 import type { LossName } from '../train/losses';
 import type { OptimizerName } from '../train/optimizers';
+import type { Elastic } from '../train/augment';
 import { UsageError } from '../errors';
 
 export interface Recipe {
@@ -17,7 +18,7 @@ export interface Recipe {
   /** Keras' CategoricalCrossentropy(label_smoothing=…). */
   labelSmoothing?: number;
   /** Keras ImageDataGenerator-style augmentation (rotation degrees, zoom and shift fractions), optionally elastic (pixels). */
-  augmentation?: { rotation: number; zoom: number; shift: number; elastic?: { alpha: number; spacing: number } };
+  augmentation?: { rotation: number; zoom: number; shift: number; elastic?: Elastic };
   reduceLrOnPlateau?: { factor: number; patience: number; minLr: number };
   /** One-cycle schedule per batch (the OneCycle callback); its peak rate is `learningRate`. */
   oneCycle?: { pctStart: number; divFactor: number; finalDivFactor: number };

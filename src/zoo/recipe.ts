@@ -129,13 +129,6 @@ export function averageProbabilities(all: Float32Array[]): Float32Array {
   return out;
 }
 
-/** Mean categorical cross-entropy of probability rows against integer labels, clipped as Keras clips (1e-7). */
-export function crossEntropyOf(probs: Float32Array, labels: ArrayLike<number>, classes: number): number {
-  let sum = 0;
-  for (let r = 0; r < labels.length; r++) sum -= Math.log(Math.min(Math.max(probs[r * classes + labels[r]], 1e-7), 1 - 1e-7));
-  return sum / labels.length;
-}
-
 /** Fraction of rows whose arg-max matches the label. */
 export function accuracyOf(probs: Float32Array, labels: ArrayLike<number>, classes: number): number {
   let correct = 0;
