@@ -126,7 +126,8 @@ const SPEEDRUN_ROW = { name: 'speedrun', build: () => speedrunModel(0),
   recipe: { optimizer: 'adam', loss: 'categorical_crossentropy', batchSize: SPEEDRUN.batchSize } } as unknown as (typeof PRESETS)[number];
 
 function main(): void {
-  const presets = [...PRESETS, SPEEDRUN_ROW].filter((p) => only.length === 0 || only.includes(p.name));
+  // a -tuned twin has its seed's layers, so it would only repeat the seed's row
+  const presets = [...PRESETS.filter((p) => !p.tunes), SPEEDRUN_ROW].filter((p) => only.length === 0 || only.includes(p.name));
   const nat = loadNative();
   const nk = nat?.loadNative() ?? null;
   if (nat && nk) nat.setThreads(threads);

@@ -97,7 +97,7 @@ function row(name: string, shape: string, params: string): string {
 describe('summary: the six presets', () => {
   test('the expectations cover exactly the presets the zoo has', () => {
     // digits-best is ours, not a seed document's: no document table to match
-    assert.deepEqual(PRESETS.filter((p) => p.name !== 'digits-best').map((p) => p.name).sort(), Object.keys(EXPECTED).sort());
+    assert.deepEqual(PRESETS.filter((p) => p.name !== 'digits-best' && !p.tunes).map((p) => p.name).sort(), Object.keys(EXPECTED).sort());
   });
 
   for (const [name, e] of Object.entries(EXPECTED)) {
@@ -167,4 +167,23 @@ describe('summary: reproduces the seed documents', () => {
         assert.equal(isRow ? l.slice(29) : l, isRow ? doc[i].slice(29) : doc[i], `line ${i + 1}`);
       });
     });
+});
+
+describe('summary: the -tuned twins', () => {
+  const twins = PRESETS.filter((p) => p.tunes);
+  test('every seed that misses its document with its own recipe has one (seed002-mlp, seed002-cnn, seed003-bn)', () => {
+    assert.deepEqual(twins.map((p) => p.tunes), ['seed002-mlp', 'seed002-cnn', 'seed003-bn']);
+  });
+  for (const t of twins) {
+    test(`${t.name}: the seed's layers, epochs, optimizer and batch; only the learning-rate schedule differs`, () => {
+      const seed = getPreset(t.tunes!);
+      assert.equal(t.build(undefined, undefined, 5).summary(), seed.build(undefined, undefined, 5).summary());
+      const { learningRate: _a, oneCycle, ...rest } = t.recipe;
+      const { learningRate: _b, oneCycle: none, ...seedRest } = seed.recipe;
+      assert.deepEqual(rest, seedRest);
+      assert.equal(none, undefined);
+      assert.ok(oneCycle && oneCycle.pctStart > 0);
+      assert.equal(t.reportedAccuracy, seed.reportedAccuracy);
+    });
+  }
 });
