@@ -243,12 +243,16 @@ describe('CLI: reproduce, report, --ensemble', { skip: !fs.existsSync(SHARED_MNI
 
   test('digits reproduce --seeds takes per-preset counts (3,seed000-kaggle=1) and the report says how many each row used', () => {
     const out = path.join(root, 'repro-seeds');
-    const r = digits('reproduce', '--only', 'seed002-mlp,seed001-small', '--seeds', '2,seed001-small=1', '--limit', '300', '--epochs-scale', '0.05',
+    const r = digits('reproduce', '--only', 'seed002-mlp,seed001-small,seed002-mlp-tuned', '--seeds', '2,seed001-small=1,seed002-mlp-tuned=1', '--limit', '300', '--epochs-scale', '0.05',
       '--data', SHARED_MNIST, '--out', out, '--json');
     assert.equal(r.code, 0, r.stderr);
     const res = JSON.parse(r.stdout.slice(r.stdout.indexOf('{'))).results as Array<{ preset: string; seeds: number[] }>;
-    assert.deepEqual(res.map((e) => [e.preset, e.seeds.length]), [['seed002-mlp', 2], ['seed001-small', 1]]);
-    assert.match(fs.readFileSync(path.join(out, 'report.md'), 'utf8'), /median over the seeds its row counts \(seed002-mlp 2, seed001-small 1\)/);
+    assert.deepEqual(res.map((e) => [e.preset, e.seeds.length]), [['seed002-mlp', 2], ['seed001-small', 1], ['seed002-mlp-tuned', 1]]);
+    const md = fs.readFileSync(path.join(out, 'report.md'), 'utf8');
+    assert.match(md, /median over the seeds its row counts \(seed002-mlp 2, seed001-small 1, seed002-mlp-tuned 1\)/);
+    // the twin's row says what it changed, and its recipe line shows the schedule
+    assert.match(md, /- seed002-mlp-tuned: the seed's layers, optimizer, batch size and epochs under a one-cycle learning-rate schedule/);
+    assert.match(md, /## seed002-mlp-tuned[\s\S]*?Recipe: rmsprop lr 0\.002, .*one-cycle schedule \(peak 0\.002/);
     for (const bad of ['x', '2,nope=1', 'seed001-small=1', '2,seed001-small=0', '2,seed001-small']) {
       const b = digits('reproduce', '--seeds', bad, '--out', path.join(root, 'never'));
       assert.equal(b.code, 2, `--seeds ${bad}: ${b.stderr}`);

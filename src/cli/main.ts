@@ -106,9 +106,9 @@ function buildProgram(out: Out): Command {
     for (const p of PRESETS) {
       // layers get their weights at build time; countParams before it is 0
       const m = p.build().build();
-      out.stdout(`${p.name.padEnd(16)} ${m.countParams().toLocaleString('en-US').padStart(10)} params  ${p.description}\n`);
-      out.stdout(`${' '.repeat(28)}recipe: ${p.recipe.optimizer} ${p.recipe.oneCycle ? 'one-cycle, peak lr' : 'lr'} ${p.recipe.learningRate}, ${p.recipe.loss}${p.recipe.labelSmoothing ? ` (label smoothing ${p.recipe.labelSmoothing})` : ''}, batch ${p.recipe.batchSize}, ${p.recipe.epochs} epochs; document reports ${p.reportedAccuracy === null ? 'no accuracy' : (p.reportedAccuracy * 100).toFixed(2) + '%'}\n`);
-      out.stdout(`${' '.repeat(28)}ours: ${p.ours}\n`);
+      out.stdout(`${p.name.padEnd(18)} ${m.countParams().toLocaleString('en-US').padStart(10)} params  ${p.description}\n`);
+      out.stdout(`${' '.repeat(30)}recipe: ${p.recipe.optimizer} ${p.recipe.oneCycle ? 'one-cycle, peak lr' : 'lr'} ${p.recipe.learningRate}, ${p.recipe.loss}${p.recipe.labelSmoothing ? ` (label smoothing ${p.recipe.labelSmoothing})` : ''}, batch ${p.recipe.batchSize}, ${p.recipe.epochs} epochs; document reports ${p.reportedAccuracy === null ? 'no accuracy' : (p.reportedAccuracy * 100).toFixed(2) + '%'}\n`);
+      out.stdout(`${' '.repeat(30)}ours: ${p.ours}\n`);
     }
   });
 

@@ -101,6 +101,8 @@ export async function reproduce(o: ReproduceOptions, out: Out, command?: string)
   };
   const seedsOf = (p: Preset) => o.seedsFor?.[p.name] ?? o.seeds;
   if (presets.some((p) => seedsOf(p) !== o.seeds)) meta.seedsNote = `Each accuracy is the median over the seeds its row counts (${presets.map((p) => `${p.name} ${seedsOf(p)}`).join(', ')}); the figures show the median run.`;
+  const twins = presets.filter((p) => p.tunes);
+  if (twins.length) meta.tunedNote = `${twins.map((p) => p.name).join(', ')}: the seed's layers, optimizer, batch size and epochs under a one-cycle learning-rate schedule, our only change; the seed's own row is its recipe as written.`;
   const bf16 = new Set(o.bf16?.includes('all') ? presets.map((p) => p.name) : o.bf16 ?? []);
   // --bf16 picks presets; a recipe that asks for bf16 gets it where the CPU has it
   const precisionOf = new Map(presets.map((p) => [p.name, bf16.has(p.name) ? 'bf16' : applyRecipePrecision(p.recipe, undefined, out.stderr)] as const));
@@ -143,9 +145,9 @@ export async function reproduce(o: ReproduceOptions, out: Out, command?: string)
   const total = (Date.now() - t0) / 1000;
   if (o.json) out.stdout(JSON.stringify({ out: outDir, minutes: total / 60, results: entries.map((e) => ({ preset: e.name, params: e.params, reported: e.reportedAccuracy, accuracy: e.testAccuracy, target: e.target, epochs: e.epochs, minutes: e.totalSeconds / 60, samplesPerSecond: e.samplesPerSecond, seeds: e.runs.map((r) => r.testAccuracy) })) }) + '\n');
   else {
-    out.stdout(`${'preset'.padEnd(16)} ${'params'.padStart(10)} ${'seed'.padStart(8)} ${'ours'.padStart(8)} ${'target'.padStart(9)} ${'epochs'.padStart(6)} ${'minutes'.padStart(8)}\n`);
+    out.stdout(`${'preset'.padEnd(18)} ${'params'.padStart(10)} ${'seed'.padStart(8)} ${'ours'.padStart(8)} ${'target'.padStart(9)} ${'epochs'.padStart(6)} ${'minutes'.padStart(8)}\n`);
     for (const e of entries) {
-      out.stdout(`${e.name.padEnd(16)} ${e.params.toLocaleString('en-US').padStart(10)} ${(e.reportedAccuracy === null ? '—' : pct(e.reportedAccuracy)).padStart(8)} ${pct(e.testAccuracy).padStart(8)} ${(e.target === null ? '—' : `${pct(e.target)} ${e.testAccuracy >= e.target ? '✓' : '✗'}`).padStart(9)} ${String(e.epochs).padStart(6)} ${(e.totalSeconds / 60).toFixed(1).padStart(8)}\n`);
+      out.stdout(`${e.name.padEnd(18)} ${e.params.toLocaleString('en-US').padStart(10)} ${(e.reportedAccuracy === null ? '—' : pct(e.reportedAccuracy)).padStart(8)} ${pct(e.testAccuracy).padStart(8)} ${(e.target === null ? '—' : `${pct(e.target)} ${e.testAccuracy >= e.target ? '✓' : '✗'}`).padStart(9)} ${String(e.epochs).padStart(6)} ${(e.totalSeconds / 60).toFixed(1).padStart(8)}\n`);
     }
     out.stdout(`\n${(total / 60).toFixed(1)} minutes in all. Report: ${written.html}\n                          ${written.markdown}\n`);
   }

@@ -64,6 +64,8 @@ export interface ReportMeta {
   /** Replaces the "median over N seeds" line when presets ran different numbers of seeds. */
   seedsNote?: string;
   epochsScale: number;
+  /** What a -tuned row changes from its seed's row, when the report has one. */
+  tunedNote?: string;
   /** Which presets ran in reduced precision; float32 everywhere unless said. */
   precision?: string;
 }
@@ -164,6 +166,7 @@ function caveats(meta: ReportMeta): string[] {
   if (meta.seedsNote) out.push(meta.seedsNote);
   else if (meta.seeds > 0) out.push(meta.seeds > 1 ? `Each accuracy is the median over ${meta.seeds} seeds; the figures show the median run.` : 'Each accuracy is from one seed (run with --seeds 3 for the median of three).');
   out.push(meta.precision ?? 'Precision: float32 throughout; no preset used bf16.');
+  if (meta.tunedNote) out.push(meta.tunedNote);
   return out;
 }
 
