@@ -43,7 +43,7 @@ export interface Preset {
 
 const MNIST: [number[], number] = [[28, 28, 1], 10];
 
-const SEEDS: Preset[] = [
+const BASE_PRESETS: Preset[] = [
   {
     name: 'seed000-kaggle',
     document: '000_2fac7b9a2abcd1c6.txt',
@@ -209,8 +209,8 @@ function tuned(base: Preset): Preset[] {
     ours: t.ours, recipe: { ...base.recipe, ...t.recipe } }];
 }
 
-/** The seed presets, each `-tuned` twin right after its seed, then digits-best. */
-export const PRESETS: Preset[] = SEEDS.flatMap(tuned);
+/** Every preset: the six seeds and digits-best, each `-tuned` twin right after its seed. */
+export const PRESETS: Preset[] = BASE_PRESETS.flatMap(tuned);
 
 export function getPreset(name: string): Preset {
   const p = PRESETS.find((q) => q.name === name);
