@@ -1,6 +1,6 @@
 // What each ingredient of digits-best buys: the full recipe against the same run without
 // augmentation, without batch norm, without dropout, with a constant learning rate instead of
-// the one-cycle schedule, without label smoothing, and with elastic distortion added (plus
+// the one-cycle schedule, without label smoothing, with elastic distortion or weight decay added (plus
 // seed002-cnn on the same budget as a yardstick). docs/guide.md quotes its output. Shortened on
 // purpose (--limit, --epochs), so every variant fits in a few minutes; --limit 60000 --epochs 30
 // --bf16 is the real recipe (~13 minutes a run):
@@ -26,7 +26,7 @@ const a = best.recipe.augmentation!;
 const elastic = (alpha: number) => recipeAugmentation({ ...a, elastic: { alpha, spacing: 6 } }).augmenter([28, 28, 1]);
 
 interface Variant { name: string; model: (seed: number) => Sequential; augment: boolean; schedule: boolean; optimizer?: string; lr?: number; batchSize?: number;
-  labelSmoothing?: number; augmenter?: ReturnType<ImageDataGenerator['augmenter']> }
+  labelSmoothing?: number; weightDecay?: number; augmenter?: ReturnType<ImageDataGenerator['augmenter']> }
 const without = (drop: (l: unknown) => boolean) => (seed: number) => new Sequential({ seed, layers: best.build(undefined, undefined, seed).layers.filter((l) => !drop(l)) });
 const variants: Variant[] = [
   { name: 'digits-best (augmentation + BN + dropout + one-cycle + label smoothing)', model: (s) => best.build(undefined, undefined, s), augment: true, schedule: true },
@@ -38,6 +38,7 @@ const variants: Variant[] = [
   { name: 'without label smoothing', model: (s) => best.build(undefined, undefined, s), augment: true, schedule: true, labelSmoothing: 0 },
   { name: 'without label smoothing, plus elastic distortion ±2 px every 6 px', model: (s) => best.build(undefined, undefined, s), augment: true, schedule: true, labelSmoothing: 0, augmenter: elastic(2) },
   { name: 'without label smoothing, plus elastic distortion ±1 px every 6 px', model: (s) => best.build(undefined, undefined, s), augment: true, schedule: true, labelSmoothing: 0, augmenter: elastic(1) },
+  { name: 'plus weight decay 0.05 (AdamW)', model: (s) => best.build(undefined, undefined, s), augment: true, schedule: true, optimizer: 'adamw', weightDecay: 0.05 },
 ];
 const only = opt('--only')?.split(',').map(Number);
 
@@ -49,7 +50,7 @@ for (const [i, v] of variants.entries()) {
   for (let seed = 0; seed < seeds; seed++) {
     const m = v.model(seed);
     const lr = v.lr ?? best.recipe.learningRate;
-    m.compile({ optimizer: makeOptimizer((v.optimizer ?? best.recipe.optimizer) as 'adam', { learningRate: lr }), loss: 'categorical_crossentropy', labelSmoothing: v.labelSmoothing ?? ls });
+    m.compile({ optimizer: makeOptimizer(v.optimizer ?? best.recipe.optimizer, { learningRate: lr, weightDecay: v.weightDecay }), loss: 'categorical_crossentropy', labelSmoothing: v.labelSmoothing ?? ls });
     const t0 = Date.now();
     m.fit(d.train, d.trainLabels, {
       epochs, batchSize: v.batchSize ?? best.recipe.batchSize, seed, verbose: 0,

@@ -137,6 +137,25 @@ describe('save → load round trip', () => {
     assert.ok(!weightsBuffer(back).equals(before));
   });
 
+  test('AdamW saves as Keras\' Adam with its weight_decay (TF.js has no AdamW) and loads back decaying alike', () => {
+    const model = presetModel('seed002-mlp', 4);
+    model.compile({ optimizer: 'adamw', optimizerConfig: { learningRate: 0.01, weightDecay: 0.05 }, loss: 'categorical_crossentropy' });
+    const dir = path.join(root, 'roundtrip', 'adamw');
+    saveModel(model, dir);
+    const json = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
+    assert.deepEqual(json.trainingConfig.optimizer_config,
+      { class_name: 'Adam', config: { learning_rate: 0.01, beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7, weight_decay: 0.05 } });
+    const back = loadModel(dir).model;
+    assert.deepEqual(back.optimizer!.getConfig(), model.optimizer!.getConfig());
+    // one step from the same weights: bit-identical to the original's, and unlike Adam without the decay
+    const plain = loadModel(dir).model;
+    plain.compile({ optimizer: 'adam', optimizerConfig: { learningRate: 0.01 }, loss: 'categorical_crossentropy' });
+    const x = randomImages(4, 21), t = oneHot(4, 10);
+    for (const m of [model, back, plain]) m.trainOnBatch(x.data, t, 4);
+    assert.ok(sameBits(weightsBuffer(back), weightsBuffer(model)));
+    assert.ok(!weightsBuffer(plain).equals(weightsBuffer(model)));
+  });
+
   test('a model that was never built or compiled is saved with all its weights', () => {
     // predict / summary / toModelJson build lazily; weightsBuffer must not see an unbuilt (weightless) model
     const model = getPreset('seed002-mlp').build(undefined, undefined, 12);
@@ -200,7 +219,7 @@ describe('TF.js loads what we save', () => {
   before(async () => { tf = await loadTfjs(); });
 
   // TF.js' registered class names for our optimizers (its deserializer looks these up verbatim)
-  const TFJS_OPTIMIZER: Record<string, string> = { sgd: 'SGD', rmsprop: 'RMSProp', adam: 'Adam' };
+  const TFJS_OPTIMIZER: Record<string, string> = { sgd: 'SGD', rmsprop: 'RMSProp', adam: 'Adam', adamw: 'Adam' };
 
   for (const preset of SEED_LAYERS) {
     test(`${preset.name}: tf.loadLayersModel predicts what we predict (≤ 1e-5)`, async () => {

@@ -366,21 +366,23 @@ describe('native kernels', { skip }, () => {
     closeAll('ms', sn, sr);
   });
 
-  test('adam, steps 1..3', () => {
-    const rng = new Rng(5);
-    const w0 = arrays(rng);
-    const wr = clone(w0), wn = clone(w0);
-    const zeros = () => sizes.map((s) => new Float32Array(s));
-    const mr = zeros(), vr = zeros(), mn = zeros(), vn = zeros();
-    for (let t = 1; t <= 3; t++) {
-      const g = arrays(rng);
-      ref.adamUpdate(wr, g, mr, vr, 1e-3, 0.9, 0.999, 1e-7, t);
-      nat.adamUpdate(wn, g, mn, vn, 1e-3, 0.9, 0.999, 1e-7, t);
-    }
-    closeAll('w', wn, wr);
-    closeAll('m', mn, mr);
-    closeAll('v', vn, vr);
-  });
+  for (const [what, wd] of [['adam', 0], ['adamw (weight decay 0.1)', 0.1]] as const) {
+    test(`${what}, steps 1..3`, () => {
+      const rng = new Rng(5);
+      const w0 = arrays(rng);
+      const wr = clone(w0), wn = clone(w0);
+      const zeros = () => sizes.map((s) => new Float32Array(s));
+      const mr = zeros(), vr = zeros(), mn = zeros(), vn = zeros();
+      for (let t = 1; t <= 3; t++) {
+        const g = arrays(rng);
+        ref.adamUpdate(wr, g, mr, vr, 1e-2, 0.9, 0.999, 1e-7, t, wd);
+        nat.adamUpdate(wn, g, mn, vn, 1e-2, 0.9, 0.999, 1e-7, t, wd);
+      }
+      closeAll('w', wn, wr);
+      closeAll('m', mn, mr);
+      closeAll('v', vn, vr);
+    });
+  }
 
   for (const [len, rate] of [[37, 0.5], [100_003, 0.25], [300_000, 0.4]] as const) {
     test(`dropout ${rate} on ${len} values: same mask as the reference, forward and backward`, () => {
@@ -460,7 +462,7 @@ describe('native kernels', { skip }, () => {
     assert.throws(() => nat.conv2dForward(g, x, w, null, new Float32Array(3), false), RangeError);
     assert.throws(() => nat.conv2dForward(g, x, new Float64Array(18) as unknown as Float32Array, null, new Float32Array(50), false), TypeError);
     assert.throws(() => nat.denseForward(2, 3, 4, new Float32Array(5), new Float32Array(12), null, new Float32Array(8), false), RangeError);
-    assert.throws(() => nat.adamUpdate([new Float32Array(4)], [new Float32Array(2)], [new Float32Array(4)], [new Float32Array(4)], 1e-3, 0.9, 0.999, 1e-7, 1), RangeError);
+    assert.throws(() => nat.adamUpdate([new Float32Array(4)], [new Float32Array(2)], [new Float32Array(4)], [new Float32Array(4)], 1e-3, 0.9, 0.999, 1e-7, 1, 0), RangeError);
   });
 
   test('setThreads(1) gives the same results, then restores', () => {

@@ -10,7 +10,7 @@ import { describe, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { reference } from '../src/kernels/reference';
 import { weight, type Weight } from '../src/layers';
-import { Adam, makeOptimizer, RMSprop, SGD, type Optimizer } from '../src/train/optimizers';
+import { Adam, AdamW, makeOptimizer, RMSprop, SGD, type Optimizer } from '../src/train/optimizers';
 import { UsageError } from '../src/errors';
 import { assertRel } from './helpers/numeric';
 
@@ -183,6 +183,39 @@ describe('optimizers: Adam', () => {
     }
     assert.deepEqual(Array.from(wb.value), Array.from(wa.value));
     assert.equal(b.iterations, 3);
+  });
+});
+
+describe('optimizers: AdamW', () => {
+  /** Keras' (and PyTorch's) order: w −= lr·wd·w with the raw rate, then the Adam step on the decayed w. */
+  const adamwRule = (lr: number, wd: number): Rule => {
+    const adam = adamRule(lr, 0.9, 0.999, 1e-7);
+    return (w, g, t, s) => adam(w - lr * wd * w, g, t, s);
+  };
+
+  test('lr 0.01, weight decay 0.5: decoupled decay, then the Adam step', () => {
+    const opt = new AdamW({ learningRate: 0.01, weightDecay: 0.5 });
+    const { after, frozen } = run(opt);
+    assertTrajectory(after, expected(adamwRule(0.01, 0.5)), 'adamw');
+    assert.deepEqual(Array.from(frozen.value), [0.5, 1.5], 'non-trainable weights (moving statistics) are not decayed');
+    // the decay is visible: w = −1 shrinks by 0.005 a step on top of Adam's ±0.01
+    assert.ok(maxRelDiff(after, expected(adamRule(0.01, 0.9, 0.999, 1e-7))) > 1e-3, 'must differ from Adam');
+    // an L2 term in the loss (g + wd·w) is divided by √v with the gradient: a different trajectory
+    const l2: Rule = (w, g, t, s) => adamRule(0.01, 0.9, 0.999, 1e-7)(w, g + 0.5 * w, t, s);
+    assert.ok(maxRelDiff(after, expected(l2)) > 1e-3, 'must differ from Adam with L2 in the gradient');
+  });
+
+  test('hand-checked first step: w = −1, g = 2, lr 0.01, wd 0.5 → −1·(1 − 0.005) − 0.01·2/(2 + ε/√0.001)', () => {
+    const { after } = run(new AdamW({ learningRate: 0.01, weightDecay: 0.5 }), [-1], [[2]]);
+    assertRel(after[0][0], -0.995 - 0.01 * 2 / (2 + 1e-7 / Math.sqrt(0.001)), REL, 'adamw step 1');
+  });
+
+  test('Keras defaults: weight decay 0.004 on top of Adam\'s; weight_decay in the saved config', () => {
+    const o = makeOptimizer('adamw');
+    assert.ok(o instanceof AdamW);
+    assert.equal(o.className, 'AdamW');
+    assert.deepEqual(o.getConfig(), { learning_rate: 1e-3, beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7, weight_decay: 0.004 });
+    assertTrajectory(run(makeOptimizer('AdamW', { weightDecay: 0.004 })).after, expected(adamwRule(1e-3, 0.004)), 'adamw defaults');
   });
 });
 

@@ -364,7 +364,7 @@ Napi::Value AdamUpdate(const Napi::CallbackInfo& info) {
   a.list(2, "m", S1, LEN, false);
   a.list(3, "v", S2, LEN, false);
   adamUpdate(W.size(), W.data(), G.data(), S1.data(), S2.data(), LEN.data(), a.num(4, "lr"), a.num(5, "beta1"),
-             a.num(6, "beta2"), a.num(7, "eps"), a.num(8, "t"));
+             a.num(6, "beta2"), a.num(7, "eps"), a.num(8, "t"), a.num(9, "weightDecay"));
   return info.Env().Undefined();
 }
 

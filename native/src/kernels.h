@@ -62,7 +62,7 @@ void sgdUpdate(size_t count, float* const* w, const float* const* g, float* cons
 void rmspropUpdate(size_t count, float* const* w, const float* const* g, float* const* ms, const int64_t* len,
                    double lr, double rho, double eps);
 void adamUpdate(size_t count, float* const* w, const float* const* g, float* const* m, float* const* v,
-                const int64_t* len, double lr, double beta1, double beta2, double eps, double t);
+                const int64_t* len, double lr, double beta1, double beta2, double eps, double t, double weightDecay);
 
 // Runtime facts for nativeInfo() and the thread knob.
 std::string cpuIsa();

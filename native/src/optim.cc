@@ -57,7 +57,9 @@ void rmspropUpdate(size_t count, float* const* w, const float* const* g, float* 
 }
 
 void adamUpdate(size_t count, float* const* w, const float* const* g, float* const* m, float* const* v,
-                const int64_t* len, double lr, double beta1, double beta2, double eps, double t) {
+                const int64_t* len, double lr, double beta1, double beta2, double eps, double t, double weightDecay) {
+  // AdamW's decay multiplies first (Keras and PyTorch order); keep = 1 leaves Adam's arithmetic as it was
+  const float keep = static_cast<float>(1 - lr * weightDecay);
   const float lrT = static_cast<float>(lr * std::sqrt(1 - std::pow(beta2, t)) / (1 - std::pow(beta1, t)));
   const float b1 = static_cast<float>(beta1), c1 = static_cast<float>(1 - beta1), b2 = static_cast<float>(beta2),
               c2 = static_cast<float>(1 - beta2), ef = static_cast<float>(eps);
@@ -69,7 +71,7 @@ void adamUpdate(size_t count, float* const* w, const float* const* g, float* con
     for (int64_t i = 0; i < n; i++) {
       mp[i] = b1 * mp[i] + c1 * gp[i];
       vp[i] = b2 * vp[i] + c2 * gp[i] * gp[i];
-      wp[i] -= lrT * mp[i] / (std::sqrt(vp[i]) + ef);
+      wp[i] = wp[i] * keep - lrT * mp[i] / (std::sqrt(vp[i]) + ef);
     }
   }
 }

@@ -110,7 +110,10 @@ export interface Kernels {
   sgdUpdate(params: Float32Array[], grads: Float32Array[], velocity: Float32Array[] | null, lr: number, momentum: number, nesterov: boolean): void;
   /** Keras RMSprop: ms = ρ·ms + (1−ρ)·g²; w −= lr·g/(√ms + ε). */
   rmspropUpdate(params: Float32Array[], grads: Float32Array[], ms: Float32Array[], lr: number, rho: number, eps: number): void;
-  /** Keras Adam at step t (1-based): lr_t = lr·√(1−β₂ᵗ)/(1−β₁ᵗ); m, v moments; w −= lr_t·m/(√v + ε). */
+  /**
+   * Keras Adam at step t (1-based): lr_t = lr·√(1−β₂ᵗ)/(1−β₁ᵗ); m, v moments; w −= lr_t·m/(√v + ε).
+   * weightDecay > 0 makes it Keras' (and PyTorch's) AdamW: w −= lr·wd·w first, decoupled from m and v.
+   */
   adamUpdate(params: Float32Array[], grads: Float32Array[], m: Float32Array[], v: Float32Array[], lr: number,
-    beta1: number, beta2: number, eps: number, t: number): void;
+    beta1: number, beta2: number, eps: number, t: number, weightDecay: number): void;
 }

@@ -316,11 +316,13 @@ export const reference: Kernels = {
     }
   },
 
-  adamUpdate(params, grads, m, v, lr, beta1, beta2, eps, t) {
+  adamUpdate(params, grads, m, v, lr, beta1, beta2, eps, t, weightDecay) {
     const lrT = (lr * Math.sqrt(1 - Math.pow(beta2, t))) / (1 - Math.pow(beta1, t));
+    const keep = Math.fround(1 - lr * weightDecay);
     for (let p = 0; p < params.length; p++) {
       const w = params[p], g = grads[p], mp = m[p], vp = v[p];
       for (let i = 0; i < w.length; i++) {
+        if (weightDecay) w[i] *= keep;
         mp[i] = beta1 * mp[i] + (1 - beta1) * g[i];
         vp[i] = beta2 * vp[i] + (1 - beta2) * g[i] * g[i];
         w[i] -= (lrT * mp[i]) / (Math.sqrt(vp[i]) + eps);

@@ -35,7 +35,9 @@ function layerJson(l: Layer, first: boolean, inputShape: number[]): Record<strin
   return { class_name: l.className, config };
 }
 
-const TFJS_OPTIMIZER_CLASS: Record<string, string> = { RMSprop: 'RMSProp' };
+// TF.js has no AdamW; Keras' Adam takes the same decoupled weight_decay, so an AdamW is saved as the
+// Adam it is (TF.js ignores weight_decay; our loader reads it back)
+const TFJS_OPTIMIZER_CLASS: Record<string, string> = { RMSprop: 'RMSProp', AdamW: 'Adam' };
 
 export function toModelJson(model: Sequential, metadata?: DigitsMetadata): Record<string, unknown> {
   model.build();

@@ -4,14 +4,15 @@ import type { Kernels } from '../kernels/kernels';
 import type { Weight } from '../layers/layer';
 import { DigitsError, UsageError } from '../errors';
 
-export type OptimizerName = 'sgd' | 'rmsprop' | 'adam';
-export const OPTIMIZERS: readonly OptimizerName[] = ['sgd', 'rmsprop', 'adam'];
+export type OptimizerName = 'sgd' | 'rmsprop' | 'adam' | 'adamw';
+export const OPTIMIZERS: readonly OptimizerName[] = ['sgd', 'rmsprop', 'adam', 'adamw'];
 
 export interface OptimizerConfig {
   learningRate?: number;
   momentum?: number; nesterov?: boolean; // sgd
   rho?: number; // rmsprop
-  beta1?: number; beta2?: number; // adam
+  beta1?: number; beta2?: number; // adam, adamw
+  weightDecay?: number; // adamw
   epsilon?: number;
 }
 
@@ -84,19 +85,35 @@ export class RMSprop extends Optimizer {
 }
 
 export class Adam extends Optimizer {
-  readonly className = 'Adam';
+  readonly className: string = 'Adam';
   beta1: number; beta2: number; epsilon: number;
+  /**
+   * Decoupled weight decay, as Keras 3's `weight_decay` on every optimizer (and PyTorch's AdamW):
+   * before each step every trainable weight shrinks by lr·weight_decay of itself, outside the moments,
+   * so the decay is not divided by √v as an L2 term in the loss would be. 0: plain Adam.
+   */
+  weightDecay: number;
   constructor(c: OptimizerConfig = {}) {
     super(c.learningRate ?? 1e-3);
     this.beta1 = c.beta1 ?? 0.9;
     this.beta2 = c.beta2 ?? 0.999;
     this.epsilon = c.epsilon ?? 1e-7;
+    this.weightDecay = c.weightDecay ?? 0;
   }
   protected slotNames() { return ['m', 'v']; }
   protected apply(k: Kernels, p: Float32Array[], g: Float32Array[]) {
-    k.adamUpdate(p, g, this.slots[0], this.slots[1], this.learningRate, this.beta1, this.beta2, this.epsilon, this.iterations);
+    k.adamUpdate(p, g, this.slots[0], this.slots[1], this.learningRate, this.beta1, this.beta2, this.epsilon, this.iterations, this.weightDecay);
   }
-  getConfig() { return { learning_rate: this.learningRate, beta_1: this.beta1, beta_2: this.beta2, epsilon: this.epsilon }; }
+  getConfig(): Record<string, unknown> {
+    return { learning_rate: this.learningRate, beta_1: this.beta1, beta_2: this.beta2, epsilon: this.epsilon, ...(this.weightDecay > 0 && { weight_decay: this.weightDecay }) };
+  }
+}
+
+/** Keras' AdamW: Adam with decoupled weight decay on by default (Keras' 0.004). */
+export class AdamW extends Adam {
+  override readonly className = 'AdamW';
+  constructor(c: OptimizerConfig = {}) { super({ ...c, weightDecay: c.weightDecay ?? 0.004 }); }
+  override getConfig() { return { ...super.getConfig(), weight_decay: this.weightDecay }; }
 }
 
 export function makeOptimizer(name: string, config: OptimizerConfig = {}): Optimizer {
@@ -104,6 +121,7 @@ export function makeOptimizer(name: string, config: OptimizerConfig = {}): Optim
     case 'sgd': return new SGD(config);
     case 'rmsprop': return new RMSprop(config);
     case 'adam': return new Adam(config);
+    case 'adamw': return new AdamW(config);
     default: throw new UsageError(`optimizer: unknown optimizer '${name}' (expected one of ${OPTIMIZERS.join(', ')})`);
   }
 }
