@@ -15,7 +15,7 @@ import { registerReproduce, trainEnsemble } from './reproduce';
 import { predictImages, writeShow } from './predict-image';
 import { registerServe } from './serve';
 import { registerSpeedrun } from './speedrun';
-import { makeOptimizer } from '../train/optimizers';
+import { makeOptimizer, OPTIMIZERS } from '../train/optimizers';
 import { lossForward } from '../train/losses';
 import { CheckpointWriter, checkFreshCheckpointDir, invocation, readCheckpoint, removeCheckpoints, restoreCheckpoint, resumeRun, shellQuote, type TrainRun } from '../train/checkpoint';
 import { confusionMatrix, formatClassReport, formatConfusionMatrix, perClassMetrics, predictedLabels } from '../train/metrics';
@@ -123,7 +123,7 @@ function buildProgram(out: Out): Command {
   program.command('train <preset>').description("train a preset with its recipe on MNIST and evaluate on the test set")
     .option('--epochs <n>', 'epochs (default: the recipe\'s)', int('--epochs', 1))
     .option('--batch-size <n>', 'batch size (default: the recipe\'s)', int('--batch-size', 1))
-    .addOption(new Option('--optimizer <name>', 'optimizer (default: the recipe\'s)').choices(['sgd', 'rmsprop', 'adam']))
+    .addOption(new Option('--optimizer <name>', 'optimizer (default: the recipe\'s)').choices([...OPTIMIZERS]))
     .option('--lr <rate>', 'learning rate (default: the recipe\'s)', num('--lr', 0, Infinity))
     .option('--seed <n>', 'seed for weights, shuffling and dropout', int('--seed', 0), 0)
     .option('--validation-split <f>', 'fraction of the training data (from its end) held out for validation (default: the recipe\'s)', num('--validation-split', 0, 1))
