@@ -12,7 +12,7 @@ export interface OptimizerConfig {
   momentum?: number; nesterov?: boolean; // sgd
   rho?: number; // rmsprop
   beta1?: number; beta2?: number; // adam, adamw
-  weightDecay?: number; // adamw
+  weightDecay?: number; // adam, adamw (sgd and rmsprop have none here, though Keras 3 offers it on every optimizer)
   epsilon?: number;
 }
 
@@ -88,7 +88,7 @@ export class Adam extends Optimizer {
   readonly className: string = 'Adam';
   beta1: number; beta2: number; epsilon: number;
   /**
-   * Decoupled weight decay, as Keras 3's `weight_decay` on every optimizer (and PyTorch's AdamW):
+   * Decoupled weight decay, Keras 3's `weight_decay` (and PyTorch's AdamW):
    * before each step every trainable weight shrinks by lr·weight_decay of itself, outside the moments,
    * so the decay is not divided by √v as an L2 term in the loss would be. 0: plain Adam.
    */
