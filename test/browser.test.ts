@@ -4,13 +4,13 @@
 import { after, before, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { BrowserContext, Page } from 'playwright-core';
 import { buildServer } from '../src/serve/server';
 import { SHARED_MNIST } from './helpers/paths';
 import { trainedModelDir } from './helpers/trained';
+import { tempDir } from './helpers/datafixtures';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = path.resolve(__dirname, '../test-artifacts');
@@ -67,7 +67,7 @@ before(async () => {
   app = await buildServer({ modelDir: trainedModelDir(), dataDir: SHARED_MNIST });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const { chromium } = await import('playwright-core');
-  context = await chromium.launchPersistentContext(fs.mkdtempSync(path.join(os.tmpdir(), 'digits-chromium-')), {
+  context = await chromium.launchPersistentContext(tempDir('digits-chromium-'), {
     executablePath: CHROMIUM, headless: true, viewport: { width: 800, height: 680 },
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });

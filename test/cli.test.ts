@@ -4,9 +4,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { SHARED_MNIST } from './helpers/paths';
+import { tempDir } from './helpers/datafixtures';
 import { loadDataset, toTensor } from '../src/data/mnist';
 
 const BIN = path.resolve(__dirname, '../../bin/digits.js');
@@ -54,7 +54,7 @@ test('usage errors exit 2 with one line and no stack', () => {
 });
 
 test('runtime errors exit 1 with one line naming the file', () => {
-  const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'digits-cli-'));
+  const empty = tempDir('digits-cli-');
   const bad = digits('train', 'seed002-mlp', '--data', empty);
   assert.equal(bad.code, 1);
   assert.match(bad.stderr.trim(), new RegExp(`^digits: .*${empty}.*digits download`));
@@ -66,7 +66,7 @@ test('runtime errors exit 1 with one line naming the file', () => {
 });
 
 test('train → evaluate → predict on real MNIST, and TF.js scores the saved model the same', async () => {
-  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'digits-cli-')), 'M');
+  const out = path.join(tempDir('digits-cli-'), 'M');
   const t = digits('train', 'seed002-mlp', '--epochs', '1', '--limit', '12000', '--data', SHARED_MNIST, '--out', out, '--json');
   assert.equal(t.code, 0, t.stderr);
   const trained = JSON.parse(t.stdout);

@@ -3,11 +3,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { Sequential, Dense } from '../src/index';
 import { saveModel, loadModel } from '../src/model/io';
 import { UsageError } from '../src/errors';
+import { tempDir } from './helpers/datafixtures';
 
 const K = 4;
 const bias = [0.5, -1, 2, 0];
@@ -46,7 +46,7 @@ test('training: SGD at rate 1 moves the bias by the batch mean of p − smoothed
 });
 
 test('save/load keeps the smoothing; bad values and other losses are refused', () => {
-  const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'digits-ls-')), 'm');
+  const dir = path.join(tempDir('digits-ls-'), 'm');
   saveModel(model(0.1), dir);
   assert.equal(JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8')).trainingConfig.label_smoothing, 0.1);
   assert.equal(loadModel(dir).model.labelSmoothing, 0.1);

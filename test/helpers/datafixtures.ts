@@ -36,8 +36,15 @@ export function writeIdx(file: string, spec: IdxSpec, gzip = false): string {
   return file;
 }
 
+const made: string[] = [];
+// node --test runs each test file in its own process: its scratch directories go when it exits
+process.on('exit', () => { for (const d of made) fs.rmSync(d, { recursive: true, force: true }); });
+
+/** A fresh directory under the OS temp dir, removed when the test file's process exits. */
 export function tempDir(prefix = 'digits-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  made.push(d);
+  return d;
 }
 
 export interface TinySplitSpec { n: number; h: number; w: number; labels?: number[]; labelCount?: number }
