@@ -237,6 +237,8 @@ describe('CLI: reproduce, report, --ensemble', { skip: !fs.existsSync(SHARED_MNI
     const rep = digits('report', path.join(out, 'runs', 'seed002-mlp', 'seed-0'), '--data', SHARED_MNIST, '--out', path.join(root, 'one'));
     assert.equal(rep.code, 0, rep.stderr);
     assert.match(fs.readFileSync(path.join(root, 'one', 'report.html'), 'utf8'), /data:image\/svg\+xml;base64/);
+    // the page says what the saved run was trained in, not a fixed line
+    assert.match(fs.readFileSync(path.join(root, 'one', 'report.md'), 'utf8'), /Precision: trained in fp32; evaluated here in fp32/);
     assert.equal(digits('reproduce', '--epochs-scale', '2').code, 2);
     assert.equal(digits('reproduce', '--only', 'nope').code, 2);
   });
@@ -264,8 +266,8 @@ describe('CLI: reproduce, report, --ensemble', { skip: !fs.existsSync(SHARED_MNI
     const out = path.join(root, 'ens');
     const r = digits('train', 'seed002-mlp', '--ensemble', '2', '--epochs', '1', '--limit', '300', '--data', SHARED_MNIST, '--out', out);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /^member seed 0: test accuracy/m);
-    assert.match(r.stdout, /^member seed 1: test accuracy/m);
+    assert.match(r.stdout, /^member seed002-mlp seed 0: test accuracy/m);
+    assert.match(r.stdout, /^member seed002-mlp seed 1: test accuracy/m);
     assert.match(r.stdout, /^ensemble of 2 \(probabilities averaged\): test accuracy \d+\.\d\d%/m);
     const file = JSON.parse(fs.readFileSync(path.join(out, 'ensemble.json'), 'utf8'));
     assert.deepEqual(file.members, ['member-1', 'member-2']);
@@ -281,5 +283,28 @@ describe('CLI: reproduce, report, --ensemble', { skip: !fs.existsSync(SHARED_MNI
     assert.equal(rep.code, 0, rep.stderr);
     assert.match(fs.readFileSync(`${out}-report/report.md`, 'utf8'), /seed002-mlp ensemble of 2/);
     assert.equal(digits('train', 'seed002-mlp', '--ensemble', '2', '--lr', '0.1').code, 2);
+  });
+
+  test('digits train digits-best --ensemble 3 alternates digits-best and its partner digits-best-strided; the report shows both networks', () => {
+    const out = path.join(root, 'ens-mixed');
+    const r = digits('train', 'digits-best', '--ensemble', '3', '--seed', '4', '--epochs', '1', '--limit', '256', '--data', SHARED_MNIST, '--out', out, '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const res = JSON.parse(r.stdout);
+    assert.deepEqual(res.members.map((m: { preset: string; seed: number }) => [m.preset, m.seed]), [['digits-best', 4], ['digits-best-strided', 4], ['digits-best', 5]]);
+    const file = JSON.parse(fs.readFileSync(path.join(out, 'ensemble.json'), 'utf8'));
+    assert.deepEqual([file.presets, file.seeds], [['digits-best', 'digits-best-strided', 'digits-best'], [4, 4, 5]]);
+    // member 2 is the strided network: no pooling layer, stride-2 convolutions, saved under its own preset
+    const mj = JSON.parse(fs.readFileSync(path.join(out, 'member-2', 'model.json'), 'utf8'));
+    const layers = mj.modelTopology.config.layers as { class_name: string; config: { strides?: number[] } }[];
+    assert.ok(!layers.some((l) => l.class_name === 'MaxPooling2D'));
+    assert.deepEqual(layers.filter((l) => l.config.strides?.[0] === 2).length, 2);
+    assert.equal(mj.userDefinedMetadata.digits.preset, 'digits-best-strided');
+    const rep = digits('report', out, '--data', SHARED_MNIST, '--out', `${out}-report`);
+    assert.equal(rep.code, 0, rep.stderr);
+    const md = fs.readFileSync(`${out}-report/report.md`, 'utf8');
+    assert.match(md, /\| digits-best ensemble of 3 \| [\d,]+ \| — \(our design\) \| \d+\.\d\d% \(vote of 3\) \|/);
+    assert.match(md, /Members alternate between digits-best and digits-best-strided/);
+    assert.match(md, /Precision: trained in (bf16|fp32); evaluated here in fp32/);
+    assert.match(md, /digits-best-strided:\n[\s\S]*Total params: 218,474/);
   });
 });

@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { PRESETS, getPreset } from '../src/zoo/presets';
+import { PRESETS, REPRODUCED, getPreset } from '../src/zoo/presets';
 
 /** The seed documents live next to the project: /work/shared/seeds (dist/test is /work/main/dist/test). */
 const SEEDS = path.resolve(__dirname, '../../../shared/seeds');
@@ -96,8 +96,8 @@ function row(name: string, shape: string, params: string): string {
 
 describe('summary: the six presets', () => {
   test('the expectations cover exactly the presets the zoo has', () => {
-    // digits-best is ours, not a seed document's: no document table to match
-    assert.deepEqual(PRESETS.filter((p) => p.name !== 'digits-best' && !p.tunes).map((p) => p.name).sort(), Object.keys(EXPECTED).sort());
+    // digits-best and its ensemble partner are ours, not a seed document's: no document table to match
+    assert.deepEqual(PRESETS.filter((p) => p.document !== '(ours)' && !p.tunes).map((p) => p.name).sort(), Object.keys(EXPECTED).sort());
   });
 
   for (const [name, e] of Object.entries(EXPECTED)) {
@@ -186,4 +186,37 @@ describe('summary: the -tuned twins', () => {
       assert.equal(t.reportedAccuracy, seed.reportedAccuracy);
     });
   }
+});
+
+describe('summary: our presets', () => {
+  /** [output shape after each layer, params]: the arithmetic in the comments, not the code under test. */
+  const OURS: Record<string, { shapes: string[]; params: number[]; nonTrainable: number }> = {
+    // 5x5x1x32+32, BN 4x32; 3x3x32x64+64, BN; 3x3x64x64+64, BN; 3x3x64x128+128, BN; three 2x2 pools: 28, 14, 7, 3; 1152x10+10
+    'digits-best': {
+      shapes: ['28,28,32', '28,28,32', '14,14,32', '14,14,64', '14,14,64', '14,14,64', '14,14,64', '7,7,64', '7,7,128', '7,7,128', '3,3,128', '1152', '1152', '10'],
+      params: [832, 128, 0, 18496, 256, 36928, 256, 0, 73856, 512, 0, 0, 0, 11530], nonTrainable: 2 * (32 + 64 + 64 + 128) },
+    // 5x5x1x32+32; 3x3x32x32+32 at stride 2 ('same': ceil(28/2) = 14); 3x3x32x64+64; 3x3x64x64+64 at stride 2 (7); 4x4x64x128+128 'valid' (7-4+1 = 4); 2048x10+10
+    'digits-best-strided': {
+      shapes: ['28,28,32', '28,28,32', '14,14,32', '14,14,32', '14,14,64', '14,14,64', '7,7,64', '7,7,64', '4,4,128', '4,4,128', '2048', '2048', '10'],
+      params: [832, 128, 9248, 128, 18496, 256, 36928, 256, 131200, 512, 0, 0, 20490], nonTrainable: 2 * (32 + 32 + 64 + 64 + 128) },
+  };
+  for (const [name, e] of Object.entries(OURS)) {
+    test(`${name}: output shapes and parameter counts`, () => {
+      const m = getPreset(name).build().build();
+      assert.deepEqual(m.layers.map((l) => l.outputShape.join(',')), e.shapes);
+      assert.deepEqual(m.layers.map((l) => l.countParams()), e.params);
+      const total = e.params.reduce((a, b) => a + b, 0);
+      assert.equal(m.countParams(), total);
+      assert.match(m.summary(), new RegExp(`Total params: ${total.toLocaleString('en-US')}\nTrainable params: ${(total - e.nonTrainable).toLocaleString('en-US')}\nNon-trainable params: ${e.nonTrainable}`));
+    });
+  }
+  test('an ensemble partner shares its preset\'s recipe, is ours, and digits reproduce leaves it out by default', () => {
+    const partners = PRESETS.filter((p) => p.memberOf);
+    assert.deepEqual(partners.map((p) => [p.name, p.memberOf]), [['digits-best-strided', 'digits-best']]);
+    for (const p of partners) {
+      assert.deepEqual(p.recipe, getPreset(p.memberOf!).recipe);
+      assert.equal(p.document, '(ours)');
+    }
+    assert.ok(REPRODUCED.some((p) => p.name === 'digits-best') && !REPRODUCED.some((p) => p.name === 'digits-best-strided'));
+  });
 });

@@ -8,7 +8,7 @@ import { explain } from '../model/explain';
 import { loadDataset, resolveDataDir, toTensor, defaultCacheDir, type Dataset } from '../data/mnist';
 import { download } from '../data/download';
 import { saveModel, loadModel, VERSION } from '../model/io';
-import { backendDescription, getKernels, setPrecision, setThreads } from '../kernels';
+import { backendDescription, getKernels, getPrecision, setPrecision, setThreads } from '../kernels';
 import { ReduceLROnPlateau, type Callback } from '../train/callbacks';
 import { accuracyOf, applyRecipePrecision, averageProbabilities, recipeAugmenter, recipeCallbacks } from '../zoo/recipe';
 import { registerReproduce, trainEnsemble } from './reproduce';
@@ -103,12 +103,13 @@ function buildProgram(out: Out): Command {
   program.hook('preAction', (cmd) => { const t = cmd.opts().threads; if (t) setThreads(t); const p = cmd.opts().precision; if (p) setPrecision(p); });
 
   program.command('models').description('list the built-in presets').action(() => {
+    const w = Math.max(...PRESETS.map((p) => p.name.length));
     for (const p of PRESETS) {
       // layers get their weights at build time; countParams before it is 0
       const m = p.build().build();
-      out.stdout(`${p.name.padEnd(18)} ${m.countParams().toLocaleString('en-US').padStart(10)} params  ${p.description}\n`);
-      out.stdout(`${' '.repeat(30)}recipe: ${p.recipe.optimizer} ${p.recipe.oneCycle ? 'one-cycle, peak lr' : 'lr'} ${p.recipe.learningRate}, ${p.recipe.loss}${p.recipe.labelSmoothing ? ` (label smoothing ${p.recipe.labelSmoothing})` : ''}, batch ${p.recipe.batchSize}, ${p.recipe.epochs} epochs; document reports ${p.reportedAccuracy === null ? 'no accuracy' : (p.reportedAccuracy * 100).toFixed(2) + '%'}\n`);
-      out.stdout(`${' '.repeat(30)}ours: ${p.ours}\n`);
+      out.stdout(`${p.name.padEnd(w)} ${m.countParams().toLocaleString('en-US').padStart(10)} params  ${p.description}\n`);
+      out.stdout(`${' '.repeat(w + 12)}recipe: ${p.recipe.optimizer} ${p.recipe.oneCycle ? 'one-cycle, peak lr' : 'lr'} ${p.recipe.learningRate}, ${p.recipe.loss}${p.recipe.labelSmoothing ? ` (label smoothing ${p.recipe.labelSmoothing})` : ''}, batch ${p.recipe.batchSize}, ${p.recipe.epochs} epochs; document reports ${p.reportedAccuracy === null ? 'no accuracy' : (p.reportedAccuracy * 100).toFixed(2) + '%'}\n`);
+      out.stdout(`${' '.repeat(w + 12)}ours: ${p.ours}\n`);
     }
   });
 
@@ -134,7 +135,7 @@ function buildProgram(out: Out): Command {
     .option('--checkpoint-dir <dir>', 'write a resumable checkpoint here at every epoch end (default: <out>.ckpt when --out is given)')
     .option('--checkpoint-minutes <m>', 'also checkpoint mid-epoch every m minutes', num('--checkpoint-minutes', 0, Infinity))
     .option('--resume <dir>', 'continue the interrupted run whose checkpoints are in dir (its options are kept)')
-    .option('--ensemble <n>', 'train n models (seeds seed … seed+n-1) and average their probabilities; --out gets member-1 … member-n', int('--ensemble', 1))
+    .option('--ensemble <n>', 'train n models (seeds seed, seed+1, …) and average their probabilities; digits-best\'s members alternate with digits-best-strided; --out gets member-1 … member-n', int('--ensemble', 1))
     .action(async (name: string, o: { epochs?: number; batchSize?: number; optimizer?: string; lr?: number; seed: number; validationSplit?: number; limit?: number; data?: string; out?: string; json?: boolean; checkpointDir?: string; checkpointMinutes?: number; resume?: string; ensemble?: number }, cmd: Command) => {
       const preset = getPreset(name);
       const r = preset.recipe;
@@ -182,7 +183,7 @@ function buildProgram(out: Out): Command {
       const test = model.evaluate(d.test, d.testLabels);
       const samples = Math.floor(d.train.shape[0] * (1 - validationSplit)) * history.epoch.length;
       const result = {
-        preset: name, backend: getKernels().name, epochs: history.epoch.length, batchSize, optimizer, seed: run.seed,
+        preset: name, backend: getKernels().name, precision: getPrecision(), epochs: history.epoch.length, batchSize, optimizer, seed: run.seed,
         history: history.history, test, trainSeconds, samplesPerSecond: samples / trainSeconds,
       };
       if (run.out) saveModel(model, run.out, { ...result, dataset: { height: d.ds.height, width: d.ds.width, classes: d.ds.classes } });

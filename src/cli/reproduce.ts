@@ -5,10 +5,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Command } from 'commander';
-import { PRESETS, getPreset, type Preset } from '../zoo/presets';
+import { PRESETS, REPRODUCED, getPreset, type Preset } from '../zoo/presets';
 import { accuracyOf, applyRecipePrecision, averageProbabilities, loadPresetData, trainPreset, type PresetData } from '../zoo/recipe';
 import { loadModel, saveModel, VERSION } from '../model/io';
-import { backendDescription, setPrecision } from '../kernels';
+import { backendDescription, getPrecision, setPrecision } from '../kernels';
 import { writeReport, type ReportEntry, type ReportMeta } from '../report/report';
 import { entryFromModelDir, entryFromRuns, TARGETS, type EnsembleFile, type RunRecord } from '../report/entries';
 import { UsageError } from '../errors';
@@ -90,7 +90,7 @@ export interface ReproduceOptions { only?: string[]; out: string; seeds: number;
   bf16?: string[] }
 
 export async function reproduce(o: ReproduceOptions, out: Out, command?: string): Promise<{ entries: ReportEntry[]; html: string; markdown: string }> {
-  const presets: Preset[] = o.only?.length ? [...new Set(o.only)].map(getPreset) : PRESETS;
+  const presets: Preset[] = o.only?.length ? [...new Set(o.only)].map(getPreset) : REPRODUCED;
   const d = loadPresetData(o.data, o.limit);
   const outDir = path.resolve(o.out);
   fs.mkdirSync(outDir, { recursive: true });
@@ -145,9 +145,10 @@ export async function reproduce(o: ReproduceOptions, out: Out, command?: string)
   const total = (Date.now() - t0) / 1000;
   if (o.json) out.stdout(JSON.stringify({ out: outDir, minutes: total / 60, results: entries.map((e) => ({ preset: e.name, params: e.params, reported: e.reportedAccuracy, accuracy: e.testAccuracy, target: e.target, epochs: e.epochs, minutes: e.totalSeconds / 60, samplesPerSecond: e.samplesPerSecond, seeds: e.runs.map((r) => r.testAccuracy) })) }) + '\n');
   else {
-    out.stdout(`${'preset'.padEnd(18)} ${'params'.padStart(10)} ${'seed'.padStart(8)} ${'ours'.padStart(8)} ${'target'.padStart(9)} ${'epochs'.padStart(6)} ${'minutes'.padStart(8)}\n`);
+    const w = Math.max(18, ...entries.map((e) => e.name.length));
+    out.stdout(`${'preset'.padEnd(w)} ${'params'.padStart(10)} ${'seed'.padStart(8)} ${'ours'.padStart(8)} ${'target'.padStart(9)} ${'epochs'.padStart(6)} ${'minutes'.padStart(8)}\n`);
     for (const e of entries) {
-      out.stdout(`${e.name.padEnd(18)} ${e.params.toLocaleString('en-US').padStart(10)} ${(e.reportedAccuracy === null ? '—' : pct(e.reportedAccuracy)).padStart(8)} ${pct(e.testAccuracy).padStart(8)} ${(e.target === null ? '—' : `${pct(e.target)} ${e.testAccuracy >= e.target ? '✓' : '✗'}`).padStart(9)} ${String(e.epochs).padStart(6)} ${(e.totalSeconds / 60).toFixed(1).padStart(8)}\n`);
+      out.stdout(`${e.name.padEnd(w)} ${e.params.toLocaleString('en-US').padStart(10)} ${(e.reportedAccuracy === null ? '—' : pct(e.reportedAccuracy)).padStart(8)} ${pct(e.testAccuracy).padStart(8)} ${(e.target === null ? '—' : `${pct(e.target)} ${e.testAccuracy >= e.target ? '✓' : '✗'}`).padStart(9)} ${String(e.epochs).padStart(6)} ${(e.totalSeconds / 60).toFixed(1).padStart(8)}\n`);
     }
     out.stdout(`\n${(total / 60).toFixed(1)} minutes in all. Report: ${written.html}\n                          ${written.markdown}\n`);
   }
@@ -156,23 +157,29 @@ export async function reproduce(o: ReproduceOptions, out: Out, command?: string)
 
 export interface EnsembleOptions { ensemble: number; seed: number; epochs?: number; batchSize?: number; limit?: number; data?: string; out?: string; json?: boolean }
 
-/** `digits train <preset> --ensemble N`: N models (seeds seed … seed+N-1), test probabilities averaged. */
+/**
+ * `digits train <preset> --ensemble N`: N models, test probabilities averaged. Where the preset has
+ * partners (presets whose memberOf names it), members alternate between it and them, each network
+ * counting seeds up from --seed: digits-best, digits-best-strided, digits-best (seed+1), …
+ */
 export function trainEnsemble(name: string, o: EnsembleOptions, out: Out): void {
   const p = getPreset(name);
+  const cycle = [p, ...PRESETS.filter((q) => q.memberOf === p.name)];
   const d = loadPresetData(o.data, o.limit);
-  const members: { seed: number; accuracy: number; loss: number; trainSeconds: number; samplesPerSecond: number }[] = [];
+  const members: { preset: string; seed: number; accuracy: number; loss: number; trainSeconds: number; samplesPerSecond: number }[] = [];
   const probs: Float32Array[] = [];
   const dirs: string[] = [];
   for (let k = 0; k < o.ensemble; k++) {
-    const seed = o.seed + k;
-    out.stderr(`ensemble: member ${k + 1}/${o.ensemble} (seed ${seed})\n`);
-    const r = trainPreset(p, d, { seed, epochs: o.epochs, batchSize: o.batchSize });
+    const q = cycle[k % cycle.length];
+    const seed = o.seed + Math.floor(k / cycle.length);
+    out.stderr(`ensemble: member ${k + 1}/${o.ensemble} (${q.name}, seed ${seed})\n`);
+    const r = trainPreset(q, d, { seed, epochs: o.epochs, batchSize: o.batchSize });
     probs.push(r.probs);
-    members.push({ seed, accuracy: r.test.accuracy, loss: r.test.loss, trainSeconds: r.trainSeconds, samplesPerSecond: r.samplesPerSecond });
+    members.push({ preset: q.name, seed, accuracy: r.test.accuracy, loss: r.test.loss, trainSeconds: r.trainSeconds, samplesPerSecond: r.samplesPerSecond });
     out.stderr(`ensemble: member ${k + 1} test accuracy ${pct(r.test.accuracy)}, ensemble so far ${pct(accuracyOf(averageProbabilities(probs), d.testClasses, d.classes))}\n`);
     if (o.out) {
       const dir = `member-${k + 1}`;
-      saveModel(r.model, path.join(o.out, dir), { preset: name, backend: r.backend, epochs: r.epochs, batchSize: r.batchSize, optimizer: p.recipe.optimizer, seed,
+      saveModel(r.model, path.join(o.out, dir), { preset: q.name, backend: r.backend, precision: getPrecision(), epochs: r.epochs, batchSize: r.batchSize, optimizer: q.recipe.optimizer, seed,
         history: r.history.history, test: r.test, trainSeconds: r.trainSeconds, samplesPerSecond: r.samplesPerSecond, dataset: { height: d.height, width: d.width, classes: d.classes } });
       dirs.push(dir);
     }
@@ -180,11 +187,12 @@ export function trainEnsemble(name: string, o: EnsembleOptions, out: Out): void 
   const accuracy = accuracyOf(averageProbabilities(probs), d.testClasses, d.classes);
   const trainSeconds = members.reduce((s, m) => s + m.trainSeconds, 0);
   if (o.out) {
-    const file: EnsembleFile = { preset: name, members: dirs, seeds: members.map((m) => m.seed), test: { accuracy }, memberAccuracies: members.map((m) => m.accuracy), trainSeconds };
+    const file: EnsembleFile = { preset: name, members: dirs, presets: members.map((m) => m.preset), seeds: members.map((m) => m.seed), test: { accuracy },
+      memberAccuracies: members.map((m) => m.accuracy), trainSeconds };
     fs.writeFileSync(path.join(o.out, 'ensemble.json'), JSON.stringify(file, null, 1) + '\n');
   }
   if (o.json) { out.stdout(JSON.stringify({ preset: name, ensemble: o.ensemble, members, test: { accuracy }, trainSeconds }) + '\n'); return; }
-  for (const m of members) out.stdout(`member seed ${m.seed}: test accuracy ${pct(m.accuracy)} (${(m.trainSeconds / 60).toFixed(1)} min, ${Math.round(m.samplesPerSecond)} samples/s)\n`);
+  for (const m of members) out.stdout(`member ${m.preset} seed ${m.seed}: test accuracy ${pct(m.accuracy)} (${(m.trainSeconds / 60).toFixed(1)} min, ${Math.round(m.samplesPerSecond)} samples/s)\n`);
   const target = name === 'digits-best' ? ' (target ≥ 99.75%)' : '';
   out.stdout(`ensemble of ${o.ensemble} (probabilities averaged): test accuracy ${pct(accuracy)}${target}; ${(trainSeconds / 60).toFixed(1)} min of training\n`);
   if (o.out) out.stdout(`saved to ${o.out} (member-1 … member-${o.ensemble}, ensemble.json; 'digits report ${o.out}' renders the page)\n`);
@@ -192,7 +200,7 @@ export function trainEnsemble(name: string, o: EnsembleOptions, out: Out): void 
 
 export function registerReproduce(program: Command, out: Out): void {
   program.command('reproduce').description("train every preset with its recipe, evaluate on the test set, and write a Markdown + HTML report")
-    .option('--only <presets>', 'comma-separated presets (repeatable; default: all)', presetList)
+    .option('--only <presets>', `comma-separated presets (repeatable; default: all but the ensemble partners ${PRESETS.filter((p) => p.memberOf).map((p) => p.name).join(', ')})`, presetList)
     .option('--out <dir>', 'report directory (report.md, report.html, figures/, runs/)', 'reproduce-report')
     .option('--seeds <n[,preset=n…]>', 'runs per preset (seeds 0..n-1), optionally per preset, e.g. 3,seed000-kaggle=1; the report shows the median', '1')
     .option('--epochs-scale <f>', 'QUICK RUNS ONLY: multiply every recipe\'s epochs by f in (0, 1]; not the real recipe, and the report says so', scaleArg, 1)
@@ -219,6 +227,7 @@ export function registerReproduce(program: Command, out: Out): void {
       const meta: ReportMeta = {
         title: `digits report: ${entry.name}`, generated: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), version: VERSION,
         backend: backendDescription().replace(/^backend: /, 'backend '), machine: machine(), seeds: 0, epochsScale: entry.epochsScale,
+        precision: `Precision: trained in ${entry.trainedPrecision ?? 'a precision the model does not record (saved before digits recorded it)'}; evaluated here in ${getPrecision()} (--precision chooses).`,
       };
       const w = await writeReport([entry], meta, outDir);
       out.stdout(`test accuracy ${pct(entry.testAccuracy)}${entry.target !== null ? ` (target ≥ ${pct(entry.target)})` : ''}\nreport: ${w.html}\n        ${w.markdown}\n`);

@@ -12,6 +12,7 @@ interface NativeModule {
   nativeInfo(): { isa: string; threads: number; onednn: string } | null;
   setThreads(n: number): void;
   setPrecision?(p: 'fp32' | 'bf16'): void;
+  getPrecision?(): 'fp32' | 'bf16';
   nativeLoadError?(): string | null;
 }
 
@@ -56,6 +57,11 @@ export function backendDescription(): string {
 
 export function setThreads(n: number): void {
   nativeModule()?.setThreads(n);
+}
+
+/** The precision convolutions and dense layers compute in now: fp32 unless setPrecision('bf16') took. */
+export function getPrecision(): 'fp32' | 'bf16' {
+  return getKernels().name === 'native' ? nativeModule()?.getPrecision?.() ?? 'fp32' : 'fp32';
 }
 
 /** 'bf16' computes convolutions and dense layers in bfloat16 on the native core (fp32 master weights). */

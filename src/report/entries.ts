@@ -74,7 +74,7 @@ export function entryFromRuns(p: Preset, runs: RunRecord[], d: PresetData, o: { 
 }
 
 interface SavedMeta {
-  preset?: string; seed?: number; epochs?: number; batchSize?: number; backend?: string; epochsScale?: number;
+  preset?: string; seed?: number; epochs?: number; batchSize?: number; backend?: string; epochsScale?: number; precision?: string;
   history?: Record<string, number[]>; test?: { loss: number; accuracy: number }; trainSeconds?: number; samplesPerSecond?: number;
 }
 
@@ -82,6 +82,8 @@ interface SavedMeta {
 export interface EnsembleFile {
   preset: string;
   members: string[];
+  /** Each member's preset: the ensemble's own, or a partner of it (memberOf); absent in files from before partners. */
+  presets?: string[];
   seeds: number[];
   test: { accuracy: number };
   memberAccuracies: number[];
@@ -112,7 +114,7 @@ export function entryFromModelDir(dir: string, d: PresetData): ReportEntry {
     testAccuracy: a.accuracy, testLoss: loss, runs: [run], shownSeed: run.seed, epochs: run.epochs, epochsScale: meta.epochsScale ?? 1,
     batchSize: meta.batchSize ?? 0, trainSeconds: run.trainSeconds, totalSeconds: run.trainSeconds, samplesPerSecond: run.samplesPerSecond,
     backend: meta.backend ?? 'unknown', history: meta.history ?? {}, confusion: a.confusion, misclassified: a.misclassified,
-    misclassifiedTotal: a.misclassifiedTotal, imageShape: [d.height, d.width], notes,
+    misclassifiedTotal: a.misclassifiedTotal, imageShape: [d.height, d.width], notes, trainedPrecision: meta.precision,
   };
 }
 
@@ -129,18 +131,29 @@ function entryFromEnsemble(dir: string, e: EnsembleFile, d: PresetData): ReportE
   const runs: RunSummary[] = metas.map((m, i) => ({ seed: m.seed ?? e.seeds[i], testAccuracy: accuracyOf(memberProbs[i], d.testClasses, d.classes),
     testLoss: m.test?.loss ?? NaN, trainSeconds: m.trainSeconds ?? 0, samplesPerSecond: m.samplesPerSecond ?? 0, epochs: m.epochs ?? 0 }));
   const total = runs.reduce((s, r) => s + r.trainSeconds, 0);
+  // one summary per distinct network, in member order: a mixed ensemble shows both
+  const networks = [...new Map(members.map((m, i) => [e.presets?.[i] ?? e.preset, m.model] as const))];
+  const summary = networks.length === 1 ? members[0].model.summary() : networks.map(([n, m]) => `${n}:\n${m.summary()}`).join('\n\n');
+  const mixed = networks.length > 1 ? ` Members alternate between ${networks.map(([n]) => n).join(' and ')}.` : '';
   return {
-    name: `${e.preset} ensemble of ${members.length}`, ours: preset?.document === '(ours)', description: `${preset?.description ?? e.preset}. Soft voting: the members' probabilities averaged.`,
-    summary: members[0].model.summary(), params: members.reduce((s, m) => s + m.model.countParams(), 0),
+    name: `${e.preset} ensemble of ${members.length}`, ours: preset?.document === '(ours)', description: `${preset?.description ?? e.preset}.${mixed} Soft voting: the members' probabilities averaged.`,
+    summary, params: members.reduce((s, m) => s + m.model.countParams(), 0),
     recipe: preset ? recipeText(preset, metas[0].epochs) : 'unknown', reportedAccuracy: preset?.reportedAccuracy ?? null,
-    target: e.preset === 'digits-best' ? 0.9975 : null, testAccuracy: a.accuracy, testLoss: loss / d.testClasses.length, runs,
+    target: e.preset === 'digits-best' ? 0.9975 : null, testAccuracy: a.accuracy, testLoss: loss / d.testClasses.length, runs, ensemble: true,
     shownSeed: runs[0].seed, epochs: runs[0].epochs, epochsScale: metas[0].epochsScale ?? 1, batchSize: metas[0].batchSize ?? 0,
     trainSeconds: total, totalSeconds: total, samplesPerSecond: runs.reduce((s, r) => s + r.samplesPerSecond, 0) / runs.length,
     backend: metas[0].backend ?? 'unknown', history: metas[0].history ?? {}, confusion: a.confusion, misclassified: a.misclassified,
-    misclassifiedTotal: a.misclassifiedTotal, imageShape: [d.height, d.width],
-    notes: [`Members' test accuracies: ${runs.map((r) => `${(r.testAccuracy * 100).toFixed(2)}%`).join(', ')}; the curves are member 1's (seed ${runs[0].seed}).`,
+    misclassifiedTotal: a.misclassifiedTotal, imageShape: [d.height, d.width], trainedPrecision: precisionOf(metas),
+    notes: [`Members' test accuracies: ${runs.map((r, i) => `${networks.length > 1 ? `${e.presets?.[i]} ` : ''}${(r.testAccuracy * 100).toFixed(2)}%`).join(', ')}; the curves are member 1's (seed ${runs[0].seed}).`,
       'Parameters count all members together.'],
   };
+}
+
+/** The members' training precision: one word when they agree, each member's otherwise; undefined where any did not record it. */
+function precisionOf(metas: SavedMeta[]): string | undefined {
+  if (metas.some((m) => !m.precision)) return undefined;
+  const all = [...new Set(metas.map((m) => m.precision))];
+  return all.length === 1 ? all[0] : `${metas.map((m) => m.precision).join(', ')} (member by member)`;
 }
 
 function checkFits(model: Sequential, d: PresetData, where: string): void {

@@ -30,8 +30,12 @@ export interface ReportEntry {
   reportedAccuracy: number | null;
   /** The accuracy this model must reach (issue 4's targets), or null. */
   target: number | null;
-  /** Median over the runs (or the ensemble's). */
+  /** Median over the runs, or for an ensemble its soft vote. */
   testAccuracy: number;
+  /** The runs are the members of one soft vote, not repeats of one recipe. */
+  ensemble?: boolean;
+  /** What the saved runs say they were trained in (fp32, bf16), where they say it. */
+  trainedPrecision?: string;
   testLoss: number;
   runs: RunSummary[];
   /** The run whose curves, confusion matrix and mistakes are shown: the median one. */
@@ -113,7 +117,7 @@ interface Figures { curves: string | null; confusion: string; misclassified: str
 
 async function figures(e: ReportEntry): Promise<Figures> {
   const hasCurves = Object.values(e.history).some((v) => v.length > 0);
-  const seedNote = e.runs.length > 1 ? ` (seed ${e.shownSeed}, the median of ${e.runs.length})` : '';
+  const seedNote = e.ensemble ? ` (member 1, seed ${e.shownSeed})` : e.runs.length > 1 ? ` (seed ${e.shownSeed}, the median of ${e.runs.length})` : '';
   return {
     curves: hasCurves ? await renderSvg(learningCurvesSpec(e.history, `${e.name}: learning curves${seedNote}`)) : null,
     confusion: await renderSvg(confusionSpec(e.confusion, `${e.name}: confusion matrix (test set, ${pct(e.testAccuracy)})`)),
@@ -151,7 +155,7 @@ export async function writeReport(entries: ReportEntry[], meta: ReportMeta, outD
 function tableRows(entries: ReportEntry[]): string[][] {
   return entries.map((e) => [
     e.name, e.params.toLocaleString('en-US'), e.reportedAccuracy === null && e.ours ? '— (our design)' : pct(e.reportedAccuracy),
-    `${pct(e.testAccuracy)}${e.runs.length > 1 ? ` (median of ${e.runs.length})` : ''}`,
+    `${pct(e.testAccuracy)}${e.ensemble ? ` (vote of ${e.runs.length})` : e.runs.length > 1 ? ` (median of ${e.runs.length})` : ''}`,
     e.target === null ? '—' : `≥ ${pct(e.target)} ${verdict(e)}`,
     String(e.epochs) + (e.epochsScale !== 1 ? ` (×${e.epochsScale})` : ''), minutes(e.totalSeconds),
     Math.round(e.samplesPerSecond).toLocaleString('en-US'),
