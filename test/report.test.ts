@@ -304,6 +304,7 @@ describe('CLI: reproduce, report, --ensemble', { skip: !fs.existsSync(SHARED_MNI
     const md = fs.readFileSync(`${out}-report/report.md`, 'utf8');
     assert.match(md, /\| digits-best ensemble of 3 \| [\d,]+ \| — \(our design\) \| \d+\.\d\d% \(vote of 3\) \|/);
     assert.match(md, /Members alternate between digits-best and digits-best-strided/);
+    assert.match(md, /\| 1: digits-best, seed 4 \(shown\) \|[^\n]*\n\| 2: digits-best-strided, seed 4 \|[^\n]*\n\| 3: digits-best, seed 5 \|/);
     assert.match(md, /Precision: trained in (bf16|fp32); evaluated here in fp32/);
     assert.match(md, /digits-best-strided:\n[\s\S]*Total params: 218,474/);
   });

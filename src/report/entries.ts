@@ -128,7 +128,7 @@ function entryFromEnsemble(dir: string, e: EnsembleFile, d: PresetData): ReportE
   const preset = PRESETS.find((p) => p.name === e.preset);
   let loss = 0;
   for (let r = 0; r < d.testClasses.length; r++) loss -= Math.log(Math.max(probs[r * d.classes + d.testClasses[r]], 1e-7));
-  const runs: RunSummary[] = metas.map((m, i) => ({ seed: m.seed ?? e.seeds[i], testAccuracy: accuracyOf(memberProbs[i], d.testClasses, d.classes),
+  const runs: RunSummary[] = metas.map((m, i) => ({ seed: m.seed ?? e.seeds[i], label: e.presets ? `${e.presets[i]}, seed ${m.seed ?? e.seeds[i]}` : undefined, testAccuracy: accuracyOf(memberProbs[i], d.testClasses, d.classes),
     testLoss: m.test?.loss ?? NaN, trainSeconds: m.trainSeconds ?? 0, samplesPerSecond: m.samplesPerSecond ?? 0, epochs: m.epochs ?? 0 }));
   const total = runs.reduce((s, r) => s + r.trainSeconds, 0);
   // one summary per distinct network, in member order: a mixed ensemble shows both

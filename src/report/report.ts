@@ -9,6 +9,8 @@ import { confusionMatrix } from '../train/metrics';
 
 export interface RunSummary {
   seed: number;
+  /** Names the run where the seed alone does not (the members of a mixed ensemble). */
+  label?: string;
   testAccuracy: number;
   testLoss: number;
   trainSeconds: number;
@@ -152,6 +154,12 @@ export async function writeReport(entries: ReportEntry[], meta: ReportMeta, outD
   return { markdown: md, html, json, figures: written };
 }
 
+/** A run's row label: its seed (or label), marked where its figures are the ones shown (an ensemble shows member 1's curves). */
+function runLabel(e: ReportEntry, r: RunSummary, i: number): string {
+  const shown = e.ensemble ? i === 0 : r.seed === e.shownSeed;
+  return `${e.ensemble ? `${i + 1}: ` : ''}${r.label ?? r.seed}${shown ? ' (shown)' : ''}`;
+}
+
 function tableRows(entries: ReportEntry[]): string[][] {
   return entries.map((e) => [
     e.name, e.params.toLocaleString('en-US'), e.reportedAccuracy === null && e.ours ? '— (our design)' : pct(e.reportedAccuracy),
@@ -189,8 +197,8 @@ export function markdown(entries: ReportEntry[], meta: ReportMeta): string {
         (e.target !== null ? `; target ≥ ${pct(e.target)} ${verdict(e)}` : '') + '.',
       '', `Training: ${e.epochs} epochs of batch ${e.batchSize} in ${minutes(e.trainSeconds)} min (${Math.round(e.samplesPerSecond).toLocaleString('en-US')} samples/s, ${e.backend} backend).`, '');
     if (e.runs.length > 1) {
-      L.push('| seed | test accuracy | test loss | minutes | samples/s |', '|---:|---:|---:|---:|---:|');
-      for (const r of e.runs) L.push(`| ${r.seed}${r.seed === e.shownSeed ? ' (shown)' : ''} | ${pct(r.testAccuracy)} | ${r.testLoss.toFixed(4)} | ${minutes(r.trainSeconds)} | ${Math.round(r.samplesPerSecond)} |`);
+      L.push(`| ${e.ensemble ? 'member' : 'seed'} | test accuracy | test loss | minutes | samples/s |`, '|---:|---:|---:|---:|---:|');
+      for (const [i, r] of e.runs.entries()) L.push(`| ${runLabel(e, r, i)} | ${pct(r.testAccuracy)} | ${r.testLoss.toFixed(4)} | ${minutes(r.trainSeconds)} | ${Math.round(r.samplesPerSecond)} |`);
       L.push('');
     }
     for (const n of e.notes) L.push(`- ${n}`);
@@ -229,8 +237,8 @@ export function htmlPage(entries: ReportEntry[], meta: ReportMeta, figs: Figures
   const sections = entries.map((e, i) => {
     const f = figs[i];
     const runs = e.runs.length > 1
-      ? `<table><tr><th>seed</th><th>test accuracy</th><th>test loss</th><th>minutes</th><th>samples/s</th></tr>${e.runs.map((r) =>
-        `<tr><td>${r.seed}${r.seed === e.shownSeed ? ' (shown)' : ''}</td><td>${pct(r.testAccuracy)}</td><td>${r.testLoss.toFixed(4)}</td><td>${minutes(r.trainSeconds)}</td><td>${Math.round(r.samplesPerSecond)}</td></tr>`).join('')}</table>`
+      ? `<table><tr><th>${e.ensemble ? 'member' : 'seed'}</th><th>test accuracy</th><th>test loss</th><th>minutes</th><th>samples/s</th></tr>${e.runs.map((r, i) =>
+        `<tr><td>${esc(runLabel(e, r, i))}</td><td>${pct(r.testAccuracy)}</td><td>${r.testLoss.toFixed(4)}</td><td>${minutes(r.trainSeconds)}</td><td>${Math.round(r.samplesPerSecond)}</td></tr>`).join('')}</table>`
       : '';
     return `<section id="${slug(e.name)}"><h2>${esc(e.name)}</h2>
 <p>${esc(e.description)}</p>
