@@ -1,6 +1,6 @@
 // Crash-safe, resumable training: snapshots replay bit for bit (reference core), a real `digits train`
 // survives SIGKILL and SIGINT/SIGTERM, and numerical faults stop before they reach a checkpoint.
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -20,9 +20,6 @@ import type { Tensor } from '../src/tensor';
 
 const BIN = path.resolve(__dirname, '../../bin/digits.js');
 
-const made: string[] = [];
-const scratch = (prefix?: string) => { const d = tempDir(prefix); made.push(d); return d; };
-after(() => { for (const d of made) fs.rmSync(d, { recursive: true, force: true }); });
 
 // ---- in process: every interruption point replays exactly ----
 
@@ -34,7 +31,7 @@ test('a run interrupted at any batch and resumed from its checkpoint on disk end
   const expected = whole.fit(x, y, fitArgs());
   const steps = Math.ceil(Math.floor(80 * (1 - RUN.validationSplit)) / RUN.batchSize);
   assert.equal(expected.epoch.length, RUN.epochs);
-  const root = scratch('digits-ckpt-');
+  const root = tempDir('digits-ckpt-');
   for (let stopAfter = 1; stopAfter <= RUN.epochs * steps; stopAfter++) {
     const dir = path.join(root, String(stopAfter));
     const first = tinyModel();
@@ -68,7 +65,7 @@ test('checkpoint state keeps typed arrays and non-finite numbers through JSON', 
 
 test('a temp dir left by a killed writer is ignored, and a corrupt checkpoint is a one-line error', () => {
   const { x, y } = tinyData(40);
-  const dir = scratch('digits-ckpt-');
+  const dir = tempDir('digits-ckpt-');
   const m = tinyModel();
   m.fit(x, y, { ...fitArgs(), epochs: 1, checkpoint: { save: (s) => writeCheckpoint(dir, m, s, { run: RUN, trainSeconds: 0, backend: 'reference' }) } });
   const good = latestCheckpoint(dir)!;
@@ -86,12 +83,12 @@ test('a temp dir left by a killed writer is ignored, and a corrupt checkpoint is
   fs.writeFileSync(path.join(good, 'state.json'), '{}');
   expectDigitsError(() => readCheckpoint(dir), /state\.json: checksum mismatch/);
   expectDigitsError(() => readCheckpoint(path.join(dir, 'nope')), /no such checkpoint directory/);
-  expectDigitsError(() => readCheckpoint(scratch()), /no checkpoint in this directory/);
+  expectDigitsError(() => readCheckpoint(tempDir()), /no checkpoint in this directory/);
 });
 
 test('NaN weights stop training naming epoch and batch, and the last good checkpoint stays', () => {
   const { x, y } = tinyData(80);
-  const dir = scratch('digits-ckpt-');
+  const dir = tempDir('digits-ckpt-');
   const m = tinyModel();
   const writer = new CheckpointWriter(m, { ...RUN, checkpointDir: dir }, 'reference');
   const poison: Callback = { onBatchEnd: (b) => { if (writer.last?.epoch === 1 && b === 3) m.layers[4].weights[0].value[5] = NaN; } };
@@ -149,7 +146,7 @@ function uninterrupted(root: string): Promise<Done> {
 }
 
 test('SIGKILL mid-epoch, then --resume: the same history, accuracy and weights as an uninterrupted run', async () => {
-  const root = scratch('digits-kill-');
+  const root = tempDir('digits-kill-');
   const base = uninterrupted(root);
   const victim = digits(root, [...TRAIN, '--out', 'M', '--checkpoint-minutes', '0']);
   // checkpoints every batch, so the kill lands anywhere, mid-write included
@@ -174,7 +171,7 @@ test('SIGKILL mid-epoch, then --resume: the same history, accuracy and weights a
 });
 
 test('SIGINT finishes the batch, checkpoints, exits 130 with the resume command; SIGTERM exits 143; the run still ends identical', async () => {
-  const root = scratch('digits-int-');
+  const root = tempDir('digits-int-');
   const base = uninterrupted(root);
   const ck = path.join(root, 'S.ckpt');
   const victim = digits(root, [...TRAIN, '--out', 'S']);
@@ -233,7 +230,7 @@ test('SIGINT finishes the batch, checkpoints, exits 130 with the resume command;
 });
 
 test('resume keeps the run\'s options: conflicting ones are usage errors, a fresh run will not overwrite checkpoints', () => {
-  const root = scratch('digits-opts-');
+  const root = tempDir('digits-opts-');
   const { x, y } = tinyData(40);
   const m = tinyModel();
   const dir = path.join(root, 'C');
@@ -275,7 +272,7 @@ test('native core: resumed on another thread count, a run stays within tolerance
     const first = cnn();
     let batches = 0, state: FitState | null = null;
     first.fit(x, y, { ...args, callbacks: [{ onBatchEnd: () => { batches++; } }], checkpoint: { save: (s) => { state = s; }, interrupted: () => batches >= 13 } });
-    const dir = scratch('digits-native-');
+    const dir = tempDir('digits-native-');
     writeCheckpoint(dir, first, state!, { run: RUN, trainSeconds: 0, backend: 'native' });
     setThreads(resumeThreads);
     try {

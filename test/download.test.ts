@@ -63,7 +63,6 @@ describe('download', () => {
   });
   after(async () => {
     await Promise.all(servers.map((s) => s.close()));
-    fs.rmSync(root, { recursive: true, force: true });
   });
 
   const serve = async (h: Handler): Promise<TestServer> => {

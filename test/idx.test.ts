@@ -1,4 +1,4 @@
-import { test, describe, before, after } from 'node:test';
+import { test, describe, before } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -9,7 +9,6 @@ import { escapeRe, expectDigitsError, idxBuffer, tempDir, writeIdx } from './hel
 describe('idx reader', () => {
   let dir: string;
   before(() => { dir = tempDir('digits-idx-'); });
-  after(() => { fs.rmSync(dir, { recursive: true, force: true }); });
 
   const file = (name: string): string => path.join(dir, name);
   const named = (p: string): RegExp => new RegExp(`^${escapeRe(p)}: `);

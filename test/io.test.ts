@@ -3,10 +3,9 @@
 // The reference backend keeps results identical on every machine (the native core may not be built).
 process.env.DIGITS_BACKEND = 'reference';
 
-import { test, describe, before, after, mock } from 'node:test';
+import { test, describe, before, mock } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { fromModelJson, loadModel, saveModel, toModelJson, weightsBuffer } from '../src/model/io';
 import { PRESETS, getPreset } from '../src/zoo/presets';
@@ -15,6 +14,7 @@ import { Rng } from '../src/rng';
 import type { Tensor } from '../src/tensor';
 import { DigitsError } from '../src/errors';
 import { loadTfjs, maxAbsDiff, tfjsLoadDir, tfjsSaveDir, type Tfjs } from './helpers/tfjs';
+import { tempDir } from './helpers/datafixtures';
 
 // The real node:fs module object. io.ts reaches fs through esModuleInterop's live bindings, so methods
 // mocked here are the ones saveModel calls (used to inject I/O failures mid-save).
@@ -86,8 +86,7 @@ function leftovers(dir: string): string[] {
 // a -tuned twin has its seed's layers: saving it again would test nothing new
 const SEED_LAYERS = PRESETS.filter((p) => !p.tunes);
 let root: string;
-before(() => { root = fs.mkdtempSync(path.join(os.tmpdir(), 'digits-io-')); });
-after(() => { fs.rmSync(root, { recursive: true, force: true }); });
+before(() => { root = tempDir('digits-io-'); });
 
 describe('save → load round trip', () => {
   for (const preset of SEED_LAYERS) {

@@ -1,4 +1,4 @@
-import { test, describe, before, after } from 'node:test';
+import { test, describe, before } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -103,7 +103,6 @@ describe('tensor helpers', () => {
 describe('loadDataset on generated data', () => {
   let root: string;
   before(() => { root = tempDir('digits-mnist-'); });
-  after(() => { fs.rmSync(root, { recursive: true, force: true }); });
   let n = 0;
   const freshDir = (): string => { const d = path.join(root, `ds${n++}`); fs.mkdirSync(d); return d; };
 
@@ -180,7 +179,6 @@ describe('loadDataset on generated data', () => {
 describe('resolveDataDir', () => {
   let root: string;
   before(() => { root = tempDir('digits-resolve-'); });
-  after(() => { fs.rmSync(root, { recursive: true, force: true }); });
 
   test('--data beats $DIGITS_DATA, which beats the cache', () => {
     assert.equal(resolveDataDir(SHARED_MNIST, { DIGITS_DATA: root }), path.resolve(SHARED_MNIST));

@@ -1,13 +1,13 @@
 // Schedules and checkpoints (OneCycle, ModelCheckpoint), and the report: entries from a tiny trained
 // model, Markdown with the table, HTML with every figure inlined, the CLI's reproduce / report /
 // --ensemble, and a headless Chromium screenshot of the page (skipped when Chromium is absent).
-import { test, describe, before, after } from 'node:test';
+import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { SHARED_MNIST } from './helpers/paths';
+import { tempDir } from './helpers/datafixtures';
 import { ModelCheckpoint, OneCycle, oneCycleAt, formatCheckpointPath, type Callback } from '../src/train/callbacks';
 import { Sequential, Dense, Flatten, loadModel, saveModel, getPreset } from '../src/index';
 import { loadPresetData, trainPreset, type PresetData } from '../src/zoo/recipe';
@@ -18,8 +18,7 @@ const BIN = path.resolve(__dirname, '../../bin/digits.js');
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
 let root: string;
-before(() => { root = fs.mkdtempSync(path.join(os.tmpdir(), 'digits-report-')); });
-after(() => { fs.rmSync(root, { recursive: true, force: true }); });
+before(() => { root = tempDir('digits-report-'); });
 
 function digits(...args: string[]) {
   const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 120_000 });
