@@ -1,6 +1,6 @@
 // `digits reproduce`: train every preset with its recipe, evaluate on the test set and write the
 // report; `digits report <modelDir>`: the same page for one saved model (or ensemble); and
-// `digits train <preset> --ensemble N`: N seeds trained and soft-voted.
+// `digits train <preset> --ensemble N`: N models (the preset and its partners, seed by seed) soft-voted.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';

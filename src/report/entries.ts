@@ -144,7 +144,7 @@ function entryFromEnsemble(dir: string, e: EnsembleFile, d: PresetData): ReportE
     trainSeconds: total, totalSeconds: total, samplesPerSecond: runs.reduce((s, r) => s + r.samplesPerSecond, 0) / runs.length,
     backend: metas[0].backend ?? 'unknown', history: metas[0].history ?? {}, confusion: a.confusion, misclassified: a.misclassified,
     misclassifiedTotal: a.misclassifiedTotal, imageShape: [d.height, d.width], trainedPrecision: precisionOf(metas),
-    notes: [`Members' test accuracies: ${runs.map((r, i) => `${networks.length > 1 ? `${e.presets?.[i]} ` : ''}${(r.testAccuracy * 100).toFixed(2)}%`).join(', ')}; the curves are member 1's (seed ${runs[0].seed}).`,
+    notes: [`Members' test accuracies: ${runs.map((r) => `${(r.testAccuracy * 100).toFixed(2)}%`).join(', ')}; the curves are member 1's (seed ${runs[0].seed}).`,
       'Parameters count all members together.'],
   };
 }

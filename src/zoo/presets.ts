@@ -1,5 +1,6 @@
 // The six seed models of ../shared/seed-models.md as presets: layers as the documents describe them,
-// recipes as the documents give them (or, where they are silent, ours — the help text says which).
+// recipes as the documents give them (or, where they are silent, ours — the help text says which);
+// then ours: digits-best and digits-best-strided, its ensemble partner.
 import { BatchNormalization, Conv2D, Dense, Dropout, Flatten, MaxPooling2D } from '../layers';
 import type { Conv2DArgs } from '../layers/conv2d';
 import { Sequential } from '../model/sequential';
