@@ -157,13 +157,14 @@ function main(): void {
 
   const f = (v: number | undefined) => (v === undefined ? '—' : v >= 100 ? Math.round(v).toString() : v.toFixed(1)).padStart(8);
   const ratio = (a?: number, b?: number) => (a && b ? `${(a / b).toFixed(2)}×` : '—').padStart(7);
+  const w = Math.max(15, ...presets.map((p) => p.name.length));
   const lines = [
     `training samples/s (inference samples/s at batch 256 in brackets); ratios against PyTorch ${torch ? '' : '(not installed) '}in this run; ${threads} threads`,
-    `${'preset'.padEnd(15)} ${'batch'.padStart(5)} ${'native'.padStart(8)} ${'bf16'.padStart(8)} ${'ref'.padStart(8)} ${'torch'.padStart(8)} ${'nat/pt'.padStart(7)} ${'bf16/pt'.padStart(7)} | ${'native'.padStart(8)} ${'torch'.padStart(8)} ${'nat/pt'.padStart(7)}`,
+    `${'preset'.padEnd(w)} ${'batch'.padStart(5)} ${'native'.padStart(8)} ${'bf16'.padStart(8)} ${'ref'.padStart(8)} ${'torch'.padStart(8)} ${'nat/pt'.padStart(7)} ${'bf16/pt'.padStart(7)} | ${'native'.padStart(8)} ${'torch'.padStart(8)} ${'nat/pt'.padStart(7)}`,
   ];
   for (const p of presets) {
     const r = results[p.name];
-    lines.push(`${p.name.padEnd(15)} ${String(p.recipe.batchSize).padStart(5)} ${f(r.native?.train)} ${f(r.bf16?.train)} ${f(r.reference?.train)} ${f(r.torch?.train)} ${ratio(r.native?.train, r.torch?.train)} ${ratio(r.bf16?.train, r.torch?.train)} | ${f(r.native?.infer)} ${f(r.torch?.infer)} ${ratio(r.native?.infer, r.torch?.infer)}`);
+    lines.push(`${p.name.padEnd(w)} ${String(p.recipe.batchSize).padStart(5)} ${f(r.native?.train)} ${f(r.bf16?.train)} ${f(r.reference?.train)} ${f(r.torch?.train)} ${ratio(r.native?.train, r.torch?.train)} ${ratio(r.bf16?.train, r.torch?.train)} | ${f(r.native?.infer)} ${f(r.torch?.infer)} ${ratio(r.native?.infer, r.torch?.infer)}`);
   }
   const rss = peakRss();
   if (rss) lines.push(`peak RSS training seed000-kaggle at batch 128 (${rss.batches} batches + test evaluation, ${rss.data} data): ${rss.maxRssMiB.toFixed(0)} MiB`);
