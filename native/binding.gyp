@@ -8,6 +8,7 @@
         "src/conv.cc",
         "src/conv1ch.cc",
         "src/pool.cc",
+        "src/avgpool.cc",
         "src/dense.cc",
         "src/bnorm.cc",
         "src/eltwise.cc",

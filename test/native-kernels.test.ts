@@ -3,7 +3,7 @@
 // outputs (pooling workspaces) must match exactly.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { ConvGeom, Eltwise, Kernels, PoolGeom } from '../src/kernels/kernels';
+import { ELTWISE_KINDS, type ConvGeom, type Eltwise, type Kernels, type PoolGeom } from '../src/kernels/kernels';
 import { loadNative, nativeInfo, nativeLoadError, setPrecision, setThreads } from '../src/kernels/native';
 import { reference as ref } from '../src/kernels/reference';
 import { Rng } from '../src/rng';
@@ -277,25 +277,112 @@ describe('native kernels', { skip }, () => {
     });
   }
 
-  for (const kind of ['relu', 'sigmoid', 'tanh', 'linear'] as Eltwise[]) {
-    for (const len of [37, 1000, 100_003]) {
-      test(`eltwise ${kind} on ${len} values, forward and backward (also in place)`, () => {
+  // every kind at its default alpha, and the parameterised ones at another (leaky_relu's negative,
+  // hard_sigmoid's Keras 3 slope); 300k values cross the hand loops' threading threshold
+  const eltwiseCases: Array<[Eltwise, number | undefined]> = [
+    ...ELTWISE_KINDS.map((k): [Eltwise, undefined] => [k, undefined]),
+    ['elu', 0.5], ['leaky_relu', 0.01], ['leaky_relu', -0.3], ['hard_sigmoid', 1 / 6],
+  ];
+  for (const [kind, alpha] of eltwiseCases) {
+    const what = alpha === undefined ? kind : `${kind} alpha=${alpha.toPrecision(3)}`;
+    for (const len of [37, 1000, 300_001]) {
+      test(`eltwise ${what} on ${len} values, forward and backward (also in place)`, () => {
         const rng = new Rng(len);
-        const x = rand(rng, len, -6, 6), dy = rand(rng, len);
-        const yr = new Float32Array(len), yn = new Float32Array(len);
-        ref.eltwiseForward(kind, x, yr);
-        nat.eltwiseForward(kind, x, yn);
+        const x = rand(rng, len, -6, 7), dy = rand(rng, len);
+        const yr = new Float32Array(len), yn = new Float32Array(len).fill(NaN);
+        ref.eltwiseForward(kind, x, yr, alpha);
+        nat.eltwiseForward(kind, x, yn, alpha);
         close('forward', yn, yr);
-        const dxr = new Float32Array(len), dxn = new Float32Array(len);
-        ref.eltwiseBackward(kind, yr, dy, dxr);
-        nat.eltwiseBackward(kind, yr, dy, dxn);
+        const dxr = new Float32Array(len), dxn = new Float32Array(len).fill(NaN);
+        ref.eltwiseBackward(kind, x, yr, dy, dxr, alpha);
+        nat.eltwiseBackward(kind, x, yn, dy, dxn, alpha);
         close('backward', dxn, dxr);
         const inPlace = dy.slice();
-        nat.eltwiseBackward(kind, yr, inPlace, inPlace);
+        nat.eltwiseBackward(kind, x, yn, inPlace, inPlace, alpha);
         close('backward in place', inPlace, dxr);
+        const forwardInPlace = x.slice();
+        nat.eltwiseForward(kind, forwardInPlace, forwardInPlace, alpha);
+        close('forward in place', forwardInPlace, yr);
       });
     }
   }
+
+  test('eltwise at extremes and kinks: every kind finite where the reference is, element by element', () => {
+    const x = Float32Array.from([-80, -30, -17, -6, -2.5, -1e-3, -0, 0, 1e-3, 2.5, 3, 6, 17, 30, 80]);
+    const dy = new Float32Array(x.length).fill(1);
+    for (const kind of ELTWISE_KINDS) {
+      const yr = new Float32Array(x.length), yn = new Float32Array(x.length);
+      const dr = new Float32Array(x.length), dn = new Float32Array(x.length);
+      ref.eltwiseForward(kind, x, yr);
+      nat.eltwiseForward(kind, x, yn);
+      ref.eltwiseBackward(kind, x, yr, dy, dr);
+      nat.eltwiseBackward(kind, x, yn, dy, dn);
+      for (let i = 0; i < x.length; i++) {
+        for (const [what, a, b] of [['y', yn[i], yr[i]], ['dx', dn[i], dr[i]]] as const) {
+          assert.ok(Math.abs(a - b) <= 1e-5 * Math.abs(b) + 1e-6, `${kind} ${what} at x=${x[i]}: native ${a}, reference ${b}`);
+        }
+      }
+    }
+  });
+
+  test('eltwise relu backward takes the output as its input (a fused ReLU keeps only y)', () => {
+    const rng = new Rng(8);
+    const x = rand(rng, 999), y = new Float32Array(999), dy = rand(rng, 999);
+    ref.eltwiseForward('relu', x, y);
+    const want = new Float32Array(999);
+    ref.eltwiseBackward('relu', x, y, dy, want);
+    for (const k of [ref, nat]) {
+      const got = new Float32Array(999);
+      k.eltwiseBackward('relu', y, y, dy, got);
+      assert.deepEqual(got, want, k.name);
+    }
+  });
+
+  const avgPoolCases: Array<[string, PoolGeom]> = [
+    ['2x2/2 on 26x26x32 (even)', poolGeom(3, 26, 26, 32, 2, 2, false)],
+    ['2x2/2 on 11x11x64 (odd, last row dropped)', poolGeom(3, 11, 11, 64, 2, 2, false)],
+    ['2x2/2 same on 7x7x5 (padded bottom/right)', poolGeom(2, 7, 7, 5, 2, 2, true)],
+    ['3x3/2 same on 7x7x3 (pads 1/1, window larger than stride)', poolGeom(2, 7, 7, 3, 3, 2, true)],
+    ['3x3/2 same on 8x8x16 (pads 0/1)', poolGeom(2, 8, 8, 16, 3, 2, true)],
+    ['4x4/2 same on 9x9x4 (pads 1/2)', poolGeom(2, 9, 9, 4, 4, 2, true)],
+    ['3x3/2 valid on 9x9x8 (overlapping windows)', poolGeom(2, 9, 9, 8, 3, 2, false)],
+    ['3x3/1 same on 6x6x4 (every edge padded)', poolGeom(2, 6, 6, 4, 3, 1, true)],
+    ['2x3 window, strides 1x2, valid on 6x7x3', { n: 2, h: 6, w: 7, c: 3, oh: 5, ow: 3, ph: 2, pw: 3, sh: 1, sw: 2, padTop: 0, padLeft: 0 }],
+    ['global 7x7x64 (window = h x w), batch 3', { n: 3, h: 7, w: 7, c: 64, oh: 1, ow: 1, ph: 7, pw: 7, sh: 1, sw: 1, padTop: 0, padLeft: 0 }],
+    ['global 5x3x10, batch 1', { n: 1, h: 5, w: 3, c: 10, oh: 1, ow: 1, ph: 5, pw: 3, sh: 5, sw: 3, padTop: 0, padLeft: 0 }],
+    ['2x2/2 on 28x28x1 (one channel)', poolGeom(4, 28, 28, 1, 2, 2, false)],
+  ];
+  for (const [name, g] of avgPoolCases) {
+    test(`avg pool ${name}`, () => {
+      const rng = new Rng(g.h * 10 + g.c + g.ph);
+      const x = rand(rng, g.n * g.h * g.w * g.c, -2, 2), dy = rand(rng, g.n * g.oh * g.ow * g.c);
+      const yr = new Float32Array(dy.length), yn = new Float32Array(dy.length).fill(NaN);
+      ref.avgPool2dForward(g, x, yr);
+      nat.avgPool2dForward(g, x, yn);
+      close('forward', yn, yr);
+      const dxr = new Float32Array(x.length), dxn = new Float32Array(x.length).fill(NaN);
+      ref.avgPool2dBackward(g, dy, dxr);
+      nat.avgPool2dBackward(g, dy, dxn);
+      close('backward', dxn, dxr);
+      // the backward overwrites: a second call into a dirty dx gives the same
+      nat.avgPool2dBackward(g, dy, dxn);
+      close('backward into a used dx', dxn, dxr);
+    });
+  }
+
+  test('avg pool counts only the cells inside the input (TF, not count_include_pad)', () => {
+    // 3x3 → 2x2 with 2x2/2 'same' windows: the right and bottom ones hang over the padding
+    const g = poolGeom(1, 3, 3, 1, 2, 2, true);
+    const x = Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    for (const k of [ref, nat]) {
+      const y = new Float32Array(4);
+      k.avgPool2dForward(g, x, y);
+      assert.deepEqual(Array.from(y), [3, 4.5, 7.5, 9], k.name);
+      const dx = new Float32Array(9).fill(NaN);
+      k.avgPool2dBackward(g, Float32Array.from([4, 2, 2, 1]), dx);
+      assert.deepEqual(Array.from(dx), [1, 1, 1, 1, 1, 1, 1, 1, 1], k.name);
+    }
+  });
 
   test('softmax forward and backward', () => {
     const rng = new Rng(7);
@@ -462,6 +549,8 @@ describe('native kernels', { skip }, () => {
     assert.throws(() => nat.conv2dForward(g, x, w, null, new Float32Array(3), false), RangeError);
     assert.throws(() => nat.conv2dForward(g, x, new Float64Array(18) as unknown as Float32Array, null, new Float32Array(50), false), TypeError);
     assert.throws(() => nat.denseForward(2, 3, 4, new Float32Array(5), new Float32Array(12), null, new Float32Array(8), false), RangeError);
+    assert.throws(() => nat.avgPool2dForward(poolGeom(1, 4, 4, 2, 2, 2, false), new Float32Array(32), new Float32Array(7)), RangeError);
+    assert.throws(() => nat.eltwiseBackward('gelu', new Float32Array(9), new Float32Array(8), new Float32Array(9), new Float32Array(9)), RangeError);
     assert.throws(() => nat.adamUpdate([new Float32Array(4)], [new Float32Array(2)], [new Float32Array(4)], [new Float32Array(4)], 1e-3, 0.9, 0.999, 1e-7, 1, 0), RangeError);
   });
 

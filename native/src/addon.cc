@@ -153,6 +153,24 @@ Napi::Value MaxPool2dBackward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+Napi::Value AvgPool2dForward(const Napi::CallbackInfo& info) {
+  Args a(info, "avgPool2dForward");
+  PoolGeom g = a.pool(0);
+  float* x = a.f32(1, "x", g.n * g.h * g.w * g.c);
+  float* y = a.f32(2, "y", g.n * g.oh * g.ow * g.c);
+  avgPool2dForward(g, x, y);
+  return info.Env().Undefined();
+}
+
+Napi::Value AvgPool2dBackward(const Napi::CallbackInfo& info) {
+  Args a(info, "avgPool2dBackward");
+  PoolGeom g = a.pool(0);
+  float* dy = a.f32(1, "dy", g.n * g.oh * g.ow * g.c);
+  float* dx = a.f32(2, "dx", g.n * g.h * g.w * g.c);
+  avgPool2dBackward(g, dy, dx);
+  return info.Env().Undefined();
+}
+
 // The pair must be what Conv2D.poolFusable admits: a single-channel stride-1 conv whose output the
 // pool halves with 2x2 windows at stride 2 ('valid').
 void checkPooledConv(const Args& a, const ConvGeom& g, const PoolGeom& p) {
@@ -278,7 +296,7 @@ Napi::Value BatchNormBackward(const Napi::CallbackInfo& info) {
 
 Act actOf(const Args& a, size_t i) {
   int64_t k = a.count(i, "kind");
-  if (k > 3) a.fail("unknown eltwise kind", true);
+  if (k >= kActCount) a.fail("unknown eltwise kind", true);
   return static_cast<Act>(k);
 }
 
@@ -288,7 +306,7 @@ Napi::Value EltwiseForward(const Napi::CallbackInfo& info) {
   int64_t len = 0;
   float* x = a.f32(1, "x", 0, &len);
   float* y = a.f32(2, "y", len);
-  eltwiseForward(kind, x, y, len);
+  eltwiseForward(kind, x, y, len, static_cast<float>(a.num(3, "alpha")));
   return info.Env().Undefined();
 }
 
@@ -296,10 +314,11 @@ Napi::Value EltwiseBackward(const Napi::CallbackInfo& info) {
   Args a(info, "eltwiseBackward");
   Act kind = actOf(a, 0);
   int64_t len = 0;
-  float* y = a.f32(1, "y", 0, &len);
-  float* dy = a.f32(2, "dy", len);
-  float* dx = a.f32(3, "dx", len);
-  eltwiseBackward(kind, y, dy, dx, len);
+  float* x = a.f32(1, "x", 0, &len);
+  float* y = a.f32(2, "y", len);
+  float* dy = a.f32(3, "dy", len);
+  float* dx = a.f32(4, "dx", len);
+  eltwiseBackward(kind, x, y, dy, dx, len, static_cast<float>(a.num(5, "alpha")));
   return info.Env().Undefined();
 }
 
@@ -441,6 +460,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   add("conv2dReluMaxPoolBackwardWeights", Napi::Function::New<guarded<Conv2dReluMaxPoolBackwardWeights>>(env));
   add("maxPool2dForward", Napi::Function::New<guarded<MaxPool2dForward>>(env));
   add("maxPool2dBackward", Napi::Function::New<guarded<MaxPool2dBackward>>(env));
+  add("avgPool2dForward", Napi::Function::New<guarded<AvgPool2dForward>>(env));
+  add("avgPool2dBackward", Napi::Function::New<guarded<AvgPool2dBackward>>(env));
   add("denseForward", Napi::Function::New<guarded<DenseForward>>(env));
   add("denseBackwardData", Napi::Function::New<guarded<DenseBackwardData>>(env));
   add("denseBackwardWeights", Napi::Function::New<guarded<DenseBackwardWeights>>(env));

@@ -15,7 +15,12 @@ struct PoolGeom {
   int64_t n, h, w, c, oh, ow, ph, pw, sh, sw, padTop, padLeft;
 };
 
-enum class Act { relu = 0, sigmoid = 1, tanh = 2, linear = 3 };
+// The numbering is ELTWISE_KINDS' order in src/kernels/kernels.ts (native.ts passes the index).
+enum class Act {
+  relu, sigmoid, tanh, linear, elu, selu, leaky_relu, relu6, softplus, softsign, hard_sigmoid, exponential, swish,
+  gelu, mish,
+};
+constexpr int kActCount = 15;
 
 void convForward(const ConvGeom& g, const float* x, const float* w, const float* b, float* y, bool relu);
 void convBackwardData(const ConvGeom& g, const float* dy, const float* w, float* dx);
@@ -34,6 +39,11 @@ void maxPoolForward(const PoolGeom& g, const float* x, float* y, int32_t* ws);
 void maxPoolBackward(const PoolGeom& g, const float* dy, const int32_t* ws, float* dx, int64_t dxLen,
                      const float* reluOf);
 
+// Average pooling over the window cells inside the input (padding not counted); the backward
+// overwrites dx.
+void avgPool2dForward(const PoolGeom& g, const float* x, float* y);
+void avgPool2dBackward(const PoolGeom& g, const float* dy, float* dx);
+
 void denseForward(int64_t n, int64_t in, int64_t out, const float* x, const float* w, const float* b, float* y,
                   bool relu);
 void denseBackwardData(int64_t n, int64_t in, int64_t out, const float* dy, const float* w, float* dx);
@@ -48,8 +58,10 @@ void batchNormInference(int64_t rows, int64_t c, const float* x, const float* ga
 void batchNormBackward(int64_t rows, int64_t c, const float* x, const float* dy, const float* gamma,
                        const float* saveMean, const float* saveInvStd, float* dx, float* dgamma, float* dbeta);
 
-void eltwiseForward(Act kind, const float* x, float* y, int64_t len);
-void eltwiseBackward(Act kind, const float* y, const float* dy, float* dx, int64_t len);
+// alpha: elu's, leaky_relu's or hard_sigmoid's parameter, already defaulted; the others ignore it.
+// The backward reads x or y, whichever its kind needs; dx may alias dy.
+void eltwiseForward(Act kind, const float* x, float* y, int64_t len, float alpha);
+void eltwiseBackward(Act kind, const float* x, const float* y, const float* dy, float* dx, int64_t len, float alpha);
 
 void softmaxForward(int64_t rows, int64_t cols, const float* x, float* y);
 void softmaxBackward(int64_t rows, int64_t cols, const float* y, const float* dy, float* dx);

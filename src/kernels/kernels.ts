@@ -20,11 +20,31 @@ export interface PoolGeom {
   oh: number; ow: number;
   ph: number; pw: number; // pool size
   sh: number; sw: number;
-  padTop: number; padLeft: number; // padded cells never win the max (they are -inf)
+  padTop: number; padLeft: number; // padded cells never win the max and never count in the average
 }
 
-/** Element-wise activations, their backward expressed in the saved output y. */
-export type Eltwise = 'relu' | 'sigmoid' | 'tanh' | 'linear';
+/**
+ * Element-wise activations with Keras' definitions. Four take a parameter `alpha` (see ELTWISE_ALPHA):
+ * elu(x) = x > 0 ? x : α(eˣ − 1); leaky_relu(x) = x > 0 ? x : αx; hard_sigmoid(x) = clip(αx + ½, 0, 1)
+ * (Keras 2 and TF.js use α = 0.2, Keras 3 uses 1/6). The others: selu = λ·elu with Keras' λ and α;
+ * relu6 = min(max(x, 0), 6); softplus = log(1 + eˣ); softsign = x / (1 + |x|); exponential = eˣ;
+ * swish (Keras' silu) = x·sigmoid(x); gelu = ½x(1 + erf(x/√2)), the exact form (Keras' default
+ * approximate=False); mish = x·tanh(softplus(x)). At a kink the backward takes the left derivative at
+ * 0 (relu 0, leaky_relu and elu α) and 0 at both ends of relu6's and hard_sigmoid's ramps, as oneDNN does.
+ */
+export type Eltwise = 'relu' | 'sigmoid' | 'tanh' | 'linear' | 'elu' | 'selu' | 'leaky_relu' | 'relu6' | 'softplus'
+  | 'softsign' | 'hard_sigmoid' | 'exponential' | 'swish' | 'gelu' | 'mish';
+
+export const ELTWISE_KINDS: readonly Eltwise[] = ['relu', 'sigmoid', 'tanh', 'linear', 'elu', 'selu', 'leaky_relu', 'relu6',
+  'softplus', 'softsign', 'hard_sigmoid', 'exponential', 'swish', 'gelu', 'mish'];
+
+/** The alpha a kind uses when the caller gives none (undefined or NaN); kinds not listed ignore alpha. */
+export const ELTWISE_ALPHA: Partial<Record<Eltwise, number>> = { elu: 1, leaky_relu: 0.2, hard_sigmoid: 0.2 };
+
+/** The alpha `kind` computes with: the given one when it is a number, else the kind's default (0 if none). */
+export function eltwiseAlpha(kind: Eltwise, alpha?: number): number {
+  return alpha !== undefined && !Number.isNaN(alpha) ? alpha : ELTWISE_ALPHA[kind] ?? 0;
+}
 
 export interface Kernels {
   readonly name: string;
@@ -60,6 +80,15 @@ export interface Kernels {
    */
   maxPool2dBackward(g: PoolGeom, dy: Float32Array, workspace: Int32Array, dx: Float32Array, reluOf?: Float32Array | null): void;
 
+  /**
+   * Keras AveragePooling2D (and, with a window of the whole h × w, GlobalAveragePooling2D): the mean of
+   * the window's cells that lie inside the input. Padded cells are not counted (TF's rule, ONNX
+   * AveragePool count_include_pad=0), so a 'same' window at the bottom/right edge averages fewer cells.
+   */
+  avgPool2dForward(g: PoolGeom, x: Float32Array, y: Float32Array): void;
+  /** Overwrites dx: each dy spread evenly over the input cells its window averaged (dy / count each). */
+  avgPool2dBackward(g: PoolGeom, dy: Float32Array, dx: Float32Array): void;
+
   /** y[n, out] = x[n, in] · w[in, out] + b, then ReLU when `relu`. */
   denseForward(n: number, inF: number, outF: number, x: Float32Array, w: Float32Array, b: Float32Array | null, y: Float32Array, relu: boolean): void;
   /** dx[n, in] = dy[n, out] · wᵀ. */
@@ -81,9 +110,14 @@ export interface Kernels {
   batchNormBackward(rows: number, c: number, x: Float32Array, dy: Float32Array, gamma: Float32Array,
     saveMean: Float32Array, saveInvStd: Float32Array, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array): void;
 
-  eltwiseForward(kind: Eltwise, x: Float32Array, y: Float32Array): void;
-  /** dx = dy · f'(x), written with the forward output y. dx may alias dy. */
-  eltwiseBackward(kind: Eltwise, y: Float32Array, dy: Float32Array, dx: Float32Array): void;
+  /** y = f(x) (y may alias x); alpha as in eltwiseAlpha. */
+  eltwiseForward(kind: Eltwise, x: Float32Array, y: Float32Array, alpha?: number): void;
+  /**
+   * dx = dy · f'(x), given the forward's input x and output y: a backend computes from whichever is
+   * cheaper (sigmoid, tanh and exponential from y, most others from x), so both must be the forward's.
+   * For relu, x may be y itself (a fused ReLU keeps only its output). dx may alias dy.
+   */
+  eltwiseBackward(kind: Eltwise, x: Float32Array, y: Float32Array, dy: Float32Array, dx: Float32Array, alpha?: number): void;
 
   /** Row-wise softmax of x[rows, cols]. */
   softmaxForward(rows: number, cols: number, x: Float32Array, y: Float32Array): void;

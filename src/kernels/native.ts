@@ -4,7 +4,7 @@
 // reading 13 object properties from C++ costs more than the small convolutions themselves.
 import * as fs from 'fs';
 import * as path from 'path';
-import type { ConvGeom, Eltwise, Kernels, PoolGeom } from './kernels';
+import { ELTWISE_KINDS, eltwiseAlpha, type ConvGeom, type Eltwise, type Kernels, type PoolGeom } from './kernels';
 
 interface Addon {
   conv2dForward(g: Int32Array, x: Float32Array, w: Float32Array, b: Float32Array | null, y: Float32Array, relu: boolean): void;
@@ -14,8 +14,10 @@ interface Addon {
   conv2dReluMaxPoolBackwardWeights(g: Int32Array, p: Int32Array, x: Float32Array, dy: Float32Array, ws: Int32Array, y: Float32Array, dw: Float32Array, db: Float32Array | null): void;
   maxPool2dForward(g: Int32Array, x: Float32Array, y: Float32Array, ws: Int32Array): void;
   maxPool2dBackward(g: Int32Array, dy: Float32Array, ws: Int32Array, dx: Float32Array, reluOf: Float32Array | null): void;
-  eltwiseForward(kind: number, x: Float32Array, y: Float32Array): void;
-  eltwiseBackward(kind: number, y: Float32Array, dy: Float32Array, dx: Float32Array): void;
+  avgPool2dForward(g: Int32Array, x: Float32Array, y: Float32Array): void;
+  avgPool2dBackward(g: Int32Array, dy: Float32Array, dx: Float32Array): void;
+  eltwiseForward(kind: number, x: Float32Array, y: Float32Array, alpha: number): void;
+  eltwiseBackward(kind: number, x: Float32Array, y: Float32Array, dy: Float32Array, dx: Float32Array, alpha: number): void;
   info(): NativeInfo;
   setThreads(n: number): void;
   setPrecision(p: Precision): boolean;
@@ -40,7 +42,8 @@ export interface NativeInfo {
 }
 
 const ADDON = 'native/build/Release/digits_native.node';
-const KIND: Record<Eltwise, number> = { relu: 0, sigmoid: 1, tanh: 2, linear: 3 };
+/** The addon numbers kinds in ELTWISE_KINDS' order (enum Act in native/src/kernels.h). */
+const KIND = Object.fromEntries(ELTWISE_KINDS.map((k, i) => [k, i])) as Record<Eltwise, number>;
 
 let addon: (Addon & Direct) | null | undefined;
 let loadError: string | null = null;
@@ -104,14 +107,16 @@ export function loadNative(): Kernels | null {
       a.conv2dReluMaxPoolBackwardWeights(packConv(g), packPool(p), x, dy, ws, y, dw, db),
     maxPool2dForward: (g, x, y, ws) => a.maxPool2dForward(packPool(g), x, y, ws),
     maxPool2dBackward: (g, dy, ws, dx, reluOf) => a.maxPool2dBackward(packPool(g), dy, ws, dx, reluOf ?? null),
+    avgPool2dForward: (g, x, y) => a.avgPool2dForward(packPool(g), x, y),
+    avgPool2dBackward: (g, dy, dx) => a.avgPool2dBackward(packPool(g), dy, dx),
     denseForward: a.denseForward,
     denseBackwardData: a.denseBackwardData,
     denseBackwardWeights: a.denseBackwardWeights,
     batchNormForwardTraining: a.batchNormForwardTraining,
     batchNormForwardInference: a.batchNormForwardInference,
     batchNormBackward: a.batchNormBackward,
-    eltwiseForward: (kind, x, y) => a.eltwiseForward(KIND[kind], x, y),
-    eltwiseBackward: (kind, y, dy, dx) => a.eltwiseBackward(KIND[kind], y, dy, dx),
+    eltwiseForward: (kind, x, y, alpha) => a.eltwiseForward(KIND[kind], x, y, eltwiseAlpha(kind, alpha)),
+    eltwiseBackward: (kind, x, y, dy, dx, alpha) => a.eltwiseBackward(KIND[kind], x, y, dy, dx, eltwiseAlpha(kind, alpha)),
     softmaxForward: a.softmaxForward,
     softmaxBackward: a.softmaxBackward,
     softmaxCrossEntropy: a.softmaxCrossEntropy,

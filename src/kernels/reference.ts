@@ -1,7 +1,7 @@
 // Reference kernels: plain loops over NHWC / HWIO arrays, written to be read and trusted. Loop orders
 // keep the innermost loop over the contiguous channel axis, which is what makes them usable (an epoch
 // of an MLP in minutes), but nothing here is clever: the native backend is where speed lives.
-import type { ConvGeom, Eltwise, Kernels, PoolGeom } from './kernels';
+import { eltwiseAlpha, type ConvGeom, type Eltwise, type Kernels, type PoolGeom } from './kernels';
 
 const EPS_CLIP = 1e-7;
 
@@ -140,6 +140,15 @@ export const reference: Kernels = {
     for (let i = 0; i < dy.length; i++) if (!reluOf || reluOf[i] > 0) dx[ws[i]] += dy[i];
   },
 
+  avgPool2dForward(g, x, y) {
+    forEachWindowCell(g, (o, i, count) => { y[o] += x[i] / count; }, y);
+  },
+
+  avgPool2dBackward(g, dy, dx) {
+    dx.fill(0);
+    forEachWindowCell(g, (o, i, count) => { dx[i] += dy[o] / count; });
+  },
+
   denseForward(n, inF, outF, x, w, b, y, relu) {
     for (let r = 0; r < n; r++) {
       const yo = r * outF;
@@ -234,14 +243,14 @@ export const reference: Kernels = {
     }
   },
 
-  eltwiseForward(kind, x, y) {
-    const f = ELTWISE[kind].fwd;
-    for (let i = 0; i < x.length; i++) y[i] = f(x[i]);
+  eltwiseForward(kind, x, y, alpha) {
+    const f = ELTWISE[kind].fwd, a = eltwiseAlpha(kind, alpha);
+    for (let i = 0; i < x.length; i++) y[i] = f(x[i], a);
   },
 
-  eltwiseBackward(kind, y, dy, dx) {
-    const d = ELTWISE[kind].dByY;
-    for (let i = 0; i < y.length; i++) dx[i] = dy[i] * d(y[i]);
+  eltwiseBackward(kind, x, y, dy, dx, alpha) {
+    const d = ELTWISE[kind].grad, a = eltwiseAlpha(kind, alpha);
+    for (let i = 0; i < x.length; i++) dx[i] = dy[i] * d(x[i], y[i], a);
   },
 
   softmaxForward(rows, cols, x, y) {
@@ -339,11 +348,75 @@ export function dropoutHash(seed: number, i: number): number {
   return (z ^ (z >>> 16)) >>> 0;
 }
 
-const ELTWISE: Record<Eltwise, { fwd: (x: number) => number; dByY: (y: number) => number }> = {
-  relu: { fwd: (x) => (x > 0 ? x : 0), dByY: (y) => (y > 0 ? 1 : 0) },
-  sigmoid: { fwd: (x) => 1 / (1 + Math.exp(-x)), dByY: (y) => y * (1 - y) },
-  tanh: { fwd: Math.tanh, dByY: (y) => 1 - y * y },
-  linear: { fwd: (x) => x, dByY: () => 1 },
+/**
+ * Calls cell(o, i, count) for every output o and every input cell i inside o's window, count being
+ * how many such cells the window has; `zero`, when given, is cleared per output first.
+ */
+function forEachWindowCell(g: PoolGeom, cell: (o: number, i: number, count: number) => void, zero?: Float32Array): void {
+  const { n, h, w: W, c, oh, ow, ph, pw, sh, sw, padTop, padLeft } = g;
+  for (let b0 = 0; b0 < n; b0++) {
+    for (let oy = 0; oy < oh; oy++) {
+      const y0 = Math.max(oy * sh - padTop, 0), y1 = Math.min(oy * sh - padTop + ph, h);
+      for (let ox = 0; ox < ow; ox++) {
+        const x0 = Math.max(ox * sw - padLeft, 0), x1 = Math.min(ox * sw - padLeft + pw, W);
+        const count = Math.max(y1 - y0, 0) * Math.max(x1 - x0, 0);
+        const yo = ((b0 * oh + oy) * ow + ox) * c;
+        if (zero) zero.fill(0, yo, yo + c);
+        for (let iy = y0; iy < y1; iy++) {
+          for (let ix = x0; ix < x1; ix++) {
+            const xo = ((b0 * h + iy) * W + ix) * c;
+            for (let ci = 0; ci < c; ci++) cell(yo + ci, xo + ci, count);
+          }
+        }
+      }
+    }
+  }
+}
+
+const SELU_SCALE = 1.0507009873554805, SELU_ALPHA = 1.6732632423543772;
+const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
+/** log(1 + eˣ) without overflow for large x or loss of precision for very negative x. */
+const softplus = (x: number): number => (x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x)));
+/** Standard normal CDF Φ(x) = erfc(−x/√2)/2: erfc keeps its relative accuracy in the far left tail. */
+const normalCdf = (x: number): number => 0.5 * erfc(-x / Math.SQRT2);
+
+/**
+ * erfc with relative error < 1.2e-7 everywhere (Numerical Recipes' Chebyshev fit, erfcc), finer
+ * than float32, the precision the kernels store.
+ */
+function erfc(x: number): number {
+  const z = Math.abs(x), t = 1 / (1 + 0.5 * z);
+  const r = t * Math.exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806
+    + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
+  return x >= 0 ? r : 2 - r;
+}
+
+/** Each kind's f(x) and f'(x), the derivative given both x and y = f(x) (whichever reads simpler). */
+const ELTWISE: Record<Eltwise, { fwd: (x: number, a: number) => number; grad: (x: number, y: number, a: number) => number }> = {
+  relu: { fwd: (x) => (x > 0 ? x : 0), grad: (x) => (x > 0 ? 1 : 0) },
+  sigmoid: { fwd: sigmoid, grad: (_x, y) => y * (1 - y) },
+  tanh: { fwd: Math.tanh, grad: (_x, y) => 1 - y * y },
+  linear: { fwd: (x) => x, grad: () => 1 },
+  elu: { fwd: (x, a) => (x > 0 ? x : a * Math.expm1(x)), grad: (x, _y, a) => (x > 0 ? 1 : a * Math.exp(x)) },
+  selu: {
+    fwd: (x) => SELU_SCALE * (x > 0 ? x : SELU_ALPHA * Math.expm1(x)),
+    grad: (x) => SELU_SCALE * (x > 0 ? 1 : SELU_ALPHA * Math.exp(x)),
+  },
+  leaky_relu: { fwd: (x, a) => (x > 0 ? x : a * x), grad: (x, _y, a) => (x > 0 ? 1 : a) },
+  relu6: { fwd: (x) => Math.min(Math.max(x, 0), 6), grad: (x) => (x > 0 && x < 6 ? 1 : 0) },
+  softplus: { fwd: softplus, grad: sigmoid },
+  softsign: { fwd: (x) => x / (1 + Math.abs(x)), grad: (x) => 1 / (1 + Math.abs(x)) ** 2 },
+  hard_sigmoid: {
+    fwd: (x, a) => Math.min(Math.max(a * x + 0.5, 0), 1),
+    grad: (x, _y, a) => { const v = a * x + 0.5; return v > 0 && v < 1 ? a : 0; },
+  },
+  exponential: { fwd: Math.exp, grad: (_x, y) => y },
+  swish: { fwd: (x) => x * sigmoid(x), grad: (x) => { const s = sigmoid(x); return s * (1 + x * (1 - s)); } },
+  gelu: { fwd: (x) => x * normalCdf(x), grad: (x) => normalCdf(x) + x * Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI) },
+  mish: {
+    fwd: (x) => x * Math.tanh(softplus(x)),
+    grad: (x) => { const t = Math.tanh(softplus(x)); return t + x * (1 - t * t) * sigmoid(x); },
+  },
 };
 
 export type { ConvGeom, PoolGeom };

@@ -4,24 +4,31 @@ import type { Kernels } from '../kernels/kernels';
 import { Layer, type ActivationName, type LayerArgs, type RunContext, ACTIVATIONS } from './layer';
 import { UsageError } from '../errors';
 
+/** Keras names one activation twice: 'silu' is what Keras 3 saves for swish. */
+const ALIASES: Record<string, ActivationName> = { silu: 'swish' };
+
 export function checkActivation(a: string | undefined, where: string): ActivationName {
-  const v = (a ?? 'linear') as ActivationName;
-  if (!ACTIVATIONS.includes(v)) throw new UsageError(`${where}: unknown activation '${a}' (expected one of ${ACTIVATIONS.join(', ')})`);
+  const v = (ALIASES[a ?? ''] ?? a ?? 'linear') as ActivationName;
+  if (!ACTIVATIONS.includes(v)) throw new UsageError(`${where}: unknown activation '${a}' (expected one of ${ACTIVATIONS.join(', ')}, or silu)`);
   return v;
 }
 
-/** y = act(z) over [rows, cols]; relu is expected to have been fused already (y === z allowed). */
-export function activationForward(k: Kernels, act: ActivationName, rows: number, cols: number, z: Float32Array, y: Float32Array): void {
+/**
+ * y = act(z) over [rows, cols]; relu is expected to have been fused already (y === z allowed). alpha
+ * is elu's, leaky_relu's or hard_sigmoid's parameter (undefined or NaN: the kernel's default).
+ */
+export function activationForward(k: Kernels, act: ActivationName, rows: number, cols: number, z: Float32Array, y: Float32Array, alpha?: number): void {
   if (act === 'softmax') k.softmaxForward(rows, cols, z, y);
-  else if (act !== 'relu' && act !== 'linear') k.eltwiseForward(act, z, y);
+  else if (act !== 'relu' && act !== 'linear') k.eltwiseForward(act, z, y, alpha);
   else if (y !== z) y.set(z);
 }
 
-/** dz = dy · act'(z), written with the output y. */
-export function activationBackward(k: Kernels, act: ActivationName, rows: number, cols: number, y: Float32Array, dy: Float32Array, dz: Float32Array): void {
+/** dz = dy · act'(z), from the forward's z and y (for a fused relu, z may be y). */
+export function activationBackward(k: Kernels, act: ActivationName, rows: number, cols: number, z: Float32Array, y: Float32Array,
+  dy: Float32Array, dz: Float32Array, alpha?: number): void {
   if (act === 'softmax') k.softmaxBackward(rows, cols, y, dy, dz);
   else if (act === 'linear') { if (dz !== dy) dz.set(dy); }
-  else k.eltwiseBackward(act, y, dy, dz);
+  else k.eltwiseBackward(act, z, y, dy, dz, alpha);
 }
 
 /**
@@ -31,7 +38,11 @@ export function activationBackward(k: Kernels, act: ActivationName, rows: number
  */
 export abstract class Activated extends Layer {
   activation: ActivationName;
+  /** elu's, leaky_relu's or hard_sigmoid's parameter; NaN takes the kernel's default (see ELTWISE_ALPHA). */
+  alpha = NaN;
   protected y: Float32Array = new Float32Array(0);
+  /** The last forward's pre-activation (y itself for relu and linear), which most activations' backward reads. */
+  protected z: Float32Array = new Float32Array(0);
 
   constructor(args: LayerArgs & { activation?: string }, where: string) {
     super(args);
@@ -51,7 +62,8 @@ export abstract class Activated extends Layer {
     const z = this.buffer(plain ? 'y' : 'z', size);
     this.forwardLinear(x, n, z, relu, ctx);
     const y = plain ? z : this.buffer('y', size);
-    if (!plain) activationForward(ctx.k, this.activation, size / this.units, this.units, z, y);
+    if (!plain) activationForward(ctx.k, this.activation, size / this.units, this.units, z, y, this.alpha);
+    this.z = z;
     this.y = y;
     return y;
   }
@@ -59,7 +71,7 @@ export abstract class Activated extends Layer {
   backward(dy: Float32Array, n: number, ctx: RunContext): Float32Array {
     if (this.activation === 'linear') return this.backwardLinear(dy, n, ctx);
     const dz = this.buffer('dz', dy.length);
-    activationBackward(ctx.k, this.activation, dy.length / this.units, this.units, this.y, dy, dz);
+    activationBackward(ctx.k, this.activation, dy.length / this.units, this.units, this.z, this.y, dy, dz, this.alpha);
     return this.backwardLinear(dz, n, ctx);
   }
 

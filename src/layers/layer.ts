@@ -1,7 +1,7 @@
 // Layers are Keras-style config objects that also do their own forward and backward passes
 // (layer-level backprop, as in Caffe): forward keeps what backward needs, backward fills the
 // weights' gradients and returns the gradient with respect to the layer's input.
-import type { Kernels } from '../kernels/kernels';
+import { ELTWISE_KINDS, type Eltwise, type Kernels } from '../kernels/kernels';
 import type { Rng } from '../rng';
 import { sizeOf } from '../tensor';
 import { DigitsError, UsageError } from '../errors';
@@ -27,8 +27,8 @@ export interface LayerArgs {
   inputShape?: number[];
 }
 
-export type ActivationName = 'relu' | 'softmax' | 'sigmoid' | 'tanh' | 'linear';
-export const ACTIVATIONS: readonly ActivationName[] = ['relu', 'softmax', 'sigmoid', 'tanh', 'linear'];
+export type ActivationName = Eltwise | 'softmax';
+export const ACTIVATIONS: readonly ActivationName[] = ['relu', 'softmax', ...ELTWISE_KINDS.filter((k) => k !== 'relu')];
 
 export abstract class Layer {
   abstract readonly className: string;
