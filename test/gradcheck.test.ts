@@ -25,6 +25,8 @@ process.env.DIGITS_BACKEND = 'reference';
 import { describe, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { reference } from '../src/kernels/reference';
+import { ELTWISE_KINDS, eltwiseAlpha, type Eltwise, type PoolGeom } from '../src/kernels/kernels';
+import { padGeometry } from '../src/layers/layer';
 import { Rng } from '../src/rng';
 import { sizeOf } from '../src/tensor';
 import { Activated } from '../src/layers/activation';
@@ -78,12 +80,22 @@ function poolWinners(layer: MaxPooling2D, x: Float32Array, n: number): Int32Arra
   return out;
 }
 
-/** The piecewise-linear "pattern" of one layer's last forward: ReLU on/off bits, pooling winners. */
+/** Which piece of a kinked activation an output lies on, read from y alone (α > 0 keeps y > 0 ⇔ z > 0). */
+const PIECE: Partial<Record<string, (y: number) => number>> = {
+  relu: (y) => (y > 0 ? 1 : 0),
+  leaky_relu: (y) => (y > 0 ? 1 : 0),
+  elu: (y) => (y > 0 ? 1 : 0),
+  relu6: (y) => (y <= 0 ? 0 : y < 6 ? 1 : 2),
+  hard_sigmoid: (y) => (y <= 0 ? 0 : y < 1 ? 1 : 2),
+};
+
+/** The piecewise "pattern" of one layer's last forward: activation pieces (ReLU on/off bits), pooling winners. */
 function pattern(layer: Layer, x: Float32Array, y: Float32Array, n: number): string {
   if (layer instanceof MaxPooling2D) return poolWinners(layer, x, n).join(',');
-  if (layer instanceof Activated && layer.activation === 'relu') {
+  const piece = layer instanceof Activated ? PIECE[layer.activation] : undefined;
+  if (piece) {
     let s = '';
-    for (let i = 0; i < y.length; i++) s += y[i] > 0 ? '1' : '0';
+    for (let i = 0; i < y.length; i++) s += piece(y[i]);
     return s;
   }
   return '';
@@ -299,6 +311,91 @@ describe('gradcheck: Dropout, Flatten, Activation', () => {
     { title: 'Activation softmax on [5], n=1', make: () => new Activation({ activation: 'softmax' }), inputShape: [5], n: 1 },
     { title: 'Activation linear on [6], n=3', make: () => new Activation({ activation: 'linear' }), inputShape: [6], n: 3 },
   ], 600);
+});
+
+describe('gradcheck: the other activations, as layers (z kept for backward, alpha passed through)', () => {
+  const kinked = new Set(['leaky_relu', 'elu', 'relu6', 'hard_sigmoid']);
+  layerTests(ELTWISE_KINDS.filter((k) => k !== 'relu' && k !== 'linear').map((a, i): LayerCase => ({
+    title: `Activation ${a} on ${i % 2 ? '2x3x4, n=2' : '[7], n=3'}`, make: () => new Activation({ activation: a }),
+    inputShape: i % 2 ? [2, 3, 4] : [7], n: i % 2 ? 2 : 3, input: kinked.has(a) ? 'awayFromZero' : 'uniform',
+  })), 650);
+  const withAlpha = (layer: Dense | Conv2D, alpha: number) => { layer.alpha = alpha; return layer; };
+  layerTests([
+    { title: "Dense 7 → 5 elu alpha 0.5, n=3", make: () => withAlpha(new Dense({ units: 5, activation: 'elu' }), 0.5), inputShape: [7], n: 3 },
+    { title: "Dense 7 → 5 leaky_relu alpha 0.1, n=3", make: () => withAlpha(new Dense({ units: 5, activation: 'leaky_relu' }), 0.1), inputShape: [7], n: 3 },
+    { title: "Dense 7 → 5 hard_sigmoid alpha 1/6 (Keras 3), n=3", make: () => withAlpha(new Dense({ units: 5, activation: 'hard_sigmoid' }), 1 / 6), inputShape: [7], n: 3 },
+    { title: "Conv2D same k3 5x5x2 → 3 gelu, n=2", make: () => new Conv2D({ filters: 3, kernelSize: 3, padding: 'same', activation: 'gelu' }), inputShape: [5, 5, 2], n: 2 },
+    { title: "Conv2D valid k3 5x6x2 → 2 silu (= swish), n=2", make: () => new Conv2D({ filters: 2, kernelSize: 3, activation: 'silu' }), inputShape: [5, 6, 2], n: 2 },
+  ], 680);
+
+  test("'silu' is swish; an unknown name lists the accepted ones", () => {
+    assert.equal(new Activation({ activation: 'silu' }).activation, 'swish');
+    assert.throws(() => new Activation({ activation: 'swishy' }), /unknown activation 'swishy' \(expected one of relu, softmax, sigmoid, .*mish, or silu\)/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Kernels without a layer of ours yet: L = Σ f(x)·R straight through the reference kernel pair.
+
+function checkKernel(what: string, x: Float32Array, outSize: number, fwd: (x: Float32Array, y: Float32Array) => void,
+  bwd: (y: Float32Array, R: Float32Array) => Float32Array, rng: Rng): Stats {
+  const R = uniformArray(outSize, rng);
+  const y = new Float32Array(outSize);
+  fwd(x, y);
+  const dx = copy(bwd(y, R));
+  const objective = () => { const out = new Float32Array(outSize); fwd(x, out); return { value: dot(out, R), pattern: '' }; };
+  const stats: Stats = { checked: 0, skipped: 0, worst: 0 };
+  compareArray(`${what} dx`, x, dx, objective, '', LAYER_TOL, rng, stats);
+  return stats;
+}
+
+describe('gradcheck: eltwise kernels, every kind (reference)', () => {
+  // inputs kept 0.05 (> h) away from every kink, so no difference straddles one
+  const kinks = (kind: Eltwise, a: number): number[] =>
+    kind === 'relu' || kind === 'leaky_relu' || kind === 'elu' ? [0] : kind === 'relu6' ? [0, 6] : kind === 'hard_sigmoid' ? [-0.5 / a, 0.5 / a] : [];
+  const cases: Array<[Eltwise, number | undefined]> = [...ELTWISE_KINDS.map((k): [Eltwise, undefined] => [k, undefined]),
+    ['elu', 0.5], ['leaky_relu', -0.3], ['hard_sigmoid', 1 / 6]];
+  cases.forEach(([kind, alpha], i) => {
+    test(`${kind}${alpha === undefined ? '' : ` alpha ${alpha.toPrecision(3)}`} on [-4, 7]`, (t) => {
+      const rng = new Rng(900 + i);
+      const ks = kinks(kind, eltwiseAlpha(kind, alpha));
+      const x = uniformArray(60, rng, -4, 7).map((v) => (ks.some((k) => Math.abs(v - k) < 0.05) ? v + 0.1 : v));
+      const stats = checkKernel(kind, x, x.length, (u, y) => reference.eltwiseForward(kind, u, y, alpha), (y, R) => {
+        const dx = new Float32Array(x.length);
+        reference.eltwiseBackward(kind, x, y, R, dx, alpha);
+        return dx;
+      }, rng);
+      t.diagnostic(`checked ${stats.checked}, worst err/tol ${stats.worst.toFixed(3)}`);
+    });
+  });
+});
+
+describe('gradcheck: average pooling kernels (reference)', () => {
+  const geom = (n: number, h: number, w: number, c: number, p: [number, number], s: [number, number], same: boolean): PoolGeom => {
+    const [oy, ox] = [padGeometry(h, p[0], s[0], same ? 'same' : 'valid'), padGeometry(w, p[1], s[1], same ? 'same' : 'valid')];
+    return { n, h, w, c, oh: oy.out, ow: ox.out, ph: p[0], pw: p[1], sh: s[0], sw: s[1], padTop: oy.before, padLeft: ox.before };
+  };
+  const cases: Array<[string, PoolGeom]> = [
+    ['valid 2x2/2 on odd 5x6x2 (last row dropped), n=3', geom(3, 5, 6, 2, [2, 2], [2, 2], false)],
+    ['same 2x2/2 on 5x5x2 (bottom/right windows average fewer cells), n=1', geom(1, 5, 5, 2, [2, 2], [2, 2], true)],
+    ['same 3x3/2 on 7x7x1 (pads 1/1), n=2', geom(2, 7, 7, 1, [3, 3], [2, 2], true)],
+    ['same 4x4/2 on 7x7x2 (pads 1/2), n=1', geom(1, 7, 7, 2, [4, 4], [2, 2], true)],
+    ['valid 3x3/1 overlapping windows on 5x6x2, n=2', geom(2, 5, 6, 2, [3, 3], [1, 1], false)],
+    ['same 2x3 window, strides 1x2 on 5x6x3, n=2', geom(2, 5, 6, 3, [2, 3], [1, 2], true)],
+    ['global 4x5x3 (window = h x w), n=3', geom(3, 4, 5, 3, [4, 5], [1, 1], false)],
+  ];
+  cases.forEach(([name, g], i) => {
+    test(name, (t) => {
+      const rng = new Rng(950 + i);
+      const x = uniformArray(g.n * g.h * g.w * g.c, rng, -1.5, 1.5);
+      const stats = checkKernel(name, x, g.n * g.oh * g.ow * g.c, (u, y) => reference.avgPool2dForward(g, u, y), (_y, R) => {
+        const dx = new Float32Array(x.length).fill(NaN);
+        reference.avgPool2dBackward(g, R, dx);
+        return dx;
+      }, rng);
+      t.diagnostic(`checked ${stats.checked}, worst err/tol ${stats.worst.toFixed(3)}`);
+    });
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
