@@ -5,8 +5,10 @@ What it is for
     Produces reference ("golden") forward/backward results for the three
     Keras-style MNIST CNN presets (seed001-small, seed002-cnn, seed003-bn) so
     the TypeScript implementation can be checked against an independent
-    float64 implementation.  PyTorch is used here as a fixture tool only; the
-    project itself does not depend on it.
+    float64 implementation, and kernels.json for kernels no preset uses (every
+    activation, TF average pooling; see eltwise_golden / avg_pool_golden).
+    PyTorch is used here as a fixture tool only; the project itself does not
+    depend on it.
 
     Weights and inputs are NOT stored: they are produced by closed-form
     deterministic formulas (see `init_value` and `make_input`) that the
@@ -15,9 +17,10 @@ What it is for
     kernels [in,out], Flatten flattens NHWC.
 
 How to run
-    cd /work/main && /usr/bin/python3 scripts/golden.py
+    cd /work/main && /usr/bin/python3 scripts/golden.py [preset|kernels ...]
     (Debian's python3 with python3-torch; not the pyenv python3 on PATH.)
-    Writes test/fixtures/golden/<preset>.json.
+    Writes test/fixtures/golden/<preset>.json and kernels.json (all, or the
+    ones named).
 
 Conventions reproduced from Keras
     * padding 'same' is TensorFlow's: out = ceil(in/stride),
@@ -503,14 +506,119 @@ def to_json(result):
     return text
 
 
+# ---------------------------------------------------------------------------
+# Kernel goldens (kernels.json): the activations and average pooling on their
+# own, for kernels no preset uses.  Inputs are formulas again, rounded to
+# float32 first (what the kernels see), then computed in float64:
+#   eltwise x_i = 7.5*sin(0.7*i + 0.3), i < 97; "grad" is f'(x) (upstream 1)
+#   pool    x[NHWC flat i] = sin(0.37*i + 0.1), dy[i] = cos(0.23*i)
+# Average pooling is TF's: the mean over the window cells inside the input,
+# TF 'same' padding (extra at the bottom/right) done as sum-pool / count-pool
+# over zero-padded data and ones, which torch's symmetric padding cannot
+# express; symmetric cases are cross-checked against count_include_pad=False.
+
+ELTWISE = [
+    # (kind, alpha or None, float64 torch function of x)
+    ("relu", None, F.relu),
+    ("sigmoid", None, torch.sigmoid),
+    ("tanh", None, torch.tanh),
+    ("linear", None, lambda x: x * 1),
+    ("elu", None, lambda x: F.elu(x, 1.0)),
+    ("elu", 0.5, lambda x: F.elu(x, 0.5)),
+    ("selu", None, F.selu),
+    ("leaky_relu", None, lambda x: F.leaky_relu(x, 0.2)),
+    ("leaky_relu", -0.3, lambda x: F.leaky_relu(x, -0.3)),
+    ("relu6", None, F.relu6),
+    ("softplus", None, lambda x: F.softplus(x, beta=1, threshold=1000)),
+    ("softsign", None, F.softsign),
+    ("hard_sigmoid", None, lambda x: torch.clamp(0.2 * x + 0.5, 0, 1)),
+    ("hard_sigmoid", 1 / 6, F.hardsigmoid),  # torch's is Keras 3's: relu6(x + 3) / 6
+    ("exponential", None, torch.exp),
+    ("swish", None, F.silu),
+    ("gelu", None, lambda x: F.gelu(x)),  # approximate='none': the erf form
+    ("mish", None, F.mish),
+]
+
+# (name, n, h, w, c, (ph, pw), (sh, sw), padding)
+AVG_POOLS = [
+    ("same 2x2/2 on 5x5x2", 2, 5, 5, 2, (2, 2), (2, 2), "same"),
+    ("same 3x3/2 on 7x7x3", 2, 7, 7, 3, (3, 3), (2, 2), "same"),
+    ("same 4x4/2 on 9x9x2", 1, 9, 9, 2, (4, 4), (2, 2), "same"),
+    ("same 3x3/1 on 6x5x2", 2, 6, 5, 2, (3, 3), (1, 1), "same"),
+    ("valid 3x3/2 on 9x8x4", 2, 9, 8, 4, (3, 3), (2, 2), "valid"),
+    ("same 2x3, strides 1x2, on 5x6x3", 2, 5, 6, 3, (2, 3), (1, 2), "same"),
+    ("global 7x7x5", 3, 7, 7, 5, (7, 7), (1, 1), "valid"),
+]
+
+
+def f32(values):
+    return torch.tensor(values, dtype=torch.float32).to(torch.float64)
+
+
+def eltwise_golden():
+    out = []
+    x0 = f32([7.5 * math.sin(0.7 * i + 0.3) for i in range(97)])
+    for kind, alpha, fn in ELTWISE:
+        x = x0.clone().requires_grad_(True)
+        y = fn(x)
+        (g,) = torch.autograd.grad(y.sum(), x)
+        out.append({"kind": kind, "alpha": alpha, "y": y.tolist(), "grad": g.tolist()})
+    return out
+
+
+def avg_pool_tf(x_nchw, k, s, padding):
+    h, w = x_nchw.shape[2:]
+    _, pt, pb = tf_same_pads(h, k[0], s[0]) if padding == "same" else (0, 0, 0)
+    _, pl, pr = tf_same_pads(w, k[1], s[1]) if padding == "same" else (0, 0, 0)
+    pad = (pl, pr, pt, pb)
+    total = F.avg_pool2d(F.pad(x_nchw, pad), k, s, divisor_override=1)
+    count = F.avg_pool2d(F.pad(torch.ones_like(x_nchw[:1, :1]), pad), k, s, divisor_override=1)
+    if pt == pb and pl == pr:
+        ref = F.avg_pool2d(x_nchw, k, s, padding=(pt, pl), count_include_pad=False)
+        assert torch.allclose(total / count, ref, rtol=1e-12, atol=1e-12), "TF average pooling disagrees with torch's"
+    return total / count, (pt, pl)
+
+
+def avg_pool_golden():
+    out = []
+    for name, n, h, w, c, k, s, padding in AVG_POOLS:
+        x = f32([math.sin(0.37 * i + 0.1) for i in range(n * h * w * c)]).reshape(n, h, w, c)
+        x = x.permute(0, 3, 1, 2).contiguous().requires_grad_(True)
+        y, (pt, pl) = avg_pool_tf(x, k, s, padding)
+        dy = f32([math.cos(0.23 * i) for i in range(y.numel())]).reshape(n, y.shape[2], y.shape[3], c).permute(0, 3, 1, 2)
+        (dx,) = torch.autograd.grad(y, x, dy)
+        nhwc = lambda t: t.permute(0, 2, 3, 1).reshape(-1).tolist()
+        out.append({"name": name, "geom": {"n": n, "h": h, "w": w, "c": c, "oh": y.shape[2], "ow": y.shape[3],
+                                           "ph": k[0], "pw": k[1], "sh": s[0], "sw": s[1], "padTop": pt, "padLeft": pl},
+                    "y": nhwc(y), "dx": nhwc(dx)})
+    return out
+
+
+def kernels_json():
+    c = lambda v: json.dumps(v, separators=(",", ":"), allow_nan=False)
+    result = {"eltwise": eltwise_golden(), "avgPool": avg_pool_golden()}
+    text = "{\n" + ",\n".join(f" {c(k)}:[\n" + ",\n".join("  " + c(e) for e in v) + "\n ]" for k, v in result.items()) + "\n}\n"
+    assert json.loads(text) == result
+    return text
+
+
 def main():
     os.makedirs(OUT_DIR, exist_ok=True)
+    only = sys.argv[1:]  # e.g. `golden.py kernels`: just those fixtures
     for preset in PRESETS:
+        if only and preset not in only:
+            continue
         result, worst = run_preset(preset)
         path = os.path.join(OUT_DIR, f"{preset}.json")
         with open(path, "w") as f:
             f.write(to_json(result))
         print(f"{preset}: loss={result['loss']!r}  fd-worst-rel-err={worst:.2e}  "
+              f"-> {os.path.relpath(path)} ({os.path.getsize(path)} bytes)")
+    if not only or "kernels" in only:
+        path = os.path.join(OUT_DIR, "kernels.json")
+        with open(path, "w") as f:
+            f.write(kernels_json())
+        print(f"kernels: {len(ELTWISE)} activations, {len(AVG_POOLS)} average poolings "
               f"-> {os.path.relpath(path)} ({os.path.getsize(path)} bytes)")
     return 0
 

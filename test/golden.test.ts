@@ -3,7 +3,8 @@
 // weights nor the input are stored in the fixtures: both come from closed-form formulas that the
 // script documents and this file re-implements (initValue, makeInput), so a mismatch in layout
 // (HWIO vs OIHW, NHWC flatten order, TF 'same' padding) shows up as wrong numbers, not as a
-// silently "matching" copy of our own weights.
+// silently "matching" copy of our own weights. The last suite checks single kernels the presets do
+// not use (kernels.json), on both cores.
 //
 // The fixtures treat Dropout as the identity, so every Dropout's rate is set to 0 (its training
 // forward then returns the input unchanged). The model is compiled with SGD(lr = 0): trainOnBatch
@@ -30,6 +31,9 @@ import { Conv2D, Dropout, MaxPooling2D } from '../src/layers';
 import type { Sequential } from '../src/model/sequential';
 import { SGD } from '../src/train/optimizers';
 import { assertClose, maxAbs, sums } from './helpers/numeric';
+import { ELTWISE_KINDS, type Eltwise, type Kernels, type PoolGeom } from '../src/kernels/kernels';
+import { reference } from '../src/kernels/reference';
+import { loadNative } from '../src/kernels/native';
 
 const GOLDEN = path.resolve(__dirname, '../../test/fixtures/golden');
 const N = 5;
@@ -262,4 +266,56 @@ describe('golden: seed003-bn batch-norm statistics', () => {
     // inference must not touch the moving statistics
     model.getWeights().forEach((w, i) => assert.deepEqual(Array.from(w), Array.from(before[i]), `weight ${i} changed in inference`));
   });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Kernels no preset uses yet (every activation, TF average pooling) against float64 PyTorch, on
+// both cores. Inputs are the script's formulas rounded to float32. Tolerances, per element
+// |ours − torch| ≤ atol + rtol·|torch|: float32 storage alone is 6e-8 relative, and derivatives taken
+// from the float32 output (sigmoid, tanh near ±1) lose up to 6e-8 absolute; the reference measures
+// within 1e-6 relative + 6e-8 absolute. oneDNN's vectorised exp/erf approximations add up to 5e-7
+// absolute (mish, softplus, gelu; measured), hence the native bound. A wrong formula, constant or
+// padding rule misses by 1e-3 or more.
+
+interface KernelFixture {
+  eltwise: { kind: Eltwise; alpha: number | null; y: number[]; grad: number[] }[];
+  avgPool: { name: string; geom: PoolGeom; y: number[]; dx: number[] }[];
+}
+
+const KERNEL_TOL = { reference: { rtol: 1e-6, atol: 1e-7 }, native: { rtol: 1e-5, atol: 1e-6 } };
+const nativeKernels = loadNative();
+
+describe('golden: kernels against PyTorch (float64)', () => {
+  const fx = (): KernelFixture => JSON.parse(fs.readFileSync(path.join(GOLDEN, 'kernels.json'), 'utf8')) as KernelFixture;
+  const cores: Array<[keyof typeof KERNEL_TOL, Kernels | null]> = [['reference', reference], ['native', nativeKernels]];
+  for (const [name, k] of cores) {
+    const skip = k ? false : 'native addon not loaded';
+    const { rtol, atol } = KERNEL_TOL[name];
+    test(`${name}: every activation, forward and derivative`, { skip }, () => {
+      const x = new Float32Array(97).map((_, i) => 7.5 * Math.sin(0.7 * i + 0.3));
+      const kinds = new Set<Eltwise>();
+      for (const e of fx().eltwise) {
+        const alpha = e.alpha ?? undefined;
+        const y = new Float32Array(x.length), dx = new Float32Array(x.length);
+        k!.eltwiseForward(e.kind, x, y, alpha);
+        k!.eltwiseBackward(e.kind, x, y, new Float32Array(x.length).fill(1), dx, alpha);
+        assertArrayClose(y, e.y, atol, rtol, `${e.kind} alpha=${alpha} y`);
+        assertArrayClose(dx, e.grad, atol, rtol, `${e.kind} alpha=${alpha} dy/dx`);
+        kinds.add(e.kind);
+      }
+      assert.deepEqual([...kinds].sort(), [...ELTWISE_KINDS].sort(), 'the fixture covers every kind');
+    });
+    test(`${name}: average pooling (TF: padding not counted), forward and backward`, { skip }, () => {
+      for (const p of fx().avgPool) {
+        const g = p.geom;
+        const x = new Float32Array(g.n * g.h * g.w * g.c).map((_, i) => Math.sin(0.37 * i + 0.1));
+        const dy = new Float32Array(g.n * g.oh * g.ow * g.c).map((_, i) => Math.cos(0.23 * i));
+        const y = new Float32Array(dy.length), dx = new Float32Array(x.length).fill(NaN);
+        k!.avgPool2dForward(g, x, y);
+        k!.avgPool2dBackward(g, dy, dx);
+        assertArrayClose(y, p.y, atol, rtol, `${p.name} y`);
+        assertArrayClose(dx, p.dx, atol, rtol, `${p.name} dx`);
+      }
+    });
+  }
 });
