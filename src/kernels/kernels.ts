@@ -24,7 +24,7 @@ export interface PoolGeom {
 }
 
 /**
- * Element-wise activations with Keras' definitions. Four take a parameter `alpha` (see ELTWISE_ALPHA):
+ * Element-wise activations with Keras' definitions. Three take a parameter `alpha` (see ELTWISE_ALPHA):
  * elu(x) = x > 0 ? x : α(eˣ − 1); leaky_relu(x) = x > 0 ? x : αx; hard_sigmoid(x) = clip(αx + ½, 0, 1)
  * (Keras 2 and TF.js use α = 0.2, Keras 3 uses 1/6). The others: selu = λ·elu with Keras' λ and α;
  * relu6 = min(max(x, 0), 6); softplus = log(1 + eˣ); softsign = x / (1 + |x|); exponential = eˣ;
