@@ -3,6 +3,7 @@
 // selu's alpha, then a scaling pass: that keeps oneDNN's vectorised exp. The backward reads y for the
 // algorithms oneDNN can differentiate from their output (relu, sigmoid, tanh, exp), x for the rest.
 // The oneDNN 2.x op descriptors stay in this file.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -114,7 +115,8 @@ bool forwardLoop(Act kind, const float* x, float* y, int64_t len, float alpha) {
   }
   if (kind == Act::hard_sigmoid) {
 #pragma omp parallel for simd schedule(static) if (len > kParallel)
-    for (int64_t i = 0; i < len; i++) y[i] = std::fmin(std::fmax(alpha * x[i] + 0.5f, 0.f), 1.f);
+    // std::min/max rather than fminf/fmaxf, whose NaN rules keep the loop from vectorising
+    for (int64_t i = 0; i < len; i++) y[i] = std::min(std::max(alpha * x[i] + 0.5f, 0.f), 1.f);
     return true;
   }
   return false;
