@@ -72,7 +72,8 @@ export class Conv2D extends Activated {
 
   protected backwardLinear(dz: Float32Array, n: number, ctx: RunContext): Float32Array {
     const [kernel, bias] = this.weights;
-    ctx.k.conv2dBackwardWeights(this.g, this.x, dz, kernel.grad!, bias ? bias.grad : null);
+    // a frozen layer (trainable false) has no gradients to fill
+    if (kernel.grad) ctx.k.conv2dBackwardWeights(this.g, this.x, dz, kernel.grad, bias ? bias.grad : null);
     const dx = this.buffer('dx', this.x.length);
     if (this.needInputGrad) ctx.k.conv2dBackwardData(this.g, dz, kernel.value, dx);
     return dx;
@@ -109,7 +110,7 @@ export class Conv2D extends Activated {
   backwardPooled(dy: Float32Array, ctx: RunContext): Float32Array {
     const [kernel, bias] = this.weights;
     const { g, y, workspace } = this.pooledBy!.saved;
-    ctx.k.conv2dReluMaxPoolBackwardWeights(this.g, g, this.x, dy, workspace, y, kernel.grad!, bias ? bias.grad : null);
+    if (kernel.grad) ctx.k.conv2dReluMaxPoolBackwardWeights(this.g, g, this.x, dy, workspace, y, kernel.grad!, bias ? bias.grad : null);
     return this.buffer('dx', this.x.length);
   }
 

@@ -42,7 +42,8 @@ export class Dense extends Activated {
   protected backwardLinear(dz: Float32Array, n: number, ctx: RunContext): Float32Array {
     const [kernel, bias] = this.weights;
     const inF = this.inputShape[0];
-    ctx.k.denseBackwardWeights(n, inF, this.unitCount, this.x, dz, kernel.grad!, bias ? bias.grad : null);
+    // a frozen layer (trainable false) has no gradients to fill
+    if (kernel.grad) ctx.k.denseBackwardWeights(n, inF, this.unitCount, this.x, dz, kernel.grad, bias ? bias.grad : null);
     const dx = this.buffer('dx', n * inF);
     if (this.needInputGrad) ctx.k.denseBackwardData(n, inF, this.unitCount, dz, kernel.value, dx);
     return dx;

@@ -1,8 +1,11 @@
 export * from './layer';
 export { ActivationLayer as Activation, Activated } from './activation';
+export { ReLU, LeakyReLU, ELU, Softmax } from './advanced-activations';
 export { Conv2D } from './conv2d';
 export { Dense } from './dense';
-export { MaxPooling2D } from './pooling';
+export { MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D } from './pooling';
 export { Flatten } from './flatten';
+export { Reshape } from './reshape';
+export { Rescaling } from './rescaling';
 export { Dropout } from './dropout';
 export { BatchNormalization } from './batchnorm';

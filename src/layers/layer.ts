@@ -42,6 +42,8 @@ export abstract class Layer {
    * may then skip computing it and return a buffer of unspecified content.
    */
   needInputGrad = true;
+  /** Keras' `trainable`: false freezes the weights (no gradients, never updated; counted as non-trainable). */
+  trainable = true;
   private buffers = new Map<string, Float32Array>();
 
   constructor(args: LayerArgs = {}) {
@@ -54,6 +56,7 @@ export abstract class Layer {
     this.inputShape = inputShape;
     this.outputShape = this.computeOutputShape(inputShape);
     this.weights = this.createWeights(rng);
+    if (!this.trainable) for (const w of this.weights) w.grad = null;
   }
 
   abstract computeOutputShape(inputShape: number[]): number[];

@@ -2,33 +2,31 @@ import type { PoolGeom } from '../kernels/kernels';
 import { Layer, pair, padGeometry, type LayerArgs, type RunContext } from './layer';
 import { UsageError } from '../errors';
 
-export interface MaxPooling2DArgs extends LayerArgs {
+export interface Pooling2DArgs extends LayerArgs {
   poolSize?: number | [number, number];
   /** Keras default: the pool size. */
   strides?: number | [number, number] | null;
   padding?: 'valid' | 'same';
 }
 
-export class MaxPooling2D extends Layer {
-  readonly className = 'MaxPooling2D';
+/** Window geometry shared by max and average pooling (TF's: 'same' pads the odd extra cell at the end). */
+abstract class Pooling2D extends Layer {
   poolSize: [number, number];
   strides: [number, number];
   padding: 'valid' | 'same';
-  private g!: PoolGeom;
-  private ws: Int32Array = new Int32Array(0);
-  private inputSize = 0;
-  private y: Float32Array = new Float32Array(0);
+  protected g!: PoolGeom;
+  protected inputSize = 0;
 
-  constructor(args: MaxPooling2DArgs = {}) {
+  constructor(args: Pooling2DArgs, what: string) {
     super(args);
-    this.poolSize = pair(args.poolSize ?? 2, 'MaxPooling2D: poolSize');
-    this.strides = pair(args.strides ?? this.poolSize, 'MaxPooling2D: strides');
+    this.poolSize = pair(args.poolSize ?? 2, `${what}: poolSize`);
+    this.strides = pair(args.strides ?? this.poolSize, `${what}: strides`);
     this.padding = args.padding ?? 'valid';
-    if (this.padding !== 'valid' && this.padding !== 'same') throw new UsageError(`MaxPooling2D: padding must be 'valid' or 'same', got '${args.padding}'`);
+    if (this.padding !== 'valid' && this.padding !== 'same') throw new UsageError(`${what}: padding must be 'valid' or 'same', got '${args.padding}'`);
   }
 
   computeOutputShape(s: number[]): number[] {
-    if (s.length !== 3) throw new UsageError(`${this.name}: MaxPooling2D expects [height, width, channels] input, got [${s}]`);
+    if (s.length !== 3) throw new UsageError(`${this.name}: ${this.className} expects [height, width, channels] input, got [${s}]`);
     const r = padGeometry(s[0], this.poolSize[0], this.strides[0], this.padding);
     const c = padGeometry(s[1], this.poolSize[1], this.strides[1], this.padding);
     if (r.out < 1 || c.out < 1) throw new UsageError(`${this.name}: pool ${this.poolSize.join('x')} does not fit input ${s[0]}x${s[1]}`);
@@ -46,6 +44,16 @@ export class MaxPooling2D extends Layer {
       padLeft: padGeometry(w, pw, sw, this.padding).before,
     };
   }
+
+  getConfig() { return { poolSize: this.poolSize, strides: this.strides, padding: this.padding }; }
+}
+
+export class MaxPooling2D extends Pooling2D {
+  readonly className = 'MaxPooling2D';
+  private ws: Int32Array = new Int32Array(0);
+  private y: Float32Array = new Float32Array(0);
+
+  constructor(args: Pooling2DArgs = {}) { super(args, 'MaxPooling2D'); }
 
   forward(x: Float32Array, n: number, _training: boolean, ctx: RunContext): Float32Array {
     this.g = this.geometry(n);
@@ -85,6 +93,81 @@ export class MaxPooling2D extends Layer {
     ctx.k.maxPool2dBackward(this.g, dy, this.ws, dx, throughRelu ? this.y : null);
     return dx;
   }
+}
 
-  getConfig() { return { poolSize: this.poolSize, strides: this.strides, padding: this.padding }; }
+/** Keras AveragePooling2D: the mean of the window's cells inside the input (padding is not counted, as in TF). */
+export class AveragePooling2D extends Pooling2D {
+  readonly className = 'AveragePooling2D';
+  constructor(args: Pooling2DArgs = {}) { super(args, 'AveragePooling2D'); }
+
+  forward(x: Float32Array, n: number, _training: boolean, ctx: RunContext): Float32Array {
+    this.g = this.geometry(n);
+    this.inputSize = x.length;
+    const y = this.buffer('y', n * this.outputShape[0] * this.outputShape[1] * this.outputShape[2]);
+    ctx.k.avgPool2dForward(this.g, x, y);
+    return y;
+  }
+
+  backward(dy: Float32Array, _n: number, ctx: RunContext): Float32Array {
+    const dx = this.buffer('dx', this.inputSize);
+    ctx.k.avgPool2dBackward(this.g, dy, dx);
+    return dx;
+  }
+}
+
+/**
+ * Keras' GlobalAveragePooling2D / GlobalMaxPooling2D: one pooling window the size of the feature map,
+ * so they reuse the pooling kernels; [h, w, c] → [c] ([1, 1, c] with keepdims, the same memory).
+ */
+abstract class GlobalPooling2D extends Layer {
+  keepdims: boolean;
+  protected g!: PoolGeom;
+  protected inputSize = 0;
+  constructor(args: LayerArgs & { keepdims?: boolean } = {}) {
+    super(args);
+    this.keepdims = args.keepdims ?? false;
+  }
+  computeOutputShape(s: number[]): number[] {
+    if (s.length !== 3) throw new UsageError(`${this.name}: ${this.className} expects [height, width, channels] input, got [${s}]`);
+    return this.keepdims ? [1, 1, s[2]] : [s[2]];
+  }
+  geometry(n: number): PoolGeom {
+    const [h, w, c] = this.inputShape;
+    return { n, h, w, c, oh: 1, ow: 1, ph: h, pw: w, sh: h, sw: w, padTop: 0, padLeft: 0 };
+  }
+  getConfig() { return { keepdims: this.keepdims }; }
+}
+
+export class GlobalAveragePooling2D extends GlobalPooling2D {
+  readonly className = 'GlobalAveragePooling2D';
+  forward(x: Float32Array, n: number, _training: boolean, ctx: RunContext): Float32Array {
+    this.g = this.geometry(n);
+    this.inputSize = x.length;
+    const y = this.buffer('y', n * this.inputShape[2]);
+    ctx.k.avgPool2dForward(this.g, x, y);
+    return y;
+  }
+  backward(dy: Float32Array, _n: number, ctx: RunContext): Float32Array {
+    const dx = this.buffer('dx', this.inputSize);
+    ctx.k.avgPool2dBackward(this.g, dy, dx);
+    return dx;
+  }
+}
+
+export class GlobalMaxPooling2D extends GlobalPooling2D {
+  readonly className = 'GlobalMaxPooling2D';
+  private ws: Int32Array = new Int32Array(0);
+  forward(x: Float32Array, n: number, _training: boolean, ctx: RunContext): Float32Array {
+    this.g = this.geometry(n);
+    this.inputSize = x.length;
+    const y = this.buffer('y', n * this.inputShape[2]);
+    if (this.ws.length !== y.length) this.ws = new Int32Array(y.length);
+    ctx.k.maxPool2dForward(this.g, x, y, this.ws);
+    return y;
+  }
+  backward(dy: Float32Array, _n: number, ctx: RunContext): Float32Array {
+    const dx = this.buffer('dx', this.inputSize);
+    ctx.k.maxPool2dBackward(this.g, dy, this.ws, dx);
+    return dx;
+  }
 }
