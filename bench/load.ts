@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import autocannon from 'autocannon';
 import sharp from 'sharp';
 import { getPreset } from '../src/zoo/presets';
-import { saveModel } from '../src/model/io';
+import { saveModel } from '../src/io/tfjs';
 import { findIdxFile, loadSplitFiles, MNIST_FILES } from '../src/data/mnist';
 
 const args = process.argv.slice(2);

@@ -8,7 +8,7 @@ export { EarlyStopping, ReduceLROnPlateau, LearningRateScheduler, ModelCheckpoin
 export { ImageDataGenerator, type AugmentOptions } from './train/augment';
 export { writeCheckpoint, readCheckpoint, restoreCheckpoint, latestCheckpoint, type Checkpoint } from './train/checkpoint';
 export { confusionMatrix, perClassMetrics, predictedLabels } from './train/metrics';
-export { saveModel, loadModel } from './model/io';
+export { saveModel, loadModel } from './io/tfjs';
 export { PRESETS, getPreset, type Preset } from './zoo/presets';
 export { loadDataset, resolveDataDir, toTensor, splitValidation } from './data/mnist';
 export { download } from './data/download';

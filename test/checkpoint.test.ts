@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { Sequential, type FitArgs, type FitState, type History } from '../src/model/sequential';
 import { BatchNormalization, Conv2D, Dense, Dropout, Flatten } from '../src/layers';
 import type { Callback } from '../src/train/callbacks';
-import { loadModel } from '../src/model/io';
+import { loadModel } from '../src/io/tfjs';
 import { CheckpointWriter, decodeState, encodeState, latestCheckpoint, readCheckpoint, restoreCheckpoint, writeCheckpoint, type TrainRun } from '../src/train/checkpoint';
 import { DigitsError } from '../src/errors';
 import { SHARED_MNIST } from './helpers/paths';

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import fc from 'fast-check';
 import { Sequential } from '../src/model/sequential';
 import { Activation, BatchNormalization, Conv2D, Dense, Dropout, Flatten, MaxPooling2D } from '../src/layers';
-import { fromModelJson, loadModel, saveModel, toModelJson, weightsBuffer } from '../src/model/io';
+import { fromModelJson, loadModel, saveModel, toModelJson, weightsBuffer } from '../src/io/tfjs';
 import { getPreset } from '../src/zoo/presets';
 import { reference } from '../src/kernels';
 import { sizeOf } from '../src/tensor';

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import sharp from 'sharp';
 import { loadDataset, type Dataset } from '../src/data/mnist';
 import { decodeImage, ImageError, imageToDigits, MAX_FILE_BYTES, preprocess, readImageFile } from '../src/data/image';
-import { loadModel } from '../src/model/io';
+import { loadModel } from '../src/io/tfjs';
 import { classify } from '../src/serve/predict';
 import type { Sequential } from '../src/model/sequential';
 import { run } from '../src/cli/main';

@@ -7,7 +7,7 @@ import { test, describe, before, mock } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { fromModelJson, loadModel, saveModel, toModelJson, weightsBuffer } from '../src/model/io';
+import { fromModelJson, loadModel, saveModel, toModelJson, weightsBuffer } from '../src/io/tfjs';
 import { PRESETS, getPreset } from '../src/zoo/presets';
 import { Sequential } from '../src/model/sequential';
 import { Rng } from '../src/rng';
@@ -405,7 +405,7 @@ describe('damaged model files fail with one-line DigitsErrors naming the file', 
 
   test('unknown layer class (LSTM)', () => {
     const { dir, file } = damaged((json) => { json.modelTopology.config.layers[2].class_name = 'LSTM'; return { json }; });
-    expectDigitsError(() => loadModel(dir), at(file), /layer 2 \(conv2d_1\): unknown layer type 'LSTM'/);
+    expectDigitsError(() => loadModel(dir), at(file), /layer 2 \(conv2d_1, LSTM\): layer class 'LSTM' is not supported/);
   });
 
   test('weights.bin truncated by a few bytes', () => {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Sequential, Dense } from '../src/index';
-import { saveModel, loadModel } from '../src/model/io';
+import { saveModel, loadModel } from '../src/io/tfjs';
 import { UsageError } from '../src/errors';
 import { tempDir } from './helpers/datafixtures';
 

@@ -1,6 +1,6 @@
 // The draw-a-digit page. The model is fetched once and runs here on the reference kernels, and the
 // drawing goes through the same preprocess() as the server's images: after loading, no server needed.
-import { fromModelJson } from '../src/model/json';
+import { fromModelJson } from '../src/io/tfjs-json';
 import { reference } from '../src/kernels/reference';
 import { ImageError, preprocess, rgbaToGray, SIZE } from '../src/data/preprocess';
 import { classify, type Prediction } from '../src/serve/predict';

@@ -7,7 +7,7 @@ import { PRESETS, getPreset } from '../zoo/presets';
 import { explain } from '../model/explain';
 import { loadDataset, resolveDataDir, toTensor, defaultCacheDir, type Dataset } from '../data/mnist';
 import { download } from '../data/download';
-import { saveModel, loadModel, VERSION } from '../model/io';
+import { saveModel, loadModel, VERSION } from '../io/tfjs';
 import { backendDescription, getKernels, getPrecision, setPrecision, setThreads } from '../kernels';
 import { ReduceLROnPlateau, type Callback } from '../train/callbacks';
 import { accuracyOf, applyRecipePrecision, averageProbabilities, recipeAugmenter, recipeCallbacks } from '../zoo/recipe';

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import type { Command } from 'commander';
 import { PRESETS, REPRODUCED, getPreset, type Preset } from '../zoo/presets';
 import { accuracyOf, applyRecipePrecision, averageProbabilities, loadPresetData, trainPreset, type PresetData } from '../zoo/recipe';
-import { loadModel, saveModel, VERSION } from '../model/io';
+import { loadModel, saveModel, VERSION } from '../io/tfjs';
 import { backendDescription, getPrecision, setPrecision } from '../kernels';
 import { writeReport, type ReportEntry, type ReportMeta } from '../report/report';
 import { entryFromModelDir, entryFromRuns, TARGETS, type EnsembleFile, type RunRecord } from '../report/entries';

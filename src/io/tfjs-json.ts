@@ -1,29 +1,25 @@
-// model.json parsing without node:fs (shared by loadModel in io.ts and the browser page): TF.js Layers
+// model.json parsing without node:fs (shared by loadModel in tfjs.ts and the browser page): TF.js Layers
 // topology + weights manifest + concatenated weight bytes → a built Sequential.
-import { Sequential } from './sequential';
-import { LAYER_CLASSES } from '../layers/registry';
-import { withWeightBudget, type Layer } from '../layers/layer';
+import type { Sequential } from '../model/sequential';
 import type { Kernels } from '../kernels/kernels';
 import { DigitsError } from '../errors';
-import { makeOptimizer } from '../train/optimizers';
+import { buildModel, compileFromConfig, parseModelConfig } from './keras-config';
 
-/** What `digits` keeps beside the model (history, test accuracy, preset) in model.json's userDefinedMetadata. */
+/** What `digits` keeps beside the model (history, test accuracy, preset, rawPixels) in its files' metadata. */
 export type DigitsMetadata = Record<string, unknown>;
-
-/** Per-sample values one layer may output (MNIST-sized models need under 2^17); predict allocates batches of them. */
-const MAX_ACTIVATION = 2 ** 24;
-
-const camel = (s: string) => s.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
-
-function camelDeep(v: any): any {
-  if (Array.isArray(v)) return v.map(camelDeep);
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [camel(k), camelDeep(x)]));
-  return v;
-}
 
 export interface LoadedModel {
   model: Sequential;
   metadata: DigitsMetadata | null;
+  /** Settings in the file that this model does not apply when it trains (regularizers, …). */
+  notes?: string[];
+  /** Set when the file's optimizer cannot be matched exactly: training then needs --optimizer. */
+  optimizerNote?: string;
+}
+
+/** Our metadata's rawPixels (a model trained on 0–255 pixels) sets the model's input scale. */
+export function applyMetadata(model: Sequential, metadata: DigitsMetadata | null): void {
+  if (metadata?.rawPixels === true) model.inputScale = 255;
 }
 
 /**
@@ -32,63 +28,22 @@ export interface LoadedModel {
  */
 export function fromModelJson(json: any, weightData: Uint8Array, where: string, kernels?: Kernels): LoadedModel {
   if (!json || typeof json !== 'object') throw new DigitsError(`${where}: not a JSON object`);
-  let topo = json.modelTopology;
+  const topo = json.modelTopology;
   if (!topo) throw new DigitsError(`${where}: no modelTopology (not a TF.js Layers model.json)`);
-  if (topo.model_config) topo = topo.model_config;
-  if (topo.class_name !== 'Sequential') throw new DigitsError(`${where}: model class '${topo.class_name}' is not supported (Sequential only)`);
-  const layerList: any[] | undefined = Array.isArray(topo.config) ? topo.config : topo.config?.layers;
-  if (!Array.isArray(layerList) || layerList.length === 0) throw new DigitsError(`${where}: modelTopology has no layers`);
-  let inputShape: number[] | undefined;
-  const layers: Layer[] = [];
-  const bnAxes = new Map<Layer, number>();
-  layerList.forEach((spec, i) => {
-    const cls = spec?.class_name ?? spec?.className;
-    const cfg = camelDeep(spec?.config ?? {});
-    const lwhere = `${where}: layer ${i} (${cfg.name ?? cls})`;
-    if (cls === 'InputLayer') {
-      const bis = cfg.batchInputShape ?? cfg.batchShape;
-      inputShape = Array.isArray(bis) ? bis.slice(1) : undefined;
-      return;
-    }
-    const make = LAYER_CLASSES[cls];
-    if (!make) throw new DigitsError(`${lwhere}: unknown layer type '${cls}' (supported: ${Object.keys(LAYER_CLASSES).join(', ')})`);
-    try {
-      const layer = make(cfg, lwhere);
-      if (cls === 'BatchNormalization') bnAxes.set(layer, [].concat(cfg.axis ?? -1)[0]);
-      layers.push(layer);
-    } catch (e) {
-      if (e instanceof DigitsError && e.message.startsWith(lwhere)) throw e;
-      throw new DigitsError(`${lwhere}: ${(e as Error).message}`);
-    }
-  });
-  inputShape ??= layers[0]?.declaredInputShape;
-  if (!Array.isArray(inputShape) || inputShape.some((d) => !(Number.isInteger(d) && d > 0))) throw new DigitsError(`${where}: the first layer has no usable batch_input_shape`);
-  const model = new Sequential({ name: topo.config?.name ?? 'sequential', layers, kernels });
-  try {
-    // weights.bin bounds what the topology may honestly allocate, so a lying model.json fails here, not in
-    // malloc; the slack lets a slightly-off file reach the manifest checks, whose messages say more
-    withWeightBudget(weightData.length / 4 + 2 ** 24, () => model.build(inputShape));
-  } catch (e) {
-    if (e instanceof DigitsError) throw new DigitsError(`${where}: ${e.message}`);
-    throw e;
-  }
-  for (const l of model.layers) {
-    const size = l.outputShape.reduce((a, b) => a * b, 1);
-    if (size > MAX_ACTIVATION) throw new DigitsError(`${where}: layer ${l.name} outputs ${size} values per sample, more than the limit of ${MAX_ACTIVATION}`);
-  }
-  for (const [l, axis] of bnAxes) if (axis !== -1 && axis !== l.inputShape.length) throw new DigitsError(`${where}: layer ${l.name}: BatchNormalization axis ${axis} is not the channel axis`);
+  const notes: string[] = [];
+  const kerasVersion = String(topo.keras_version ?? topo.model_config?.keras_version ?? '');
+  const spec = parseModelConfig(topo, where, { keras3: /^3\./.test(kerasVersion), notes });
+  // the weights bound what the topology may honestly allocate; the slack lets a slightly-off file reach
+  // the manifest checks, whose messages say more
+  const model = buildModel(spec, where, weightData.length / 4 + 2 ** 24, kernels);
   loadWeights(model, json.weightsManifest, weightData, where);
   const tc = json.trainingConfig;
-  if (tc?.loss && typeof tc.loss === 'string') {
-    try {
-      const oc = camelDeep(tc.optimizer_config ?? tc.optimizerConfig ?? {});
-      model.compile({ optimizer: makeOptimizer(oc.className ?? 'adam', { ...oc.config, learningRate: oc.config?.learningRate ?? oc.config?.lr }), loss: tc.loss, metrics: tc.metrics,
-        labelSmoothing: typeof tc.label_smoothing === 'number' ? tc.label_smoothing : undefined });
-    } catch {
-      // an optimizer or loss we do not know leaves the model uncompiled; it still predicts
-    }
-  }
-  return { model, metadata: json.userDefinedMetadata?.digits ?? null };
+  // TF.js knows losses by name only; our writer keeps from_logits beside it, as it does label_smoothing
+  const { optimizerNote } = compileFromConfig(model, tc?.from_logits === true && typeof tc.loss === 'string'
+    ? { ...tc, loss: { class_name: tc.loss, config: { from_logits: true, label_smoothing: tc.label_smoothing ?? 0 } } } : tc);
+  const metadata = json.userDefinedMetadata?.digits ?? null;
+  applyMetadata(model, metadata);
+  return { model, metadata, notes, optimizerNote };
 }
 
 function loadWeights(model: Sequential, manifest: any, data: Uint8Array, where: string): void {

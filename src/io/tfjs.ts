@@ -3,36 +3,22 @@
 // what we write, and we read what TF.js writes for the layer types we support.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Sequential } from './sequential';
+import { Sequential } from '../model/sequential';
 import type { Layer } from '../layers/layer';
 import { DigitsError } from '../errors';
 import { writeFileSynced } from '../fsutil';
 // parsing lives in json.ts, free of node:fs, so the browser bundle can load models too
-import { fromModelJson, type DigitsMetadata, type LoadedModel } from './json';
-export { fromModelJson, type DigitsMetadata, type LoadedModel } from './json';
+import { fromModelJson, type DigitsMetadata, type LoadedModel } from './tfjs-json';
+import { layerToKeras } from './keras-config';
+export { fromModelJson, type DigitsMetadata, type LoadedModel } from './tfjs-json';
 
 export const VERSION = '0.1.0';
 const MAX_JSON_BYTES = 64 << 20;
 const MAX_WEIGHTS_BYTES = 1 << 30;
 
-const snake = (s: string) => s.replace(/[A-Z]/g, (m) => `_${m.toLowerCase()}`).replace(/^_/, '');
-
-const INITIALIZERS: Record<string, Record<string, string>> = {
-  Conv2D: { kernelInitializer: 'GlorotUniform', biasInitializer: 'Zeros' },
-  Dense: { kernelInitializer: 'GlorotUniform', biasInitializer: 'Zeros' },
-  BatchNormalization: { betaInitializer: 'Zeros', gammaInitializer: 'Ones', movingMeanInitializer: 'Zeros', movingVarianceInitializer: 'Ones' },
-};
-
 function layerJson(l: Layer, first: boolean, inputShape: number[]): Record<string, unknown> {
-  const config: Record<string, unknown> = { name: l.name, trainable: true, dtype: 'float32' };
-  if (first) config.batch_input_shape = [null, ...inputShape];
-  for (const [k, v] of Object.entries(l.getConfig())) config[snake(k)] = v;
-  for (const [k, cls] of Object.entries(INITIALIZERS[l.className] ?? {})) config[snake(k)] = { class_name: cls, config: cls === 'GlorotUniform' ? { seed: null } : {} };
-  if (['Conv2D', 'MaxPooling2D', 'Flatten'].includes(l.className)) config.data_format = 'channels_last';
-  if (l.className === 'Conv2D') config.dilation_rate = [1, 1];
-  if (l.className === 'BatchNormalization') Object.assign(config, { axis: -1, center: true, scale: true });
-  if (l.className === 'Dropout') Object.assign(config, { noise_shape: null, seed: null });
-  return { class_name: l.className, config };
+  const { class_name, config } = layerToKeras(l, 'tfjs', 'model.json');
+  return { class_name, config: first ? { batch_input_shape: [null, ...inputShape], ...config } : config };
 }
 
 // TF.js has no AdamW; Keras' Adam takes the same decoupled weight_decay, so an AdamW is saved as the
@@ -60,6 +46,7 @@ export function toModelJson(model: Sequential, metadata?: DigitsMetadata): Recor
       metrics: model.metrics,
       // Keras keeps this on the loss object; TF.js reads only the keys it knows, so an extra one is safe
       ...(model.labelSmoothing > 0 && { label_smoothing: model.labelSmoothing }),
+      ...(model.fromLogits && { from_logits: true }),
       // TF.js looks optimizers up by its own class names ('RMSProp', not Keras' 'RMSprop')
       optimizer_config: { class_name: TFJS_OPTIMIZER_CLASS[model.optimizer.className] ?? model.optimizer.className, config: model.optimizer.getConfig() },
     };

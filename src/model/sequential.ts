@@ -11,6 +11,7 @@ import { makeOptimizer, type Optimizer, type OptimizerConfig } from '../train/op
 import type { Callback, Logs } from '../train/callbacks';
 import { ProgressBar } from '../train/progress';
 import { summary } from './summary';
+import { snakeCase } from '../layers/registry';
 import { DigitsError, UsageError } from '../errors';
 
 export interface CompileArgs {
@@ -23,6 +24,11 @@ export interface CompileArgs {
    * training and in evaluate's loss alike. Only for categorical_crossentropy.
    */
   labelSmoothing?: number;
+  /**
+   * Keras' from_logits: the model outputs logits (its last layer has no softmax) and the cross-entropy
+   * applies the softmax itself, exactly (log-sum-exp, no clipping).
+   */
+  fromLogits?: boolean;
 }
 
 export interface FitArgs {
@@ -76,10 +82,6 @@ export interface History {
   history: Record<string, number[]>;
 }
 
-const SNAKE: Record<string, string> = {
-  Conv2D: 'conv2d', Dense: 'dense', MaxPooling2D: 'max_pooling2d', Flatten: 'flatten', Dropout: 'dropout',
-  BatchNormalization: 'batch_normalization', Activation: 'activation',
-};
 
 export class Sequential {
   name: string;
@@ -90,6 +92,13 @@ export class Sequential {
   metrics: string[] = [];
   /** CompileArgs.labelSmoothing; 0 is none. */
   labelSmoothing = 0;
+  /** CompileArgs.fromLogits. */
+  fromLogits = false;
+  /**
+   * Multiplies every input before the first layer: 255 for models trained on raw 0–255 pixels, since
+   * every image path here yields pixels in [0, 1] (--raw-pixels; kept in our metadata, not in the layers).
+   */
+  inputScale = 1;
   stopTraining = false;
   kernels: Kernels;
   private built = false;
@@ -105,7 +114,7 @@ export class Sequential {
   add(layer: Layer): this {
     if (this.built) throw new UsageError('Sequential.add: the model is already built');
     if (!layer.name) {
-      const base = SNAKE[layer.className] ?? layer.className.toLowerCase();
+      const base = snakeCase(layer.className);
       const same = this.layers.filter((l) => l.className === layer.className).length;
       layer.name = same === 0 ? base : `${base}_${same}`;
     }
@@ -145,6 +154,11 @@ export class Sequential {
     if (!(Number.isFinite(ls) && ls >= 0 && ls < 1)) throw new UsageError(`compile: labelSmoothing must be in [0, 1), got ${ls}`);
     if (ls > 0 && this.loss !== 'categorical_crossentropy') throw new UsageError(`compile: labelSmoothing needs categorical_crossentropy, not ${this.loss}`);
     this.labelSmoothing = ls;
+    const fromLogits = args.fromLogits ?? false;
+    if (fromLogits && !fusesSoftmax(this.loss)) throw new UsageError(`compile: fromLogits needs a cross-entropy loss, not ${this.loss}`);
+    const last = this.layers[this.layers.length - 1];
+    if (fromLogits && last instanceof Activated && last.activation === 'softmax') throw new UsageError('compile: fromLogits with a softmax output layer would apply softmax twice');
+    this.fromLogits = fromLogits;
   }
 
   /** The targets the loss sees: `t` itself, or its label-smoothed copy (in a reused buffer). */
@@ -176,6 +190,10 @@ export class Sequential {
   forward(x: Float32Array, n: number, training: boolean, ctx: RunContext = this.context(), done?: (layer: number) => void): Float32Array {
     this.build();
     let h = x;
+    if (this.inputScale !== 1) {
+      h = this.batchBuffer('scaled', x.length);
+      for (let i = 0; i < x.length; i++) h[i] = x[i] * this.inputScale;
+    }
     for (let i = 0; i < this.layers.length; i++) {
       const l = this.layers[i], next = this.layers[i + 1];
       if (l instanceof Conv2D && next instanceof MaxPooling2D && l.poolFusable(next)) {
@@ -200,7 +218,7 @@ export class Sequential {
     const last = this.layers[this.layers.length - 1];
     const fused = fusesSoftmax(this.loss) && last instanceof Activated && last.activation === 'softmax';
     const grad = this.gradBuffer(out.length);
-    const loss = lossForward(this.kernels, this.loss, n, classes, out, this.lossTargets(t, n, classes), grad, fused);
+    const loss = lossForward(this.kernels, this.loss, n, classes, out, this.lossTargets(t, n, classes), grad, fused, this.fromLogits);
     const correct = countCorrect(out, t, n, classes);
     // nothing reads the first layer's input gradient; for a conv on the image it costs as much as its weight gradient
     const first = this.layers[0];
@@ -385,7 +403,7 @@ export class Sequential {
       const out = this.forward(x.data.subarray(start * sampleSize, (start + bs) * sampleSize), bs, false);
       const tb = this.batchBuffer('t', bs * classes);
       gatherBatch(x, y, null, start, bs, sampleSize, classes, isSparse(this.loss), null, tb);
-      loss += lossForward(this.kernels, this.loss, bs, classes, out, this.lossTargets(tb, bs, classes), null, false);
+      loss += lossForward(this.kernels, this.loss, bs, classes, out, this.lossTargets(tb, bs, classes), null, false, this.fromLogits);
       correct += countCorrect(out, tb, bs, classes);
     }
     return { loss: loss / n, accuracy: correct / n };
@@ -404,6 +422,25 @@ export class Sequential {
       res.set(this.forward(x.data.subarray(start * sampleSize, (start + bs) * sampleSize), bs, false), start * classes);
     }
     return { shape: [n, ...this.outputShape], data: res };
+  }
+
+  /**
+   * Whether outputs are logits rather than probabilities: compiled from_logits, or (uncompiled) a last
+   * layer without an output activation.
+   */
+  outputsLogits(): boolean {
+    if (this.loss) return this.fromLogits;
+    const last = this.layers[this.layers.length - 1];
+    return last instanceof Activated && last.activation === 'linear';
+  }
+
+  /** predict, as class probabilities: a softmax is applied to a logits model's outputs. */
+  predictProba(x: Tensor, args: { batchSize?: number } = {}): Tensor {
+    const out = this.predict(x, args);
+    if (!this.outputsLogits()) return out;
+    const classes = sizeOf(this.outputShape);
+    this.kernels.softmaxForward(out.data.length / classes, classes, out.data, out.data);
+    return out;
   }
 }
 

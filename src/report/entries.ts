@@ -3,7 +3,7 @@
 // the model and the test set, so a model trained by `digits train --out` needs nothing extra.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { loadModel } from '../model/io';
+import { loadModel } from '../io/tfjs';
 import type { Sequential } from '../model/sequential';
 import { PRESETS, type Preset } from '../zoo/presets';
 import { accuracyOf, averageProbabilities, type PresetData } from '../zoo/recipe';

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
-import { loadModel, toModelJson, weightsBuffer } from '../model/io';
+import { loadModel, toModelJson, weightsBuffer } from '../io/tfjs';
 import { findIdxFile, loadSplitFiles, MNIST_FILES, type LoadedSplit } from '../data/mnist';
 import { ImageError, imageToDigits, MAX_FILE_BYTES } from '../data/image';
 import { preprocess, SIZE } from '../data/preprocess';

@@ -1,6 +1,6 @@
 // Keras callbacks: hooks the fit loop calls, with the same names, arguments and defaults.
 import type { Sequential } from '../model/sequential';
-import { saveModel, type DigitsMetadata } from '../model/io';
+import { saveModel, type DigitsMetadata } from '../io/tfjs';
 import { UsageError } from '../errors';
 
 export type Logs = Record<string, number>;

@@ -9,7 +9,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { FitCheckpoint, FitState, Sequential } from '../model/sequential';
-import { loadModel, toModelJson, weightsBuffer } from '../model/io';
+import { loadModel, toModelJson, weightsBuffer } from '../io/tfjs';
 import { DigitsError, UsageError } from '../errors';
 
 export const CHECKPOINT_FORMAT = 'digits-checkpoint';

@@ -21,7 +21,8 @@ export function isSparse(loss: LossName): boolean { return loss === 'sparse_cate
 export function fusesSoftmax(loss: LossName): boolean { return loss !== 'mean_squared_error'; }
 
 export function lossForward(k: Kernels, loss: LossName, rows: number, cols: number, p: Float32Array, t: Float32Array,
-  grad: Float32Array | null, gradIsLogits: boolean): number {
+  grad: Float32Array | null, gradIsLogits: boolean, fromLogits = false): number {
+  if (fromLogits) return crossEntropyFromLogits(rows, cols, p, t, grad);
   if (loss === 'mean_squared_error') {
     // Keras: mean over the last axis, then mean over the batch
     let s = 0;
@@ -38,6 +39,28 @@ export function lossForward(k: Kernels, loss: LossName, rows: number, cols: numb
   for (let i = 0; i < rows * cols; i++) {
     const pc = Math.min(Math.max(p[i], 1e-7), 1 - 1e-7);
     grad[i] = pc === p[i] ? -t[i] / (pc * rows) : 0;
+  }
+  return sum;
+}
+
+/**
+ * Keras' cross-entropy with from_logits=True, as TF computes it: −Σ t·log_softmax(z), exact (no clipping),
+ * summed over rows; grad (w.r.t. z, of the batch mean) = (softmax(z)·Σt − t) / rows. Ten classes a row,
+ * so plain TypeScript on every backend.
+ */
+function crossEntropyFromLogits(rows: number, cols: number, z: Float32Array, t: Float32Array, grad: Float32Array | null): number {
+  let sum = 0;
+  for (let r = 0; r < rows; r++) {
+    const o = r * cols;
+    let m = -Infinity;
+    for (let j = 0; j < cols; j++) m = Math.max(m, z[o + j]);
+    let e = 0, ts = 0;
+    for (let j = 0; j < cols; j++) { e += Math.exp(z[o + j] - m); ts += t[o + j]; }
+    const lse = m + Math.log(e);
+    for (let j = 0; j < cols; j++) {
+      sum += t[o + j] * (lse - z[o + j]);
+      if (grad) grad[o + j] = (Math.exp(z[o + j] - lse) * ts - t[o + j]) / rows;
+    }
   }
   return sum;
 }

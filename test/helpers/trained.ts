@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { getPreset } from '../../src/zoo/presets';
 import { loadDataset, toTensor } from '../../src/data/mnist';
-import { loadModel, saveModel } from '../../src/model/io';
+import { loadModel, saveModel } from '../../src/io/tfjs';
 import { makeOptimizer } from '../../src/train/optimizers';
 import { SHARED_MNIST } from './paths';
 
