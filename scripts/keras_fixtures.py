@@ -173,7 +173,13 @@ def layer_cfg(st, s, name, in_shape, first_bis=None):
 
 def input_cfg(st, name, shape):
     if st.fam in ("k3", "k3legacy"):
-        return {"batch_shape": [None] + list(shape), "dtype": "float32", "sparse": False, "name": name}
+        c = {"batch_shape": [None] + list(shape), "dtype": "float32", "sparse": False}
+        if vtuple(st.version) >= (3, 8):  # later InputLayer.get_config adds ragged and optional
+            c["ragged"] = False
+        c["name"] = name
+        if vtuple(st.version) >= (3, 8):
+            c["optional"] = False
+        return c
     return {"batch_input_shape": [None] + list(shape), "dtype": "float32", "sparse": False, "ragged": False,
             "name": name}
 
