@@ -165,10 +165,10 @@ def check_layer_keys(loader, cls, cfg, legacy, notes, warns):
             notes.append(f"keras3: {cfg.get('name')} dtype given as a {d.get('class_name')} object "
                          "(Keras 3.0-3.x before dtype-policy serialization only read strings)")
     else:
-        allowed = KEYS2_EXTRA.get(cls, set()) | KEYS3[cls] - {"lora_rank", "lora_alpha", "quantization_config",
-                                                               "optional", "synchronized", "renorm_clipping"}
-        if cls == "LeakyReLU":
-            allowed = {"alpha"}
+        if cls in KEYS2_EXTRA:  # InputLayer, LeakyReLU: tf.keras's own argument lists
+            allowed = set(KEYS2_EXTRA[cls])
+        else:
+            allowed = KEYS3[cls] - {"lora_rank", "lora_alpha", "quantization_config", "synchronized"}
         allowed |= BASE2 if cls != "InputLayer" else set()
         bad = sorted(set(c) - allowed)
         if bad:

@@ -53,8 +53,9 @@ class Style:
     """fam: k22 (standalone Keras 2.2.x), tf2 (tf.keras 2.x legacy), k213 (Keras 2.13 .keras),
     k3 (Keras 3 .keras / .weights.h5), k3legacy (Keras 3 legacy .h5)."""
 
-    def __init__(self, fam, version, dtype_objects=False, weight_names="tf2", top_level=False):
+    def __init__(self, fam, version, dtype_objects=False, weight_names="tf2", top_level=False, copy_bis=True):
         self.fam, self.version = fam, version
+        self.copy_bis = copy_bis  # tf.keras copies batch_input_shape onto the first real layer
         # h5py 2.x (standalone Keras, tf.keras <= 2.4) turns a list of bytes into a fixed-length |S
         # array attribute; h5py 3.x (tf.keras >= 2.5, Keras 3) into a variable-length ASCII array.
         self.h5py2 = fam == "k22" or (fam == "tf2" and vtuple(version) < (2, 5))
@@ -239,7 +240,7 @@ def build(st, specs, input_shape, kind="Sequential", model_name=None, input_name
             iname = input_name or (f"{names[0]}_input" if st.fam in ("tf2", "k213") else "input_layer")
             ents = [entry(st, "InputLayer", input_cfg(st, iname, input_shape))]
             for i, (s, n, sh) in enumerate(zip(specs, names, shapes)):
-                first = [None] + list(input_shape) if (i == 0 and st.fam in ("tf2", "k213")) else None
+                first = [None] + list(input_shape) if (i == 0 and st.fam in ("tf2", "k213") and st.copy_bis) else None
                 ents.append(entry(st, s["cls"], layer_cfg(st, s, n, sh, first_bis=first), build_shape=sh))
             inner = {"name": model_name or "sequential"}
             if st.fam in ("k3", "k3legacy"):
@@ -550,7 +551,8 @@ def write_save_weights_h5(path, st, b):
     f.close()
 
 
-def saving_lib_groups(b, mode, opt_vals=None, metrics=None, sep="/", names_attr=False, dtypes=None):
+def saving_lib_groups(b, mode, opt_vals=None, metrics=None, sep="/", names_attr=False, dtypes=None,
+                      only_weighted=False):
     """The (path, [arrays], attrs) list saving_lib's _save_state visits, in visit order.
     mode: 'k3' (Keras 3: 'layers' container first) | 'k213' (Keras 2.13: `_layer_checkpoint_dependencies`)."""
     groups = [("", [], {"name": b.config["config"]["name"]} if names_attr else {})]
@@ -588,7 +590,8 @@ def saving_lib_groups(b, mode, opt_vals=None, metrics=None, sep="/", names_attr=
             else:
                 used[n] = 0
             dt = (dtypes or {}).get(ln)
-            groups.append((f"layers{sep}{n}", [(a, dt) for a in ws], {"name": ln} if names_attr else {}))
+            if ws or not only_weighted:
+                groups.append((f"layers{sep}{n}", [(a, dt) for a in ws], {"name": ln} if names_attr else {}))
     if opt_vals is not None:
         groups.append(("optimizer", [a for _, a in opt_vals], {"name": opt_vals.name} if names_attr else {}))
     return groups
@@ -654,14 +657,14 @@ CNN = [
 
 
 def inputs_for(shape, seed, raw255=False):
-    """MNIST-like inputs: about 70% zeros (background), the rest in eighths (0.125 ... 1.0), so the
+    """MNIST-like inputs: about 75% zeros (background), the rest in quarters (0.25 ... 1.0), so the
     JSON stays short; raw 0-255 integers for models that start with Rescaling(1/255)."""
     rng = np.random.default_rng(seed)
     size = (N_INPUTS,) + tuple(shape)
-    ink = rng.uniform(size=size) < 0.3
+    ink = rng.uniform(size=size) < 0.25
     if raw255:
         return np.where(ink, rng.integers(1, 256, size=size), 0).astype(np.float64)
-    return np.where(ink, rng.integers(1, 9, size=size) / 8.0, 0.0)
+    return np.where(ink, rng.integers(1, 5, size=size) / 4.0, 0.0)
 
 
 def compact(a):
@@ -933,7 +936,7 @@ def k34_functional_deflated(out):
     """Keras 3.4 `.keras` Functional whose zip members are DEFLATED (an archive rewritten by a zip tool;
     Keras itself writes ZIP_STORED). Flat 784 input, gelu/swish Dense, BatchNormalization after Dense,
     InputLayer in `layers/input_layer`."""
-    st = Style("k3", "3.4.1", dtype_objects=True)
+    st = Style("k3", "3.4.1")  # float policies still serialized as plain strings (keras#19752)
     specs = [dict(cls="Dense", units=4, activation="gelu"),
              dict(cls="BatchNormalization"),
              dict(cls="Dense", units=6, activation="swish"),
@@ -993,21 +996,21 @@ def k311_renamed(out):
 
 @fixture
 def k3_mixed_float16(out):
-    """Keras 3.5 `.keras` with dtype policy 'mixed_float16' on every layer (variables stay float32),
-    28x28 input without channel axis and Flatten first."""
-    st = Style("k3", "3.5.0", dtype_objects=True)
+    """Keras 3.9 `.keras` with a DTypePolicy('mixed_float16') object on the model and its layers
+    (variables stay float32), 28x28 input without channel axis and Flatten first."""
+    st = Style("k3", "3.9.2", dtype_objects=True)
     specs = [dict(cls="Flatten", dtype="mixed_float16"),
              dict(cls="Dense", units=4, activation="relu", dtype="mixed_float16"),
              dict(cls="Dropout", rate=0.5, dtype="mixed_float16"),
              dict(cls="Dense", units=10, activation="softmax", dtype="float32")]
     b = build(st, specs, [28, 28], model_dtype="mixed_float16")
-    rng = np.random.default_rng(35)
+    rng = np.random.default_rng(39)
     b.weights = make_weights(b, rng)
     groups = saving_lib_groups(b, "k3")
-    p = os.path.join(out, "keras3.5-mixed-float16.keras")
+    p = os.path.join(out, "keras3.9-mixed-float16.keras")
     write_keras_zip(p, b.config, {"keras_version": st.version, "date_saved": "2025-01-15@12:00:00"}, h5_bytes(groups))
     return dict(file=p, b=b, fmt="keras-zip", version=st.version, keras_major=3,
-                emulates="Keras 3.5 `.keras`, mixed_float16 policy (float32 variables)",
+                emulates="Keras 3.9 `.keras`, mixed_float16 DTypePolicy objects (float32 variables)",
                 source="keras-team/keras keras/src/dtype_policies, saving/saving_lib.py")
 
 
@@ -1034,8 +1037,8 @@ def k3_half_precision(out):
 
 @fixture
 def tf29_float64(out):
-    """tf.keras 2.9 model.save with float64 layers (datasets stored as float64), softplus/softsign/
-    exponential/relu6 activations, no top_level_model_weights (before 2.11)."""
+    """tf.keras 2.9 model.save with float64 layers (datasets stored as float64), 5x5 stride-4 valid conv,
+    softplus/softsign/relu6 activations, no top_level_model_weights (before 2.11), OptimizerV2 Adam."""
     st = Style("tf2", "2.9.1")
     specs = [dict(cls="Conv2D", filters=2, kernel_size=5, strides=4, activation="softplus", dtype="float64"),
              dict(cls="Flatten", dtype="float64"),
@@ -1121,9 +1124,60 @@ def tf_save_weights(out):
                 source="keras-team/keras keras/saving/legacy/hdf5_format.py save_weights_to_hdf5_group")
 
 
+@fixture
+def recipe_keras3_minimal(out):
+    """The minimal Keras 3 `.keras` of docs/keras-formats.md section 6: dtype strings, InputLayer
+    {batch_shape, dtype, sparse, name}, no compile_config, root `vars` plus `vars` groups only for layers
+    with weights. Must be accepted by every Keras 3 loader (checked with --require all)."""
+    st = Style("k3", "3.0.0")
+    specs = [dict(cls="Conv2D", filters=4, kernel_size=5, strides=2, padding="same", activation="relu"),
+             dict(cls="BatchNormalization"),
+             dict(cls="MaxPooling2D", pool_size=2),
+             dict(cls="Dropout", rate=0.25),
+             dict(cls="Flatten"),
+             dict(cls="Dense", units=10, activation="softmax")]
+    b = build(st, specs, [28, 28, 1])
+    rng = np.random.default_rng(600)
+    b.weights = make_weights(b, rng)
+    groups = saving_lib_groups(b, "k3", only_weighted=True)
+    p = os.path.join(out, "recipe-keras3-minimal.keras")
+    write_keras_zip(p, b.config, {"keras_version": st.version, "date_saved": "2025-01-15@12:00:00"}, h5_bytes(groups))
+    return dict(file=p, b=b, fmt="keras-zip", version=st.version, keras_major=3, require="all",
+                emulates="writer target: minimal Keras 3 `.keras`",
+                source="docs/keras-formats.md section 6 (from keras/src/saving/saving_lib.py)")
+
+
+@fixture
+def recipe_portable_h5(out):
+    """The legacy `.h5` of docs/keras-formats.md section 6 that tf.keras 2.x and Keras 3 both load
+    without warnings: tf.keras-style config with batch_input_shape only on the InputLayer, a
+    training_config whose optimizer config has no decay/lr/jit_compile, no optimizer_weights."""
+    st = Style("tf2", "2.15.0", top_level=True, copy_bis=False)
+    specs = [dict(cls="Conv2D", filters=4, kernel_size=3, activation="relu"),
+             dict(cls="MaxPooling2D", pool_size=2),
+             dict(cls="Conv2D", filters=4, kernel_size=3, strides=2, activation="relu"),
+             dict(cls="Flatten"),
+             dict(cls="Dense", units=10, activation="softmax")]
+    b = build(st, specs, [28, 28, 1])
+    rng = np.random.default_rng(601)
+    b.weights = make_weights(b, rng)
+    tc = {"loss": "categorical_crossentropy", "metrics": ["accuracy"], "weighted_metrics": None,
+          "loss_weights": None,
+          "optimizer_config": {"class_name": "Adam", "config": {
+              "name": "Adam", "learning_rate": f32(0.001), "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-07,
+              "amsgrad": False}}}
+    p = os.path.join(out, "recipe-portable.h5")
+    write_legacy_h5(p, st, b, tc, None)
+    return dict(file=p, b=b, fmt="h5-model", version=st.version, keras_major=2, require="all",
+                emulates="writer target: legacy `.h5` for tf.keras 2.x and Keras 3",
+                source="docs/keras-formats.md section 6 (from hdf5_format.py / legacy_h5_format.py)")
+
+
 # ---------------------------------------------------------------------- invalid fixtures
 
 INVALID = []
+TINY = [dict(cls="Conv2D", filters=2, kernel_size=3, activation="relu"), dict(cls="Flatten"),
+        dict(cls="Dense", units=3, activation="softmax")]  # on 8x8x1: small invalid files
 
 
 def invalid(fn):
@@ -1200,7 +1254,7 @@ def bad_dilation(out):
 @invalid
 def bad_missing_weights(out):
     st = Style("k3", "3.8.0", dtype_objects=True)
-    b = build(st, CNN, [28, 28, 1])
+    b = build(st, TINY, [8, 8, 1])
     p = os.path.join(out, "invalid-no-weights-member.keras")
     with open(p, "wb") as fh, zipfile.ZipFile(fh, "w") as zf:
         with zf.open("metadata.json", "w") as f:
@@ -1213,9 +1267,9 @@ def bad_missing_weights(out):
 @invalid
 def bad_shape(out):
     st = Style("tf2", "2.12.0", top_level=True)
-    b = build(st, [dict(cls="Flatten"), dict(cls="Dense", units=10, activation="softmax")], [28, 28, 1])
+    b = build(st, [dict(cls="Flatten"), dict(cls="Dense", units=3, activation="softmax")], [8, 8, 1])
     rng = np.random.default_rng(4)
-    b.weights = {"dense": [rng.normal(0, .1, (780, 10)).astype(np.float32), np.zeros(10, np.float32)]}
+    b.weights = {"dense": [rng.normal(0, .1, (60, 3)).astype(np.float32), np.zeros(3, np.float32)]}
     p = os.path.join(out, "invalid-shape-mismatch.h5")
     tc = {"loss": "categorical_crossentropy", "metrics": None, "weighted_metrics": None, "loss_weights": None,
           "optimizer_config": {"class_name": "SGD", "config": {"name": "SGD", "learning_rate": 0.01,
@@ -1227,7 +1281,7 @@ def bad_shape(out):
 @invalid
 def bad_nan(out):
     st = Style("k3", "3.8.0", dtype_objects=True)
-    b = build(st, CNN, [28, 28, 1])
+    b = build(st, TINY, [8, 8, 1])
     b.weights = make_weights(b, np.random.default_rng(5))
     b.weights["dense"][0][3, 2] = np.nan
     return _k3_zip(out, "invalid-nan-weights.keras", b, saving_lib_groups(b, "k3"), st), "NaN"
@@ -1236,7 +1290,7 @@ def bad_nan(out):
 @invalid
 def bad_count(out):
     st = Style("k3", "3.8.0", dtype_objects=True)
-    b = build(st, CNN, [28, 28, 1])
+    b = build(st, TINY, [8, 8, 1])
     b.weights = make_weights(b, np.random.default_rng(6))
     b.weights["conv2d"] = b.weights["conv2d"][:1]
     return _k3_zip(out, "invalid-missing-bias.keras", b, saving_lib_groups(b, "k3"), st), "expected 2 variables"
@@ -1257,8 +1311,11 @@ Weights-only files have their architecture in `<name>.model.json`.
 Outputs are the float64 forward pass of the weights as stored (float16/bfloat16 weights are widened,
 activations are not rounded), so a float32 implementation should match to ~1e-5.
 
-| file | emulates | follows |
-| --- | --- | --- |
+Loaders column: `keras_check.py`'s verdict per emulated loader (`ok`, `warning` = the loader would
+load it but log a warning, `error` = the loader would refuse it); the file's own Keras must say `ok`.
+
+| file | emulates / covers | loaders | follows |
+| --- | --- | --- | --- |
 """
 
 
@@ -1283,8 +1340,10 @@ def main():
         ej = r["file"] + ".expected.json"
         with open(ej, "w") as fh:
             json.dump(exp, fh, separators=(",", ":"))
-        res = subprocess.run([sys.executable, check, r["file"], "--inputs", ej], capture_output=True, text=True)
+        res = subprocess.run([sys.executable, check, r["file"], "--inputs", ej, "--require", r.get("require", "native")],
+                             capture_output=True, text=True)
         ok = res.returncode == 0
+        got = {}
         if ok:
             got = json.loads(res.stdout)
             if not np.allclose(np.array(got["outputs"]), y, rtol=0, atol=1e-12) or got["layers"] != summ \
@@ -1295,7 +1354,9 @@ def main():
               f"{r['fmt']:22s} {r['version']}")
         if not ok:
             failures.append(f"{r['file']}: {res.stdout.strip()}")
-        rows.append(f"| `{os.path.basename(r['file'])}` | {r['emulates']} | {r['source']} |")
+        doc = " ".join((fn.__doc__ or "").split())
+        verdicts = "; ".join(f"{k}: {v.split(':')[0]}" for k, v in got.get("loaders", {}).items())
+        rows.append(f"| `{os.path.basename(r['file'])}` | {r['emulates']}. {doc} | {verdicts} | {r['source']} |")
     inv_rows, inv_expect = [], {}
     for fn in INVALID:
         p, want = fn(os.path.join(out, "invalid"))
