@@ -1311,6 +1311,10 @@ Weights-only files have their architecture in `<name>.model.json`.
 Outputs are the float64 forward pass of the weights as stored (float16/bfloat16 weights are widened,
 activations are not rounded), so a float32 implementation should match to ~1e-5.
 
+To test a writer: `/usr/bin/python3 scripts/keras_check.py out.keras --require all --inputs in.json`
+(`--require all` fails unless every loader that applies to the file accepts it without warnings; the
+`recipe-*` fixtures are such files). Regenerate with `/usr/bin/python3 scripts/keras_fixtures.py`.
+
 Loaders column: `keras_check.py`'s verdict per emulated loader (`ok`, `warning` = the loader would
 load it but log a warning, `error` = the loader would refuse it); the file's own Keras must say `ok`.
 

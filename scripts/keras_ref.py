@@ -454,12 +454,14 @@ def layer_forward(L, x, ws, keras_major=3):
         return y
     if cls == "Activation":
         return activation_fn(c.get("activation"), keras_major)(x)
-    if cls == "ReLU":
+    if cls == "ReLU":  # backend.relu / keras.activations.ReLU.static_call, Keras 2 and 3 alike
         mv = c.get("max_value")
         slope = float(c.get("negative_slope", 0.0) or 0.0)
         th = float(c.get("threshold", 0.0) or 0.0)
-        y = np.where(x >= th, x, slope * (x - th))
-        return np.minimum(y, float(mv)) if mv is not None else y
+        y = x * (x > th) if th != 0 else np.maximum(x, 0.0)
+        if mv is not None:
+            y = np.clip(y, 0.0, float(mv))
+        return y - slope * np.maximum(th - x, 0.0) if slope else y
     if cls == "LeakyReLU":
         # Keras 3: negative_slope (default 0.3); Keras 2: alpha (default 0.3)
         s = float(c.get("negative_slope", c.get("alpha", 0.3)))
