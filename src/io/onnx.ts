@@ -81,11 +81,16 @@ class GraphBuilder {
   }
 }
 
-/** ModelProto bytes of a (built) Sequential: input `input` [batch, ...inputShape], output `output`. */
+/**
+ * ModelProto bytes of a Sequential (built here if it is not yet): input `input` [batch, ...inputShape],
+ * taking exactly what predict takes, and output `output` [batch, ...outputShape], what predict returns.
+ */
 export function toOnnx(model: Sequential, opts: { producerVersion?: string } = {}): Uint8Array {
   model.build();
   const g = new GraphBuilder();
   let x: Value = { name: 'input', shape: model.inputShape, nchw: false };
+  // the graph takes what predict takes, so a raw-pixel model's ×255 comes along
+  if (model.inputScale !== 1) x = { ...x, name: g.op('input', 'Mul', [x.name, g.scalar(model.inputScale)]) };
   for (const layer of model.layers) x = exportLayer(g, layer, x);
   x = toNhwc(g, 'output', x);
   if (x.name === 'input') x = { ...x, name: g.op('output', 'Identity', [x.name]) };
