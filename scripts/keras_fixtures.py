@@ -398,7 +398,7 @@ def optimizer_weights(b, st, opt, rng, iterations=1875, var_path=None):
                 out.append((f"{opt}/{sl}/{ln}/{vn}:0", slot_values(rng, a, sl)))
         return out
     # Keras 3: iteration, learning_rate, then slots (Adam interleaved per variable)
-    lo = opt.lower()
+    lo = K3_OPT_NAMES[opt]
     out = [("iteration", np.array(iterations, dtype=np.int64)), ("learning_rate", np.array(0.001, np.float32))]
     if opt == "Adam":
         for ln, vn, a in tv:
@@ -414,8 +414,11 @@ def optimizer_weights(b, st, opt, rng, iterations=1875, var_path=None):
     return out
 
 
+K3_OPT_NAMES = {"Adam": "adam", "SGD": "SGD", "RMSprop": "rmsprop"}  # default `name` of each Keras 3 optimizer
+
+
 def k3_opt_config(opt, version):
-    c = {"name": opt.lower(), "learning_rate": f32(0.001), "weight_decay": None, "clipnorm": None,
+    c = {"name": K3_OPT_NAMES[opt], "learning_rate": f32(0.001), "weight_decay": None, "clipnorm": None,
          "global_clipnorm": None, "clipvalue": None, "use_ema": False, "ema_momentum": 0.99,
          "ema_overwrite_frequency": None}
     if version >= "3.1":
