@@ -237,6 +237,10 @@ export function compileFromConfig(model: Sequential, tc: Json): { optimizerNote?
 
 // ---- writing: our layers → the Keras configs each target reads ----
 
+/** The Keras versions our files say wrote them: the layouts and configs follow those versions' saving code. */
+export const KERAS2_VERSION = '2.15.0';
+export const KERAS3_VERSION = '3.6.0';
+
 /** Who reads the config: TF.js (Keras 2 style, its own activation names), tf.keras 2.x, or Keras 3. */
 export type Flavor = 'tfjs' | 'keras2' | 'keras3';
 

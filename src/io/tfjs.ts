@@ -9,15 +9,15 @@ import { DigitsError } from '../errors';
 import { writeFileSynced } from '../fsutil';
 // parsing lives in json.ts, free of node:fs, so the browser bundle can load models too
 import { fromModelJson, type DigitsMetadata, type LoadedModel } from './tfjs-json';
-import { layerToKeras } from './keras-config';
+import { layerToKeras, KERAS3_VERSION, type Flavor } from './keras-config';
 export { fromModelJson, type DigitsMetadata, type LoadedModel } from './tfjs-json';
 
 export const VERSION = '0.1.0';
 const MAX_JSON_BYTES = 64 << 20;
 const MAX_WEIGHTS_BYTES = 1 << 30;
 
-function layerJson(l: Layer, first: boolean, inputShape: number[]): Record<string, unknown> {
-  const { class_name, config } = layerToKeras(l, 'tfjs', 'model.json');
+function layerJson(l: Layer, first: boolean, inputShape: number[], flavor: Flavor): Record<string, unknown> {
+  const { class_name, config } = layerToKeras(l, flavor, 'model.json');
   return { class_name, config: first ? { batch_input_shape: [null, ...inputShape], ...config } : config };
 }
 
@@ -25,7 +25,11 @@ function layerJson(l: Layer, first: boolean, inputShape: number[]): Record<strin
 // Adam it is (TF.js ignores weight_decay; our loader reads it back)
 const TFJS_OPTIMIZER_CLASS: Record<string, string> = { RMSprop: 'RMSProp', AdamW: 'Adam' };
 
-export function toModelJson(model: Sequential, metadata?: DigitsMetadata): Record<string, unknown> {
+/**
+ * model.json for TF.js. `flavor` 'keras3' writes Keras 3 layer configs instead, which our own reader (the
+ * page) takes: for models with activations TF.js has no name for.
+ */
+export function toModelJson(model: Sequential, metadata?: DigitsMetadata, flavor: Flavor = 'tfjs'): Record<string, unknown> {
   model.build();
   const weights = model.layers.flatMap((l) => l.weights.map((w) => ({ name: `${l.name}/${w.name}`, shape: w.shape, dtype: 'float32' })));
   const json: Record<string, unknown> = {
@@ -34,8 +38,8 @@ export function toModelJson(model: Sequential, metadata?: DigitsMetadata): Recor
     convertedBy: null,
     modelTopology: {
       class_name: 'Sequential',
-      config: { name: model.name, layers: model.layers.map((l, i) => layerJson(l, i === 0, model.inputShape)) },
-      keras_version: 'tfjs-layers 4.22.0',
+      config: { name: model.name, layers: model.layers.map((l, i) => layerJson(l, i === 0, model.inputShape, flavor)) },
+      keras_version: flavor === 'keras3' ? KERAS3_VERSION : 'tfjs-layers 4.22.0',
       backend: 'tensor_flow.js',
     },
     weightsManifest: [{ paths: ['weights.bin'], weights }],

@@ -350,7 +350,7 @@ export class Sequential {
         const bs = Math.min(batchSize, trainEnd - start);
         const xb = this.batchBuffer('x', bs * sampleSize);
         const tb = this.batchBuffer('t', bs * classes);
-        gatherBatch(x, y, order, start, bs, sampleSize, classes, isSparse(this.loss), xb, tb);
+        gatherBatch(x, y, order, start, bs, sampleSize, classes, isSparse(this.loss) && integerLabels(y), xb, tb);
         args.augment?.(xb, bs, augmentRng);
         const r = this.trainOnBatch(xb, tb, bs, ctx);
         if (!Number.isFinite(r.loss)) throw new DigitsError(`fit: loss became ${r.loss} at epoch ${epoch + 1}, batch ${b + 1}; lower the learning rate`);
@@ -402,7 +402,7 @@ export class Sequential {
       const bs = Math.min(bsMax, n - start);
       const out = this.forward(x.data.subarray(start * sampleSize, (start + bs) * sampleSize), bs, false);
       const tb = this.batchBuffer('t', bs * classes);
-      gatherBatch(x, y, null, start, bs, sampleSize, classes, isSparse(this.loss), null, tb);
+      gatherBatch(x, y, null, start, bs, sampleSize, classes, isSparse(this.loss) && integerLabels(y), null, tb);
       loss += lossForward(this.kernels, this.loss, bs, classes, out, this.lossTargets(tb, bs, classes), null, false, this.fromLogits);
       correct += countCorrect(out, tb, bs, classes);
     }
@@ -450,12 +450,15 @@ function checkData(model: Sequential, x: Tensor, y: Tensor, where: string): void
   if (x.shape[0] !== y.shape[0]) throw new UsageError(`${where}: ${x.shape[0]} inputs but ${y.shape[0]} targets`);
   const classes = sizeOf(model.outputShape);
   const perSample = sizeOf(y.shape.slice(1));
-  if (isSparse(model.loss)) {
-    if (perSample !== 1) throw new UsageError(`${where}: sparse_categorical_crossentropy takes integer labels of shape [n], got [${y.shape}]`);
-  } else if (perSample !== classes) {
-    throw new UsageError(`${where}: targets have ${perSample} values per sample, the model outputs ${classes} (one-hot labels, or use sparse_categorical_crossentropy)`);
+  // sparse_categorical_crossentropy takes integer labels; one-hot rows mean the same and are taken too
+  if (isSparse(model.loss) && perSample === 1) return;
+  if (perSample !== classes) {
+    throw new UsageError(`${where}: targets have ${perSample} values per sample, the model outputs ${classes} (one-hot labels, or integer labels with sparse_categorical_crossentropy)`);
   }
 }
+
+/** Targets given as one integer label per sample (else one-hot or soft rows). */
+function integerLabels(y: Tensor): boolean { return sizeOf(y.shape.slice(1)) === 1; }
 
 function slice(t: Tensor, from: number, to: number): Tensor {
   const per = sizeOf(t.shape.slice(1));

@@ -39,7 +39,8 @@ export abstract class Optimizer {
     this.apply(k, params, grads);
   }
 
-  protected abstract slotNames(): string[];
+  /** The per-weight state arrays this optimizer keeps, in the order of its state. */
+  abstract slotNames(): string[];
   protected abstract apply(k: Kernels, params: Float32Array[], grads: Float32Array[]): void;
   abstract getConfig(): Record<string, unknown>;
 
@@ -62,7 +63,7 @@ export class SGD extends Optimizer {
     this.momentum = c.momentum ?? 0;
     this.nesterov = c.nesterov ?? false;
   }
-  protected slotNames() { return this.momentum ? ['momentum'] : []; }
+  slotNames() { return this.momentum ? ['momentum'] : []; }
   protected apply(k: Kernels, p: Float32Array[], g: Float32Array[]) {
     k.sgdUpdate(p, g, this.momentum ? this.slots[0] : null, this.learningRate, this.momentum, this.nesterov);
   }
@@ -77,7 +78,7 @@ export class RMSprop extends Optimizer {
     this.rho = c.rho ?? 0.9;
     this.epsilon = c.epsilon ?? 1e-7;
   }
-  protected slotNames() { return ['rms']; }
+  slotNames() { return ['rms']; }
   protected apply(k: Kernels, p: Float32Array[], g: Float32Array[]) {
     k.rmspropUpdate(p, g, this.slots[0], this.learningRate, this.rho, this.epsilon);
   }
@@ -100,7 +101,7 @@ export class Adam extends Optimizer {
     this.epsilon = c.epsilon ?? 1e-7;
     this.weightDecay = c.weightDecay ?? 0;
   }
-  protected slotNames() { return ['m', 'v']; }
+  slotNames() { return ['m', 'v']; }
   protected apply(k: Kernels, p: Float32Array[], g: Float32Array[]) {
     k.adamUpdate(p, g, this.slots[0], this.slots[1], this.learningRate, this.beta1, this.beta2, this.epsilon, this.iterations, this.weightDecay);
   }

@@ -1,0 +1,124 @@
+// Every model file a command accepts, chosen by what the file is (its magic bytes), not by its name:
+// a TF.js directory or model.json, Keras' legacy HDF5 (.h5, and TF ≤ 2.11's HDF5 under a .keras name),
+// Keras' .keras zip; weights-only files go onto an architecture given by a preset or another model file.
+// Saving picks the format from the output's extension; every write is atomic (temp file, fsync, rename).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Sequential } from '../model/sequential';
+import { DigitsError } from '../errors';
+import { fsyncDir, writeFileSynced } from '../fsutil';
+import { isHdf5, openH5 } from './hdf5';
+import { readLegacyModel, readLegacyWeights, writeLegacyModel, type LegacyModel } from './keras-h5';
+import { isZip, readKeras3Weights, readKerasArchive, writeKeras3Weights, writeKerasArchive } from './keras-v3';
+import { loadModel as loadTfjsDir, saveModel as saveTfjsDir } from './tfjs';
+import { toOnnx } from './onnx';
+import type { DigitsMetadata } from './tfjs-json';
+
+/** Keras files are small; past this a file is refused before it is read. */
+const MAX_FILE = 1 << 30;
+
+export type ModelFormat = 'tfjs' | 'h5' | 'keras' | 'onnx';
+
+export interface LoadedFile extends LegacyModel {
+  format: 'tfjs' | 'h5' | 'keras';
+}
+
+function readBounded(file: string, what: string): Buffer {
+  let st: fs.Stats;
+  try { st = fs.statSync(file); } catch (e) { throw new DigitsError(`${file}: cannot read ${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`); }
+  if (!st.isFile()) throw new DigitsError(`${file}: not a regular file`);
+  if (st.size > MAX_FILE) throw new DigitsError(`${file}: larger than ${MAX_FILE >> 20} MiB, not a model file`);
+  return fs.readFileSync(file);
+}
+
+/** A model directory, model.json, .h5 or .keras file → the loaded model, whatever its extension says. */
+export async function loadModelFile(file: string): Promise<LoadedFile> {
+  if (fs.existsSync(file) && fs.statSync(file).isDirectory()) return { ...loadTfjsDir(file), format: 'tfjs', kerasVersion: '' };
+  const bytes = readBounded(file, 'the model');
+  if (isHdf5(bytes)) {
+    const f = await openH5(bytes, file);
+    try { return { ...readLegacyModel(f, bytes.length), format: 'h5' }; } finally { f.close(); }
+  }
+  if (isZip(bytes)) return { ...(await readKerasArchive(bytes, file)), format: 'keras' };
+  if (/^\s*\{/.test(bytes.subarray(0, 64).toString('latin1'))) return { ...loadTfjsDir(file), format: 'tfjs', kerasVersion: '' };
+  throw new DigitsError(`${file}: not a model file (neither HDF5, a zip archive nor JSON: a model directory, model.json, .h5 or .keras)`);
+}
+
+/**
+ * Weights saved on their own (Keras 3 `*.weights.h5`, Keras 2 `save_weights('w.h5')`, or any full model
+ * file) onto `model`, built with the architecture they were saved from.
+ */
+export async function loadWeightsInto(model: Sequential, file: string): Promise<void> {
+  const bytes = readBounded(file, 'the weights');
+  if (!isHdf5(bytes)) {
+    const other = (await loadModelFile(file)).model;
+    model.setWeights(other.getWeights());
+    return;
+  }
+  const f = await openH5(bytes, file);
+  try {
+    if (f.isGroup('/model_weights')) readLegacyWeights(f, model, '/model_weights');
+    else if (f.attr('/', 'layer_names') !== null || f.attr('/', 'layer_names0') !== null) readLegacyWeights(f, model, '/');
+    else readKeras3Weights(f, model);
+  } finally {
+    f.close();
+  }
+}
+
+/** The format an output path asks for: .h5, .keras, .onnx, else a TF.js model directory. */
+export function formatFor(out: string): ModelFormat {
+  const ext = path.extname(out).toLowerCase();
+  return ext === '.h5' || ext === '.hdf5' ? 'h5' : ext === '.keras' ? 'keras' : ext === '.onnx' ? 'onnx' : 'tfjs';
+}
+
+/** Our metadata, with what the layers cannot say (a model fed raw 0–255 pixels). */
+function withModelFacts(model: Sequential, metadata?: DigitsMetadata | null): DigitsMetadata | undefined {
+  if (model.inputScale === 255) return { ...(metadata ?? {}), rawPixels: true };
+  return metadata ?? undefined;
+}
+
+/** Writes `bytes` to `file` through a temp file beside it, so a crash leaves the old file or the new one. */
+export function writeAtomic(file: string, bytes: Uint8Array): void {
+  const target = path.resolve(file);
+  const tmp = `${target}.tmp-${process.pid}-${Date.now()}`;
+  try {
+    writeFileSynced(tmp, bytes);
+    fs.renameSync(tmp, target);
+    fsyncDir(path.dirname(target));
+  } catch (e) {
+    try { fs.rmSync(tmp, { force: true }); } catch { /* nothing was written */ }
+    throw new DigitsError(`${file}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+}
+
+/** The bytes of `model` in a single-file format. */
+export async function modelBytes(model: Sequential, format: Exclude<ModelFormat, 'tfjs'>, metadata?: DigitsMetadata | null): Promise<Uint8Array> {
+  const meta = withModelFacts(model, metadata);
+  if (format === 'h5') return writeLegacyModel(model, meta);
+  if (format === 'keras') return writeKerasArchive(model, meta);
+  return toOnnx(model);
+}
+
+/** Saves in the format `out`'s extension names (`*.weights.h5`: Keras 3 weights only). */
+export async function saveModelFile(model: Sequential, out: string, metadata?: DigitsMetadata | null): Promise<ModelFormat> {
+  const format = formatFor(out);
+  if (format === 'tfjs') {
+    saveTfjsDir(model, out, withModelFacts(model, metadata));
+    return format;
+  }
+  const dir = path.dirname(path.resolve(out));
+  if (!fs.existsSync(dir)) throw new DigitsError(`${out}: the directory ${dir} does not exist`);
+  if (fs.existsSync(out) && fs.statSync(out).isDirectory()) throw new DigitsError(`${out}: is a directory; a ${format} model is one file`);
+  const bytes = /\.weights\.h5$/i.test(out) ? await writeKeras3Weights(model, false) : await modelBytes(model, format, metadata);
+  writeAtomic(out, bytes);
+  return format;
+}
+
+/** Refuses, before any work, an output whose directory is missing or that would replace a directory with a file. */
+export function checkOutputPath(out: string): void {
+  const target = path.resolve(out);
+  const dir = path.dirname(target);
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new DigitsError(`${out}: the directory ${dir} does not exist`);
+  try { fs.accessSync(dir, fs.constants.W_OK); } catch { throw new DigitsError(`${out}: the directory ${dir} is not writable`); }
+  if (formatFor(out) !== 'tfjs' && fs.existsSync(target) && fs.statSync(target).isDirectory()) throw new DigitsError(`${out}: is a directory; a ${formatFor(out)} model is one file`);
+}
