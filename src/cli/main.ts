@@ -7,7 +7,12 @@ import { PRESETS, getPreset } from '../zoo/presets';
 import { explain } from '../model/explain';
 import { loadDataset, resolveDataDir, toTensor, defaultCacheDir, type Dataset } from '../data/mnist';
 import { download } from '../data/download';
-import { saveModel, loadModel, VERSION } from '../io/tfjs';
+import { VERSION } from '../io/tfjs';
+import { saveModelFile } from '../io/model-file';
+import { loadModelArg, modelOptions } from './model-arg';
+import { registerConvert } from './convert';
+import { fineTune } from './finetune';
+import { checkModelFits, loadData } from './data-arg';
 import { backendDescription, getKernels, getPrecision, setPrecision, setThreads } from '../kernels';
 import { ReduceLROnPlateau, type Callback } from '../train/callbacks';
 import { accuracyOf, applyRecipePrecision, averageProbabilities, recipeAugmenter, recipeCallbacks } from '../zoo/recipe';
@@ -39,29 +44,6 @@ function num(name: string, lo: number, hi: number, closedHi = false) {
     if (!Number.isFinite(n) || n < lo || (closedHi ? n > hi : n >= hi)) throw new UsageError(`${name}: expected a number in [${lo}, ${hi}${closedHi ? ']' : ')'}, got '${v}'`);
     return n;
   };
-}
-
-interface Data { ds: Dataset; train: Tensor; trainLabels: Tensor; test: Tensor; testLabels: Tensor }
-
-function loadData(dir: string | undefined, limit?: number): Data {
-  const ds = loadDataset(resolveDataDir(dir));
-  const n = Math.min(limit ?? ds.train.count, ds.train.count);
-  const tr = toTensor(ds.train, ds.height, ds.width, ds.classes, n < ds.train.count ? Array.from({ length: n }, (_v, i) => i) : undefined);
-  const te = toTensor(ds.test, ds.height, ds.width, ds.classes);
-  return {
-    ds,
-    train: { shape: [n, ds.height, ds.width, 1], data: tr.x },
-    trainLabels: { shape: [n, ds.classes], data: tr.y },
-    test: { shape: [ds.test.count, ds.height, ds.width, 1], data: te.x },
-    testLabels: { shape: [ds.test.count, ds.classes], data: te.y },
-  };
-}
-
-function checkModelFits(model: Sequential, d: Data, where: string): void {
-  const want = sizeOf(model.inputShape), have = d.ds.height * d.ds.width;
-  if (want !== have) throw new DigitsError(`${where}: the model takes [${model.inputShape}] inputs, the dataset has ${d.ds.height}x${d.ds.width} images`);
-  const classes = sizeOf(model.outputShape);
-  if (classes !== d.ds.classes) throw new DigitsError(`${where}: the model has ${classes} outputs, the dataset has ${d.ds.classes} classes`);
 }
 
 function labelsOf(t: Tensor): Int32Array {
@@ -113,15 +95,17 @@ function buildProgram(out: Out): Command {
     }
   });
 
-  program.command('summary <preset>').description("print a preset's Keras summary")
-    .option('--explain', 'show the arithmetic behind every output shape and parameter count')
-    .action((name: string, o: { explain?: boolean }) => {
-      const m = getPreset(name).build();
+  modelOptions(program.command('summary <preset-or-model>').description("print the Keras summary of a preset or of a model file (.h5, .keras, TF.js)")
+    .option('--explain', 'show the arithmetic behind every output shape and parameter count'))
+    .action(async (name: string, o: { explain?: boolean; weights?: string; rawPixels?: boolean }) => {
+      const isPreset = PRESETS.some((p) => p.name === name) && !fs.existsSync(name);
+      const m = isPreset && !o.weights ? getPreset(name).build() : (await loadModelArg(name, o)).model;
       out.stdout(m.summary() + '\n');
       if (o.explain) out.stdout('\n' + explain(m) + '\n');
     });
 
-  program.command('train <preset>').description("train a preset with its recipe on MNIST and evaluate on the test set")
+  modelOptions(program.command('train [preset]').description("train a preset with its recipe on MNIST and evaluate on the test set; or fine-tune a saved model (--from)")
+    .option('--from <model>', 'fine-tune this saved model (.h5, .keras, TF.js) with its own compile settings instead of training a preset'))
     .option('--epochs <n>', 'epochs (default: the recipe\'s)', int('--epochs', 1))
     .option('--batch-size <n>', 'batch size (default: the recipe\'s)', int('--batch-size', 1))
     .addOption(new Option('--optimizer <name>', 'optimizer (default: the recipe\'s)').choices([...OPTIMIZERS]))
@@ -130,17 +114,25 @@ function buildProgram(out: Out): Command {
     .option('--validation-split <f>', 'fraction of the training data (from its end) held out for validation (default: the recipe\'s)', num('--validation-split', 0, 1))
     .option('--limit <n>', 'train on the first n training images only', int('--limit', 1))
     .option('--data <dir>', 'MNIST directory (default: $DIGITS_DATA, then ~/.cache/digits/mnist)')
-    .option('--out <dir>', 'save the trained model here (TF.js Layers format)')
+    .option('--out <path>', 'save the trained model here: a directory (TF.js Layers format), or a .h5, .keras or .onnx file')
     .option('--json', 'print one JSON object with history and test results on stdout')
     .option('--checkpoint-dir <dir>', 'write a resumable checkpoint here at every epoch end (default: <out>.ckpt when --out is given)')
     .option('--checkpoint-minutes <m>', 'also checkpoint mid-epoch every m minutes', num('--checkpoint-minutes', 0, Infinity))
     .option('--resume <dir>', 'continue the interrupted run whose checkpoints are in dir (its options are kept)')
     .option('--ensemble <n>', 'train n models (seeds seed, seed+1, …) and average their probabilities; digits-best\'s members alternate with digits-best-strided; --out gets member-1 … member-n', int('--ensemble', 1))
-    .action(async (name: string, o: { epochs?: number; batchSize?: number; optimizer?: string; lr?: number; seed: number; validationSplit?: number; limit?: number; data?: string; out?: string; json?: boolean; checkpointDir?: string; checkpointMinutes?: number; resume?: string; ensemble?: number }, cmd: Command) => {
+    .action(async (name: string | undefined, o: { epochs?: number; batchSize?: number; optimizer?: string; lr?: number; seed: number; validationSplit?: number; limit?: number; data?: string; out?: string; json?: boolean; checkpointDir?: string; checkpointMinutes?: number; resume?: string; ensemble?: number; from?: string; weights?: string; rawPixels?: boolean }, cmd: Command) => {
+      const given = (k: string) => cmd.getOptionValueSource(k) === 'cli';
+      if (o.from !== undefined) {
+        if (name !== undefined) throw new UsageError(`train: give a preset or --from MODEL, not both`);
+        const clash = ['ensemble', 'resume', 'checkpointDir', 'checkpointMinutes'].find(given);
+        if (clash) throw new UsageError(`--from: fine-tuning does not take --${clash.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`);
+        return fineTune(o.from, o, out);
+      }
+      if (name === undefined) throw new UsageError('train: give a preset (digits models lists them) or --from MODEL');
+      if (o.weights || o.rawPixels) throw new UsageError('train: --weights and --raw-pixels go with --from MODEL');
       const preset = getPreset(name);
       const r = preset.recipe;
       applyRecipePrecision(r, program.opts().precision as string | undefined, out.stderr);
-      const given = (k: string) => cmd.getOptionValueSource(k) === 'cli';
       if (o.ensemble !== undefined) {
         const clash = ['optimizer', 'lr', 'validationSplit', 'checkpointDir', 'checkpointMinutes', 'resume'].find(given);
         if (clash) throw new UsageError(`--ensemble: trains with the recipe; it does not take --${clash.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`);
@@ -186,7 +178,7 @@ function buildProgram(out: Out): Command {
         preset: name, backend: getKernels().name, precision: getPrecision(), epochs: history.epoch.length, batchSize, optimizer, seed: run.seed,
         history: history.history, test, trainSeconds, samplesPerSecond: samples / trainSeconds,
       };
-      if (run.out) saveModel(model, run.out, { ...result, dataset: { height: d.ds.height, width: d.ds.width, classes: d.ds.classes } });
+      if (run.out) await saveModelFile(model, run.out, { ...result, dataset: { height: d.ds.height, width: d.ds.width, classes: d.ds.classes } });
       if (run.out && run.checkpointDir && run.checkpointDirIsDefault) removeCheckpoints(run.checkpointDir);
       if (run.json) out.stdout(JSON.stringify(result) + '\n');
       else {
@@ -197,15 +189,16 @@ function buildProgram(out: Out): Command {
       }
     });
 
-  program.command('evaluate <modelDirs...>').description('evaluate a saved model on the test set: loss, accuracy, confusion matrix, per-class metrics; several models are soft-voted (probabilities averaged)')
+  modelOptions(program.command('evaluate <models...>').description('evaluate saved models (directories, model.json, .h5, .keras) on the test set: loss, accuracy, confusion matrix, per-class metrics; several are soft-voted (probabilities averaged)')
     .option('--data <dir>', 'MNIST directory')
-    .option('--json', 'print one JSON object on stdout')
-    .action((dirs: string[], o: { data?: string; json?: boolean }) => {
+    .option('--json', 'print one JSON object on stdout'))
+    .action(async (dirs: string[], o: { data?: string; json?: boolean; weights?: string; rawPixels?: boolean }) => {
+      const loaded = [];
+      for (const dir of dirs) loaded.push({ dir, model: (await loadModelArg(dir, o)).model });
       const d = loadData(o.data, 0);
-      const members = dirs.map((dir) => {
-        const { model } = loadModel(dir);
+      const members = loaded.map(({ dir, model }) => {
         checkModelFits(model, d, dir);
-        return { dir, model, probs: model.predict(d.test).data };
+        return { dir, model, probs: model.predictProba(d.test).data };
       });
       const classes = d.ds.classes, labels = labelsOf(d.testLabels);
       // one model: its own probabilities; several: their mean, the ensemble `digits train --ensemble` makes
@@ -224,22 +217,22 @@ function buildProgram(out: Out): Command {
       out.stdout(`${what}test loss ${test.loss.toFixed(4)} - test accuracy ${(test.accuracy * 100).toFixed(2)}%\n\nconfusion matrix\n${formatConfusionMatrix(cm)}\n\n${formatClassReport(perClass)}\n`);
     });
 
-  program.command('predict <modelDir> [images...]').description('predict digits in PNG/JPEG/WebP images, or a test-set digit (--index) drawn as ASCII art; top-3 probabilities')
-    .option('--index <n>', 'index into the 10,000 test digits', int('--index', 0))
+  modelOptions(program.command('predict <model> [images...]').description('predict digits in PNG/JPEG/WebP images, or a test-set digit (--index) drawn as ASCII art; top-3 probabilities')
+    .option('--index <n>', 'index into the 10,000 test digits', int('--index', 0)))
     .option('--data <dir>', 'MNIST directory')
     .option('--json', 'print one JSON object on stdout')
     .option('--show <out.png>', 'write the 28x28 inputs the network saw as a PNG (several side by side)')
     .option('--row', 'read each image as a row of digits, left to right')
-    .action(async (dir: string, images: string[], o: { index?: number; data?: string; json?: boolean; show?: string; row?: boolean }) => {
+    .action(async (dir: string, images: string[], o: { index?: number; data?: string; json?: boolean; show?: string; row?: boolean; weights?: string; rawPixels?: boolean }) => {
       if ((o.index === undefined) === (images.length === 0)) throw new UsageError('predict: give image files or --index N (one of the two)');
-      const { model } = loadModel(dir);
+      const { model } = await loadModelArg(dir, o);
       if (o.index === undefined) return predictImages(model, dir, images, o, out);
       const d = loadData(o.data, 0);
       checkModelFits(model, d, dir);
       if (o.index >= d.test.shape[0]) throw new UsageError(`--index: the test set has ${d.test.shape[0]} digits (0..${d.test.shape[0] - 1}), got ${o.index}`);
       const size = d.ds.height * d.ds.width;
       const pixels = d.test.data.subarray(o.index * size, (o.index + 1) * size);
-      const probs = model.predict({ shape: [1, d.ds.height, d.ds.width, 1], data: pixels }).data;
+      const probs = model.predictProba({ shape: [1, d.ds.height, d.ds.width, 1], data: pixels }).data;
       const top = Array.from(probs, (p, c) => ({ digit: c, probability: p })).sort((a, b) => b.probability - a.probability).slice(0, 3);
       const label = d.ds.test.labels[o.index];
       if (o.show) await writeShow(o.show, [Float32Array.from(pixels)]);
@@ -257,6 +250,7 @@ function buildProgram(out: Out): Command {
       out.stdout(`MNIST ready in ${r.dir} (${r.fetched.length} fetched, ${r.skipped.length} already present)\n`);
     });
 
+  registerConvert(program, out);
   registerReproduce(program, out);
   registerServe(program, out);
   registerSpeedrun(program, out);

@@ -10,7 +10,8 @@ import { accuracyOf, applyRecipePrecision, averageProbabilities, loadPresetData,
 import { loadModel, saveModel, VERSION } from '../io/tfjs';
 import { backendDescription, getPrecision, setPrecision } from '../kernels';
 import { writeReport, type ReportEntry, type ReportMeta } from '../report/report';
-import { entryFromModelDir, entryFromRuns, TARGETS, type EnsembleFile, type RunRecord } from '../report/entries';
+import { entryFromModelDir, entryFromRuns, isEnsembleDir, TARGETS, type EnsembleFile, type RunRecord } from '../report/entries';
+import { loadModelArg, modelOptions } from './model-arg';
 import { UsageError } from '../errors';
 
 type Out = { stdout: (s: string) => void; stderr: (s: string) => void };
@@ -217,13 +218,14 @@ export function registerReproduce(program: Command, out: Out): void {
       await reproduce(o, out, ['digits', ...argv].join(' '));
     });
 
-  program.command('report <modelDir>').description('render the report page (curves, confusion matrix, mistakes) for a saved model or ensemble directory')
-    .option('--out <dir>', 'report directory (default: <modelDir>-report)')
-    .option('--data <dir>', 'MNIST directory (default: $DIGITS_DATA, then ~/.cache/digits/mnist)')
-    .action(async (dir: string, o: { out?: string; data?: string }) => {
+  modelOptions(program.command('report <model>').description('render the report page (curves, confusion matrix, mistakes) for a saved model (directory, .h5, .keras) or ensemble directory')
+    .option('--out <dir>', 'report directory (default: <model>-report)')
+    .option('--data <dir>', 'MNIST directory (default: $DIGITS_DATA, then ~/.cache/digits/mnist)'))
+    .action(async (dir: string, o: { out?: string; data?: string; weights?: string; rawPixels?: boolean }) => {
+      const loaded = isEnsembleDir(dir) ? undefined : await loadModelArg(dir, o);
       const d: PresetData = loadPresetData(o.data);
-      const entry = entryFromModelDir(dir, d);
-      const outDir = path.resolve(o.out ?? `${dir.replace(/[\\/]+$/, '')}-report`);
+      const entry = entryFromModelDir(dir, d, loaded);
+      const outDir = path.resolve(o.out ?? `${dir.replace(/[\\/]+$/, '').replace(/\.(h5|hdf5|keras)$/i, '')}-report`);
       const meta: ReportMeta = {
         title: `digits report: ${entry.name}`, generated: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), version: VERSION,
         backend: backendDescription().replace(/^backend: /, 'backend '), machine: machine(), seeds: 0, epochsScale: entry.epochsScale,

@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadModel } from '../io/tfjs';
+import type { LoadedModel } from '../io/tfjs-json';
 import type { Sequential } from '../model/sequential';
 import { PRESETS, type Preset } from '../zoo/presets';
 import { accuracyOf, averageProbabilities, type PresetData } from '../zoo/recipe';
@@ -52,7 +53,7 @@ export function medianIndex(runs: { testAccuracy: number }[]): number {
 
 function probsOf(run: RunRecord, d: PresetData): { probs: Float32Array; model: Sequential } {
   const model = run.model ?? loadModel(run.modelDir!).model;
-  return { probs: run.probs ?? model.predict(d.test).data, model };
+  return { probs: run.probs ?? model.predictProba(d.test).data, model };
 }
 
 /** One report entry from one or more runs of a preset (the median run is shown). */
@@ -91,14 +92,20 @@ export interface EnsembleFile {
 }
 
 /** A report entry for a saved model directory, or for an ensemble directory (ensemble.json + members). */
-export function entryFromModelDir(dir: string, d: PresetData): ReportEntry {
-  const ensembleFile = path.join(dir, 'ensemble.json');
-  if (fs.existsSync(ensembleFile)) return entryFromEnsemble(dir, JSON.parse(fs.readFileSync(ensembleFile, 'utf8')) as EnsembleFile, d);
-  const { model, metadata } = loadModel(dir);
+/** Whether `dir` holds an ensemble (ensemble.json beside its members' directories). */
+export function isEnsembleDir(dir: string): boolean { return fs.existsSync(path.join(dir, 'ensemble.json')); }
+
+/**
+ * A report entry for a saved model (a directory, or the model already loaded from any file format), or
+ * for an ensemble directory (ensemble.json + members).
+ */
+export function entryFromModelDir(dir: string, d: PresetData, loaded?: LoadedModel): ReportEntry {
+  if (isEnsembleDir(dir)) return entryFromEnsemble(dir, JSON.parse(fs.readFileSync(path.join(dir, 'ensemble.json'), 'utf8')) as EnsembleFile, d);
+  const { model, metadata } = loaded ?? loadModel(dir);
   checkFits(model, d, dir);
   const meta = (metadata ?? {}) as SavedMeta;
   const preset = PRESETS.find((p) => p.name === meta.preset);
-  const probs = model.predict(d.test).data;
+  const probs = model.predictProba(d.test).data;
   const a = analyse(probs, d.testClasses, d.test.data, d.classes, d.height, d.width);
   const loss = model.loss ? model.evaluate(d.test, d.testLabels).loss : meta.test?.loss ?? NaN;
   const notes: string[] = [];
@@ -121,7 +128,7 @@ export function entryFromModelDir(dir: string, d: PresetData): ReportEntry {
 function entryFromEnsemble(dir: string, e: EnsembleFile, d: PresetData): ReportEntry {
   const members = e.members.map((m) => loadModel(path.join(dir, m)));
   members.forEach((m, i) => checkFits(m.model, d, path.join(dir, e.members[i])));
-  const memberProbs = members.map((m) => m.model.predict(d.test).data);
+  const memberProbs = members.map((m) => m.model.predictProba(d.test).data);
   const probs = averageProbabilities(memberProbs);
   const a = analyse(probs, d.testClasses, d.test.data, d.classes, d.height, d.width);
   const metas = members.map((m) => (m.metadata ?? {}) as SavedMeta);

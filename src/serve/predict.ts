@@ -21,7 +21,7 @@ export function classify(model: Sequential, digits: Float32Array[]): Prediction[
   const n = SIZE * SIZE;
   const x = new Float32Array(digits.length * n);
   digits.forEach((d, i) => x.set(d, i * n));
-  const probs = model.predict({ shape: [digits.length, SIZE, SIZE, 1], data: x }).data;
+  const probs = model.predictProba({ shape: [digits.length, SIZE, SIZE, 1], data: x }).data;
   return digits.map((_d, i) => {
     const probabilities = Array.from(probs.subarray(i * 10, i * 10 + 10));
     const top = probabilities.map((probability, digit) => ({ digit, probability }))

@@ -5,7 +5,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
-import { loadModel, toModelJson, weightsBuffer } from '../io/tfjs';
+import { toModelJson, weightsBuffer } from '../io/tfjs';
+import { loadModelFile } from '../io/model-file';
+import type { LoadedModel } from '../io/tfjs-json';
+import { DigitsError } from '../errors';
 import { findIdxFile, loadSplitFiles, MNIST_FILES, type LoadedSplit } from '../data/mnist';
 import { ImageError, imageToDigits, MAX_FILE_BYTES } from '../data/image';
 import { preprocess, SIZE } from '../data/preprocess';
@@ -14,7 +17,10 @@ import { checkDigitModel, type Prediction } from './predict';
 import { Batcher, Limiter } from './queue';
 
 export interface ServeOptions {
+  /** The model file or directory (names it in errors and in /api/model). */
   modelDir: string;
+  /** The model already loaded (the CLI loads it with --weights / --raw-pixels); else modelDir is read. */
+  loaded?: LoadedModel;
   /** MNIST directory for the page's strip of test digits; optional. */
   dataDir?: string;
   maxBodyBytes?: number;
@@ -65,10 +71,18 @@ function loadSamples(dir: string | undefined): LoadedSplit | null {
   return s.height === SIZE && s.width === SIZE ? s : null;
 }
 
+/** The page runs the model from a model.json: TF.js' own form when TF.js can name every activation, else Keras 3's. */
+function pageModelJson(model: Parameters<typeof toModelJson>[0], metadata?: Record<string, unknown>): Record<string, unknown> {
+  try { return toModelJson(model, metadata); } catch (e) {
+    if (!(e instanceof DigitsError)) throw e;
+    return toModelJson(model, metadata, 'keras3');
+  }
+}
+
 export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> {
-  const { model, metadata } = loadModel(opts.modelDir);
+  const { model, metadata } = opts.loaded ?? await loadModelFile(opts.modelDir);
   checkDigitModel(model, opts.modelDir);
-  const modelJson = JSON.stringify(toModelJson(model, metadata ?? undefined));
+  const modelJson = JSON.stringify(pageModelJson(model, metadata ?? undefined));
   const weights = weightsBuffer(model);
   const samples = loadSamples(opts.dataDir);
   const bodyLimit = opts.maxBodyBytes ?? MAX_FILE_BYTES;

@@ -1,0 +1,39 @@
+// The model argument every command takes: a TF.js directory or model.json, a Keras .h5 or .keras file
+// (known by its bytes), or — with --weights — a preset or model file giving the architecture for a
+// weights-only file. --raw-pixels marks a model trained on 0–255 pixels.
+import * as fs from 'node:fs';
+import type { Command } from 'commander';
+import { PRESETS } from '../zoo/presets';
+import { makeOptimizer } from '../train/optimizers';
+import { loadModelFile, loadWeightsInto, type LoadedFile } from '../io/model-file';
+import { DigitsError } from '../errors';
+
+export interface ModelArgOptions { weights?: string; rawPixels?: boolean }
+
+/** The options every model-taking command shares. */
+export function modelOptions(cmd: Command): Command {
+  return cmd
+    .option('--weights <file>', 'weights only (Keras *.weights.h5 or save_weights .h5) onto the architecture the model argument gives (a preset name or a model file)')
+    .option('--raw-pixels', 'the model was trained on raw 0–255 pixels (not /255): inputs are scaled to match');
+}
+
+export async function loadModelArg(arg: string, o: ModelArgOptions = {}): Promise<LoadedFile> {
+  let loaded: LoadedFile;
+  const preset = !fs.existsSync(arg) ? PRESETS.find((p) => p.name === arg) : undefined;
+  if (preset) {
+    if (!o.weights) throw new DigitsError(`${arg}: a preset has no trained weights; give a model file, or --weights FILE to load weights onto it`);
+    const model = preset.build();
+    const r = preset.recipe;
+    model.compile({ optimizer: makeOptimizer(r.optimizer, { learningRate: r.learningRate }), loss: r.loss, labelSmoothing: r.labelSmoothing });
+    loaded = { model, metadata: { preset: preset.name }, format: 'tfjs', kerasVersion: '' };
+  } else {
+    if (!fs.existsSync(arg)) throw new DigitsError(`${arg}: no such model file or directory (nor a preset name)`);
+    loaded = await loadModelFile(arg);
+  }
+  if (o.weights) await loadWeightsInto(loaded.model, o.weights);
+  if (o.rawPixels) {
+    loaded.model.inputScale = 255;
+    loaded.metadata = { ...(loaded.metadata ?? {}), rawPixels: true };
+  }
+  return loaded;
+}
