@@ -12,7 +12,9 @@ Each loader is emulated separately (see docs/keras-formats.md for the code paths
   keras3    keras.saving.load_model / Model.load_weights of Keras 3.x (saving_lib walk, legacy_h5_format)
   tf.keras  tf.keras 2.x load_model / load_weights (hdf5_format.load_weights_from_hdf5_group)
 --require native (default) needs the loader of the Keras that wrote the file (keras_version) to accept it
-without errors or warnings; `all` needs every loader that applies; or name one loader.
+without errors or warnings; `all` needs every loader that applies, on every version and platform (notes
+marked "compat:" -- a root `vars` group missing, backslash group names, DTypePolicy objects, keys newer
+than Keras 3.0 -- then fail too); or name one loader. Use `--require all` to test a writer.
 
 Prints one line `keras_check: <file>: <error>` and exits 1 on a rejection or a warning; otherwise prints
 JSON {"ok": true, "format", "keras_version", "loaders": {...}, "layers": [...], "total_params",
@@ -158,12 +160,12 @@ def check_layer_keys(loader, cls, cfg, legacy, notes, warns):
         if bad:
             raise Reject(f"keras3: Unrecognized keyword arguments passed to {cls}: {bad}")
         for k in c:
-            if k in LATER3:
-                notes.append(f"keras3: {cls}.{k} needs Keras >= {LATER3[k]}")
+            if k in LATER3 and cls != "InputLayer":  # InputLayer.__init__ swallows unknown kwargs
+                notes.append(f"compat: keras3: {cls}.{k} needs Keras >= {LATER3[k]}")
         d = c.get("dtype")
         if isinstance(d, dict):
-            notes.append(f"keras3: {cfg.get('name')} dtype given as a {d.get('class_name')} object "
-                         "(Keras 3.0-3.x before dtype-policy serialization only read strings)")
+            notes.append(f"compat: keras3: {cfg.get('name')} dtype given as a {d.get('class_name')} object "
+                         "(early Keras 3 releases only read dtype strings)")
     else:
         if cls in KEYS2_EXTRA:  # InputLayer, LeakyReLU: tf.keras's own argument lists
             allowed = set(KEYS2_EXTRA[cls])
@@ -439,16 +441,16 @@ def load_saving_lib_weights(h5, model, notes, warns, compile_config=None, mode="
     shapes = keras_ref.weight_shapes(model)
     if "vars" not in h5:
         if mode == "keras3":
-            notes.append("no root `vars` group: Keras 3.0-3.9 (H5Entry: h5_file['vars']) fail with KeyError; "
-                         "3.10+ accept")
+            notes.append("compat: no root `vars` group: Keras 3.0-3.9 (H5Entry: h5_file['vars']) fail with "
+                         "KeyError; 3.10+ accept")
         else:
             raise Reject("tf.keras: no root `vars` group (H5IOStore.get('') -> h5_file['vars'] KeyError)")
     elif len(h5["vars"]) != 0:
         raise Reject(f"{tag}: model-level `vars` has {len(h5['vars'])} variables, the model has none")
     backslash = [k for k in h5.keys() if "\\" in k]
     if backslash:
-        notes.append(f"groups named with backslashes ({backslash[0]!r}...): written on Windows; only a loader "
-                     "running on Windows (os.path.join) finds them")
+        notes.append(f"compat: groups named with backslashes ({backslash[0]!r}...): written on Windows; only a "
+                     "loader running on Windows (os.path.join) finds them")
     for path, L in saveable_paths(model, mode):
         want = shapes.get(L["name"], [])
         g = h5_get(h5, path, windows_ok=bool(backslash), fallback_213=(mode == "keras3"))
@@ -651,6 +653,9 @@ def check(path, config_path=None, require="native"):
             raise Reject(msg if msg.startswith(ld + ":") else f"{ld}: {msg}")
     if result is None:
         raise Reject("no loader accepted the file")
+    compat = sorted(n for n in set(notes) if n.startswith("compat: "))
+    if require == "all" and compat:
+        raise Reject(compat[0][len("compat: "):] + " (--require all: every Keras version must load the file)")
     model, weights, kv = result
     rows, total, trainable = keras_ref.summarize(model)
     out = {"ok": True, "format": fmt, "keras_version": kv, "native_loader": native, "loaders": loaders,
