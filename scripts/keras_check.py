@@ -585,6 +585,8 @@ def family_of(kv):
 
 def check(path, config_path=None, require="native"):
     notes, loaders, result, kv = [], {}, None, None
+    if not os.path.isfile(path):
+        raise Reject("no such file")
     if zipfile.is_zipfile(path):
         res, kv, loaders = check_zip(path, notes)
         fmt = "keras-zip-v1" if kv and kv.startswith("2.") else "keras-zip"
