@@ -5,8 +5,8 @@ import * as fs from 'node:fs';
 import type { Command } from 'commander';
 import { PRESETS } from '../zoo/presets';
 import { makeOptimizer } from '../train/optimizers';
-import { loadModelFile, loadWeightsInto, type LoadedFile } from '../io/model-file';
-import { DigitsError } from '../errors';
+import { loadArchitecture, loadModelFile, loadWeightsInto, type LoadedFile } from '../io/model-file';
+import { DigitsError, UsageError } from '../errors';
 
 export interface ModelArgOptions { weights?: string; rawPixels?: boolean }
 
@@ -27,8 +27,8 @@ export async function loadModelArg(arg: string, o: ModelArgOptions = {}): Promis
     model.compile({ optimizer: makeOptimizer(r.optimizer, { learningRate: r.learningRate }), loss: r.loss, labelSmoothing: r.labelSmoothing });
     loaded = { model, metadata: { preset: preset.name }, format: 'tfjs', kerasVersion: '' };
   } else {
-    if (!fs.existsSync(arg)) throw new DigitsError(`${arg}: no such model file or directory (nor a preset name)`);
-    loaded = await loadModelFile(arg);
+    if (!fs.existsSync(arg)) throw new UsageError(`${arg}: no such model file or directory, nor a preset (run 'digits models' for the list: ${PRESETS.map((p) => p.name).join(', ')})`);
+    loaded = o.weights ? await loadArchitecture(arg, o.weights) : await loadModelFile(arg);
   }
   if (o.weights) await loadWeightsInto(loaded.model, o.weights);
   if (o.rawPixels) {

@@ -265,6 +265,12 @@ export class H5Writer {
   /** A Python str attribute: a variable-length UTF-8 scalar. */
   attrString(path: string, name: string, value: string): void { this.target(path).create_attribute(name, value, null, 'S'); }
 
+  /** A Python bytes attribute (Keras' `json.dumps(...).encode('utf8')`): a variable-length ASCII scalar. */
+  attrBytes(path: string, name: string, value: string): void {
+    if (!/^[\x00-\x7f]*$/.test(value)) throw new Error(`attribute ${name}: not ASCII`);
+    this.target(path).create_attribute(name, value, null, 'A');
+  }
+
   /**
    * A numpy bytes array attribute (`np.array([b'conv2d', …])`): fixed-length strings as wide as the longest,
    * which every Keras loader decodes; an empty list is numpy's empty float64 array, as Keras writes it.

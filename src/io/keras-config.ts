@@ -41,7 +41,7 @@ function sampleShape(batchShape: unknown): number[] | undefined {
 /** Keras 3 names its own classes under the keras module; anything else registered is user code. */
 function checkBuiltIn(spec: Json, where: string): void {
   const module = spec.module;
-  if (typeof module === 'string' && !/^keras(\.|$)/.test(module) && !/^tensorflow\.keras/.test(module)) {
+  if (typeof module === 'string' && !/^(tf_)?keras(\.|$)/.test(module) && !/^tensorflow\.keras/.test(module)) {
     throw new DigitsError(`${where}: custom class '${spec.class_name}' from module '${module}' is not supported`);
   }
 }
@@ -239,7 +239,7 @@ export function compileFromConfig(model: Sequential, tc: Json): { optimizerNote?
 
 /** The Keras versions our files say wrote them: the layouts and configs follow those versions' saving code. */
 export const KERAS2_VERSION = '2.15.0';
-export const KERAS3_VERSION = '3.6.0';
+export const KERAS3_VERSION = '3.8.0';
 
 /** Who reads the config: TF.js (Keras 2 style, its own activation names), tf.keras 2.x, or Keras 3. */
 export type Flavor = 'tfjs' | 'keras2' | 'keras3';
@@ -279,7 +279,8 @@ function keras3Object(o: { class_name: string; config: Json }, module: string): 
 export function layerToKeras(l: Layer, flavor: Flavor, where: string): { class_name: string; config: Json } {
   const k3 = flavor === 'keras3';
   const init = (o: { class_name: string; config: Json }) => (k3 ? keras3Object(o, 'keras.initializers') : o);
-  const base: Json = { name: l.name, trainable: l.trainable, dtype: k3 ? keras3Object({ class_name: 'DTypePolicy', config: { name: 'float32' } }, 'keras') : 'float32' };
+  // every Keras 3 reads a plain dtype string; DTypePolicy objects are what 3.6+ writes, 3.0–3.4 do not know them
+  const base: Json = { name: l.name, trainable: l.trainable, dtype: 'float32' };
   const a = l as Layer & { activation?: string; alpha?: number };
   const act = () => {
     const name = activationName(a.activation!, a.alpha ?? NaN, flavor);

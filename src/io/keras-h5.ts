@@ -101,17 +101,43 @@ export function readLegacyModel(f: H5File, fileBytes: number, kernels?: Kernels)
   return { model, metadata, notes, optimizerNote, kerasVersion, optimizerSlots };
 }
 
+/** HDF5 keeps attributes in the object header, which holds 64 KiB: Keras splits longer lists (as numpy's array_split). */
+const HEADER_LIMIT = 64512;
+
+function writeNameList(w: H5Writer, path: string, name: string, values: string[]): void {
+  const width = Math.max(1, ...values.map((v) => new TextEncoder().encode(v).length));
+  let chunks = 1;
+  while (Math.ceil(values.length / chunks) * width > HEADER_LIMIT) chunks++;
+  if (chunks === 1) { w.attrBytesList(path, name, values); return; }
+  // array_split: the first (length % chunks) chunks hold one more
+  const base = Math.floor(values.length / chunks), extra = values.length % chunks;
+  for (let c = 0, at = 0; c < chunks; c++) {
+    const n = base + (c < extra ? 1 : 0);
+    w.attrBytesList(path, `${name}${c}`, values.slice(at, at + n));
+    at += n;
+  }
+}
+
 /** Keras 2's weight group layout for one model (model_weights in a full file, the root in save_weights). */
 function writeWeightGroups(w: H5Writer, model: Sequential, root: string): void {
-  w.attrBytesList(root, 'layer_names', model.layers.map((l) => l.name));
-  w.attrString(root, 'backend', 'tensorflow');
-  w.attrString(root, 'keras_version', KERAS2_VERSION);
+  writeNameList(w, root, 'layer_names', model.layers.map((l) => l.name));
+  w.attrBytes(root, 'backend', 'tensorflow');
+  w.attrBytes(root, 'keras_version', KERAS2_VERSION);
   for (const l of model.layers) {
     const group = `${root === '/' ? '' : root}/${l.name}`;
     w.group(group);
-    w.attrBytesList(group, 'weight_names', l.weights.map((x) => `${l.name}/${x.name}:0`));
+    writeNameList(w, group, 'weight_names', l.weights.map((x) => `${l.name}/${x.name}:0`));
     for (const x of l.weights) w.dataset(`${group}/${l.name}/${x.name}:0`, x.value, x.shape);
   }
+  // tf.keras 2.11+ always writes the model's own (here: no) weights; both loaders accept it
+  const top = `${root === '/' ? '' : root}/top_level_model_weights`;
+  w.group(top);
+  w.attrBytesList(top, 'weight_names', []);
+}
+
+/** Python's json.dumps: non-ASCII characters escaped, so the bytes Keras writes are ASCII. */
+function asciiJson(v: unknown): string {
+  return JSON.stringify(v).replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /**
@@ -123,18 +149,16 @@ function writeWeightGroups(w: H5Writer, model: Sequential, root: string): void {
 export function writeLegacyModel(model: Sequential, metadata?: DigitsMetadata): Promise<Uint8Array> {
   model.build();
   const where = 'legacy .h5';
-  const layers = model.layers.map((l, i) => {
-    const spec = layerToKeras(l, 'keras2', where);
-    return i === 0 ? { ...spec, config: { ...spec.config, batch_input_shape: [null, ...model.inputShape] } } : spec;
-  });
+  // the input shape goes on the InputLayer only: Keras 3 warns about batch_input_shape on any other layer
+  const layers = model.layers.map((l) => layerToKeras(l, 'keras2', where));
   const input = { class_name: 'InputLayer', config: { batch_input_shape: [null, ...model.inputShape], dtype: 'float32', sparse: false, ragged: false, name: `${model.layers[0].name}_input` } };
   const modelConfig = { class_name: 'Sequential', config: { name: model.name, layers: [input, ...layers] } };
   return writeH5((w) => {
     w.attrString('/', 'keras_version', KERAS2_VERSION);
     w.attrString('/', 'backend', 'tensorflow');
-    w.attrString('/', 'model_config', JSON.stringify(modelConfig));
-    if (model.optimizer) w.attrString('/', 'training_config', JSON.stringify(keras2TrainingConfig(model)));
-    if (metadata) w.attrString('/', 'digits_metadata', JSON.stringify(metadata));
+    w.attrBytes('/', 'model_config', asciiJson(modelConfig));
+    if (model.optimizer) w.attrBytes('/', 'training_config', asciiJson(keras2TrainingConfig(model)));
+    if (metadata) w.attrBytes('/', 'digits_metadata', asciiJson(metadata));
     w.group('/model_weights');
     writeWeightGroups(w, model, '/model_weights');
   });

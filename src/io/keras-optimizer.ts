@@ -57,8 +57,30 @@ export function readLegacyOptimizerWeights(f: H5File, model: Sequential): Optimi
   if (!Array.isArray(names)) return undefined;
   const named = (names as unknown[]).filter((n): n is string => typeof n === 'string')
     .filter((n) => f.isDataset(`/optimizer_weights/${n}`))
-    .map((n) => ({ name: n, data: f.readFloat32(`/optimizer_weights/${n}`).data }));
-  return matchSlots(model, named);
+    .map((n) => ({ name: n, ...f.readFloat32(`/optimizer_weights/${n}`) }));
+  const byName = matchSlots(model, named);
+  return byName && byName.slots.size > 0 ? byName : matchByOrder(model, named);
+}
+
+/**
+ * Slots by position, for files whose variable names say nothing (Keras 2.2: `training/Adam/Variable_3:0`):
+ * the step count first, then either each slot over all weights (tf.keras ≤ 2.10, Keras 2.2) or each
+ * weight's slots in turn (the newer optimizers); the layout whose every shape fits is taken.
+ */
+function matchByOrder(model: Sequential, vars: { shape: number[]; data: Float32Array }[]): OptimizerSlots | undefined {
+  const names = model.optimizer?.slotNames() ?? [];
+  const ws = trainable(model);
+  if (vars.length === 0 || vars[0].data.length !== 1 || names.length === 0) return undefined;
+  const rest = vars.slice(1);
+  const layouts = [(s: number, i: number) => s * ws.length + i, (s: number, i: number) => i * names.length + s];
+  for (const at of layouts) {
+    const fits = names.every((_n, s) => ws.every(({ w }, i) => rest[at(s, i)]?.shape.join() === w.shape.join()));
+    if (!fits) continue;
+    const slots = new Map<string, Float32Array>();
+    names.forEach((n, s) => ws.forEach(({ key }, i) => slots.set(`${key}/${n}`, rest[at(s, i)].data)));
+    return { iterations: vars[0].data[0], slots };
+  }
+  return undefined;
 }
 
 /**
@@ -86,7 +108,7 @@ export function keras2TrainingConfig(model: Sequential): Record<string, unknown>
       config: { reduction: 'auto', name: model.loss, from_logits: model.fromLogits, ...(model.loss !== 'sparse_categorical_crossentropy' && { label_smoothing: model.labelSmoothing, axis: -1 }) } }
     : model.loss;
   const extra: Record<string, Record<string, unknown>> = {
-    RMSprop: { momentum: 0, centered: false }, Adam: { amsgrad: false }, AdamW: { amsgrad: false, is_legacy_optimizer: false },
+    RMSprop: { momentum: 0, centered: false }, Adam: { amsgrad: false }, AdamW: { amsgrad: false },
   };
   return {
     loss, metrics: model.metrics, weighted_metrics: null, loss_weights: null,
@@ -104,13 +126,13 @@ export function keras3CompileConfig(model: Sequential): Record<string, unknown> 
       config: { name: model.loss, reduction: 'sum_over_batch_size', from_logits: model.fromLogits, ...(model.loss !== 'sparse_categorical_crossentropy' && { label_smoothing: model.labelSmoothing, axis: -1 }) }, registered_name: null }
     : model.loss;
   return {
-    optimizer: { module: 'keras.optimizers', class_name: opt.className, config: { name: opt.className.toLowerCase(), ...c, ...extra[opt.className] }, registered_name: null },
+    optimizer: { module: 'keras.optimizers', class_name: opt.className, config: { name: opt.className === 'SGD' ? 'SGD' : opt.className.toLowerCase(), ...c, ...extra[opt.className] }, registered_name: null },
     loss, loss_weights: null, metrics: model.metrics, weighted_metrics: null, run_eagerly: false, steps_per_execution: 1, jit_compile: false,
   };
 }
 
-/** Keras 3's slot names per optimizer, in the order its build() creates them for each variable. */
-const KERAS3_SLOTS: Record<string, string[]> = { Adam: ['m', 'v'], AdamW: ['m', 'v'], RMSprop: ['rms'], SGD: ['momentum'] };
+/** The optimizers whose Keras 3 variables are ours: iteration, learning rate, per-variable slots. */
+const KERAS3_OPTIMIZERS = new Set(['Adam', 'AdamW', 'RMSprop', 'SGD']);
 
 /**
  * Keras 3's optimizer/vars/<i>: iteration, learning_rate, then each trainable variable's slots in turn
@@ -119,8 +141,8 @@ const KERAS3_SLOTS: Record<string, string[]> = { Adam: ['m', 'v'], AdamW: ['m', 
  */
 export function readKeras3OptimizerVars(f: H5File, model: Sequential, _kerasVersion: string): OptimizerSlots | undefined {
   const group = ['/optimizer/vars', '/optimizer\\vars'].find((g) => f.isGroup(g));
-  const slotNames = KERAS3_SLOTS[model.optimizer?.className ?? ''];
-  if (!group || !slotNames) return undefined;
+  if (!group || !KERAS3_OPTIMIZERS.has(model.optimizer?.className ?? '')) return undefined;
+  const slotNames = model.optimizer.slotNames();
   const n = f.keys(group).filter((k) => /^\d+$/.test(k)).length;
   const vars = Array.from({ length: n }, (_v, i) => f.readFloat32(`${group}/${i}`));
   const ws = trainable(model);
@@ -140,22 +162,23 @@ export function readKeras3OptimizerVars(f: H5File, model: Sequential, _kerasVers
   return { iterations: vars[0].data[0], slots };
 }
 
+/**
+ * The optimizer's variables in the order Keras 3's build() makes them (§3.4 of docs/keras-formats.md):
+ * iteration, learning_rate, then per trainable variable its slots (Adam: momentum, velocity). Our
+ * optimizers keep at most one slot kind besides Adam's pair, so per-variable and per-slot orders agree.
+ */
 export function writeKeras3OptimizerVars(w: H5Writer, model: Sequential): void {
   const opt = model.optimizer;
-  const slotNames = KERAS3_SLOTS[opt.className];
-  if (!slotNames) return;
+  if (!KERAS3_OPTIMIZERS.has(opt.className)) return;
   const { iterations, slots } = opt.getState();
-  const ours = opt.slotNames();
+  const names = opt.slotNames();
   const ws = trainable(model);
   w.group('/optimizer/vars');
   w.dataset('/optimizer/vars/0', new BigInt64Array([BigInt(iterations)]), []);
   w.dataset('/optimizer/vars/1', new Float32Array([opt.learningRate]), []);
   let k = 2;
   ws.forEach(({ w: weight }, i) => {
-    for (const s of slotNames) {
-      const j = ours.indexOf(s);
-      const value = j >= 0 && slots[j]?.[i] ? slots[j][i] : new Float32Array(weight.value.length);
-      w.dataset(`/optimizer/vars/${k++}`, value, weight.shape);
-    }
+    // before the first step our slots do not exist yet; Keras' are zeros then
+    names.forEach((_n, j) => w.dataset(`/optimizer/vars/${k++}`, slots[j]?.[i] ?? new Float32Array(weight.value.length), weight.shape));
   });
 }

@@ -52,13 +52,17 @@ function parseJson(bytes: Uint8Array, where: string, member: string): any {
   try { return JSON.parse(strFromU8(bytes)); } catch (e) { throw new DigitsError(`${where}: ${member} is not valid JSON (${(e as Error).message})`); }
 }
 
-/** Keras 3 numbers the groups of a list of layers by class: conv2d, conv2d_1, …, dense, dense_1. */
-export function layerPaths(layers: Layer[]): string[] {
+/**
+ * Keras 3 numbers the groups of a list of layers by class: conv2d, conv2d_1, …, dense, dense_1. Keras
+ * 2.13's `_layer_checkpoint_dependencies` lists each layer with weights twice and the second visit takes
+ * a number too (conv, conv → conv2d, conv2d_2): `doubled` numbers that way.
+ */
+export function layerPaths(layers: Layer[], doubled = false): string[] {
   const used = new Map<string, number>();
   return layers.map((l) => {
     const base = snakeCase(l.className);
     const k = used.get(base);
-    used.set(base, (k ?? -1) + 1);
+    used.set(base, (k ?? -1) + (doubled && l.weights.length > 0 ? 2 : 1));
     return k === undefined ? base : `${base}_${k + 1}`;
   });
 }
@@ -77,8 +81,9 @@ export function readKeras3Weights(f: H5File, model: Sequential): void {
   const container = ['layers', '_layer_checkpoint_dependencies'].find((c) => f.isGroup(`/${c}`) || f.keys('/').some((k) => k.startsWith(`${c}\\`)));
   if (!container) throw new DigitsError(`${f.where}: no layers group (not a Keras 3 weights file)`);
   const paths = layerPaths(model.layers);
+  const doubled = container === '_layer_checkpoint_dependencies' ? layerPaths(model.layers, true) : paths;
   model.layers.forEach((layer, i) => {
-    const group = varsGroup(f, [container, paths[i]]) ?? varsGroup(f, [container, layer.name]);
+    const group = varsGroup(f, [container, doubled[i]]) ?? varsGroup(f, [container, paths[i]]);
     if (!group) {
       if (layer.weights.length === 0) return;
       throw new DigitsError(`${f.where}: no variables for layer ${layer.name} (${layer.className}) at ${container}/${paths[i]}/vars`);
@@ -157,11 +162,11 @@ export async function writeKerasArchive(model: Sequential, metadata?: DigitsMeta
   const weights = await writeKeras3Weights(model, true);
   const stamp = date.toISOString().replace('T', '@').slice(0, 19); // Keras: %Y-%m-%d@%H:%M:%S
   const meta = { keras_version: KERAS3_VERSION, date_saved: stamp, ...(metadata && { digits: metadata }) };
-  // Keras stores the JSON members deflated and the weights stored; a fixed mtime keeps the bytes reproducible
-  const mtime = new Date(Date.UTC(1980, 0, 1));
+  // Keras stores all three members uncompressed, in this order; a fixed date keeps the bytes reproducible
+  const mtime = new Date(1980, 0, 1);
   return zipSync({
-    'metadata.json': [strToU8(JSON.stringify(meta)), { level: 6, mtime }],
-    'config.json': [strToU8(JSON.stringify(config)), { level: 6, mtime }],
+    'metadata.json': [strToU8(JSON.stringify(meta)), { level: 0, mtime }],
+    'config.json': [strToU8(JSON.stringify(config)), { level: 0, mtime }],
     'model.weights.h5': [weights, { level: 0, mtime }],
   });
 }

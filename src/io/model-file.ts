@@ -13,6 +13,7 @@ import { isZip, readKeras3Weights, readKerasArchive, writeKeras3Weights, writeKe
 import { loadModel as loadTfjsDir, saveModel as saveTfjsDir } from './tfjs';
 import { toOnnx } from './onnx';
 import type { DigitsMetadata } from './tfjs-json';
+import { buildModel, parseModelConfig } from './keras-config';
 
 /** Keras files are small; past this a file is refused before it is read. */
 const MAX_FILE = 1 << 30;
@@ -40,8 +41,39 @@ export async function loadModelFile(file: string): Promise<LoadedFile> {
     try { return { ...readLegacyModel(f, bytes.length), format: 'h5' }; } finally { f.close(); }
   }
   if (isZip(bytes)) return { ...(await readKerasArchive(bytes, file)), format: 'keras' };
-  if (/^\s*\{/.test(bytes.subarray(0, 64).toString('latin1'))) return { ...loadTfjsDir(file), format: 'tfjs', kerasVersion: '' };
+  if (/^\s*\{/.test(bytes.subarray(0, 64).toString('latin1'))) {
+    if (isArchitectureJson(bytes)) throw new DigitsError(`${file}: a Keras architecture without weights (model.to_json()): give the weights with --weights FILE`);
+    return { ...loadTfjsDir(file), format: 'tfjs', kerasVersion: '' };
+  }
   throw new DigitsError(`${file}: not a model file (neither HDF5, a zip archive nor JSON: a model directory, model.json, .h5 or .keras)`);
+}
+
+/** Keras' model.to_json(): a model config with no weights manifest (TF.js model.json has modelTopology). */
+function isArchitectureJson(bytes: Uint8Array): boolean {
+  try {
+    const j = JSON.parse(Buffer.from(bytes).toString('utf8'));
+    return !!j && typeof j === 'object' && !j.modelTopology && typeof j.class_name === 'string';
+  } catch { return false; }
+}
+
+/**
+ * A model to receive weights from `weightsFile`: any model file, or Keras' model.to_json() architecture
+ * (the classic pair model.json + save_weights('model.h5')), built with its layers' initial weights.
+ */
+export async function loadArchitecture(file: string, weightsFile: string): Promise<LoadedFile> {
+  if (fs.existsSync(file) && fs.statSync(file).isFile()) {
+    const bytes = readBounded(file, 'the architecture');
+    if (isArchitectureJson(bytes)) {
+      const json = JSON.parse(bytes.toString('utf8'));
+      const kerasVersion = String(json.keras_version ?? '');
+      const notes: string[] = [];
+      const spec = parseModelConfig(json, file, { keras3: /^3\./.test(kerasVersion), notes });
+      // the weights file bounds what the architecture may allocate
+      const model = buildModel(spec, file, fs.statSync(weightsFile).size / 2 + 1024);
+      return { model, metadata: null, notes, format: 'tfjs', kerasVersion };
+    }
+  }
+  return loadModelFile(file);
 }
 
 /**
