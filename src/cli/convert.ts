@@ -12,7 +12,7 @@ export function registerConvert(program: Command, out: Out): void {
   modelOptions(program.command('convert <model> <out>').description('convert a model (TF.js directory or model.json, .h5, .keras) to .h5, .keras, .onnx or a TF.js directory, by out\'s extension'))
     .action(async (from: string, to: string, o: { weights?: string; rawPixels?: boolean }) => {
       checkOutputPath(to);
-      const loaded = await loadModelArg(from, o);
+      const loaded = await loadModelArg(from, o, (n) => out.stderr(`digits: note: ${n}\n`));
       const format = await saveModelFile(loaded.model, to, loaded.metadata);
       out.stdout(`${from} (${loaded.format}${loaded.kerasVersion ? `, Keras ${loaded.kerasVersion}` : ''}) → ${to} (${NAMES[format]})\n`);
     });

@@ -18,7 +18,7 @@ export interface FineTuneOptions {
 
 export async function fineTune(from: string, o: FineTuneOptions, out: Out): Promise<void> {
   if (o.out) checkOutputPath(o.out);
-  const loaded = await loadModelArg(from, o);
+  const loaded = await loadModelArg(from, o, (n) => out.stderr(`digits: note: ${n}\n`));
   const { model } = loaded;
   const say = (s: string) => { if (!o.json) out.stderr(`digits: ${s}\n`); };
   if (o.optimizer) {

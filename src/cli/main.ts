@@ -99,7 +99,7 @@ function buildProgram(out: Out): Command {
     .option('--explain', 'show the arithmetic behind every output shape and parameter count'))
     .action(async (name: string, o: { explain?: boolean; weights?: string; rawPixels?: boolean }) => {
       const isPreset = PRESETS.some((p) => p.name === name) && !fs.existsSync(name);
-      const m = isPreset && !o.weights ? getPreset(name).build() : (await loadModelArg(name, o)).model;
+      const m = isPreset && !o.weights ? getPreset(name).build() : (await loadModelArg(name, o, (n) => out.stderr(`digits: note: ${n}\n`))).model;
       out.stdout(m.summary() + '\n');
       if (o.explain) out.stdout('\n' + explain(m) + '\n');
     });
@@ -194,7 +194,7 @@ function buildProgram(out: Out): Command {
     .option('--json', 'print one JSON object on stdout'))
     .action(async (dirs: string[], o: { data?: string; json?: boolean; weights?: string; rawPixels?: boolean }) => {
       const loaded = [];
-      for (const dir of dirs) loaded.push({ dir, model: (await loadModelArg(dir, o)).model });
+      for (const dir of dirs) loaded.push({ dir, model: (await loadModelArg(dir, o, (n) => out.stderr(`digits: note: ${n}\n`))).model });
       const d = loadData(o.data, 0);
       const members = loaded.map(({ dir, model }) => {
         checkModelFits(model, d, dir);
@@ -225,7 +225,7 @@ function buildProgram(out: Out): Command {
     .option('--row', 'read each image as a row of digits, left to right')
     .action(async (dir: string, images: string[], o: { index?: number; data?: string; json?: boolean; show?: string; row?: boolean; weights?: string; rawPixels?: boolean }) => {
       if ((o.index === undefined) === (images.length === 0)) throw new UsageError('predict: give image files or --index N (one of the two)');
-      const { model } = await loadModelArg(dir, o);
+      const { model } = await loadModelArg(dir, o, (n) => out.stderr(`digits: note: ${n}\n`));
       if (o.index === undefined) return predictImages(model, dir, images, o, out);
       const d = loadData(o.data, 0);
       checkModelFits(model, d, dir);

@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import type { Command } from 'commander';
 import { PRESETS } from '../zoo/presets';
+import { Rescaling } from '../layers';
 import { makeOptimizer } from '../train/optimizers';
 import { loadArchitecture, loadModelFile, loadWeightsInto, type LoadedFile } from '../io/model-file';
 import { DigitsError, UsageError } from '../errors';
@@ -17,7 +18,8 @@ export function modelOptions(cmd: Command): Command {
     .option('--raw-pixels', 'the model was trained on raw 0–255 pixels (not /255): inputs are scaled to match');
 }
 
-export async function loadModelArg(arg: string, o: ModelArgOptions = {}): Promise<LoadedFile> {
+/** `note` hears what was inferred about the model (printed as `digits: note: …` by the commands). */
+export async function loadModelArg(arg: string, o: ModelArgOptions = {}, note: (s: string) => void = () => {}): Promise<LoadedFile> {
   let loaded: LoadedFile;
   const preset = !fs.existsSync(arg) ? PRESETS.find((p) => p.name === arg) : undefined;
   if (preset) {
@@ -31,7 +33,13 @@ export async function loadModelArg(arg: string, o: ModelArgOptions = {}): Promis
     loaded = o.weights ? await loadArchitecture(arg, o.weights) : await loadModelFile(arg);
   }
   if (o.weights) await loadWeightsInto(loaded.model, o.weights);
-  if (o.rawPixels) {
+  const first = loaded.model.layers[0];
+  // a model that divides by 255 itself was fed raw pixels: every image path here yields [0, 1]
+  const rescales = first instanceof Rescaling && typeof first.scale === 'number' && Math.abs(first.scale * 255 - 1) < 1e-6 && first.offset === 0;
+  if (rescales && !o.rawPixels && loaded.model.inputScale === 1) {
+    note(`${arg} starts with Rescaling(1/255), so it takes 0-255 pixels: inputs are scaled to match (as --raw-pixels does)`);
+  }
+  if (o.rawPixels || rescales) {
     loaded.model.inputScale = 255;
     loaded.metadata = { ...(loaded.metadata ?? {}), rawPixels: true };
   }

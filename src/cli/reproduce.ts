@@ -222,7 +222,7 @@ export function registerReproduce(program: Command, out: Out): void {
     .option('--out <dir>', 'report directory (default: <model>-report)')
     .option('--data <dir>', 'MNIST directory (default: $DIGITS_DATA, then ~/.cache/digits/mnist)'))
     .action(async (dir: string, o: { out?: string; data?: string; weights?: string; rawPixels?: boolean }) => {
-      const loaded = isEnsembleDir(dir) ? undefined : await loadModelArg(dir, o);
+      const loaded = isEnsembleDir(dir) ? undefined : await loadModelArg(dir, o, (n) => out.stderr(`digits: note: ${n}\n`));
       const d: PresetData = loadPresetData(o.data);
       const entry = entryFromModelDir(dir, d, loaded);
       const outDir = path.resolve(o.out ?? `${dir.replace(/[\\/]+$/, '').replace(/\.(h5|hdf5|keras)$/i, '')}-report`);

@@ -28,7 +28,7 @@ export function registerServe(program: Command, out: Out): void {
         if (o.data !== undefined) throw e;
         out.stderr('digits: no MNIST data found, the page will show no test digits\n');
       }
-      const app = await buildServer({ modelDir: dir, loaded: await loadModelArg(dir, o), dataDir, logger: o.log ?? false });
+      const app = await buildServer({ modelDir: dir, loaded: await loadModelArg(dir, o, (n) => out.stderr(`digits: note: ${n}\n`)), dataDir, logger: o.log ?? false });
       try {
         await app.listen({ port: o.port, host: o.host });
       } catch (e) {

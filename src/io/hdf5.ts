@@ -157,7 +157,8 @@ export class H5File {
     const n = this.node(path);
     if (n?.type !== 'Dataset') this.fail(`${path} is not a dataset`);
     const ds = n as H5Dataset;
-    const meta = ds.metadata;
+    let meta: H5.Metadata;
+    try { meta = ds.metadata; } catch (e) { return this.fail(`cannot read ${path}`, e); }
     const shape = (meta.shape ?? []).map(Number);
     const count = shape.reduce((a, b) => a * b, 1);
     const bytes = count * meta.size;

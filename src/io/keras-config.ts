@@ -284,7 +284,10 @@ export function layerToKeras(l: Layer, flavor: Flavor, where: string): { class_n
   const a = l as Layer & { activation?: string; alpha?: number };
   const act = () => {
     const name = activationName(a.activation!, a.alpha ?? NaN, flavor);
-    if (name === null) throw new DigitsError(`${where}: layer ${l.name} (${l.className}): activation ${a.activation}${Number.isNaN(a.alpha ?? NaN) ? '' : ` (alpha ${a.alpha})`} cannot be written for ${flavor === 'tfjs' ? 'TF.js' : flavor === 'keras2' ? 'Keras 2' : 'Keras 3'}`);
+    if (name === null) {
+      const alt = flavor === 'keras3' ? '' : ` (a .keras file can hold it${flavor === 'tfjs' ? '; so can .onnx' : ''})`;
+      throw new DigitsError(`${where}: layer ${l.name} (${l.className}): ${flavor === 'tfjs' ? 'TF.js' : flavor === 'keras2' ? 'Keras 2' : 'Keras 3'} has no name for activation ${a.activation}${Number.isNaN(a.alpha ?? NaN) ? '' : ` with alpha ${a.alpha}`}${alt}`);
+    }
     return name;
   };
   const c = l.getConfig() as Json;

@@ -146,9 +146,8 @@ function asciiJson(v: unknown): string {
  * oldest loaders decode them as bytes), the training config when compiled; `metadata` goes in an extra
  * root attribute that Keras ignores.
  */
-export function writeLegacyModel(model: Sequential, metadata?: DigitsMetadata): Promise<Uint8Array> {
+export function writeLegacyModel(model: Sequential, metadata?: DigitsMetadata, where = 'legacy .h5'): Promise<Uint8Array> {
   model.build();
-  const where = 'legacy .h5';
   // the input shape goes on the InputLayer only: Keras 3 warns about batch_input_shape on any other layer
   const layers = model.layers.map((l) => layerToKeras(l, 'keras2', where));
   const input = { class_name: 'InputLayer', config: { batch_input_shape: [null, ...model.inputShape], dtype: 'float32', sparse: false, ragged: false, name: `${model.layers[0].name}_input` } };

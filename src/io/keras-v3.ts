@@ -126,12 +126,12 @@ export async function readKerasArchive(bytes: Uint8Array, where: string, kernels
 }
 
 /** Keras 3's config.json for our model: a Sequential with an InputLayer, as Keras' serialize_keras_object writes it. */
-export function keras3Config(model: Sequential): Record<string, unknown> {
+export function keras3Config(model: Sequential, where = '.keras'): Record<string, unknown> {
   model.build();
   const batchShape = [null, ...model.inputShape];
   const layers: unknown[] = [{ module: 'keras.layers', class_name: 'InputLayer', config: { batch_shape: batchShape, dtype: 'float32', sparse: false, name: 'input_layer' }, registered_name: null }];
   for (const l of model.layers) {
-    const { class_name, config } = layerToKeras(l, 'keras3', '.keras');
+    const { class_name, config } = layerToKeras(l, 'keras3', where);
     layers.push({ module: 'keras.layers', class_name, config, registered_name: null, build_config: { input_shape: [null, ...l.inputShape] } });
   }
   return {
@@ -157,8 +157,8 @@ export function writeKeras3Weights(model: Sequential, withOptimizer: boolean): P
 }
 
 /** Our model as Keras 3's model.save('m.keras') writes it; `metadata` rides in metadata.json under "digits". */
-export async function writeKerasArchive(model: Sequential, metadata?: DigitsMetadata, date = new Date()): Promise<Uint8Array> {
-  const config = keras3Config(model);
+export async function writeKerasArchive(model: Sequential, metadata?: DigitsMetadata, where = '.keras', date = new Date()): Promise<Uint8Array> {
+  const config = keras3Config(model, where);
   const weights = await writeKeras3Weights(model, true);
   const stamp = date.toISOString().replace('T', '@').slice(0, 19); // Keras: %Y-%m-%d@%H:%M:%S
   const meta = { keras_version: KERAS3_VERSION, date_saved: stamp, ...(metadata && { digits: metadata }) };

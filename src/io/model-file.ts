@@ -124,10 +124,10 @@ export function writeAtomic(file: string, bytes: Uint8Array): void {
 }
 
 /** The bytes of `model` in a single-file format. */
-export async function modelBytes(model: Sequential, format: Exclude<ModelFormat, 'tfjs'>, metadata?: DigitsMetadata | null): Promise<Uint8Array> {
+export async function modelBytes(model: Sequential, format: Exclude<ModelFormat, 'tfjs'>, metadata?: DigitsMetadata | null, where?: string): Promise<Uint8Array> {
   const meta = withModelFacts(model, metadata);
-  if (format === 'h5') return writeLegacyModel(model, meta);
-  if (format === 'keras') return writeKerasArchive(model, meta);
+  if (format === 'h5') return writeLegacyModel(model, meta, where);
+  if (format === 'keras') return writeKerasArchive(model, meta, where);
   return toOnnx(model);
 }
 
@@ -141,7 +141,7 @@ export async function saveModelFile(model: Sequential, out: string, metadata?: D
   const dir = path.dirname(path.resolve(out));
   if (!fs.existsSync(dir)) throw new DigitsError(`${out}: the directory ${dir} does not exist`);
   if (fs.existsSync(out) && fs.statSync(out).isDirectory()) throw new DigitsError(`${out}: is a directory; a ${format} model is one file`);
-  const bytes = /\.weights\.h5$/i.test(out) ? await writeKeras3Weights(model, false) : await modelBytes(model, format, metadata);
+  const bytes = /\.weights\.h5$/i.test(out) ? await writeKeras3Weights(model, false) : await modelBytes(model, format, metadata, out);
   writeAtomic(out, bytes);
   return format;
 }
