@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
-# chromium: the headless browser test of the draw-a-digit page (test/browser.test.ts)
-for pkg in libdnnl-dev g++ make python3 chromium; do
+# chromium: the headless browser test of the draw-a-digit page (test/browser.test.ts); python3-h5py: scripts/keras_check.py,
+# which loads the Keras files we write the way Keras' own loaders do (test/keras.test.ts)
+for pkg in libdnnl-dev g++ make python3 python3-h5py chromium; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -78,6 +78,9 @@ function trainTwoSteps(model: Sequential): void {
 }
 
 const hasChecker = spawnSync(PYTHON, ['-c', 'import h5py, numpy'], { encoding: 'utf8' }).status === 0;
+test('Keras\' loaders can be consulted: Debian\'s python3-h5py is installed (scripts/setup.sh installs it)', () => {
+  assert.ok(hasChecker, `${PYTHON} cannot import h5py and numpy: run scripts/setup.sh (apt install python3-h5py)`);
+});
 
 /** Keras' loaders, emulated from their source (scripts/keras_check.py): every one that applies must accept. */
 function kerasCheck(file: string, inputs?: string, require = 'all'): { ok: boolean; outputs?: number[][]; loaders: Record<string, string>; notes: string[] } {
@@ -250,7 +253,7 @@ describe('what we write', () => {
         assert.deepEqual(Array.from(back.model.predict(x).data), Array.from(want), `${ext}: predictions differ`);
         assert.deepEqual(back.metadata?.preset, name);
         assert.equal(back.model.optimizer.className, model.optimizer.className);
-        if (hasChecker) {
+        {
           const shape = [x.shape[0], ...model.inputShape];
           fs.writeFileSync(inputs, JSON.stringify({ inputs: reshape(Array.from(x.data), shape) }));
           const c = ext === 'h5' ? legacyCheck(file, inputs) : kerasCheck(file, inputs);
