@@ -10,7 +10,7 @@ import { fsyncDir, writeFileSynced } from '../fsutil';
 import { isHdf5, openH5 } from './hdf5';
 import { readLegacyModel, readLegacyWeights, writeLegacyModel, type LegacyModel } from './keras-h5';
 import { isZip, readKeras3Weights, readKerasArchive, writeKeras3Weights, writeKerasArchive } from './keras-v3';
-import { loadModel as loadTfjsDir, saveModel as saveTfjsDir } from './tfjs';
+import { loadModel as loadTfjsDir, saveModel as saveTfjsDir, VERSION } from './tfjs';
 import { toOnnx } from './onnx';
 import type { DigitsMetadata } from './tfjs-json';
 import { buildModel, parseModelConfig } from './keras-config';
@@ -128,7 +128,7 @@ export async function modelBytes(model: Sequential, format: Exclude<ModelFormat,
   const meta = withModelFacts(model, metadata);
   if (format === 'h5') return writeLegacyModel(model, meta, where);
   if (format === 'keras') return writeKerasArchive(model, meta, where);
-  return toOnnx(model);
+  return toOnnx(model, { producerVersion: VERSION });
 }
 
 /** Saves in the format `out`'s extension names (`*.weights.h5`: Keras 3 weights only). */
