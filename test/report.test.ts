@@ -8,11 +8,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SHARED_MNIST } from './helpers/paths';
 import { tempDir } from './helpers/datafixtures';
-import { ModelCheckpoint, OneCycle, oneCycleAt, formatCheckpointPath, type Callback } from '../src/train/callbacks';
+import { EarlyStopping, ModelCheckpoint, OneCycle, oneCycleAt, formatCheckpointPath, type Callback } from '../src/train/callbacks';
 import { Sequential, Dense, Flatten, loadModel, saveModel, getPreset } from '../src/index';
 import { loadPresetData, trainPreset, type PresetData } from '../src/zoo/recipe';
-import { entryFromModelDir, entryFromRuns, medianIndex } from '../src/report/entries';
-import { writeReport, type ReportMeta } from '../src/report/report';
+import { addNotebookModels, entryFromModelDir, entryFromRuns, medianIndex } from '../src/report/entries';
+import { markdown, writeReport, type ReportMeta } from '../src/report/report';
+import { loadModelFile } from '../src/io/model-file';
 
 const BIN = path.resolve(__dirname, '../../bin/digits.js');
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
@@ -162,7 +163,12 @@ describe('report', { skip: !fs.existsSync(SHARED_MNIST) && `no MNIST at ${SHARED
       assert.match(svg, /^<svg[\s\S]*<\/svg>\s*$/, alt);
     }
     const curves = Buffer.from(figures[0][2], 'base64').toString('utf8');
-    for (const label of ['loss', 'accuracy', 'training', 'test (watch only)']) assert.ok(curves.includes(label), label);
+    for (const label of ['loss', 'accuracy', 'training', 'test (watch only)', 'the notebook']) assert.ok(curves.includes(label), label);
+    // the notebook's own run (reference-runs/seed002-mlp.json), named, drawn and tabulated beside ours
+    assert.match(md, /The notebook's own run \(crhota\/MNIST-Handwritten-Digit-Recognition-with-CNN-in-Python-using-Keras, src\/MNIST_MLP_CNN\.ipynb: .*\) reached 98\.02% on the test set/);
+    assert.match(md, /^\| epoch \| loss \(ours\) \| loss \(notebook\) \| accuracy \(ours\) \| accuracy \(notebook\) \|$/m);
+    assert.match(md, /^\| 1 \| \d\.\d{4} \| 0\.2532 \| \d\.\d{4} \| 0\.9264 \|$/m);
+    assert.match(md, /^\| 5 \| — \| 0\.0371 \| — \| 0\.9890 \|$/m, 'our 2-epoch run leaves the notebook\'s later epochs alone in their column');
     // self-contained: nothing fetched from anywhere
     assert.doesNotMatch(html.replace(/"data:[^"]+"/g, '"DATA"'), /(src|href)="(?!#|DATA")/);
     assert.match(html, /<table id="summary">/);
@@ -226,7 +232,7 @@ describe('CLI: reproduce, report, --ensemble', { skip: !fs.existsSync(SHARED_MNI
     // a run saved with another recipe (here: another batch size) is trained again, not reused
     const saved = path.join(out, 'runs', 'seed002-mlp', 'seed-0', 'model.json');
     const mj = JSON.parse(fs.readFileSync(saved, 'utf8'));
-    assert.equal(mj.userDefinedMetadata.digits.recipe.batchSize, 128);
+    assert.equal(mj.userDefinedMetadata.digits.recipe.batchSize, 120);
     mj.userDefinedMetadata.digits.recipe.batchSize = 64;
     fs.writeFileSync(saved, JSON.stringify(mj));
     const changed = digits(...args);
@@ -306,5 +312,71 @@ describe('CLI: reproduce, report, --ensemble', { skip: !fs.existsSync(SHARED_MNI
     assert.match(md, /\| 1: digits-best, seed 4 \(shown\) \|[^\n]*\n\| 2: digits-best-strided, seed 4 \|[^\n]*\n\| 3: digits-best, seed 5 \|/);
     assert.match(md, /Precision: trained in (bf16|fp32); evaluated here in fp32/);
     assert.match(md, /digits-best-strided:\n[\s\S]*Total params: 218,474/);
+  });
+});
+
+describe('the seed notebooks beside our runs (issue 16)', { skip: !fs.existsSync(SHARED_MNIST) && `no MNIST at ${SHARED_MNIST}` }, () => {
+  const SEED003 = path.resolve(__dirname, '../../../shared/keras/seed003-model.h5');
+  let d: PresetData;
+  before(() => { d = loadPresetData(SHARED_MNIST, 100); });
+
+  test('EarlyStopping stops as Keras 2.4 does: patience epochs without improvement, then the best weights back', () => {
+    // seed003's notebook: best val_loss at epoch 13, stopped after epoch 23
+    const valLoss = [0.0522, 0.0441, 0.0294, 0.0298, 0.0213, 0.0283, 0.0288, 0.0308, 0.0259, 0.0268, 0.0263, 0.0257, 0.0203,
+      0.0245, 0.0249, 0.0294, 0.0257, 0.0317, 0.0296, 0.0274, 0.0347, 0.0273, 0.0281, 0.0290, 0.0300];
+    const m = tinyModel();
+    const cb = new EarlyStopping({ monitor: 'val_loss', patience: 10, restoreBestWeights: true });
+    cb.setModel(m);
+    let epoch = 0;
+    for (; epoch < valLoss.length && !m.stopTraining; epoch++) {
+      m.getWeights()[0].fill(epoch + 1);
+      cb.onEpochEnd(epoch, { loss: 0, val_loss: valLoss[epoch] });
+    }
+    assert.equal(epoch, 23);
+    assert.equal(cb.stoppedEpoch, 22);
+    assert.equal(m.getWeights()[0][0], 13, 'epoch 13\'s weights restored');
+  });
+
+  test('seed presets follow their notebooks: batch 120 and 60, seed003\'s whole recipe with the test set as validation data, and a clean variant', () => {
+    assert.equal(getPreset('seed002-mlp').recipe.batchSize, 120);
+    assert.equal(getPreset('seed002-cnn').recipe.batchSize, 60);
+    const r = getPreset('seed003-bn').recipe;
+    assert.deepEqual([r.optimizer, r.learningRate, r.batchSize, r.epochs, r.validation, r.validationSplit], ['rmsprop', 1e-3, 32, 30, 'test', 0]);
+    assert.deepEqual(r.earlyStopping, { monitor: 'val_loss', patience: 10, restoreBestWeights: true });
+    const h = getPreset('seed003-bn-holdout').recipe;
+    assert.deepEqual([h.validation, h.validationSplit, h.batchSize, h.epochs], [undefined, 0.1, 32, 30]);
+    assert.deepEqual(getPreset('seed003-bn').build().layers.filter((l) => l.className === 'Dropout').map((l) => (l as unknown as { rate: number }).rate), [0.25, 0.25, 0.25]);
+    for (const t of ['seed002-mlp-tuned', 'seed002-cnn-tuned', 'seed003-bn-tuned']) assert.equal(getPreset(t).recipe.batchSize, getPreset(t.replace('-tuned', '')).recipe.batchSize);
+    const models = digits('models');
+    assert.match(models.stdout, /validation data: the TEST set, as the notebook did/);
+    assert.match(models.stdout, /the notebook's: AmirVahedi18\/mnist-cnn, mnist\.ipynb/);
+  });
+
+  test('a seed003 entry scores the notebook\'s own model.h5 beside ours, tabulates both runs per epoch, and draws both', { skip: !fs.existsSync(SEED003) && 'no seed003-model.h5' }, async () => {
+    const { model } = await loadModelFile(SEED003);
+    const history = { loss: [0.3, 0.07, 0.05], accuracy: [0.9, 0.98, 0.985], val_loss: [0.05, 0.04, 0.03], val_accuracy: [0.98, 0.985, 0.99] };
+    const run = { seed: 0, testAccuracy: 0.994, testLoss: 0.0203, trainSeconds: 1, samplesPerSecond: 1, epochs: 3, history, batchSize: 32, backend: 'x', model };
+    const e = entryFromRuns(getPreset('seed003-bn'), [run], d, { epochsScale: 1 });
+    await addNotebookModels([e], d, path.dirname(SEED003));
+    const m = e.reference?.model;
+    assert.ok(m && 'accuracy' in m);
+    assert.equal(Math.round(m.accuracy * 10000), 9940);
+    assert.equal(m.loss.toFixed(4), '0.0203');
+    const meta: ReportMeta = { title: 'seed003', generated: '2026-01-01T00:00:00Z', version: 'test', backend: 'b', machine: 'm', seeds: 1, epochsScale: 1 };
+    const out = path.join(root, 'report003');
+    const w = await writeReport([e], meta, out);
+    const md = fs.readFileSync(w.markdown, 'utf8');
+    assert.match(md, /The notebook's own trained model, seed003-model\.h5 \(Keras 2\.4\.0\), evaluated here: test accuracy 99\.40%, loss 0\.0203\./);
+    assert.match(md, /^\| epoch \| loss \(ours\) \| loss \(notebook\) \| accuracy \(ours\) \| accuracy \(notebook\) \| val_loss \(ours\) \| val_loss \(notebook\) \| val_accuracy \(ours\) \| val_accuracy \(notebook\) \|$/m);
+    assert.match(md, /^\| 13 \| — \| 0\.0208 \| — \| 0\.9937 \| — \| 0\.0203 \| — \| 0\.9940 \|$/m);
+    assert.match(md, /As the notebook did|test set as validation data/);
+    const html = fs.readFileSync(w.html, 'utf8');
+    assert.match(html, /<details open class="per-epoch">/);
+    const curves = Buffer.from([...html.matchAll(/src="data:image\/svg\+xml;base64,([^"]+)"/g)][0][1], 'base64').toString('utf8');
+    for (const label of ['validation', 'the notebook', 'ours']) assert.ok(curves.includes(label), label);
+    // missing file: said, not silently skipped
+    const e2 = entryFromRuns(getPreset('seed003-bn'), [run], d, { epochsScale: 1 });
+    await addNotebookModels([e2], d, root);
+    assert.match(markdown([e2], meta), /The notebook's own trained model, seed003-model\.h5: not found in .* \(--notebook-models DIR\)\./);
   });
 });

@@ -15,7 +15,7 @@ import { fineTune } from './finetune';
 import { checkModelFits, loadData } from './data-arg';
 import { backendDescription, getKernels, getPrecision, setPrecision, setThreads } from '../kernels';
 import { ReduceLROnPlateau, type Callback } from '../train/callbacks';
-import { accuracyOf, applyRecipePrecision, averageProbabilities, recipeAugmenter, recipeCallbacks } from '../zoo/recipe';
+import { accuracyOf, applyRecipePrecision, averageProbabilities, recipeAugmenter, recipeCallbacks, recipeValidation } from '../zoo/recipe';
 import { registerReproduce, trainEnsemble } from './reproduce';
 import { predictImages, writeShow } from './predict-image';
 import { registerServe } from './serve';
@@ -90,8 +90,12 @@ function buildProgram(out: Out): Command {
       // layers get their weights at build time; countParams before it is 0
       const m = p.build().build();
       out.stdout(`${p.name.padEnd(w)} ${m.countParams().toLocaleString('en-US').padStart(10)} params  ${p.description}\n`);
-      out.stdout(`${' '.repeat(w + 12)}recipe: ${p.recipe.optimizer} ${p.recipe.oneCycle ? 'one-cycle, peak lr' : 'lr'} ${p.recipe.learningRate}, ${p.recipe.loss}${p.recipe.labelSmoothing ? ` (label smoothing ${p.recipe.labelSmoothing})` : ''}, batch ${p.recipe.batchSize}, ${p.recipe.epochs} epochs; document reports ${p.reportedAccuracy === null ? 'no accuracy' : (p.reportedAccuracy * 100).toFixed(2) + '%'}\n`);
-      out.stdout(`${' '.repeat(w + 12)}ours: ${p.ours}\n`);
+      const r = p.recipe, pad = ' '.repeat(w + 12);
+      const stop = r.earlyStopping ? `, early stopping on ${r.earlyStopping.monitor} (patience ${r.earlyStopping.patience}${r.earlyStopping.restoreBestWeights ? ', best weights kept' : ''})` : '';
+      const validation = r.validation === 'test' ? '; validation data: the TEST set, as the notebook did (optimistic)' : r.validationSplit > 0 ? `; validation: last ${r.validationSplit * 100}% of the training data` : '';
+      out.stdout(`${pad}recipe: ${r.optimizer} ${r.oneCycle ? 'one-cycle, peak lr' : 'lr'} ${r.learningRate}, ${r.loss}${r.labelSmoothing ? ` (label smoothing ${r.labelSmoothing})` : ''}, batch ${r.batchSize}, ${r.epochs} epochs${stop}${validation}; document reports ${p.reportedAccuracy === null ? 'no accuracy' : (p.reportedAccuracy * 100).toFixed(2) + '%'}\n`);
+      if (p.notebook) out.stdout(`${pad}the notebook's: ${p.notebook}\n`);
+      out.stdout(`${pad}ours: ${p.ours}\n`);
     }
   });
 
@@ -163,7 +167,7 @@ function buildProgram(out: Out): Command {
       const untrap = writer.trapSignals(out.stderr);
       let history;
       try {
-        history = await model.fitAsync(d.train, d.trainLabels, { epochs, batchSize, validationSplit: validationSplit || undefined, seed: run.seed, callbacks, checkpoint: writer, resume: resumed?.fit,
+        history = await model.fitAsync(d.train, d.trainLabels, { epochs, batchSize, ...recipeValidation(r, d, validationSplit), seed: run.seed, callbacks, checkpoint: writer, resume: resumed?.fit,
           augment: recipeAugmenter(r, [d.ds.height, d.ds.width, 1]) });
       } catch (e) {
         throw writer.explainFault(e, resumeCommand);

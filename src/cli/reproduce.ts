@@ -10,7 +10,9 @@ import { accuracyOf, applyRecipePrecision, averageProbabilities, loadPresetData,
 import { loadModel, saveModel, VERSION } from '../io/tfjs';
 import { backendDescription, getPrecision, setPrecision } from '../kernels';
 import { writeReport, type ReportEntry, type ReportMeta } from '../report/report';
-import { entryFromModelDir, entryFromRuns, isEnsembleDir, TARGETS, type EnsembleFile, type RunRecord } from '../report/entries';
+import { addNotebookModels, entryFromModelDir, entryFromRuns, isEnsembleDir, TARGETS, type EnsembleFile, type RunRecord } from '../report/entries';
+import { defaultNotebookModels } from '../report/reference';
+import { resolveDataDir } from '../data/mnist';
 import { loadModelArg, modelOptions } from './model-arg';
 import { UsageError } from '../errors';
 
@@ -64,7 +66,9 @@ function machine(): string {
   return `${cpus.length} cores (${cpus[0]?.model.trim() ?? 'unknown CPU'}), Node ${process.version}`;
 }
 
-interface SavedRun { preset: string; seed: number; epochs: number; epochsScale: number; limit: number | null; precision: Precision; batchSize: number; backend: string;
+interface SavedRun { preset: string; seed: number; epochs: number;
+  /** The epochs asked for; `epochs` is how many ran (fewer when early stopping ends a run). Absent in older runs: then they are equal. */
+  plannedEpochs?: number; epochsScale: number; limit: number | null; precision: Precision; batchSize: number; backend: string;
   /** The recipe it was trained with, so a changed recipe is retrained rather than reused (absent in runs saved by earlier versions, which are matched on the rest). */
   recipe?: unknown;
   history: Record<string, number[]>; test: { loss: number; accuracy: number }; trainSeconds: number; samplesPerSecond: number }
@@ -77,7 +81,7 @@ function savedRun(dir: string, want: { epochs: number; epochsScale: number; limi
   try {
     const { metadata } = loadModel(dir);
     const m = metadata as unknown as SavedRun | null;
-    if (!m || m.epochs !== want.epochs || m.epochsScale !== want.epochsScale || m.limit !== want.limit || (m.precision ?? 'fp32') !== want.precision) return null;
+    if (!m || (m.plannedEpochs ?? m.epochs) !== want.epochs || m.epochsScale !== want.epochsScale || m.limit !== want.limit || (m.precision ?? 'fp32') !== want.precision) return null;
     if (m.recipe !== undefined && JSON.stringify(m.recipe) !== JSON.stringify(want.recipe)) return null;
     return { seed: m.seed, testAccuracy: m.test.accuracy, testLoss: m.test.loss, trainSeconds: m.trainSeconds, samplesPerSecond: m.samplesPerSecond,
       epochs: m.epochs, history: m.history, batchSize: m.batchSize, backend: m.backend, modelDir: dir };
@@ -86,7 +90,9 @@ function savedRun(dir: string, want: { epochs: number; epochsScale: number; limi
   }
 }
 
-export interface ReproduceOptions { only?: string[]; out: string; seeds: number; seedsFor?: Record<string, number>; epochsScale: number; data?: string; limit?: number; fresh?: boolean; json?: boolean;
+export interface ReproduceOptions { only?: string[]; out: string;
+  /** Where the seed notebooks' own model files are (default: keras/ beside the data directory). */
+  notebookModels?: string; seeds: number; seedsFor?: Record<string, number>; epochsScale: number; data?: string; limit?: number; fresh?: boolean; json?: boolean;
   /** Presets trained with bf16 convolutions and dense layers (native core); the rest in fp32. */
   bf16?: string[] }
 
@@ -128,7 +134,7 @@ export async function reproduce(o: ReproduceOptions, out: Out, command?: string)
       }
       out.stderr(`reproduce: [${i + 1}/${presets.length}] ${p.name} seed ${seed}: ${epochs} epochs${o.epochsScale !== 1 ? ` (recipe ${p.recipe.epochs} × ${o.epochsScale})` : ''}, batch ${p.recipe.batchSize}, ${precision}\n`);
       const r = trainPreset(p, d, { seed, epochs, monitorTest: true });
-      const saved: SavedRun = { preset: p.name, seed, epochs: r.epochs, epochsScale: o.epochsScale, limit: o.limit ?? null, precision, batchSize: r.batchSize, backend: r.backend,
+      const saved: SavedRun = { preset: p.name, seed, epochs: r.epochs, plannedEpochs: epochs, epochsScale: o.epochsScale, limit: o.limit ?? null, precision, batchSize: r.batchSize, backend: r.backend,
         recipe: p.recipe, history: r.history.history, test: r.test, trainSeconds: r.trainSeconds, samplesPerSecond: r.samplesPerSecond };
       saveModel(r.model, dir, { ...saved, dataset: { height: d.height, width: d.width, classes: d.classes } });
       out.stderr(`reproduce: ${p.name} seed ${seed}: test accuracy ${pct(r.test.accuracy)}${p.reportedAccuracy !== null ? ` (document: ${pct(p.reportedAccuracy)})` : ''} in ${(r.trainSeconds / 60).toFixed(1)} min, ${Math.round(r.samplesPerSecond)} samples/s\n`);
@@ -138,8 +144,10 @@ export async function reproduce(o: ReproduceOptions, out: Out, command?: string)
     const notes: string[] = [];
     if (o.limit) notes.push(`Trained on the first ${o.limit} training images only (--limit).`);
     if (precision === 'bf16') notes.push('Trained in bf16 (convolutions and dense layers in bfloat16, fp32 master weights); evaluated the same way.');
-    if (!(p.recipe.validationSplit > 0)) notes.push('The recipe trains on all the training data, so the curves show the test set for watching only: no decision (schedule, stopping, choice of run) looks at it.');
+    if (p.recipe.validation === 'test') notes.push('As the notebook did, the test set is the validation data: early stopping and the kept epoch are chosen by test loss, so this accuracy is optimistic (seed003-bn-holdout validates on the training data instead).');
+    else if (!(p.recipe.validationSplit > 0)) notes.push('The recipe trains on all the training data, so the curves show the test set for watching only: no decision (schedule, stopping, choice of run) looks at it.');
     entries.push(entryFromRuns(p, runs, d, { epochsScale: o.epochsScale, limited: o.limit !== undefined, notes }));
+    await addNotebookModels(entries.slice(-1), d, o.notebookModels ?? defaultNotebookModels(resolveDataDir(o.data)));
     // rewritten after every preset, so an interrupted run still leaves a readable report
     written = await writeReport(entries, meta, outDir);
   }
@@ -209,6 +217,7 @@ export function registerReproduce(program: Command, out: Out): void {
     .option('--data <dir>', 'MNIST directory (default: $DIGITS_DATA, then ~/.cache/digits/mnist)')
     .option('--bf16 <presets>', "train these presets (comma-separated, or 'all') with bf16 convolutions and dense layers on the native core; the report says which", presetOrAll)
     .option('--fresh', 'retrain even where a finished run with the same settings is in <out>/runs')
+    .option('--notebook-models <dir>', 'where the seed notebooks\' own model files are, scored beside ours (default: keras/ beside the data directory)')
     .option('--json', 'print one JSON object with the results on stdout')
     .action(async (opts: Omit<ReproduceOptions, 'seeds'> & { seeds: string }) => {
       const o: ReproduceOptions = { ...opts, ...seedsArg(opts.seeds) };
@@ -220,11 +229,13 @@ export function registerReproduce(program: Command, out: Out): void {
 
   modelOptions(program.command('report <model>').description('render the report page (curves, confusion matrix, mistakes) for a saved model (directory, .h5, .keras) or ensemble directory')
     .option('--out <dir>', 'report directory (default: <model>-report)')
+    .option('--notebook-models <dir>', 'where the seed notebooks\' own model files are (default: keras/ beside the data directory)')
     .option('--data <dir>', 'MNIST directory (default: $DIGITS_DATA, then ~/.cache/digits/mnist)'))
-    .action(async (dir: string, o: { out?: string; data?: string; weights?: string; rawPixels?: boolean }) => {
+    .action(async (dir: string, o: { out?: string; data?: string; weights?: string; rawPixels?: boolean; notebookModels?: string }) => {
       const loaded = isEnsembleDir(dir) ? undefined : await loadModelArg(dir, o, (n) => out.stderr(`digits: note: ${n}\n`));
       const d: PresetData = loadPresetData(o.data);
       const entry = entryFromModelDir(dir, d, loaded);
+      await addNotebookModels([entry], d, o.notebookModels ?? defaultNotebookModels(resolveDataDir(o.data)));
       const outDir = path.resolve(o.out ?? `${dir.replace(/[\\/]+$/, '').replace(/\.(h5|hdf5|keras)$/i, '')}-report`);
       const meta: ReportMeta = {
         title: `digits report: ${entry.name}`, generated: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), version: VERSION,

@@ -54,24 +54,34 @@ function splitOf(key: string): { split: string; metric: string } | null {
   return { split, metric: m[2] };
 }
 
-/** Learning curves: loss and accuracy per epoch for every split in the history, plus the learning rate when logged. */
-export function learningCurvesSpec(history: Record<string, number[]>, title: string): Record<string, unknown> {
-  const rows: { epoch: number; split: string; metric: string; value: number }[] = [];
-  for (const [key, values] of Object.entries(history)) {
-    const s = splitOf(key);
-    if (s) values.forEach((value, i) => rows.push({ epoch: i + 1, ...s, value }));
-  }
+/**
+ * Learning curves: loss and accuracy per epoch for every split in the history, plus the learning rate when
+ * logged. `reference` — a seed notebook's own printed run — is drawn dashed on the same axes, colour by split.
+ */
+export function learningCurvesSpec(history: Record<string, number[]>, title: string, reference?: Record<string, number[]>): Record<string, unknown> {
+  const rows: { epoch: number; split: string; metric: string; value: number; run: string }[] = [];
+  const add = (h: Record<string, number[]>, run: string) => {
+    for (const [key, values] of Object.entries(h)) {
+      const s = splitOf(key);
+      if (s) values.forEach((value, i) => rows.push({ epoch: i + 1, ...s, value, run }));
+    }
+  };
+  add(history, 'ours');
+  if (reference) add(reference, 'the notebook');
   const domain = ['training', 'validation', 'test (watch only)'].filter((s) => rows.some((r) => r.split === s));
   const palette: Record<string, string> = { training: '#1f77b4', validation: '#ff7f0e', 'test (watch only)': '#2ca02c' };
   const color = { field: 'split', type: 'nominal', title: null, scale: { domain, range: domain.map((s) => palette[s]) }, legend: { orient: 'bottom' } };
-  const epochs = Math.max(1, ...Object.values(history).map((v) => v.length));
+  const runs = reference ? ['ours', 'the notebook'] : ['ours'];
+  const dash = { field: 'run', type: 'nominal', title: null, scale: { domain: runs, range: [[1, 0], [5, 3]] }, legend: reference ? { orient: 'bottom' } : null };
+  const epochs = Math.max(1, ...[history, reference ?? {}].flatMap((h) => Object.values(h).map((v) => v.length)));
   const x = { field: 'epoch', type: 'quantitative', title: 'epoch', scale: { domain: [1, Math.max(2, epochs)] }, axis: { tickMinStep: 1, format: 'd' } };
   const panel = (metric: string, yTitle: string, scaleType: string) => ({
     width: 300, height: 200, title: yTitle,
     transform: [{ filter: { field: 'metric', equal: metric } }],
     mark: { type: 'line', point: { size: 25 }, strokeWidth: 2 },
     encoding: { x, y: { field: 'value', type: 'quantitative', title: null, scale: scaleType === 'log' ? { type: 'log' } : { zero: false } }, color,
-      tooltip: [{ field: 'split' }, { field: 'epoch' }, { field: 'value', format: '.4f' }] },
+      strokeDash: dash, detail: { field: 'run' },
+      tooltip: [{ field: 'run' }, { field: 'split' }, { field: 'epoch' }, { field: 'value', format: '.4f' }] },
   });
   const panels: Record<string, unknown>[] = [panel('loss', 'loss', 'log'), panel('accuracy', 'accuracy', 'linear')];
   if (history.lr?.length) {
@@ -82,7 +92,7 @@ export function learningCurvesSpec(history: Record<string, number[]>, title: str
       encoding: { x, y: { field: 'lr', type: 'quantitative', title: null, scale: { type: 'log' }, axis: { format: '.0e' } } },
     });
   }
-  return { ...CONFIG, title: { text: title, anchor: 'start', offset: 16 }, data: { values: rows }, hconcat: panels, resolve: { scale: { color: 'shared' } } };
+  return { ...CONFIG, title: { text: title, anchor: 'start', offset: 16 }, data: { values: rows }, hconcat: panels, resolve: { scale: { color: 'shared', strokeDash: 'shared' } } };
 }
 
 /** Confusion matrix heat map, true label down, predicted across; a symlog colour scale keeps the off-diagonal errors visible next to ~1,000 hits. */

@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadModel } from '../io/tfjs';
 import type { LoadedModel } from '../io/tfjs-json';
+import { evaluateNotebookModel, referenceRun } from './reference';
 import type { Sequential } from '../model/sequential';
 import { PRESETS, type Preset } from '../zoo/presets';
 import { accuracyOf, averageProbabilities, type PresetData } from '../zoo/recipe';
@@ -16,15 +17,22 @@ const SEED_TARGETS: Record<string, number> = {
   'seed000-kaggle': 0.995, 'seed001-small': 0.9461, 'seed002-mlp': 0.98, 'seed002-cnn': 0.992,
   'seed003-bn': 0.9938, 'seed004-keras': 0.9886, 'digits-best': 0.9965,
 };
+/**
+ * Issue 16: a seed run as its notebook ran it must land inside the notebook's own run-to-run spread
+ * (98.02%, 99.27%, 99.38/99.40%), not beat the document; the -tuned twins keep issue 4's targets.
+ */
+const NOTEBOOK_TARGETS: Record<string, number> = { 'seed002-mlp': 0.979, 'seed002-cnn': 0.9915, 'seed003-bn': 0.9935 };
 export const TARGETS: Record<string, number> = Object.fromEntries(PRESETS.flatMap((p) => {
-  const t = SEED_TARGETS[p.tunes ?? p.name];
+  const t = p.tunes ? SEED_TARGETS[p.tunes] : NOTEBOOK_TARGETS[p.name] ?? (p.name.includes('-holdout') ? undefined : SEED_TARGETS[p.name]);
   return t === undefined ? [] : [[p.name, t]];
 }));
 
 export function recipeText(p: Preset, epochs = p.recipe.epochs): string {
   const r = p.recipe;
   const parts = [`${r.optimizer} lr ${r.learningRate}`, r.labelSmoothing ? `${r.loss} with label smoothing ${r.labelSmoothing}` : r.loss, `batch ${r.batchSize}`, `${epochs} epochs`,
-    r.validationSplit ? `validation split ${r.validationSplit}` : 'all the training images (no validation split)'];
+    r.validation === 'test' ? 'the test set as validation data (the notebook\'s)' : r.validationSplit ? `validation split ${r.validationSplit}` : 'all the training images (no validation split)'];
+  if (r.earlyStopping) parts.push(`early stopping on ${r.earlyStopping.monitor} (patience ${r.earlyStopping.patience}${r.earlyStopping.restoreBestWeights ? ', best weights restored' : ''})`);
+  if (r.checkpointBest) parts.push('the best val_loss epoch kept (ModelCheckpoint)');
   const pc = (f: number) => Math.round(f * 1000) / 10;
   if (r.augmentation) {
     const e = r.augmentation.elastic;
@@ -71,7 +79,14 @@ export function entryFromRuns(p: Preset, runs: RunRecord[], d: PresetData, o: { 
     trainSeconds: shown.trainSeconds, totalSeconds: runs.reduce((s, r) => s + r.trainSeconds, 0), samplesPerSecond: shown.samplesPerSecond,
     backend: shown.backend, history: shown.history, confusion: a.confusion, misclassified: a.misclassified,
     misclassifiedTotal: a.misclassifiedTotal, imageShape: [d.height, d.width], notes: o.notes ?? [],
+    ...withReference(p.reference),
   };
+}
+
+/** The notebook's run for a preset that has one; its model's score is added by the command (it is async). */
+function withReference(name: string | undefined): Pick<ReportEntry, 'reference'> {
+  const run = referenceRun(name);
+  return run ? { reference: { run } } : {};
 }
 
 interface SavedMeta {
@@ -122,6 +137,7 @@ export function entryFromModelDir(dir: string, d: PresetData, loaded?: LoadedMod
     batchSize: meta.batchSize ?? 0, trainSeconds: run.trainSeconds, totalSeconds: run.trainSeconds, samplesPerSecond: run.samplesPerSecond,
     backend: meta.backend ?? 'unknown', history: meta.history ?? {}, confusion: a.confusion, misclassified: a.misclassified,
     misclassifiedTotal: a.misclassifiedTotal, imageShape: [d.height, d.width], notes, trainedPrecision: meta.precision,
+    ...withReference(preset?.reference),
   };
 }
 
@@ -168,4 +184,9 @@ function checkFits(model: Sequential, d: PresetData, where: string): void {
   if (inSize !== d.height * d.width) throw new DigitsError(`${where}: the model takes [${model.inputShape}] inputs, the dataset has ${d.height}x${d.width} images`);
   const out = model.outputShape.reduce((a, b) => a * b, 1);
   if (out !== d.classes) throw new DigitsError(`${where}: the model has ${out} outputs, the dataset has ${d.classes} classes`);
+}
+
+/** Scores the notebooks' own model files for the entries whose reference run names one (in place). */
+export async function addNotebookModels(entries: ReportEntry[], d: PresetData, dir: string | undefined): Promise<void> {
+  for (const e of entries) if (e.reference) e.reference.model = await evaluateNotebookModel(e.reference.run, d, dir);
 }

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { confusionSpec, learningCurvesSpec, misclassifiedSvg, renderSvg, svgToPng, type Misclassified } from './charts';
 import { confusionMatrix } from '../train/metrics';
+import type { NotebookModel, ReferenceRun } from './reference';
 
 export interface RunSummary {
   seed: number;
@@ -57,6 +58,8 @@ export interface ReportEntry {
   misclassifiedTotal: number;
   imageShape: [number, number];
   notes: string[];
+  /** The seed notebook's own run of this recipe (its printed history), and its saved model's score here. */
+  reference?: { run: ReferenceRun; model?: NotebookModel };
 }
 
 export interface ReportMeta {
@@ -121,7 +124,7 @@ async function figures(e: ReportEntry): Promise<Figures> {
   const hasCurves = Object.values(e.history).some((v) => v.length > 0);
   const seedNote = e.ensemble ? ` (member 1, seed ${e.shownSeed})` : e.runs.length > 1 ? ` (seed ${e.shownSeed}, the median of ${e.runs.length})` : '';
   return {
-    curves: hasCurves ? await renderSvg(learningCurvesSpec(e.history, `${e.name}: learning curves${seedNote}`)) : null,
+    curves: hasCurves ? await renderSvg(learningCurvesSpec(e.history, `${e.name}: learning curves${seedNote}${e.reference ? ', the notebook\u2019s run dashed' : ''}`, e.reference?.run.history)) : null,
     confusion: await renderSvg(confusionSpec(e.confusion, `${e.name}: confusion matrix (test set, ${pct(e.testAccuracy)})`)),
     misclassified: await misclassifiedSvg(e.misclassified, e.imageShape[0], e.imageShape[1],
       `${e.name}: ${e.misclassified.length < e.misclassifiedTotal ? `the ${e.misclassified.length} most confident of ` : ''}${e.misclassifiedTotal} misclassified test digits (true → predicted, confidence)`),
@@ -169,6 +172,30 @@ function tableRows(entries: ReportEntry[]): string[][] {
     Math.round(e.samplesPerSecond).toLocaleString('en-US'),
   ]);
 }
+/** The per-epoch comparison with the notebook's run: its keys in Keras' order, ours beside theirs. */
+function comparison(e: ReportEntry): { head: string[]; rows: string[][] } | null {
+  const ref = e.reference?.run;
+  if (!ref) return null;
+  const keys = ['loss', 'accuracy', 'val_loss', 'val_accuracy'].filter((k) => ref.history[k]?.length);
+  const n = Math.max(ref.history.loss?.length ?? 0, e.history.loss?.length ?? 0);
+  const cell = (v: number | undefined) => (v === undefined ? '—' : v.toFixed(4));
+  return {
+    head: ['epoch', ...keys.flatMap((k) => [`${k} (ours)`, `${k} (notebook)`])],
+    rows: Array.from({ length: n }, (_v, i) => [String(i + 1), ...keys.flatMap((k) => [cell(e.history[k]?.[i]), cell(ref.history[k][i])])]),
+  };
+}
+
+/** One sentence on the notebook's run and, where found, its own saved model scored here. */
+function referenceText(e: ReportEntry): string[] {
+  const r = e.reference;
+  if (!r) return [];
+  const out = [`The notebook's own run (${r.run.source.repository}, ${r.run.source.file}: ${r.run.source.what}) reached ${pct(r.run.test.accuracy)} on the test set${r.run.test.note ? ` (${r.run.test.note})` : ''}; its per-epoch numbers are drawn dashed beside ours and tabulated below.`];
+  const m = r.model;
+  if (m && 'accuracy' in m) out.push(`The notebook's own trained model, ${path.basename(m.file)} (Keras ${m.kerasVersion}), evaluated here: test accuracy ${pct(m.accuracy)}, loss ${m.loss.toFixed(4)}.`);
+  else if (m) out.push(`The notebook's own trained model, ${m.file}: ${m.missing}.`);
+  return out;
+}
+
 const HEAD = ['preset', 'params', "seed's accuracy", 'ours', 'target', 'epochs', 'minutes', 'samples/s'];
 
 function caveats(meta: ReportMeta): string[] {
@@ -203,6 +230,13 @@ export function markdown(entries: ReportEntry[], meta: ReportMeta): string {
     }
     for (const n of e.notes) L.push(`- ${n}`);
     if (e.notes.length) L.push('');
+    for (const t of referenceText(e)) L.push(t, '');
+    const cmp = comparison(e);
+    if (cmp) {
+      L.push(`| ${cmp.head.join(' | ')} |`, `|${cmp.head.map(() => '---:').join('|')}|`);
+      for (const r of cmp.rows) L.push(`| ${r.join(' | ')} |`);
+      L.push('');
+    }
     L.push('```', e.summary, '```', '');
     if (Object.values(e.history).some((v) => v.length)) L.push(`![learning curves](figures/${s}-curves.png) ([SVG](figures/${s}-curves.svg))`, '');
     L.push(`![confusion matrix](figures/${s}-confusion.png) ([SVG](figures/${s}-confusion.svg))`, '',
@@ -229,6 +263,12 @@ pre{background:#fff;border:1px solid #e3e3e3;padding:10px;overflow:auto;font-siz
 details{margin:8px 0}.acc{font-size:20px}
 `;
 
+function comparisonHtml(e: ReportEntry): string {
+  const cmp = comparison(e);
+  if (!cmp) return '';
+  return `<details open class="per-epoch"><summary>per epoch: ours (the shown run) and the notebook's</summary><table><tr>${cmp.head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr>${cmp.rows.map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join('')}</tr>`).join('')}</table></details>`;
+}
+
 export function htmlPage(entries: ReportEntry[], meta: ReportMeta, figs: Figures[]): string {
   const cls = (e: ReportEntry) => (e.target === null ? '' : e.testAccuracy >= e.target ? 'ok' : 'miss');
   const rows = tableRows(entries).map((r, i) => `<tr>${r.map((c, j) => `<td${j === 3 || j === 4 ? ` class="${cls(entries[i])}"` : ''}>${j === 0 ? `<a href="#${slug(entries[i].name)}">${esc(c)}</a>` : esc(c)}</td>`).join('')}</tr>`);
@@ -246,6 +286,7 @@ export function htmlPage(entries: ReportEntry[], meta: ReportMeta, figs: Figures
 ${e.reportedAccuracy !== null ? `the seed document reports <b>${pct(e.reportedAccuracy)}</b>` : esc(documentSays(e))}${e.target !== null ? `; target ≥ ${pct(e.target)} <span class="${cls(e)}">${verdict(e)}</span>` : ''}</p>
 <p>Recipe: ${esc(e.recipe)}<br>Training: ${e.epochs} epochs of batch ${e.batchSize} in ${minutes(e.trainSeconds)} min, ${Math.round(e.samplesPerSecond).toLocaleString('en-US')} samples/s (${esc(e.backend)} backend)</p>
 ${runs}${e.notes.length ? `<ul>${e.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : ''}
+${referenceText(e).map((t) => `<p class="reference">${esc(t)}</p>`).join('\n')}${comparisonHtml(e)}
 <details open><summary>model summary</summary><pre>${esc(e.summary)}</pre></details>
 ${f.curves ? fig(f.curves, `${e.name} learning curves`, 'Loss (log scale) and accuracy per epoch.') : '<p class="meta">No training history was saved with this model, so there are no learning curves.</p>'}
 ${fig(f.confusion, `${e.name} confusion matrix`, 'Rows: true label; columns: predicted. Colour on a symlog scale so single errors show.')}

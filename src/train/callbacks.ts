@@ -60,7 +60,8 @@ export class EarlyStopping extends Monitoring {
       if (this.restoreBestWeights) this.bestWeights = this.model.getWeights().map((w) => w.slice());
       return;
     }
-    if (++this.wait > this.patience) {
+    // Keras stops once `patience` epochs in a row have not improved (seed003's notebook: best at 13, stopped after 23)
+    if (++this.wait >= this.patience) {
       this.stoppedEpoch = epoch;
       this.model.stopTraining = true;
       if (this.bestWeights) this.model.setWeights(this.bestWeights);

@@ -6,7 +6,7 @@ import { getKernels, setPrecision } from '../kernels';
 import type { FitArgs, History, Sequential } from '../model/sequential';
 import type { Tensor } from '../tensor';
 import { recipeAugmentation } from '../train/augment';
-import { OneCycle, ReduceLROnPlateau, type Callback, type Logs } from '../train/callbacks';
+import { EarlyStopping, OneCycle, ReduceLROnPlateau, type Callback, type Logs } from '../train/callbacks';
 import { makeOptimizer } from '../train/optimizers';
 import type { Preset, Recipe } from './presets';
 
@@ -47,12 +47,50 @@ export function applyRecipePrecision(r: Recipe, userChoice: string | undefined, 
   }
 }
 
-/** The recipe's callbacks: ReduceLROnPlateau needs a validation split to watch; OneCycle peaks at `learningRate`. */
+/** Whether a run of this recipe has validation data: a split of the training data, or (as seed003's notebook did) the test set. */
+export function validates(r: Recipe, validationSplit = r.validationSplit): boolean {
+  return validationSplit > 0 || r.validation === 'test';
+}
+
+/**
+ * The recipe's callbacks: ReduceLROnPlateau and EarlyStopping need validation data to watch; OneCycle
+ * peaks at `learningRate`.
+ */
 export function recipeCallbacks(r: Recipe, o: { validationSplit: number; learningRate: number }): Callback[] {
   const out: Callback[] = [];
-  if (r.reduceLrOnPlateau && o.validationSplit > 0) out.push(new ReduceLROnPlateau({ monitor: 'val_accuracy', ...r.reduceLrOnPlateau }));
+  const watched = validates(r, o.validationSplit);
+  if (r.reduceLrOnPlateau && watched) out.push(new ReduceLROnPlateau({ monitor: 'val_accuracy', ...r.reduceLrOnPlateau }));
   if (r.oneCycle) out.push(new OneCycle({ maxLr: o.learningRate, ...r.oneCycle }));
+  if (r.earlyStopping && watched) out.push(new EarlyStopping(r.earlyStopping));
+  if (r.checkpointBest && watched) out.push(new KeepBest());
   return out;
+}
+
+/**
+ * Keras' ModelCheckpoint(save_best_only=True) on val_loss, as the model a run keeps: the notebook's saved
+ * file is its best epoch whether or not EarlyStopping fired, so at the end the run takes that epoch's weights.
+ * (Our own resumable checkpoints already keep every epoch safe on disk.)
+ */
+class KeepBest implements Callback {
+  private model!: Sequential;
+  private best = Infinity;
+  private weights: Float32Array[] | null = null;
+  setModel(m: Sequential) { this.model = m; }
+  onEpochEnd(_epoch: number, logs: Logs) {
+    const v = logs.val_loss;
+    if (v === undefined || !(v < this.best)) return;
+    this.best = v;
+    this.weights = this.model.getWeights().map((w) => w.slice());
+  }
+  onTrainEnd() { if (this.weights) this.model.setWeights(this.weights); }
+  getState() { return { best: this.best, weights: this.weights }; }
+  setState(s: { best: number; weights: Float32Array[] | null }) { this.best = s.best; this.weights = s.weights; }
+}
+
+/** fit()'s validation arguments: a split when there is one (a user's --validation-split wins), else the test set where the recipe says so. */
+export function recipeValidation(r: Recipe, d: { test: Tensor; testLabels: Tensor }, validationSplit = r.validationSplit): Pick<FitArgs, 'validationSplit' | 'validationData'> {
+  if (validationSplit > 0) return { validationSplit };
+  return r.validation === 'test' ? { validationData: [d.test, d.testLabels] } : {};
 }
 
 /** The recipe's augmentation as fit()'s hook, or undefined when it has none. */
@@ -106,12 +144,13 @@ export function trainPreset(preset: Preset, d: PresetData, o: TrainOptions): Tra
   const model = preset.build([d.height, d.width, 1], d.classes, o.seed);
   model.compile({ optimizer: makeOptimizer(r.optimizer, { learningRate: r.learningRate }), loss: r.loss, labelSmoothing: r.labelSmoothing });
   const callbacks = [...recipeCallbacks(r, { validationSplit: r.validationSplit, learningRate: r.learningRate }), ...(o.callbacks ?? [])];
-  if (o.monitorTest && !(r.validationSplit > 0)) callbacks.push(new TestMonitor(d.test, d.testLabels));
+  // the test set already is the validation data of a recipe that validates on it
+  if (o.monitorTest && !validates(r)) callbacks.push(new TestMonitor(d.test, d.testLabels));
   const epochs = o.epochs ?? r.epochs;
   const batchSize = o.batchSize ?? r.batchSize;
   const t0 = process.hrtime.bigint();
   const history = model.fit(d.train, d.trainLabels, {
-    epochs, batchSize, validationSplit: r.validationSplit || undefined, seed: o.seed, callbacks, verbose: o.verbose ?? 1,
+    epochs, batchSize, ...recipeValidation(r, d), seed: o.seed, callbacks, verbose: o.verbose ?? 1,
     augment: o.augment === false ? undefined : recipeAugmenter(r, [d.height, d.width, 1]),
   });
   const trainSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
