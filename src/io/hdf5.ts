@@ -60,6 +60,8 @@ export class H5File {
   constructor(private readonly m: H5Wasm, bytes: Uint8Array, readonly where: string) {
     this.path = `/digits-read-${++fileCounter}.h5`;
     this.budget = bytes.length;
+    const hang = badGlobalHeap(bytes);
+    if (hang) throw new DigitsError(`${where}: not a readable HDF5 file (${hang})`);
     lastCause();
     m.FS!.writeFile(this.path, bytes);
     try {
@@ -234,14 +236,51 @@ export async function openH5(bytes: Uint8Array, where: string): Promise<H5File> 
   return new H5File(await h5wasm(), bytes, where);
 }
 
-/** HDF5's signature, at offset 0 or (after a user block) at 512, 1024, 2048, … */
-export function isHdf5(bytes: Uint8Array): boolean {
+/** Where HDF5's signature is: offset 0 or (after a user block) 512, 1024, 2048, …; -1 if nowhere. */
+function signatureAt(bytes: Uint8Array): number {
   const sig = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
   for (let at = 0; at + 8 <= bytes.length; at = at === 0 ? 512 : at * 2) {
-    if (sig.every((b, i) => bytes[at + i] === b)) return true;
+    if (sig.every((b, i) => bytes[at + i] === b)) return at;
     if (at >= 1 << 20) break;
   }
-  return false;
+  return -1;
+}
+
+export function isHdf5(bytes: Uint8Array): boolean {
+  return signatureAt(bytes) >= 0;
+}
+
+/**
+ * HDF5 (up to 2.0, the version in h5wasm) loops forever decoding a global heap collection (where
+ * variable-length strings such as Keras' model_config live) that holds an object of length 0, and
+ * its 32-bit wasm build wraps pointers past an object longer than the collection. Each collection
+ * starts with "GCOL", version 1: walking their objects here, as HDF5 would, finds such a file
+ * before the library gets it. A reason, or null when every collection is sound.
+ */
+function badGlobalHeap(bytes: Uint8Array): string | null {
+  const at = signatureAt(bytes);
+  if (at < 0) return null;
+  // the size of lengths: byte 14 of a version 0/1 superblock, byte 10 of a version 2/3 one
+  const version = bytes[at + 8];
+  const len = version <= 1 ? bytes[at + 14] : bytes[at + 10];
+  if (len !== 2 && len !== 4 && len !== 8) return null; // HDF5 refuses the superblock itself
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  // HDF5 decodes lengths into a 32-bit size_t in wasm: only the low 32 bits count
+  const length = (p: number) => (len === 2 ? v.getUint16(p, true) : v.getUint32(p, true));
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const objHeader = 8 + len;
+  for (let c = buf.indexOf('GCOL'); c >= 0; c = buf.indexOf('GCOL', c + 4)) {
+    if (bytes[c + 4] !== 1 || c + 8 + len > bytes.length) continue;
+    const end = c + length(c + 8);
+    if (end > bytes.length) continue; // HDF5 cannot read it whole and says so
+    for (let p = c + 8 + len; p + objHeader <= end;) {
+      const idx = v.getUint16(p, true), size = length(p + 8);
+      const need = idx > 0 ? (objHeader + Math.ceil(size / 8) * 8) % 2 ** 32 : size;
+      if (need === 0 || need > end - p) return `global heap collection at byte ${c} is corrupt: object ${idx} at byte ${p} is ${need === 0 ? 'empty' : 'longer than the collection'}`;
+      p += need;
+    }
+  }
+  return null;
 }
 
 /** Builds an HDF5 file in memory; the writers below produce exactly the types h5py gives Keras. */

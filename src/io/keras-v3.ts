@@ -29,13 +29,18 @@ export function isZip(bytes: Uint8Array): boolean {
 function unzipMembers(bytes: Uint8Array, where: string): Map<string, Uint8Array> {
   const wanted: Record<string, number> = { 'config.json': MAX_JSON, 'metadata.json': MAX_JSON, 'model.weights.h5': MAX_WEIGHTS };
   let files: Record<string, Uint8Array>;
+  // a central directory entry takes at least 46 bytes: a zip64 count of billions cannot be walked
+  let entries = 0;
   try {
     files = unzipSync(bytes, {
       filter: (f) => {
+        if (++entries > bytes.length / 46) throw new DigitsError(`${where}: the zip directory claims more entries than the archive can hold`);
         const name = f.name.replace(/\\/g, '/');
         const max = wanted[name];
         if (max === undefined) return false;
-        const bound = f.compression === 0 ? f.size : f.size * MAX_RATIO + 65536;
+        // the declared compressed size may lie too: only the bytes really there can inflate
+        const size = Math.min(f.size, bytes.length);
+        const bound = f.compression === 0 ? size : size * MAX_RATIO + 65536;
         if (f.originalSize > max || f.originalSize > bound) throw new DigitsError(`${where}: member ${name} claims ${f.originalSize} bytes from ${f.size} compressed (over the limit; a zip bomb?)`);
         if (f.compression !== 0 && f.compression !== 8) throw new DigitsError(`${where}: member ${name} uses zip compression method ${f.compression} (stored or deflated only)`);
         return true;
