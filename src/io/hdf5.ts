@@ -15,6 +15,25 @@ let loading: Promise<H5Wasm> | undefined;
 let diag: string[] = [];
 
 /**
+ * How far h5wasm's heap may grow while files are read. HDF5 allocates what a corrupt header claims (a
+ * variable-length string's declared length: up to 4 GiB from 4 changed bytes) and a wasm heap never
+ * shrinks: past the limit growing fails, malloc returns NULL and HDF5 reports an error instead.
+ */
+const heapCaps = new Set<{ limit: number }>();
+
+/** Makes `memory` (h5wasm's, captured as it is instantiated) refuse to grow past the open files' limits. */
+function capGrowth(memory: WebAssembly.Memory): void {
+  const grow = WebAssembly.Memory.prototype.grow;
+  Object.defineProperty(memory, 'grow', {
+    value: (pages: number) => {
+      const limit = Math.max(...Array.from(heapCaps, (c) => c.limit));
+      if (heapCaps.size > 0 && memory.buffer.byteLength + pages * 65536 > limit) throw new RangeError('HDF5 heap limit');
+      return grow.call(memory, pages);
+    },
+  });
+}
+
+/**
  * h5wasm's module, instantiated once (~0.3 s). HDF5 prints its error stack through console.error, bound
  * when the module starts: a filter installed first keeps those lines for our messages instead of stderr.
  */
@@ -26,13 +45,24 @@ export function h5wasm(): Promise<H5Wasm> {
       if (/^(HDF5-DIAG|\s+#\d{3}:|\s+(major|minor):)/.test(line)) { diag.push(line); if (diag.length > 64) diag.shift(); return; }
       original.apply(console, args);
     };
+    // h5wasm keeps its WebAssembly.Memory to itself: it is taken from the instance as it is made
+    const instantiate = WebAssembly.instantiate;
+    let memory: WebAssembly.Memory | undefined;
+    WebAssembly.instantiate = (async (source: any, imports?: any) => {
+      const made: any = await instantiate(source, imports);
+      const exported = (made instanceof WebAssembly.Instance ? made : made.instance)?.exports?.memory;
+      if (!memory && imports?.env?.emscripten_resize_heap && exported instanceof WebAssembly.Memory) memory = exported;
+      return made;
+    }) as typeof WebAssembly.instantiate;
     try {
       const m = await import('h5wasm');
       await m.ready;
+      if (memory) capGrowth(memory);
       return m;
     } finally {
       // the module captured the filter; later replacements of console.error (test mocks) stay independent
       console.error = original;
+      WebAssembly.instantiate = instantiate;
     }
   })();
   return loading;
@@ -56,6 +86,8 @@ export class H5File {
   private readonly path: string;
   /** Bytes that datasets may still allocate: the file's size (datasets are stored uncompressed). */
   private budget: number;
+  /** HDF5's own allocations while the file is open: its metadata and one dataset at a time fit easily. */
+  private readonly cap: { limit: number };
 
   constructor(private readonly m: H5Wasm, bytes: Uint8Array, readonly where: string) {
     this.path = `/digits-read-${++fileCounter}.h5`;
@@ -63,6 +95,8 @@ export class H5File {
     const hang = badGlobalHeap(bytes);
     if (hang) throw new DigitsError(`${where}: not a readable HDF5 file (${hang})`);
     lastCause();
+    this.cap = { limit: m.Module.HEAPU8.length + (64 << 20) + 4 * bytes.length };
+    heapCaps.add(this.cap);
     m.FS!.writeFile(this.path, bytes);
     try {
       this.file = new m.File(this.path, 'r');
@@ -77,7 +111,10 @@ export class H5File {
     }
   }
 
-  private unlink(): void { try { this.m.FS!.unlink(this.path); } catch { /* already gone */ } }
+  private unlink(): void {
+    heapCaps.delete(this.cap);
+    try { this.m.FS!.unlink(this.path); } catch { /* already gone */ }
+  }
 
   close(): void {
     try { this.file.close(); } catch { /* a damaged file may not close cleanly; the bytes go either way */ }
@@ -127,7 +164,11 @@ export class H5File {
       const a = n.attrs[name];
       const meta = a.metadata;
       if (meta.size * Number(meta.total_size ?? 1) > this.budget) this.fail(`attribute ${name} of ${path} claims more bytes than the file holds`);
+      lastCause();
       v = a.json_value;
+      // h5wasm returns whatever is in its buffer when HDF5 fails to read a value; HDF5 said so on its error stack
+      const cause = lastCause();
+      if (cause) this.fail(`cannot read attribute ${name} of ${path} (${cause})`);
     } catch (e) {
       if (e instanceof DigitsError) throw e;
       return this.fail(`cannot read attribute ${name} of ${path}`, e);
@@ -176,9 +217,12 @@ export class H5File {
     const ptr = M._malloc(Math.max(bytes, 1));
     if (!ptr) this.fail(`cannot allocate ${bytes} bytes for ${path}`);
     try {
-      M.get_dataset_data(ds.file_id, ds.path, shape.map(BigInt), shape.map(() => 0n), shape.map(() => 1n), BigInt(ptr));
+      // a failed H5Dread is a negative status, not an exception: the buffer then holds whatever malloc gave
+      const status = M.get_dataset_data(ds.file_id, ds.path, shape.map(BigInt), shape.map(() => 0n), shape.map(() => 1n), BigInt(ptr));
+      if (status < 0) this.fail(`cannot read ${path}`);
       return M.HEAPU8.slice(ptr, ptr + bytes);
     } catch (e) {
+      if (e instanceof DigitsError) throw e;
       return this.fail(`cannot read ${path}`, e);
     } finally {
       M._free(ptr);
