@@ -24,6 +24,14 @@ export type FillMode = 'nearest' | 'constant' | 'reflect' | 'wrap';
 /** Elastic distortion: control points every `spacing` pixels move by up to ±`alpha` pixels along each axis. */
 export interface Elastic { alpha: number; spacing: number }
 
+/**
+ * What a pen and a camera change after the shape (beyond Keras; for models that read people's digits):
+ * `stroke` thins (−1: a full 4-neighbour erosion) or thickens (+1: a full dilation) by a blend drawn
+ * uniformly in [stroke[0], stroke[1]]; `contrast` scales the ink by a factor in [lo, hi]; `blur` smooths
+ * with a Gaussian of σ uniform in [0, blur] pixels; `noise` adds uniform noise of that standard deviation.
+ */
+export interface Ink { stroke?: [number, number]; contrast?: [number, number]; blur?: number; noise?: number }
+
 export interface AugmentOptions {
   /** Degrees; the angle is uniform in [-rotationRange, rotationRange]. Keras' rotation_range. */
   rotationRange?: number;
@@ -39,7 +47,10 @@ export interface AugmentOptions {
   cval?: number;
   /** 'bilinear' is Keras' default (interpolation_order=1); 'nearest' is order 0. */
   interpolation?: 'bilinear' | 'nearest';
+  /** Degrees; the shear angle is uniform in [-shearRange, shearRange]. Keras' shear_range. */
+  shearRange?: number;
   elastic?: Elastic;
+  ink?: Ink;
 }
 
 /**
@@ -47,7 +58,7 @@ export interface AugmentOptions {
  * `field`, when there is one, holds the elastic displacement of every pixel: h·w row offsets, then
  * h·w column offsets.
  */
-export interface Transform { theta: number; tx: number; ty: number; zx: number; zy: number; field?: Float32Array }
+export interface Transform { theta: number; tx: number; ty: number; zx: number; zy: number; shear?: number; field?: Float32Array }
 
 export const IDENTITY: Transform = { theta: 0, tx: 0, ty: 0, zx: 1, zy: 1 };
 
@@ -60,6 +71,8 @@ export class ImageDataGenerator {
   readonly cval: number;
   readonly interpolation: 'bilinear' | 'nearest';
   readonly elastic: Elastic | undefined;
+  readonly shearRange: number;
+  readonly ink: Ink | undefined;
 
   constructor(o: AugmentOptions = {}) {
     this.rotationRange = nonNegative('rotationRange', o.rotationRange ?? 0);
@@ -71,6 +84,8 @@ export class ImageDataGenerator {
     this.fillMode = o.fillMode ?? 'nearest';
     this.cval = o.cval ?? 0;
     this.interpolation = o.interpolation ?? 'bilinear';
+    this.shearRange = nonNegative('shearRange', o.shearRange ?? 0);
+    this.ink = o.ink && checkInk(o.ink);
     if (o.elastic) {
       const alpha = nonNegative('elastic.alpha', o.elastic.alpha);
       const spacing = o.elastic.spacing;
@@ -82,7 +97,7 @@ export class ImageDataGenerator {
   /** True when every range is zero, so every transform is the identity. */
   get isIdentity(): boolean {
     return this.rotationRange === 0 && this.widthShiftRange === 0 && this.heightShiftRange === 0 && this.zoomRange[0] === 1 && this.zoomRange[1] === 1
-      && this.elastic === undefined;
+      && this.elastic === undefined && this.shearRange === 0 && this.ink === undefined;
   }
 
   /**
@@ -97,8 +112,11 @@ export class ImageDataGenerator {
     const ty = rng.uniform(-1, 1) * (this.widthShiftRange < 1 ? this.widthShiftRange * w : this.widthShiftRange);
     const zx = rng.uniform(this.zoomRange[0], this.zoomRange[1]);
     const zy = rng.uniform(this.zoomRange[0], this.zoomRange[1]);
-    if (!this.elastic) return { theta, tx, ty, zx, zy };
-    return { theta, tx, ty, zx, zy, field: elasticField(rng, h, w, this.elastic.alpha, this.elastic.spacing, field) };
+    // draws beyond Keras' five come after them, and only when asked for, so older recipes keep their streams
+    const shear = this.shearRange > 0 ? rng.uniform(-this.shearRange, this.shearRange) : 0;
+    const t: Transform = { theta, tx, ty, zx, zy, ...(shear !== 0 && { shear }) };
+    if (this.elastic) t.field = elasticField(rng, h, w, this.elastic.alpha, this.elastic.spacing, field);
+    return t;
   }
 
   /** Writes the transformed `src` ([h, w, c], channels last) into `dst` (not aliased). */
@@ -122,6 +140,7 @@ export class ImageDataGenerator {
         const img = x.subarray(i * size, (i + 1) * size);
         scratch.set(img);
         this.applyTransform(scratch, img, h, w, c, this.randomTransform(rng, h, w, field));
+        if (this.ink) applyInk(img, scratch, h, w, c, this.ink, rng);
       }
     };
   }
@@ -174,10 +193,11 @@ function boundary(i: number, n: number, mode: FillMode): number {
 
 function applyAffine(src: Float32Array, dst: Float32Array, h: number, w: number, c: number, t: Transform,
   mode: FillMode, cval: number, interpolation: 'bilinear' | 'nearest'): void {
-  const rad = (t.theta * Math.PI) / 180;
+  const rad = (t.theta * Math.PI) / 180, sh = ((t.shear ?? 0) * Math.PI) / 180;
   const cos = Math.cos(rad), sin = Math.sin(rad);
-  // input = R · (Z · (out - centre) + shift) + centre, with R = [[cos, -sin], [sin, cos]]
-  const a00 = cos * t.zx, a01 = -sin * t.zy, a10 = sin * t.zx, a11 = cos * t.zy;
+  // input = R · (Sh · Z · (out - centre) + shift) + centre, R = [[cos, -sin], [sin, cos]], Sh = [[1, -sin s], [0, cos s]]
+  // (Keras' order: rotation · shift · shear · zoom)
+  const a00 = cos * t.zx, a01 = -Math.sin(rad + sh) * t.zy, a10 = sin * t.zx, a11 = Math.cos(rad + sh) * t.zy;
   const b0 = cos * t.tx - sin * t.ty, b1 = sin * t.tx + cos * t.ty;
   const cr = (h - 1) / 2, cc = (w - 1) / 2;
   const nearest = interpolation === 'nearest';
@@ -220,7 +240,69 @@ function applyAffine(src: Float32Array, dst: Float32Array, h: number, w: number,
   }
 }
 
-/** Keras-style options from a preset recipe's { rotation, zoom, shift }. */
-export function recipeAugmentation(a: { rotation: number; zoom: number; shift: number; elastic?: Elastic }): ImageDataGenerator {
-  return new ImageDataGenerator({ rotationRange: a.rotation, zoomRange: a.zoom, widthShiftRange: a.shift, heightShiftRange: a.shift, elastic: a.elastic });
+/** Keras-style options from a preset recipe's { rotation, zoom, shift, shear? } and our elastic / ink. */
+export function recipeAugmentation(a: { rotation: number; zoom: number; shift: number; shear?: number; elastic?: Elastic; ink?: Ink }): ImageDataGenerator {
+  return new ImageDataGenerator({ rotationRange: a.rotation, zoomRange: a.zoom, widthShiftRange: a.shift, heightShiftRange: a.shift, shearRange: a.shear, elastic: a.elastic, ink: a.ink });
+}
+
+function checkInk(ink: Ink): Ink {
+  const range = (name: string, r: [number, number] | undefined, lo: number, hi: number) => {
+    if (r && !(Array.isArray(r) && r.length === 2 && r[0] >= lo && r[0] <= r[1] && r[1] <= hi)) throw new UsageError(`ink.${name}: expected [a, b] with ${lo} ≤ a ≤ b ≤ ${hi}, got ${JSON.stringify(r)}`);
+  };
+  range('stroke', ink.stroke, -1, 1);
+  range('contrast', ink.contrast, 0, 1);
+  nonNegative('ink.blur', ink.blur ?? 0);
+  nonNegative('ink.noise', ink.noise ?? 0);
+  return ink;
+}
+
+/**
+ * The ink step, in place on `img` ([h, w, c], values in [0, 1]); `tmp` is scratch of the same size.
+ * Draws (stroke, contrast, blur σ, noise) in that order, each only when configured.
+ */
+export function applyInk(img: Float32Array, tmp: Float32Array, h: number, w: number, c: number, ink: Ink, rng: Rng): void {
+  if (ink.stroke) {
+    const a = rng.uniform(ink.stroke[0], ink.stroke[1]), f = Math.abs(a), grow = a > 0;
+    tmp.set(img);
+    // a blend towards the 4-neighbour max (dilation) or min (erosion): stroke width changes by up to a pixel a side
+    for (let r = 0; r < h; r++) for (let x = 0; x < w; x++) for (let ch = 0; ch < c; ch++) {
+      const i = (r * w + x) * c + ch, v = tmp[i];
+      let m = v;
+      const up = r > 0 ? tmp[i - w * c] : v, down = r < h - 1 ? tmp[i + w * c] : v;
+      const left = x > 0 ? tmp[i - c] : v, right = x < w - 1 ? tmp[i + c] : v;
+      m = grow ? Math.max(m, up, down, left, right) : Math.min(m, up, down, left, right);
+      img[i] = v + f * (m - v);
+    }
+  }
+  if (ink.contrast) {
+    const k = rng.uniform(ink.contrast[0], ink.contrast[1]);
+    for (let i = 0; i < img.length; i++) img[i] *= k;
+  }
+  if (ink.blur) {
+    const sigma = rng.uniform(0, ink.blur);
+    if (sigma > 0.05) gaussianBlur(img, tmp, h, w, c, sigma);
+  }
+  if (ink.noise) {
+    // uniform noise of the same standard deviation: one draw a pixel instead of Box–Muller's two and a log
+    const a = ink.noise * Math.sqrt(3);
+    for (let i = 0; i < img.length; i++) img[i] = Math.min(1, Math.max(0, img[i] + rng.uniform(-a, a)));
+  }
+}
+
+/** Separable Gaussian, radius ⌈2σ⌉, edges clamped. */
+function gaussianBlur(img: Float32Array, tmp: Float32Array, h: number, w: number, c: number, sigma: number): void {
+  const rad = Math.ceil(2 * sigma);
+  const k = Array.from({ length: 2 * rad + 1 }, (_v, i) => Math.exp(-((i - rad) ** 2) / (2 * sigma * sigma)));
+  const sum = k.reduce((a, b) => a + b, 0);
+  for (let i = 0; i < k.length; i++) k[i] /= sum;
+  for (let r = 0; r < h; r++) for (let x = 0; x < w; x++) for (let ch = 0; ch < c; ch++) {
+    let s = 0;
+    for (let j = -rad; j <= rad; j++) s += k[j + rad] * img[(r * w + Math.min(w - 1, Math.max(0, x + j))) * c + ch];
+    tmp[(r * w + x) * c + ch] = s;
+  }
+  for (let r = 0; r < h; r++) for (let x = 0; x < w; x++) for (let ch = 0; ch < c; ch++) {
+    let s = 0;
+    for (let j = -rad; j <= rad; j++) s += k[j + rad] * tmp[(Math.min(h - 1, Math.max(0, r + j)) * w + x) * c + ch];
+    img[(r * w + x) * c + ch] = s;
+  }
 }
