@@ -161,13 +161,17 @@ test('SIGKILL mid-epoch, then --resume: the same history, accuracy and weights a
   const at = position(latestCheckpoint(path.join(root, 'M.ckpt')))!;
   assert.ok(at.epoch >= 1, `lost at most the current epoch: resumes from ${JSON.stringify(at)}`);
 
-  const resumed = await digits(root, ['train', 'seed002-mlp', '--resume', 'M.ckpt']).done;
+  // the run's --out is what a person types; its checkpoints are in M.ckpt
+  const resumed = await digits(root, ['train', 'seed002-mlp', '--resume', 'M']).done;
   assert.equal(resumed.code, 0, resumed.stderr);
   const a = JSON.parse((await base).stdout), b = JSON.parse(resumed.stdout);
   assert.deepEqual(b.history, a.history);
   assert.deepEqual(b.test, a.test);
   assert.ok(fs.readFileSync(path.join(root, 'M', 'weights.bin')).equals(fs.readFileSync(path.join(root, 'U', 'weights.bin'))), 'weights bit-identical');
   assert.ok(!fs.existsSync(path.join(root, 'M.ckpt')), 'the default checkpoint dir goes once the model is saved');
+  const again = await digits(root, ['train', 'seed002-mlp', '--resume', 'M']).done;
+  assert.equal(again.code, 1);
+  assert.match(again.stderr, /^digits: M: a finished model \(its run saved it and removed M\.ckpt\): nothing to resume$/m);
 });
 
 test('SIGINT finishes the batch, checkpoints, exits 130 with the resume command; SIGTERM exits 143; the run still ends identical', async () => {

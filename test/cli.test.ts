@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as zlib from 'node:zlib';
 import { SHARED_MNIST } from './helpers/paths';
 import { tempDir } from './helpers/datafixtures';
 import { loadDataset, toTensor } from '../src/data/mnist';
@@ -45,7 +46,7 @@ test('digits summary --explain shows seed 001\'s hand arithmetic', () => {
 });
 
 test('usage errors exit 2 with one line and no stack', () => {
-  for (const args of [['train', 'no-such-preset'], ['train', 'seed002-mlp', '--epochs', 'x'], ['train', 'seed002-mlp', '--validation-split', '1.5'], ['frobnicate'], ['predict', 'M']]) {
+  for (const args of [['train', 'no-such-preset'], ['train', 'seed002-mlp', '--epochs', 'x'], ['train', 'seed002-mlp', '--validation-split', '1.5'], ['frobnicate'], ['predict', '--model', 'M']]) {
     const r = digits(...args);
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
@@ -112,4 +113,36 @@ test('digits speedrun passes 99% on the real test set (its time is a benchmark, 
   assert.equal(s.epochs, 2);
   assert.ok(s.accuracy >= 0.99, `speedrun test accuracy ${s.accuracy}`);
   assert.ok(s.wallSeconds > s.trainSeconds && s.trainSeconds > 0, JSON.stringify(s));
+});
+
+test('outputs that cannot be written are refused before any work, in one line, within seconds', () => {
+  const started = Date.now();
+  // Node's own recursive mkdir spins forever under /proc; training would have finished first and then hung
+  const proc = digits('train', 'seed002-mlp', '--epochs', '1', '--data', SHARED_MNIST, '--out', '/proc/x');
+  assert.equal(proc.code, 1);
+  assert.match(proc.stderr, /^digits: --out \/proc\/x: cannot write in \/proc/);
+  const inside = digits('train', 'seed002-mlp', '--epochs', '1', '--data', SHARED_MNIST, '--out', path.join(SHARED_MNIST, 'model'));
+  assert.equal(inside.code, 1);
+  assert.match(inside.stderr, /inside the data directory/);
+  const notModel = tempDir('digits-cli-');
+  fs.writeFileSync(path.join(notModel, 'notes.txt'), 'mine');
+  const occupied = digits('train', 'seed002-mlp', '--epochs', '1', '--data', SHARED_MNIST, '--out', notModel);
+  assert.equal(occupied.code, 1);
+  assert.match(occupied.stderr, /exists and is not a model directory/);
+  assert.equal(digits('convert', 'seed002-mlp', '/proc/x.keras').code, 1);
+  assert.ok(Date.now() - started < 30_000, 'refused before training');
+});
+
+test('a corrupted label in the training file is a one-line error naming file, index and value, before training', () => {
+  const dir = tempDir('digits-cli-');
+  for (const f of fs.readdirSync(SHARED_MNIST).filter((n) => /ubyte/.test(n))) fs.copyFileSync(path.join(SHARED_MNIST, f), path.join(dir, f));
+  const labels = fs.readdirSync(dir).find((n) => n.startsWith('train-labels'))!;
+  const file = path.join(dir, labels);
+  const gz = labels.endsWith('.gz');
+  const raw = gz ? zlib.gunzipSync(fs.readFileSync(file)) : fs.readFileSync(file);
+  raw[8 + 1234] = 200;
+  fs.writeFileSync(file, gz ? zlib.gzipSync(raw) : raw);
+  const r = digits('train', 'seed002-mlp', '--epochs', '1', '--data', dir);
+  assert.equal(r.code, 1);
+  assert.equal(r.stderr.trim(), `digits: ${file}: label 200 at index 1234 is outside the model's 10 classes (0..9)`);
 });

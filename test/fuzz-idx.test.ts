@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import fc from 'fast-check';
 import { parseIdx, readIdx, MAX_IDX_ELEMENTS } from '../src/data/idx';
-import { loadSplitFiles } from '../src/data/mnist';
+import { loadDataset, loadSplitFiles } from '../src/data/mnist';
 import { idxBuffer, tempDir, expectDigitsError } from './helpers/datafixtures';
 import { applyMutations, fuzz, interestingU32, mutation, newTally, oracle } from './helpers/fuzz';
 
@@ -97,4 +97,33 @@ test('headers claiming four billion images, and a 64 MiB gzip bomb, fail fast wi
   assert.ok(Date.now() - t0 < 2000);
   assert.ok(process.memoryUsage().rss - before < 256 << 20, 'no allocation sized by the header');
   fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('fuzz loadDataset: label files with stray values are refused naming file, index and value, or load with labels inside the classes', async (t) => {
+  const dir = tempDir('digits-fuzz-labels-');
+  const tally = newTally();
+  const write = (base: string, labels: number[]) => {
+    fs.writeFileSync(path.join(dir, `${base.replace('labels', 'images').replace('idx1', 'idx3')}.gz`), zlib.gzipSync(idxBuffer({ dims: [labels.length, 2, 2] })));
+    fs.writeFileSync(path.join(dir, `${base}.gz`), zlib.gzipSync(idxBuffer({ dims: [labels.length], data: labels })));
+  };
+  // a valid dataset of k classes, then maybe a stray byte in either file (the corrupted label of issue 18)
+  const labelsOf = (k: number, extra: number[]) => [...Array.from({ length: k }, (_v, i) => i), ...extra.map((v) => v % k)];
+  const prop = fc.property(
+    fc.integer({ min: 2, max: 12 }), fc.array(fc.nat(), { maxLength: 20 }), fc.array(fc.nat(), { minLength: 1, maxLength: 10 }),
+    fc.option(fc.tuple(fc.boolean(), fc.nat(), fc.integer({ min: 0, max: 255 })), { nil: undefined }),
+    fc.option(fc.integer({ min: 2, max: 12 }), { nil: undefined }),
+    (k, extraTrain, extraTest, stray, fixed) => {
+      const train = labelsOf(k, extraTrain), test = extraTest.map((v) => v % k);
+      if (stray) { const [inTrain, at, v] = stray; const a = inTrain ? train : test; a[at % a.length] = v; }
+      const classes = fixed;
+      write('train-labels-idx1-ubyte', train);
+      write('t10k-labels-idx1-ubyte', test);
+      const ds = oracle(tally, () => loadDataset(dir, classes));
+      if (!ds) return;
+      // accepted: every label is a class of the model, and (counted from the labels) every class is trained on
+      assert.ok([...train, ...test].every((l) => l < ds.classes));
+      if (classes === undefined) assert.equal(new Set(train).size, ds.classes);
+      else assert.equal(ds.classes, classes);
+    });
+  try { await fuzz(t, 'loadDataset labels', tally, prop, 2000, 4); } finally { fs.rmSync(dir, { recursive: true, force: true }); }
 });

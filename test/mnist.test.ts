@@ -106,21 +106,40 @@ describe('loadDataset on generated data', () => {
   let n = 0;
   const freshDir = (): string => { const d = path.join(root, `ds${n++}`); fs.mkdirSync(d); return d; };
 
-  test('any size and class count: 5x7 images, labels up to 11', () => {
+  test('any size and class count: 5x7 images, 12 classes from the training labels', () => {
     const dir = freshDir();
-    writeTinyDataset(dir, { n: 6, h: 5, w: 7, labels: [0, 3, 11, 2, 1, 0] }, { n: 2, h: 5, w: 7, labels: [4, 4] }, false);
+    const labels = [0, 3, 11, 2, 1, 0, 4, 5, 6, 7, 8, 9, 10];
+    writeTinyDataset(dir, { n: labels.length, h: 5, w: 7, labels }, { n: 2, h: 5, w: 7, labels: [4, 4] }, false);
     const ds = loadDataset(dir);
     assert.equal(ds.height, 5);
     assert.equal(ds.width, 7);
     assert.equal(ds.classes, 12);
-    assert.equal(ds.train.count, 6);
+    assert.equal(ds.train.count, 13);
     assert.equal(ds.test.count, 2);
   });
 
-  test('classes counts labels from both splits', () => {
+  test('a class count from the labels needs every class among the training labels: one stray label is an error, not a bigger model', () => {
+    const dir = freshDir();
+    writeTinyDataset(dir, { n: 4, h: 2, w: 2, labels: [0, 1, 200, 1] }, { n: 2, h: 2, w: 2, labels: [0, 1] });
+    expectDigitsError(() => loadDataset(dir), /train-labels-idx1-ubyte\.gz: class 2 never appears among the 4 training labels, yet the largest label makes 201 classes/);
+  });
+
+  test('test labels must be among the training classes', () => {
     const dir = freshDir();
     writeTinyDataset(dir, { n: 3, h: 2, w: 2, labels: [0, 1, 1] }, { n: 2, h: 2, w: 2, labels: [0, 4] });
-    assert.equal(loadDataset(dir).classes, 5);
+    expectDigitsError(() => loadDataset(dir), /t10k-labels-idx1-ubyte\.gz: label 4 at index 1 is not among the training classes \(0\.\.1\)/);
+  });
+
+  test('a model\'s class count (a preset\'s 10) fixes the classes: a label at or above it names file, index and value', () => {
+    const dir = freshDir();
+    writeTinyDataset(dir, { n: 3, h: 2, w: 2, labels: [0, 9, 1] }, { n: 2, h: 2, w: 2, labels: [0, 1] });
+    assert.equal(loadDataset(dir, 10).classes, 10);
+    const bad = freshDir();
+    writeTinyDataset(bad, { n: 3, h: 2, w: 2, labels: [0, 200, 1] }, { n: 2, h: 2, w: 2, labels: [0, 1] });
+    expectDigitsError(() => loadDataset(bad, 10), /train-labels-idx1-ubyte\.gz: label 200 at index 1 is outside the model's 10 classes \(0\.\.9\)/);
+    const badTest = freshDir();
+    writeTinyDataset(badTest, { n: 3, h: 2, w: 2, labels: [0, 2, 1] }, { n: 2, h: 2, w: 2, labels: [0, 10] });
+    expectDigitsError(() => loadDataset(badTest, 10), /t10k-labels-idx1-ubyte\.gz: label 10 at index 1 is outside the model's 10 classes/);
   });
 
   test('.gz wins over an uncompressed copy of the same file', () => {

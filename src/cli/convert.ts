@@ -11,7 +11,7 @@ const NAMES = { tfjs: 'TF.js Layers directory', h5: 'Keras legacy HDF5', keras: 
 export function registerConvert(program: Command, out: Out): void {
   modelOptions(program.command('convert <model> <out>').description('convert a model (TF.js directory or model.json, .h5, .keras) to .h5, .keras, .onnx or a TF.js directory, by out\'s extension'))
     .action(async (from: string, to: string, o: { weights?: string; rawPixels?: boolean }) => {
-      checkOutputPath(to);
+      checkOutputPath(to, undefined, 'convert output');
       const loaded = await loadModelArg(from, o, (n) => out.stderr(`digits: note: ${n}\n`));
       const format = await saveModelFile(loaded.model, to, loaded.metadata);
       out.stdout(`${from} (${loaded.format}${loaded.kerasVersion ? `, Keras ${loaded.kerasVersion}` : ''}) → ${to} (${NAMES[format]})\n`);

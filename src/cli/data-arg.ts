@@ -7,8 +7,9 @@ import { DigitsError } from '../errors';
 
 export interface Data { ds: Dataset; train: Tensor; trainLabels: Tensor; test: Tensor; testLabels: Tensor }
 
-export function loadData(dir: string | undefined, limit?: number): Data {
-  const ds = loadDataset(resolveDataDir(dir));
+/** `classes`: the model's (a preset's 10, a saved model's outputs); the labels are checked against it. */
+export function loadData(dir: string | undefined, limit: number | undefined, classes: number | undefined): Data {
+  const ds = loadDataset(resolveDataDir(dir), classes);
   const n = Math.min(limit ?? ds.train.count, ds.train.count);
   const tr = toTensor(ds.train, ds.height, ds.width, ds.classes, n < ds.train.count ? Array.from({ length: n }, (_v, i) => i) : undefined);
   const te = toTensor(ds.test, ds.height, ds.width, ds.classes);

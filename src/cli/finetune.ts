@@ -8,6 +8,8 @@ import { checkOutputPath, saveModelFile } from '../io/model-file';
 import { makeOptimizer } from '../train/optimizers';
 import { getKernels, getPrecision } from '../kernels';
 import { UsageError } from '../errors';
+import { resolveDataDir } from '../data/mnist';
+import { sizeOf } from '../tensor';
 
 type Out = { stdout: (s: string) => void; stderr: (s: string) => void };
 
@@ -17,7 +19,7 @@ export interface FineTuneOptions {
 }
 
 export async function fineTune(from: string, o: FineTuneOptions, out: Out): Promise<void> {
-  if (o.out) checkOutputPath(o.out);
+  if (o.out) checkOutputPath(o.out, resolveDataDir(o.data), '--out');
   const loaded = await loadModelArg(from, o, (n) => out.stderr(`digits: note: ${n}\n`));
   const { model } = loaded;
   const say = (s: string) => { if (!o.json) out.stderr(`digits: ${s}\n`); };
@@ -31,7 +33,7 @@ export async function fineTune(from: string, o: FineTuneOptions, out: Out): Prom
     if (o.lr !== undefined) model.optimizer.learningRate = o.lr;
   }
   for (const n of loaded.notes ?? []) say(`note: ${n}`);
-  const d = loadData(o.data, o.limit);
+  const d = loadData(o.data, o.limit, sizeOf(model.outputShape));
   checkModelFits(model, d, from);
   // Keras' fit defaults: one epoch, batch 32, no validation
   const epochs = o.epochs ?? 1, batchSize = o.batchSize ?? 32, validationSplit = o.validationSplit ?? 0;

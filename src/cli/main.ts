@@ -8,8 +8,9 @@ import { explain } from '../model/explain';
 import { loadDataset, resolveDataDir, toTensor, defaultCacheDir, type Dataset } from '../data/mnist';
 import { download } from '../data/download';
 import { VERSION } from '../io/tfjs';
-import { saveModelFile } from '../io/model-file';
-import { loadModelArg, modelOptions } from './model-arg';
+import { checkOutputPath, saveModelFile } from '../io/model-file';
+import { checkWritableTarget, mkdirp } from '../fsutil';
+import { loadModelArg, looksLikeModel, modelOptions, shippedModel } from './model-arg';
 import { registerConvert } from './convert';
 import { fineTune } from './finetune';
 import { checkModelFits, loadData } from './data-arg';
@@ -22,7 +23,7 @@ import { registerServe } from './serve';
 import { registerSpeedrun } from './speedrun';
 import { makeOptimizer, OPTIMIZERS } from '../train/optimizers';
 import { lossForward } from '../train/losses';
-import { CheckpointWriter, checkFreshCheckpointDir, invocation, readCheckpoint, removeCheckpoints, restoreCheckpoint, resumeRun, shellQuote, type TrainRun } from '../train/checkpoint';
+import { CheckpointWriter, checkFreshCheckpointDir, invocation, readCheckpoint, removeCheckpoints, restoreCheckpoint, resumeRun, resumeTarget, shellQuote, type TrainRun } from '../train/checkpoint';
 import { confusionMatrix, formatClassReport, formatConfusionMatrix, perClassMetrics, predictedLabels } from '../train/metrics';
 import { argmaxRow, sizeOf, type Tensor } from '../tensor';
 import type { Sequential } from '../model/sequential';
@@ -67,6 +68,9 @@ export function asciiDigit(pixels: Float32Array, h: number, w: number): string {
   }
   return rows.join('\n');
 }
+
+/** A preset's output: the ten digits, unless --classes says otherwise. */
+const PRESET_CLASSES = 10;
 
 function buildProgram(out: Out): Command {
   const program = new Command('digits')
@@ -117,6 +121,7 @@ function buildProgram(out: Out): Command {
     .option('--seed <n>', 'seed for weights, shuffling and dropout', int('--seed', 0), 0)
     .option('--validation-split <f>', 'fraction of the training data (from its end) held out for validation (default: the recipe\'s)', num('--validation-split', 0, 1))
     .option('--limit <n>', 'train on the first n training images only', int('--limit', 1))
+    .option('--classes <n>', `classes of the preset's output (default ${PRESET_CLASSES}, the digits); every label must be below it`, int('--classes', 2))
     .option('--data <dir>', 'MNIST directory (default: $DIGITS_DATA, then ~/.cache/digits/mnist)')
     .option('--out <path>', 'save the trained model here: a directory (TF.js Layers format), or a .h5, .keras or .onnx file')
     .option('--json', 'print one JSON object with history and test results on stdout')
@@ -124,7 +129,7 @@ function buildProgram(out: Out): Command {
     .option('--checkpoint-minutes <m>', 'also checkpoint mid-epoch every m minutes', num('--checkpoint-minutes', 0, Infinity))
     .option('--resume <dir>', 'continue the interrupted run whose checkpoints are in dir (its options are kept)')
     .option('--ensemble <n>', 'train n models (seeds seed, seed+1, …) and average their probabilities; digits-best\'s members alternate with digits-best-strided; --out gets member-1 … member-n', int('--ensemble', 1))
-    .action(async (name: string | undefined, o: { epochs?: number; batchSize?: number; optimizer?: string; lr?: number; seed: number; validationSplit?: number; limit?: number; data?: string; out?: string; json?: boolean; checkpointDir?: string; checkpointMinutes?: number; resume?: string; ensemble?: number; from?: string; weights?: string; rawPixels?: boolean }, cmd: Command) => {
+    .action(async (name: string | undefined, o: { classes?: number; epochs?: number; batchSize?: number; optimizer?: string; lr?: number; seed: number; validationSplit?: number; limit?: number; data?: string; out?: string; json?: boolean; checkpointDir?: string; checkpointMinutes?: number; resume?: string; ensemble?: number; from?: string; weights?: string; rawPixels?: boolean }, cmd: Command) => {
       const given = (k: string) => cmd.getOptionValueSource(k) === 'cli';
       if (o.from !== undefined) {
         if (name !== undefined) throw new UsageError(`train: give a preset or --from MODEL, not both`);
@@ -142,6 +147,8 @@ function buildProgram(out: Out): Command {
         if (clash) throw new UsageError(`--ensemble: trains with the recipe; it does not take --${clash.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())}`);
         return trainEnsemble(name, { ...o, ensemble: o.ensemble }, out);
       }
+      // a person types the run's --out; its checkpoints are in <out>.ckpt
+      if (o.resume !== undefined) o.resume = resumeTarget(o.resume);
       const ckptArg = o.checkpointDir ?? o.resume ?? (o.out !== undefined ? `${o.out}.ckpt` : undefined);
       if (o.checkpointMinutes !== undefined && !ckptArg) throw new UsageError('--checkpoint-minutes: give --out or --checkpoint-dir so there is a place to write checkpoints');
       const resumeCommand = `${invocation((program as unknown as { rawArgs: string[] }).rawArgs[1])} train ${name} --resume ${shellQuote(ckptArg ?? '')}`;
@@ -149,12 +156,15 @@ function buildProgram(out: Out): Command {
       const run: TrainRun = resumed ? resumeRun(name, resumed, o, given, o.resume!) : {
         preset: name, epochs: o.epochs ?? r.epochs, batchSize: o.batchSize ?? r.batchSize, optimizer: o.optimizer ?? r.optimizer,
         learningRate: o.lr ?? (o.optimizer && o.optimizer !== r.optimizer ? undefined : r.learningRate), seed: o.seed,
-        validationSplit: o.validationSplit ?? r.validationSplit, limit: o.limit, data: resolveDataDir(o.data),
+        validationSplit: o.validationSplit ?? r.validationSplit, limit: o.limit, classes: o.classes, data: resolveDataDir(o.data),
         out: o.out && path.resolve(o.out), json: o.json, checkpointDir: ckptArg && path.resolve(ckptArg),
         checkpointDirIsDefault: o.checkpointDir === undefined, checkpointMinutes: o.checkpointMinutes,
       };
       if (!resumed && run.checkpointDir) checkFreshCheckpointDir(run.checkpointDir, resumeCommand);
-      const d = loadData(run.data, run.limit);
+      // refused now, not after the training they would be written at the end of
+      if (run.out) checkOutputPath(run.out, run.data, '--out');
+      if (run.checkpointDir) checkWritableTarget(path.join(run.checkpointDir, 'x'), '--checkpoint-dir', run.data);
+      const d = loadData(run.data, run.limit, run.classes ?? PRESET_CLASSES);
       const model = preset.build([d.ds.height, d.ds.width, 1], d.ds.classes, run.seed);
       model.compile({ optimizer: makeOptimizer(run.optimizer, { learningRate: run.learningRate }), loss: r.loss, labelSmoothing: r.labelSmoothing });
       if (resumed) restoreCheckpoint(model, resumed);
@@ -193,13 +203,14 @@ function buildProgram(out: Out): Command {
       }
     });
 
-  modelOptions(program.command('evaluate <models...>').description('evaluate saved models (directories, model.json, .h5, .keras) on the test set: loss, accuracy, confusion matrix, per-class metrics; several are soft-voted (probabilities averaged)')
+  modelOptions(program.command('evaluate [models...]').description('evaluate saved models (directories, model.json, .h5, .keras; default: the shipped model) on the test set: loss, accuracy, confusion matrix, per-class metrics; several are soft-voted (probabilities averaged)')
     .option('--data <dir>', 'MNIST directory')
     .option('--json', 'print one JSON object on stdout'))
     .action(async (dirs: string[], o: { data?: string; json?: boolean; weights?: string; rawPixels?: boolean }) => {
       const loaded = [];
+      if (dirs.length === 0) dirs = [shippedModel()];
       for (const dir of dirs) loaded.push({ dir, model: (await loadModelArg(dir, o, (n) => out.stderr(`digits: note: ${n}\n`))).model });
-      const d = loadData(o.data, 0);
+      const d = loadData(o.data, 0, sizeOf(loaded[0].model.outputShape));
       const members = loaded.map(({ dir, model }) => {
         checkModelFits(model, d, dir);
         return { dir, model, probs: model.predictProba(d.test).data };
@@ -221,17 +232,22 @@ function buildProgram(out: Out): Command {
       out.stdout(`${what}test loss ${test.loss.toFixed(4)} - test accuracy ${(test.accuracy * 100).toFixed(2)}%\n\nconfusion matrix\n${formatConfusionMatrix(cm)}\n\n${formatClassReport(perClass)}\n`);
     });
 
-  modelOptions(program.command('predict <model> [images...]').description('predict digits in PNG/JPEG/WebP images, or a test-set digit (--index) drawn as ASCII art; top-3 probabilities')
+  modelOptions(program.command('predict [model-or-images...]').description('predict digits in PNG/JPEG/WebP images, or a test-set digit (--index) drawn as ASCII art; top-3 probabilities. The model is the shipped one unless --model (or a model as the first argument, the older form) names another')
+    .option('--model <model>', 'the model (directory, model.json, .h5, .keras; default: the shipped model)')
     .option('--index <n>', 'index into the 10,000 test digits', int('--index', 0)))
     .option('--data <dir>', 'MNIST directory')
     .option('--json', 'print one JSON object on stdout')
     .option('--show <out.png>', 'write the 28x28 inputs the network saw as a PNG (several side by side)')
     .option('--row', 'read each image as a row of digits, left to right')
-    .action(async (dir: string, images: string[], o: { index?: number; data?: string; json?: boolean; show?: string; row?: boolean; weights?: string; rawPixels?: boolean }) => {
+    .action(async (args: string[], o: { model?: string; index?: number; data?: string; json?: boolean; show?: string; row?: boolean; weights?: string; rawPixels?: boolean }) => {
+      // the older form `predict <model> <images…>` (or `<model> --index N`) still works
+      const first = !o.model && args.length > 0 && (args.length > 1 || o.index !== undefined) && looksLikeModel(args[0]);
+      const dir = o.model ?? (first ? args[0] : shippedModel());
+      const images = first ? args.slice(1) : args;
       if ((o.index === undefined) === (images.length === 0)) throw new UsageError('predict: give image files or --index N (one of the two)');
       const { model } = await loadModelArg(dir, o, (n) => out.stderr(`digits: note: ${n}\n`));
       if (o.index === undefined) return predictImages(model, dir, images, o, out);
-      const d = loadData(o.data, 0);
+      const d = loadData(o.data, 0, sizeOf(model.outputShape));
       checkModelFits(model, d, dir);
       if (o.index >= d.test.shape[0]) throw new UsageError(`--index: the test set has ${d.test.shape[0]} digits (0..${d.test.shape[0] - 1}), got ${o.index}`);
       const size = d.ds.height * d.ds.width;
@@ -249,7 +265,7 @@ function buildProgram(out: Out): Command {
   program.command('download').description('fetch the four MNIST files into the cache (md5-checked)')
     .option('--dir <dir>', 'target directory', defaultCacheDir())
     .action(async (o: { dir: string }) => {
-      fs.mkdirSync(o.dir, { recursive: true });
+      mkdirp(o.dir);
       const r = await download(o.dir, { log: (s) => out.stderr(s + '\n') });
       out.stdout(`MNIST ready in ${r.dir} (${r.fetched.length} fetched, ${r.skipped.length} already present)\n`);
     });

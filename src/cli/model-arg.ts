@@ -2,6 +2,7 @@
 // (known by its bytes), or — with --weights — a preset or model file giving the architecture for a
 // weights-only file. --raw-pixels marks a model trained on 0–255 pixels.
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { Command } from 'commander';
 import { PRESETS } from '../zoo/presets';
 import { Rescaling } from '../layers';
@@ -10,6 +11,28 @@ import { loadArchitecture, loadModelFile, loadWeightsInto, type LoadedFile } fro
 import { DigitsError, UsageError } from '../errors';
 
 export interface ModelArgOptions { weights?: string; rawPixels?: boolean }
+
+/** The model shipped in the package (digits-real, trained by `npm run train:shipped`), used when none is given. */
+export const SHIPPED_MODEL = path.resolve(__dirname, '../../../models/digits-real');
+
+export function shippedModel(): string {
+  if (!fs.existsSync(path.join(SHIPPED_MODEL, 'model.json'))) throw new DigitsError(`no model given, and the shipped model is missing (${SHIPPED_MODEL}): reinstall digits, run npm run train:shipped, or give a model`);
+  return SHIPPED_MODEL;
+}
+
+/**
+ * Whether a command-line argument names a model rather than an image: a directory, a model file by its
+ * extension, or a file whose first bytes are HDF5, zip or JSON (images are PNG, JPEG or WebP).
+ */
+export function looksLikeModel(arg: string): boolean {
+  if (!fs.existsSync(arg)) return PRESETS.some((p) => p.name === arg);
+  if (fs.statSync(arg).isDirectory()) return true;
+  if (/\.(json|h5|hdf5|keras)$/i.test(arg)) return true;
+  const head = Buffer.alloc(8);
+  const fd = fs.openSync(arg, 'r');
+  try { fs.readSync(fd, head, 0, 8, 0); } finally { fs.closeSync(fd); }
+  return head.subarray(1, 4).toString('latin1') === 'HDF' || head.subarray(0, 2).toString('latin1') === 'PK' || /^\s*\{/.test(head.toString('latin1'));
+}
 
 /** The options every model-taking command shares. */
 export function modelOptions(cmd: Command): Command {

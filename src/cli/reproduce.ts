@@ -15,6 +15,8 @@ import { defaultNotebookModels } from '../report/reference';
 import { resolveDataDir } from '../data/mnist';
 import { loadModelArg, modelOptions } from './model-arg';
 import { UsageError } from '../errors';
+import { checkWritableTarget, mkdirp } from '../fsutil';
+import { sizeOf } from '../tensor';
 
 type Out = { stdout: (s: string) => void; stderr: (s: string) => void };
 
@@ -98,9 +100,10 @@ export interface ReproduceOptions { only?: string[]; out: string;
 
 export async function reproduce(o: ReproduceOptions, out: Out, command?: string): Promise<{ entries: ReportEntry[]; html: string; markdown: string }> {
   const presets: Preset[] = o.only?.length ? [...new Set(o.only)].map(getPreset) : REPRODUCED;
+  checkWritableTarget(path.join(o.out, 'report.html'), '--out', resolveDataDir(o.data));
   const d = loadPresetData(o.data, o.limit);
   const outDir = path.resolve(o.out);
-  fs.mkdirSync(outDir, { recursive: true });
+  mkdirp(outDir);
   const meta: ReportMeta = {
     title: o.epochsScale === 1 ? 'digits: the seed models reproduced' : `digits: quick reproduction (epochs × ${o.epochsScale}, not the real recipes)`,
     generated: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), version: VERSION, backend: backendDescription().replace(/^backend: /, 'backend '),
@@ -174,6 +177,7 @@ export interface EnsembleOptions { ensemble: number; seed: number; epochs?: numb
 export function trainEnsemble(name: string, o: EnsembleOptions, out: Out): void {
   const p = getPreset(name);
   const cycle = [p, ...PRESETS.filter((q) => q.memberOf === p.name)];
+  if (o.out) checkWritableTarget(path.join(o.out, 'ensemble.json'), '--out', resolveDataDir(o.data));
   const d = loadPresetData(o.data, o.limit);
   const members: { preset: string; seed: number; accuracy: number; loss: number; trainSeconds: number; samplesPerSecond: number }[] = [];
   const probs: Float32Array[] = [];
@@ -232,11 +236,12 @@ export function registerReproduce(program: Command, out: Out): void {
     .option('--notebook-models <dir>', 'where the seed notebooks\' own model files are (default: keras/ beside the data directory)')
     .option('--data <dir>', 'MNIST directory (default: $DIGITS_DATA, then ~/.cache/digits/mnist)'))
     .action(async (dir: string, o: { out?: string; data?: string; weights?: string; rawPixels?: boolean; notebookModels?: string }) => {
+      const outDir = path.resolve(o.out ?? `${dir.replace(/[\\/]+$/, '').replace(/\.(h5|hdf5|keras)$/i, '')}-report`);
+      checkWritableTarget(path.join(outDir, 'report.html'), '--out', resolveDataDir(o.data));
       const loaded = isEnsembleDir(dir) ? undefined : await loadModelArg(dir, o, (n) => out.stderr(`digits: note: ${n}\n`));
-      const d: PresetData = loadPresetData(o.data);
+      const d: PresetData = loadPresetData(o.data, undefined, sizeOf((loaded?.model ?? null)?.outputShape ?? [10]));
       const entry = entryFromModelDir(dir, d, loaded);
       await addNotebookModels([entry], d, o.notebookModels ?? defaultNotebookModels(resolveDataDir(o.data)));
-      const outDir = path.resolve(o.out ?? `${dir.replace(/[\\/]+$/, '').replace(/\.(h5|hdf5|keras)$/i, '')}-report`);
       const meta: ReportMeta = {
         title: `digits report: ${entry.name}`, generated: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), version: VERSION,
         backend: backendDescription().replace(/^backend: /, 'backend '), machine: machine(), seeds: 0, epochsScale: entry.epochsScale,

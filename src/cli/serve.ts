@@ -2,7 +2,7 @@
 // requests in flight finish, and exits 0 (or 1 if they have not finished within the grace period).
 import type { Command } from 'commander';
 import { buildServer } from '../serve/server';
-import { loadModelArg, modelOptions } from './model-arg';
+import { loadModelArg, modelOptions, shippedModel } from './model-arg';
 import { resolveDataDir } from '../data/mnist';
 import { DigitsError, UsageError } from '../errors';
 
@@ -17,12 +17,13 @@ function port(v: string): number {
 }
 
 export function registerServe(program: Command, out: Out): void {
-  modelOptions(program.command('serve <model>').description('HTTP API (POST /api/predict, GET /api/model, /healthz) and the draw-a-digit page; the model is a directory, model.json, .h5 or .keras'))
+  modelOptions(program.command('serve [model]').description('HTTP API (POST /api/predict, GET /api/model, /healthz) and the draw-a-digit page; the model is a directory, model.json, .h5 or .keras (default: the shipped model)'))
     .option('--port <n>', 'TCP port (0 picks a free one)', port, 8080)
     .option('--host <addr>', 'address to listen on', '127.0.0.1')
     .option('--data <dir>', 'MNIST directory for the page\'s test digits (default: $DIGITS_DATA, then ~/.cache/digits/mnist)')
     .option('--log', 'log every request (JSON lines on stdout)')
-    .action(async (dir: string, o: { port: number; host: string; data?: string; log?: boolean; weights?: string; rawPixels?: boolean }) => {
+    .action(async (dirArg: string | undefined, o: { port: number; host: string; data?: string; log?: boolean; weights?: string; rawPixels?: boolean }) => {
+      const dir = dirArg ?? shippedModel();
       let dataDir: string | undefined;
       try { dataDir = resolveDataDir(o.data); } catch (e) {
         if (o.data !== undefined) throw e;

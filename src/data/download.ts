@@ -1,7 +1,7 @@
 // Fetches the four MNIST idx files from the mirrors torchvision uses, verifying each against the md5
 // of its uncompressed contents before anything touches the target directory. Files are written
 // atomically, so an interrupted or failed download never leaves a partial file under the final name.
-import { fsyncDir, writeFileSynced } from '../fsutil';
+import { fsyncDir, writeFileSynced, mkdirp } from '../fsutil';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as http from 'http';
@@ -214,7 +214,7 @@ export function fetchBuffer(url: string, opts: FetchOptions, redirectsLeft = MAX
 
 function ensureDir(dir: string): void {
   try {
-    fs.mkdirSync(dir, { recursive: true });
+    mkdirp(dir);
   } catch (e) {
     throw new DigitsError(`cannot create directory ${dir}: ${oneLine((e as Error).message)}`);
   }

@@ -68,7 +68,14 @@ export function resolveDataDir(opt?: string, env: NodeJS.ProcessEnv = process.en
   return dir;
 }
 
-export function loadDataset(dir: string): Dataset {
+/**
+ * The four files of a dataset, checked against each other before any training. `classes` is the model's
+ * class count when something fixes it (a preset has 10, a saved model its outputs): every label must be
+ * below it. Without it the count comes from the training labels, and then every class up to the largest
+ * label must appear among them, and the test labels must be among them — so one corrupted byte (a label of
+ * 200) is a one-line error naming the file, index and value, not a 201-class model.
+ */
+export function loadDataset(dir: string, classes?: number): Dataset {
   const train = loadSplit(dir, MNIST_FILES.trainImages, MNIST_FILES.trainLabels);
   const test = loadSplit(dir, MNIST_FILES.testImages, MNIST_FILES.testLabels);
   if (train.height !== test.height || train.width !== test.width) {
@@ -76,11 +83,26 @@ export function loadDataset(dir: string): Dataset {
       `image size differs: ${train.imagesPath} is ${train.height}x${train.width} `
       + `but ${test.imagesPath} is ${test.height}x${test.width}`);
   }
-  const classes = Math.max(maxLabel(train.split.labels), maxLabel(test.split.labels)) + 1;
-  if (classes < 2) {
-    throw new DigitsError(`${train.labelsPath} and ${test.labelsPath}: every label is 0, need at least 2 classes`);
+  const k = classes ?? maxLabel(train.split.labels) + 1;
+  if (classes !== undefined) {
+    checkLabels(train.labelsPath, train.split.labels, k, `outside the model's ${k} classes (0..${k - 1})`);
+  } else {
+    if (k < 2) throw new DigitsError(`${train.labelsPath}: every label is 0, need at least 2 classes`);
+    const seen = new Uint8Array(k);
+    for (const v of train.split.labels) seen[v] = 1;
+    const absent = seen.indexOf(0);
+    if (absent >= 0) {
+      throw new DigitsError(`${train.labelsPath}: class ${absent} never appears among the ${train.split.count} training labels, yet the largest label makes ${k} classes (a corrupted label?)`);
+    }
   }
-  return { train: train.split, test: test.split, height: train.height, width: train.width, classes };
+  checkLabels(test.labelsPath, test.split.labels, k, classes !== undefined ? `outside the model's ${k} classes (0..${k - 1})` : `not among the training classes (0..${k - 1})`);
+  return { train: train.split, test: test.split, height: train.height, width: train.width, classes: k };
+}
+
+function checkLabels(file: string, labels: Uint8Array, classes: number, what: string): void {
+  for (let i = 0; i < labels.length; i++) {
+    if (labels[i] >= classes) throw new DigitsError(`${file}: label ${labels[i]} at index ${i} is ${what}`);
+  }
 }
 
 export interface LoadedSplit {

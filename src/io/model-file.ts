@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Sequential } from '../model/sequential';
 import { DigitsError } from '../errors';
-import { fsyncDir, writeFileSynced } from '../fsutil';
+import { checkWritableTarget, fsyncDir, writeFileSynced } from '../fsutil';
 import { isHdf5, openH5 } from './hdf5';
 import { readLegacyModel, readLegacyWeights, writeLegacyModel, type LegacyModel } from './keras-h5';
 import { isZip, readKeras3Weights, readKerasArchive, writeKeras3Weights, writeKerasArchive } from './keras-v3';
@@ -146,11 +146,17 @@ export async function saveModelFile(model: Sequential, out: string, metadata?: D
   return format;
 }
 
-/** Refuses, before any work, an output whose directory is missing or that would replace a directory with a file. */
-export function checkOutputPath(out: string): void {
+/**
+ * Refuses, before any work, an output that cannot be written: see checkWritableTarget; a single-file
+ * format must not replace a directory, and a TF.js directory must not replace anything but a model.
+ */
+export function checkOutputPath(out: string, dataDir?: string, what = 'output'): void {
+  checkWritableTarget(out, what, dataDir);
   const target = path.resolve(out);
-  const dir = path.dirname(target);
-  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new DigitsError(`${out}: the directory ${dir} does not exist`);
-  try { fs.accessSync(dir, fs.constants.W_OK); } catch { throw new DigitsError(`${out}: the directory ${dir} is not writable`); }
-  if (formatFor(out) !== 'tfjs' && fs.existsSync(target) && fs.statSync(target).isDirectory()) throw new DigitsError(`${out}: is a directory; a ${formatFor(out)} model is one file`);
+  if (!fs.existsSync(target)) return;
+  const isDir = fs.statSync(target).isDirectory();
+  if (formatFor(out) !== 'tfjs' && isDir) throw new DigitsError(`${what} ${out}: is a directory; a ${formatFor(out)} model is one file`);
+  if (formatFor(out) === 'tfjs' && (!isDir || (!fs.existsSync(path.join(target, 'model.json')) && fs.readdirSync(target).length > 0))) {
+    throw new DigitsError(`${what} ${out}: exists and is not a model directory (no model.json); not replacing it`);
+  }
 }

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { Sequential } from '../model/sequential';
 import type { Layer } from '../layers/layer';
 import { DigitsError } from '../errors';
-import { writeFileSynced } from '../fsutil';
+import { writeFileSynced, mkdirp } from '../fsutil';
 // parsing lives in json.ts, free of node:fs, so the browser bundle can load models too
 import { fromModelJson, type DigitsMetadata, type LoadedModel } from './tfjs-json';
 import { layerToKeras, KERAS3_VERSION, type Flavor } from './keras-config';
@@ -79,7 +79,7 @@ export function saveModel(model: Sequential, dir: string, metadata?: DigitsMetad
   }
   let old: string | null = null;
   try {
-    fs.mkdirSync(tmp, { recursive: true });
+    mkdirp(tmp);
     writeFileSynced(path.join(tmp, 'weights.bin'), weightsBuffer(model));
     writeFileSynced(path.join(tmp, 'model.json'), JSON.stringify(toModelJson(model, metadata), null, 1));
     if (fs.existsSync(target)) {

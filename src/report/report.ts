@@ -3,6 +3,7 @@
 // Markdown (figures as PNG files beside it, SVG linked) and as one self-contained HTML page (every
 // figure inlined as a data URI, so the file can be mailed or opened from anywhere).
 import * as fs from 'node:fs';
+import { mkdirp } from '../fsutil';
 import * as path from 'node:path';
 import { confusionSpec, learningCurvesSpec, misclassifiedSvg, renderSvg, svgToPng, type Misclassified } from './charts';
 import { confusionMatrix } from '../train/metrics';
@@ -136,7 +137,7 @@ export interface WrittenReport { markdown: string; html: string; json: string; f
 /** Writes report.md, report.html, results.json and figures/ (SVG + PNG) into `outDir`. */
 export async function writeReport(entries: ReportEntry[], meta: ReportMeta, outDir: string): Promise<WrittenReport> {
   const figDir = path.join(outDir, 'figures');
-  fs.mkdirSync(figDir, { recursive: true });
+  mkdirp(figDir);
   const written: string[] = [];
   const rendered: Figures[] = [];
   for (const e of entries) {

@@ -4,7 +4,7 @@
 // run's options. It is built under a dot-named temp dir, fsynced and renamed into place, and only then
 // are older checkpoints removed, so at every instant DIR holds at least one complete checkpoint and a
 // kill -9 leaves at most a temp dir that readers ignore.
-import { fsyncDir, writeFileSynced } from '../fsutil';
+import { fsyncDir, writeFileSynced, mkdirp } from '../fsutil';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -28,6 +28,8 @@ export interface TrainRun {
   seed: number;
   validationSplit: number;
   limit?: number;
+  /** The model's class count (--classes; a preset's 10 when absent). */
+  classes?: number;
   /** Absolute paths. */
   data: string;
   out?: string;
@@ -120,7 +122,7 @@ function listCheckpoints(dir: string): { name: string; seq: number; epoch: numbe
 export function writeCheckpoint(dir: string, model: Sequential, fit: FitState,
   extra: { run: TrainRun; trainSeconds: number; backend: string }): string {
   try {
-    fs.mkdirSync(dir, { recursive: true });
+    mkdirp(dir);
     const existing = listCheckpoints(dir);
     // temp dirs are left only by a run that died mid-write; one run writes a directory at a time
     for (const name of fs.readdirSync(dir)) if (TEMP.test(name)) fs.rmSync(path.join(dir, name), { recursive: true, force: true });
@@ -262,7 +264,7 @@ export function resumeRun(preset: string, ckpt: Checkpoint, opts: Record<string,
   const run: TrainRun = { ...ckpt.run };
   if (preset !== run.preset) throw new UsageError(`--resume ${dir}: the checkpoint is of preset ${run.preset}, not ${preset}`);
   const fixed: [string, keyof TrainRun, string][] = [['batchSize', 'batchSize', '--batch-size'], ['optimizer', 'optimizer', '--optimizer'],
-    ['seed', 'seed', '--seed'], ['validationSplit', 'validationSplit', '--validation-split'], ['limit', 'limit', '--limit']];
+    ['seed', 'seed', '--seed'], ['validationSplit', 'validationSplit', '--validation-split'], ['limit', 'limit', '--limit'], ['classes', 'classes', '--classes']];
   for (const [opt, key, flag] of fixed) {
     if (given(opt) && opts[opt] !== run[key]) throw new UsageError(`${flag}: the run in ${dir} uses ${run[key] ?? 'none'}; a resumed run keeps it (drop the option)`);
   }
@@ -278,6 +280,20 @@ export function resumeRun(preset: string, ckpt: Checkpoint, opts: Record<string,
   run.checkpointDir = given('checkpointDir') ? path.resolve(String(opts.checkpointDir)) : path.resolve(dir);
   if (given('checkpointDir')) run.checkpointDirIsDefault = false;
   return run;
+}
+
+/**
+ * What --resume names: a checkpoint directory, or — what a person types — the run's --out, whose
+ * checkpoints are in `<out>.ckpt` until the model is saved.
+ */
+export function resumeTarget(dir: string): string {
+  const ckpt = `${dir.replace(/[\\/]+$/, '')}.ckpt`;
+  if (fs.existsSync(dir) && latestCheckpoint(dir)) return dir;
+  if (fs.existsSync(ckpt) && latestCheckpoint(ckpt)) return ckpt;
+  if (fs.existsSync(dir) && fs.existsSync(path.join(dir, 'model.json')) && !fs.existsSync(ckpt)) {
+    throw new DigitsError(`${dir}: a finished model (its run saved it and removed ${path.basename(ckpt)}): nothing to resume`);
+  }
+  return dir;
 }
 
 /** Refuses to start a fresh run over another run's checkpoints (it would replace them). */

@@ -17,8 +17,9 @@ export interface PresetData {
   testClasses: Uint8Array;
 }
 
-export function loadPresetData(dir?: string, limit?: number): PresetData {
-  const ds = loadDataset(resolveDataDir(dir));
+/** The presets' data: their 10 classes (or `classes`) are what every label is checked against. */
+export function loadPresetData(dir?: string, limit?: number, classes = 10): PresetData {
+  const ds = loadDataset(resolveDataDir(dir), classes);
   const n = Math.min(limit ?? ds.train.count, ds.train.count);
   const tr = toTensor(ds.train, ds.height, ds.width, ds.classes, n < ds.train.count ? Array.from({ length: n }, (_v, i) => i) : undefined);
   const te = toTensor(ds.test, ds.height, ds.width, ds.classes);
