@@ -10,6 +10,28 @@ import { DigitsError } from '../errors';
 
 type Json = any;
 
+/**
+ * Errors quote what a file holds (layer and member names, JSON text around a syntax error), which may
+ * contain line breaks and control characters: escaped, so every message stays one line.
+ */
+export function oneLine(message: string): string {
+  return message.replace(/[\x00-\x1f\x7f\x85\u2028\u2029]/g, (c) => (c === '\n' ? '\\n' : c === '\r' ? '\\r' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+}
+
+/** Runs a reader with its DigitsErrors' messages made one line. */
+export function oneLineErrors<T>(read: () => T): T {
+  const fix = (e: unknown): never => {
+    if (e instanceof DigitsError) e.message = oneLine(e.message);
+    throw e;
+  };
+  try {
+    const r = read();
+    return (r instanceof Promise ? r.catch(fix) : r) as T;
+  } catch (e) {
+    return fix(e);
+  }
+}
+
 /** Per-sample values one layer may output (MNIST-sized models need under 2^17); predict allocates batches of them. */
 const MAX_ACTIVATION = 2 ** 24;
 

@@ -7,7 +7,7 @@ import type { Layer, Weight } from '../layers/layer';
 import type { Kernels } from '../kernels/kernels';
 import { DigitsError } from '../errors';
 import { H5File, writeH5, type H5Writer } from './hdf5';
-import { buildModel, compileFromConfig, layerToKeras, parseModelConfig, KERAS2_VERSION } from './keras-config';
+import { buildModel, compileFromConfig, layerToKeras, oneLineErrors, parseModelConfig, KERAS2_VERSION } from './keras-config';
 import { applyMetadata, type DigitsMetadata, type LoadedModel } from './tfjs-json';
 import { keras2TrainingConfig, readLegacyOptimizerWeights, type OptimizerSlots } from './keras-optimizer';
 
@@ -82,6 +82,10 @@ export interface LegacyModel extends LoadedModel {
 
 /** A full-model legacy HDF5 file (root attribute model_config) → a built, weighted, compiled model. */
 export function readLegacyModel(f: H5File, fileBytes: number, kernels?: Kernels): LegacyModel {
+  return oneLineErrors(() => readModel(f, fileBytes, kernels));
+}
+
+function readModel(f: H5File, fileBytes: number, kernels?: Kernels): LegacyModel {
   const config = parseJsonAttr(f, 'model_config');
   if (config === null) {
     const kind = f.attr('/', 'layer_names') !== null || f.isGroup('/layers') || f.isGroup('/_layer_checkpoint_dependencies')

@@ -9,7 +9,7 @@ import type { Kernels } from '../kernels/kernels';
 import { snakeCase } from '../layers/registry';
 import { DigitsError } from '../errors';
 import { openH5, writeH5, type H5File } from './hdf5';
-import { buildModel, compileFromConfig, layerToKeras, parseModelConfig, KERAS3_VERSION } from './keras-config';
+import { buildModel, compileFromConfig, layerToKeras, oneLineErrors, parseModelConfig, KERAS3_VERSION } from './keras-config';
 import { applyMetadata, type DigitsMetadata } from './tfjs-json';
 import { assignLayerWeights, type LegacyModel } from './keras-h5';
 import { keras3CompileConfig, readKeras3OptimizerVars, writeKeras3OptimizerVars } from './keras-optimizer';
@@ -107,7 +107,11 @@ function readVar(f: H5File, path: string): { shape: number[]; data: Float32Array
 export interface ArchiveModel extends LegacyModel {}
 
 /** A `.keras` archive → a built, weighted, compiled model. */
-export async function readKerasArchive(bytes: Uint8Array, where: string, kernels?: Kernels): Promise<ArchiveModel> {
+export function readKerasArchive(bytes: Uint8Array, where: string, kernels?: Kernels): Promise<ArchiveModel> {
+  return oneLineErrors(() => readArchive(bytes, where, kernels));
+}
+
+async function readArchive(bytes: Uint8Array, where: string, kernels?: Kernels): Promise<ArchiveModel> {
   const members = unzipMembers(bytes, where);
   for (const m of ['config.json', 'model.weights.h5']) if (!members.has(m)) throw new DigitsError(`${where}: the archive has no ${m} (not a Keras .keras file, or an incomplete one)`);
   const config = parseJson(members.get('config.json')!, where, 'config.json');

@@ -13,7 +13,7 @@ import { isZip, readKeras3Weights, readKerasArchive, writeKeras3Weights, writeKe
 import { loadModel as loadTfjsDir, saveModel as saveTfjsDir, VERSION } from './tfjs';
 import { toOnnx } from './onnx';
 import type { DigitsMetadata } from './tfjs-json';
-import { buildModel, parseModelConfig } from './keras-config';
+import { buildModel, oneLineErrors, parseModelConfig } from './keras-config';
 
 /** Keras files are small; past this a file is refused before it is read. */
 const MAX_FILE = 1 << 30;
@@ -33,7 +33,11 @@ function readBounded(file: string, what: string): Buffer {
 }
 
 /** A model directory, model.json, .h5 or .keras file → the loaded model, whatever its extension says. */
-export async function loadModelFile(file: string): Promise<LoadedFile> {
+export function loadModelFile(file: string): Promise<LoadedFile> {
+  return oneLineErrors(() => loadFile(file));
+}
+
+async function loadFile(file: string): Promise<LoadedFile> {
   if (fs.existsSync(file) && fs.statSync(file).isDirectory()) return { ...loadTfjsDir(file), format: 'tfjs', kerasVersion: '' };
   const bytes = readBounded(file, 'the model');
   if (isHdf5(bytes)) {
@@ -60,7 +64,11 @@ function isArchitectureJson(bytes: Uint8Array): boolean {
  * A model to receive weights from `weightsFile`: any model file, or Keras' model.to_json() architecture
  * (the classic pair model.json + save_weights('model.h5')), built with its layers' initial weights.
  */
-export async function loadArchitecture(file: string, weightsFile: string): Promise<LoadedFile> {
+export function loadArchitecture(file: string, weightsFile: string): Promise<LoadedFile> {
+  return oneLineErrors(() => loadArchitectureOf(file, weightsFile));
+}
+
+async function loadArchitectureOf(file: string, weightsFile: string): Promise<LoadedFile> {
   if (fs.existsSync(file) && fs.statSync(file).isFile()) {
     const bytes = readBounded(file, 'the architecture');
     if (isArchitectureJson(bytes)) {
@@ -68,19 +76,33 @@ export async function loadArchitecture(file: string, weightsFile: string): Promi
       const kerasVersion = String(json.keras_version ?? '');
       const notes: string[] = [];
       const spec = parseModelConfig(json, file, { keras3: /^3\./.test(kerasVersion), notes });
-      // the weights file bounds what the architecture may allocate
-      const model = buildModel(spec, file, fs.statSync(weightsFile).size / 2 + 1024);
+      // the weights file bounds what the architecture may allocate; what it cannot hold is the weights file's fault
+      let size: number;
+      try { size = fs.statSync(weightsFile).size; } catch (e) { throw new DigitsError(`${weightsFile}: cannot read the weights (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`); }
+      let model: Sequential;
+      try {
+        model = buildModel(spec, file, size / 2 + 1024);
+      } catch (e) {
+        if (e instanceof DigitsError && e.message.includes('more than the weights data holds')) {
+          throw new DigitsError(`${weightsFile}: ${size} bytes cannot hold the weights of ${file} (${e.message.slice(file.length + 2)})`);
+        }
+        throw e;
+      }
       return { model, metadata: null, notes, format: 'tfjs', kerasVersion };
     }
   }
-  return loadModelFile(file);
+  return loadFile(file);
 }
 
 /**
  * Weights saved on their own (Keras 3 `*.weights.h5`, Keras 2 `save_weights('w.h5')`, or any full model
  * file) onto `model`, built with the architecture they were saved from.
  */
-export async function loadWeightsInto(model: Sequential, file: string): Promise<void> {
+export function loadWeightsInto(model: Sequential, file: string): Promise<void> {
+  return oneLineErrors(() => loadWeights(model, file));
+}
+
+async function loadWeights(model: Sequential, file: string): Promise<void> {
   const bytes = readBounded(file, 'the weights');
   if (!isHdf5(bytes)) {
     const other = (await loadModelFile(file)).model;
