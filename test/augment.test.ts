@@ -23,15 +23,17 @@ function apply(t: Partial<Transform>, src: Float32Array, h: number, w: number, g
   return dst;
 }
 
-/** Keras' apply_affine_transform written out literally: M = R·S·Z, offset to the centre, scipy order-1 sampling with mode 'nearest'. */
+/** Keras' apply_affine_transform written out literally: M = R·S·Sh·Z, offset to the centre, scipy order-1 sampling with mode 'nearest'. */
 function kerasReference(src: Float32Array, h: number, w: number, t: Transform): Float32Array {
   const th = (t.theta * Math.PI) / 180;
   const R = [[Math.cos(th), -Math.sin(th), 0], [Math.sin(th), Math.cos(th), 0], [0, 0, 1]];
   const S = [[1, 0, t.tx], [0, 1, t.ty], [0, 0, 1]];
   const Z = [[t.zx, 0, 0], [0, t.zy, 0], [0, 0, 1]];
+  const sh = ((t.shear ?? 0) * Math.PI) / 180;
+  const Sh = [[1, -Math.sin(sh), 0], [0, Math.cos(sh), 0], [0, 0, 1]];
   const mul = (a: number[][], b: number[][]) => a.map((row) => b[0].map((_v, j) => row.reduce((s, v, k) => s + v * b[k][j], 0)));
   const ox = h / 2 - 0.5, oy = w / 2 - 0.5;
-  const M = mul(mul([[1, 0, ox], [0, 1, oy], [0, 0, 1]], mul(mul(R, S), Z)), [[1, 0, -ox], [0, 1, -oy], [0, 0, 1]]);
+  const M = mul(mul([[1, 0, ox], [0, 1, oy], [0, 0, 1]], mul(mul(mul(R, S), Sh), Z)), [[1, 0, -ox], [0, 1, -oy], [0, 0, 1]]);
   const at = (r: number, c: number) => src[Math.min(h - 1, Math.max(0, r)) * w + Math.min(w - 1, Math.max(0, c))];
   const out = new Float32Array(h * w);
   for (let r = 0; r < h; r++) for (let c = 0; c < w; c++) {
@@ -93,7 +95,7 @@ describe('augmentation geometry (Keras apply_affine_transform)', () => {
   test('matches a literal transcription of Keras (matrix product, centre offset, scipy order 1, nearest mode)', () => {
     const rng = new Rng(3);
     const src = new Float32Array(784).map(() => rng.next());
-    const gen = new ImageDataGenerator({ rotationRange: 20, zoomRange: 0.2, widthShiftRange: 0.15, heightShiftRange: 0.15 });
+    const gen = new ImageDataGenerator({ rotationRange: 20, zoomRange: 0.2, widthShiftRange: 0.15, heightShiftRange: 0.15, shearRange: 15 });
     for (let i = 0; i < 20; i++) {
       const t = gen.randomTransform(rng, 28, 28);
       const ours = apply(t, src, 28, 28, gen), ref = kerasReference(src, 28, 28, t);
@@ -201,5 +203,52 @@ describe('elastic distortion', () => {
     const p = x.slice(), e = x.slice();
     plain.augmenter([28, 28, 1])(p, 4, new Rng(5)); elastic.augmenter([28, 28, 1])(e, 4, new Rng(5));
     assert.notDeepEqual(p, e);
+  });
+});
+
+describe('the ink step (strokes, contrast, blur, noise)', () => {
+  /** A 3-pixel-wide vertical bar on a 14x14 image. */
+  const bar = () => { const x = new Float32Array(196); for (let r = 2; r < 12; r++) for (let c = 6; c < 9; c++) x[r * 14 + c] = 1; return x; };
+  const mass = (x: Float32Array) => x.reduce((a, b) => a + b, 0);
+  const run = (ink: ConstructorParameters<typeof ImageDataGenerator>[0], seed = 1) => {
+    const x = bar();
+    new ImageDataGenerator(ink).augmenter([14, 14, 1])(x, 1, new Rng(seed));
+    return x;
+  };
+
+  test('a full dilation widens a stroke by a pixel a side, a full erosion thins it to its core', () => {
+    const thick = run({ ink: { stroke: [1, 1] } }), thin = run({ ink: { stroke: [-1, -1] } });
+    assert.deepEqual(Array.from({ length: 14 }, (_v, c) => thick[7 * 14 + c]), [0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0]);
+    assert.deepEqual(Array.from({ length: 14 }, (_v, c) => thin[7 * 14 + c]), [0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+    const half = run({ ink: { stroke: [0.5, 0.5] } });
+    assert.equal(half[7 * 14 + 5], 0.5, 'a partial blend is a partial pixel');
+  });
+
+  test('contrast scales the ink; blur keeps its mass away from the edges; noise stays in [0, 1]', () => {
+    const faint = run({ ink: { contrast: [0.5, 0.5] } });
+    assert.ok(Math.abs(mass(faint) - mass(bar()) / 2) < 1e-5);
+    const blurred = run({ ink: { blur: 1 } });
+    assert.ok(Math.abs(mass(blurred) - mass(bar())) < 0.02 * mass(bar()), `${mass(blurred)} vs ${mass(bar())}`);
+    assert.ok(blurred[7 * 14 + 7] < 1 && blurred[7 * 14 + 4] > 0, 'spread sideways');
+    const noisy = run({ ink: { noise: 0.3 } });
+    assert.ok(noisy.every((v) => v >= 0 && v <= 1));
+    assert.ok(noisy.some((v, i) => v !== bar()[i]));
+  });
+
+  test('deterministic from the seed, and bad ranges are usage errors', () => {
+    const opts = { shearRange: 10, ink: { stroke: [-1, 1] as [number, number], contrast: [0.6, 1] as [number, number], blur: 1, noise: 0.05 } };
+    assert.deepEqual(run(opts, 7), run(opts, 7));
+    assert.notDeepEqual(run(opts, 7), run(opts, 8));
+    assert.throws(() => new ImageDataGenerator({ ink: { stroke: [1, -1] } }), UsageError);
+    assert.throws(() => new ImageDataGenerator({ ink: { contrast: [0, 2] } }), UsageError);
+    assert.throws(() => new ImageDataGenerator({ shearRange: -1 }), UsageError);
+  });
+
+  test('shear and the ink step draw after Keras\' five, so recipes without them keep their streams', () => {
+    const plain = new ImageDataGenerator({ rotationRange: 10, zoomRange: 0.1 });
+    const more = new ImageDataGenerator({ rotationRange: 10, zoomRange: 0.1, shearRange: 10 });
+    const a = plain.randomTransform(new Rng(5), 28, 28), b = more.randomTransform(new Rng(5), 28, 28);
+    assert.deepEqual([a.theta, a.tx, a.ty, a.zx, a.zy], [b.theta, b.tx, b.ty, b.zx, b.zy]);
+    assert.ok(b.shear !== undefined && Math.abs(b.shear) <= 10 && a.shear === undefined);
   });
 });
