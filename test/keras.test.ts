@@ -214,13 +214,13 @@ describe('seed003\'s own trained model.h5 (Keras 2.4.0)', { skip: !fs.existsSync
 
 describe('what we write', () => {
   /** A model using every layer and activation that all three writers can name. */
-  function everyLayer(): Sequential {
+  function everyLayer(eluAlpha = 0.5): Sequential {
     const m = new Sequential({ name: 'every_layer', seed: 7, layers: [
       new Rescaling({ scale: 1 / 255, offset: 0, inputShape: [28, 28] }), new Reshape({ targetShape: [28, 28, 1] }),
       new Conv2D({ filters: 4, kernelSize: 5, strides: 2, padding: 'same', activation: 'elu' }),
       new BatchNormalization({ center: false }), new LeakyReLU({ alpha: 0.1 }),
       new Conv2D({ filters: 6, kernelSize: 3, padding: 'valid', activation: 'tanh', useBias: false }),
-      new AveragePooling2D({ poolSize: 2, padding: 'same' }), new ReLU({ maxValue: 6 }), new ELU({ alpha: 0.5 }),
+      new AveragePooling2D({ poolSize: 2, padding: 'same' }), new ReLU({ maxValue: 6 }), new ELU({ alpha: eluAlpha }),
       new MaxPooling2D({ poolSize: 2, strides: 1 }), new GlobalAveragePooling2D(),
       new Dense({ units: 16, activation: 'sigmoid' }), new BatchNormalization({ scale: false }), new Dropout({ rate: 0.2 }),
       new Dense({ units: 10 }), new Activation({ activation: 'softmax' }),
@@ -350,8 +350,9 @@ describe('what we write', () => {
   test('TF.js loads a Keras file converted to its format and predicts the same', async () => {
     const tf = await loadTfjs();
     const dir = tempDir();
-    for (const name of ['keras3.8-sequential.keras', 'tf2.12-functional.h5']) {
-      const { model } = await loadFixture(name);
+    for (const name of ['keras3.8-sequential.keras', 'tf2.12-functional.h5', 'every layer']) {
+      // TF.js' ELU layer takes alpha 1 only
+      const model = name === 'every layer' ? everyLayer(1) : (await loadFixture(name)).model;
       const out = path.join(dir, name.replace(/\W/g, '_'));
       await saveModelFile(model, out);
       const m = await tfjsLoadDir(tf, out);

@@ -340,6 +340,7 @@ export function layerToKeras(l: Layer, flavor: Flavor, where: string): { class_n
     case 'Softmax':
       return { class_name: cls, config: { ...base, axis: -1 } };
     case 'ELU':
+      if (flavor === 'tfjs' && Math.abs((a.alpha ?? 1) - 1) > 1e-7) throw new DigitsError(`${where}: layer ${l.name} (ELU): TF.js's ELU takes alpha 1 only, not ${a.alpha} (a .keras file can hold it; so can .onnx)`);
       return { class_name: cls, config: { ...base, alpha: a.alpha } };
     case 'LeakyReLU':
       return { class_name: cls, config: { ...base, [k3 ? 'negative_slope' : 'alpha']: a.alpha } };
@@ -349,7 +350,10 @@ export function layerToKeras(l: Layer, flavor: Flavor, where: string): { class_n
       const name = activationName(a.activation!, a.alpha ?? NaN, flavor);
       if (cls === 'Activation' && name !== null) return { class_name: cls, config: { ...base, activation: name } };
       if (a.activation === 'leaky_relu') return { class_name: 'LeakyReLU', config: { ...base, [k3 ? 'negative_slope' : 'alpha']: a.alpha } };
-      if (a.activation === 'elu') return { class_name: 'ELU', config: { ...base, alpha: a.alpha } };
+      if (a.activation === 'elu') {
+        if (flavor === 'tfjs') throw new DigitsError(`${where}: layer ${l.name} (${cls}): TF.js has no elu with alpha ${a.alpha} (a .keras file can hold it; so can .onnx)`);
+        return { class_name: 'ELU', config: { ...base, alpha: a.alpha } };
+      }
       if (a.activation === 'relu' || a.activation === 'relu6') {
         return { class_name: 'ReLU', config: { ...base, max_value: a.activation === 'relu6' ? 6 : null, ...(flavor !== 'tfjs' && { negative_slope: 0, threshold: 0 }) } };
       }
