@@ -12,16 +12,22 @@ type Json = any;
 
 /**
  * Errors quote what a file holds (layer and member names, JSON text around a syntax error), which may
- * contain line breaks and control characters: escaped, so every message stays one line.
+ * contain line breaks and control characters, or run to kilobytes (Keras' chunked name lists exist for
+ * names that long): control characters come out escaped and long quotes cut in the middle, so every
+ * message stays one readable line. `keep`, the file's name the message starts with, is never cut.
  */
-export function oneLine(message: string): string {
-  return message.replace(/[\x00-\x1f\x7f\x85\u2028\u2029]/g, (c) => (c === '\n' ? '\\n' : c === '\r' ? '\\r' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+export function oneLine(message: string, keep = ''): string {
+  const escape = (s: string) => s.replace(/[\x00-\x1f\x7f\x85\u2028\u2029]/g, (c) => (c === '\n' ? '\\n' : c === '\r' ? '\\r' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+  const head = keep && message.startsWith(keep) ? keep : '';
+  let rest = escape(message.slice(head.length)).replace(/\S{121,}/g, (w) => `${w.slice(0, 60)}…${w.slice(-40)}`);
+  if (rest.length > 800) rest = `${rest.slice(0, 560)} … ${rest.slice(-200)}`;
+  return escape(head) + rest;
 }
 
-/** Runs a reader with its DigitsErrors' messages made one line. */
-export function oneLineErrors<T>(read: () => T): T {
+/** Runs a reader of the file `where` with its DigitsErrors' messages made one line. */
+export function oneLineErrors<T>(where: string, read: () => T): T {
   const fix = (e: unknown): never => {
-    if (e instanceof DigitsError) e.message = oneLine(e.message);
+    if (e instanceof DigitsError) e.message = oneLine(e.message, where);
     throw e;
   };
   try {

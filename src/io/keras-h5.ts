@@ -82,7 +82,7 @@ export interface LegacyModel extends LoadedModel {
 
 /** A full-model legacy HDF5 file (root attribute model_config) → a built, weighted, compiled model. */
 export function readLegacyModel(f: H5File, fileBytes: number, kernels?: Kernels): LegacyModel {
-  return oneLineErrors(() => readModel(f, fileBytes, kernels));
+  return oneLineErrors(f.where, () => readModel(f, fileBytes, kernels));
 }
 
 function readModel(f: H5File, fileBytes: number, kernels?: Kernels): LegacyModel {

@@ -108,7 +108,7 @@ export interface ArchiveModel extends LegacyModel {}
 
 /** A `.keras` archive → a built, weighted, compiled model. */
 export function readKerasArchive(bytes: Uint8Array, where: string, kernels?: Kernels): Promise<ArchiveModel> {
-  return oneLineErrors(() => readArchive(bytes, where, kernels));
+  return oneLineErrors(where, () => readArchive(bytes, where, kernels));
 }
 
 async function readArchive(bytes: Uint8Array, where: string, kernels?: Kernels): Promise<ArchiveModel> {

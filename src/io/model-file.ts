@@ -34,7 +34,7 @@ function readBounded(file: string, what: string): Buffer {
 
 /** A model directory, model.json, .h5 or .keras file → the loaded model, whatever its extension says. */
 export function loadModelFile(file: string): Promise<LoadedFile> {
-  return oneLineErrors(() => loadFile(file));
+  return oneLineErrors(file, () => loadFile(file));
 }
 
 async function loadFile(file: string): Promise<LoadedFile> {
@@ -65,7 +65,7 @@ function isArchitectureJson(bytes: Uint8Array): boolean {
  * (the classic pair model.json + save_weights('model.h5')), built with its layers' initial weights.
  */
 export function loadArchitecture(file: string, weightsFile: string): Promise<LoadedFile> {
-  return oneLineErrors(() => loadArchitectureOf(file, weightsFile));
+  return oneLineErrors(weightsFile, () => loadArchitectureOf(file, weightsFile));
 }
 
 async function loadArchitectureOf(file: string, weightsFile: string): Promise<LoadedFile> {
@@ -99,7 +99,7 @@ async function loadArchitectureOf(file: string, weightsFile: string): Promise<Lo
  * file) onto `model`, built with the architecture they were saved from.
  */
 export function loadWeightsInto(model: Sequential, file: string): Promise<void> {
-  return oneLineErrors(() => loadWeights(model, file));
+  return oneLineErrors(file, () => loadWeights(model, file));
 }
 
 async function loadWeights(model: Sequential, file: string): Promise<void> {
