@@ -46,6 +46,9 @@ export function assignLayerWeights(f: H5File, layer: Layer, values: { name: stri
     if (v.shape.join() !== w.shape.join()) throw new DigitsError(`${f.where}: weight ${v.name} of layer ${layer.name} has shape [${v.shape}], the layer needs [${w.shape}]`);
     const bad = v.data.findIndex((x) => !Number.isFinite(x));
     if (bad >= 0) throw new DigitsError(`${f.where}: weight ${v.name} of layer ${layer.name} holds ${v.data[bad]} at index ${bad}`);
+    // weights go by position, as Keras assigns them: a variance that is negative is another variable in its place
+    const negative = w.name === 'moving_variance' ? v.data.findIndex((x) => x < 0) : -1;
+    if (negative >= 0) throw new DigitsError(`${f.where}: weight ${v.name} of layer ${layer.name} holds ${v.data[negative]} at index ${negative}, but it is the layer's moving_variance (a variance is never negative)`);
     w.value.set(v.data);
   });
 }
