@@ -1,5 +1,5 @@
 // `npm run bench`: training and inference samples/s per preset for the native core (fp32, and bf16
-// when the addon offers it), the reference core, and — when Debian's python3-torch is installed —
+// when the addon offers it), the WebAssembly core, the reference core, and — when Debian's python3-torch is installed —
 // PyTorch on the same architecture, batch size and thread count, measured in the same run, with the
 // ratio (the last row is `digits speedrun`'s net). Prints a table, writes bench-results.json, and
 // with --profile per-layer times. PyTorch runs with the OpenMP wait settings native.ts sets for us
@@ -19,6 +19,7 @@ import { Rng } from '../src/rng';
 import type { Sequential } from '../src/model/sequential';
 
 interface Native { loadNative(): Kernels | null; setThreads(n: number): void; setPrecision?(p: 'fp32' | 'bf16'): void }
+interface Wasm { loadWasm(): Kernels | null; setWasmThreads(n: number): void }
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : dflt; };
@@ -32,6 +33,10 @@ if (!['fp32', 'bf16', 'both'].includes(precision)) { process.stderr.write(`bench
 
 function loadNative(): Native | null {
   try { return require('../src/kernels/native') as Native; } catch { return null; }
+}
+
+function loadWasm(): Wasm | null {
+  try { return require('../src/kernels/wasm') as Wasm; } catch { return null; }
 }
 
 function batchData(model: Sequential, n: number): { x: Float32Array; t: Float32Array } {
@@ -132,6 +137,9 @@ function main(): void {
   const nk = nat?.loadNative() ?? null;
   if (nat && nk) nat.setThreads(threads);
   const bf16 = nk ? (nat as unknown as { nativeInfo(): { bf16?: boolean } }).nativeInfo().bf16 === true : false;
+  const wasm = loadWasm();
+  const wk = wasm?.loadWasm() ?? null;
+  if (wasm && wk) wasm.setWasmThreads(threads);
   process.stderr.write(`bench: ${presets.length} presets, ${threads} threads, ~${seconds}s per measurement${nk ? '' : ' (native core not available)'}\n`);
   const results: Record<string, Record<string, { train: number; infer: number } | null>> = {};
   const profiles: string[] = [];
@@ -148,6 +156,10 @@ function main(): void {
         nat!.setPrecision('fp32');
       }
     }
+    if (wk) {
+      row.wasm = measure(p, wk);
+      if (profile) profiles.push(`${p.name} (wasm, batch ${p.recipe.batchSize})`, ...profileLayers(p, wk));
+    }
     row.reference = measure(p, reference);
     results[p.name] = row;
     process.stderr.write(`bench: ${p.name} done\n`);
@@ -160,11 +172,11 @@ function main(): void {
   const w = Math.max(15, ...presets.map((p) => p.name.length));
   const lines = [
     `training samples/s (inference samples/s at batch 256 in brackets); ratios against PyTorch ${torch ? '' : '(not installed) '}in this run; ${threads} threads`,
-    `${'preset'.padEnd(w)} ${'batch'.padStart(5)} ${'native'.padStart(8)} ${'bf16'.padStart(8)} ${'ref'.padStart(8)} ${'torch'.padStart(8)} ${'nat/pt'.padStart(7)} ${'bf16/pt'.padStart(7)} | ${'native'.padStart(8)} ${'torch'.padStart(8)} ${'nat/pt'.padStart(7)}`,
+    `${'preset'.padEnd(w)} ${'batch'.padStart(5)} ${'native'.padStart(8)} ${'bf16'.padStart(8)} ${'wasm'.padStart(8)} ${'ref'.padStart(8)} ${'torch'.padStart(8)} ${'nat/pt'.padStart(7)} ${'bf16/pt'.padStart(7)} ${'wa/nat'.padStart(7)} ${'wa/ref'.padStart(7)} | ${'native'.padStart(8)} ${'wasm'.padStart(8)} ${'torch'.padStart(8)} ${'nat/pt'.padStart(7)}`,
   ];
   for (const p of presets) {
     const r = results[p.name];
-    lines.push(`${p.name.padEnd(w)} ${String(p.recipe.batchSize).padStart(5)} ${f(r.native?.train)} ${f(r.bf16?.train)} ${f(r.reference?.train)} ${f(r.torch?.train)} ${ratio(r.native?.train, r.torch?.train)} ${ratio(r.bf16?.train, r.torch?.train)} | ${f(r.native?.infer)} ${f(r.torch?.infer)} ${ratio(r.native?.infer, r.torch?.infer)}`);
+    lines.push(`${p.name.padEnd(w)} ${String(p.recipe.batchSize).padStart(5)} ${f(r.native?.train)} ${f(r.bf16?.train)} ${f(r.wasm?.train)} ${f(r.reference?.train)} ${f(r.torch?.train)} ${ratio(r.native?.train, r.torch?.train)} ${ratio(r.bf16?.train, r.torch?.train)} ${ratio(r.wasm?.train, r.native?.train)} ${ratio(r.wasm?.train, r.reference?.train)} | ${f(r.native?.infer)} ${f(r.wasm?.infer)} ${f(r.torch?.infer)} ${ratio(r.native?.infer, r.torch?.infer)}`);
   }
   const rss = peakRss();
   if (rss) lines.push(`peak RSS training seed000-kaggle at batch 128 (${rss.batches} batches + test evaluation, ${rss.data} data): ${rss.maxRssMiB.toFixed(0)} MiB`);

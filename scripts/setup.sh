@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
 # chromium: the headless browser test of the draw-a-digit page (test/browser.test.ts); python3-h5py: scripts/keras_check.py,
-# which loads the Keras files we write the way Keras' own loaders do (test/keras.test.ts)
-for pkg in libdnnl-dev g++ make python3 python3-h5py chromium; do
+# which loads the Keras files we write the way Keras' own loaders do (test/keras.test.ts); clang-16 + lld-16: wasm/build.js
+# rebuilds the committed WebAssembly core (wasm/digits.wasm) from wasm/src, and the tests check the two agree
+for pkg in libdnnl-dev g++ make python3 python3-h5py chromium clang-16 lld-16; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

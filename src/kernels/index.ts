@@ -1,5 +1,5 @@
-// Backend selection: native (oneDNN) when the addon loads, else the reference core with one warning.
-// DIGITS_BACKEND=reference|native forces one.
+// Backend selection: native (oneDNN) when the addon loads, else the WebAssembly core (wasm/digits.wasm,
+// SIMD + threads), else the reference core with one warning. DIGITS_BACKEND=reference|native|wasm forces one.
 import type { Kernels } from './kernels';
 import { reference } from './reference';
 import { DigitsError } from '../errors';
@@ -29,20 +29,43 @@ function nativeModule(): NativeModule | null {
   return native;
 }
 
+interface WasmModule {
+  loadWasm(): Kernels | null;
+  wasmInfo(): { threads: number } | null;
+  wasmLoadError(): string | null;
+  setWasmThreads(n: number): void;
+}
+
+let wasm: WasmModule | null | undefined;
+function wasmModule(): WasmModule | null {
+  if (wasm === undefined) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      wasm = require('./wasm') as WasmModule;
+    } catch {
+      wasm = null;
+    }
+  }
+  return wasm;
+}
+
 let chosen: Kernels | undefined;
 let warned = false;
 
 export function getKernels(): Kernels {
   if (chosen) return chosen;
   const want = process.env.DIGITS_BACKEND;
-  if (want && want !== 'reference' && want !== 'native') throw new DigitsError(`DIGITS_BACKEND: expected 'reference' or 'native', got '${want}'`, 2);
+  if (want && want !== 'reference' && want !== 'native' && want !== 'wasm') throw new DigitsError(`DIGITS_BACKEND: expected 'reference', 'native' or 'wasm', got '${want}'`, 2);
   if (want === 'reference') return (chosen = reference);
-  const k = nativeModule()?.loadNative() ?? null;
+  const k = want === 'wasm' ? null : nativeModule()?.loadNative() ?? null;
   if (k) return (chosen = k);
   if (want === 'native') throw new DigitsError(`DIGITS_BACKEND=native but the native core is not available (${nativeModule()?.nativeLoadError?.() ?? 'addon not built'}); run npm ci on a machine with libdnnl-dev`);
+  const wk = wasmModule()?.loadWasm() ?? null;
+  if (wk) return (chosen = wk);
+  if (want === 'wasm') throw new DigitsError(`DIGITS_BACKEND=wasm but the WebAssembly core does not load (${wasmModule()?.wasmLoadError() ?? 'src/kernels/wasm missing'})`);
   if (!warned) {
     warned = true;
-    process.stderr.write('digits: native core not available, using the reference TypeScript core (slow)\n');
+    process.stderr.write('digits: native and WebAssembly cores not available, using the reference TypeScript core (slow)\n');
   }
   return (chosen = reference);
 }
@@ -50,13 +73,15 @@ export function getKernels(): Kernels {
 /** One line for `digits --version`: the active backend and, for native, oneDNN's ISA. */
 export function backendDescription(): string {
   const k = getKernels();
+  if (k.name === 'wasm') return `backend: wasm (WebAssembly SIMD128, ${wasmModule()?.wasmInfo()?.threads ?? 1} threads)`;
   if (k.name !== 'native') return 'backend: reference (TypeScript)';
   const info = nativeModule()?.nativeInfo();
   return info ? `backend: native (oneDNN ${info.onednn}, ISA ${info.isa}, ${info.threads} threads)` : 'backend: native';
 }
 
 export function setThreads(n: number): void {
-  nativeModule()?.setThreads(n);
+  if (getKernels().name === 'wasm') wasmModule()?.setWasmThreads(n);
+  else nativeModule()?.setThreads(n);
 }
 
 /** The precision convolutions and dense layers compute in now: fp32 unless setPrecision('bf16') took. */

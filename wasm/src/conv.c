@@ -1,0 +1,492 @@
+// Convolutions (NHWC activations, HWIO kernels) as implicit GEMMs on the 4x8 micro-kernel:
+// - forward: rows = output pixels, k = (ky, kx, ci), columns = filters; an output pixel's im2col row
+//   is read in place as one run per kernel tap (the padding's taps point at a zero run), or one run
+//   per kernel row when the row's taps are contiguous in memory (stride 1, away from the edges);
+// - backward data: rows = input pixels, k = (ky, kx, filter), columns = input channels, reading dy
+//   in place the same way against the kernel transposed (packed once per call); with strides, input
+//   pixels are grouped by phase (ix mod sw) so a tile's four pixels share their valid taps;
+// - backward weights: rows = k, columns = filters, summed over output pixels in blocks of 256 (an
+//   im2col strip of 4 k's transposed into scratch, dy read in place).
+// Every output element is computed by one thread in a fixed order, so results do not depend on the
+// thread count.
+#include "gemm.h"
+
+#define BLOCK 256  // output pixels per backward-weights block
+
+// ---- forward -----------------------------------------------------------------------------------
+
+typedef struct {
+  conv_geom g;
+  const float *x, *w, *b;
+  float* y;
+  const float* zero;
+  int relu, M, N, K, panels, tiles, per_chunk, explicit_cols, kp;
+  char* ts;
+  int tstride;
+} fwd_ctx;
+
+static void fwd_task(void* vc, int chunk, int tid) {
+  const fwd_ctx* C = vc;
+  const conv_geom* g = &C->g;
+  const int c = g->c, W = g->w, N = C->N, kw = g->kw;
+  char* ts = C->ts + tid * C->tstride;
+  float* tmp = (float*)ts;
+  float* col = tmp + 32;
+  seg_t* segs = (seg_t*)(col + 4 * C->kp);
+  const int t0 = chunk * C->per_chunk, t1 = imin(t0 + C->per_chunk, C->tiles);
+  for (int t = t0; t < t1; t++) {
+    const int m0 = t * 4, rows = imin(4, C->M - m0);
+    int bb[4], oy[4], ox[4];
+    for (int r = 0; r < 4; r++) {
+      int m = m0 + (r < rows ? r : 0);
+      bb[r] = m / (g->oh * g->ow);
+      int rem = m - bb[r] * g->oh * g->ow;
+      oy[r] = rem / g->ow;
+      ox[r] = rem - oy[r] * g->ow;
+    }
+    int nseg = 0;
+    if (C->explicit_cols) {  // few channels: gather the four im2col rows, one segment of length K
+      for (int r = 0; r < 4; r++) {
+        float* dst = col + r * C->kp;
+        for (int ky = 0; ky < g->kh; ky++) {
+          int iy = oy[r] * g->sh + ky - g->pt;
+          for (int kx = 0; kx < kw; kx++) {
+            int ix = ox[r] * g->sw + kx - g->pl;
+            if (iy < 0 || iy >= g->h || ix < 0 || ix >= W) {
+              for (int ci = 0; ci < c; ci++) *dst++ = 0;
+            } else {
+              const float* src = C->x + ((bb[r] * g->h + iy) * W + ix) * c;
+              for (int ci = 0; ci < c; ci++) *dst++ = src[ci];
+            }
+          }
+        }
+      }
+      segs[0] = (seg_t){{col, col + C->kp, col + 2 * C->kp, col + 3 * C->kp}, C->w, C->K};
+      nseg = 1;
+    } else {
+      for (int ky = 0; ky < g->kh; ky++) {
+        int iy[4], rowok = 0, full = g->sw == 1;
+        for (int r = 0; r < 4; r++) {
+          iy[r] = oy[r] * g->sh + ky - g->pt;
+          int ok = iy[r] >= 0 && iy[r] < g->h;
+          rowok |= ok;
+          int ix0 = ox[r] - g->pl;
+          full &= ok && ix0 >= 0 && ix0 + kw <= W;
+        }
+        if (!rowok) continue;
+        if (full) {  // the kernel row's taps are one contiguous run of kw·c floats
+          seg_t* s = &segs[nseg++];
+          for (int r = 0; r < 4; r++) s->a[r] = C->x + ((bb[r] * g->h + iy[r]) * W + ox[r] - g->pl) * c;
+          s->b = C->w + ky * kw * c * N;
+          s->len = kw * c;
+          continue;
+        }
+        for (int kx = 0; kx < kw; kx++) {
+          seg_t* s = &segs[nseg];
+          int any = 0;
+          for (int r = 0; r < 4; r++) {
+            int ix = ox[r] * g->sw + kx - g->pl;
+            int ok = iy[r] >= 0 && iy[r] < g->h && ix >= 0 && ix < W;
+            s->a[r] = ok ? C->x + ((bb[r] * g->h + iy[r]) * W + ix) * c : C->zero;
+            any |= ok;
+          }
+          if (!any) continue;
+          s->b = C->w + (ky * kw + kx) * c * N;
+          s->len = c;
+          nseg++;
+        }
+      }
+    }
+    for (int p = 0; p < C->panels; p++) {
+      float* cp[4];
+      for (int r = 0; r < 4; r++) cp[r] = C->y + (m0 + imin(r, rows - 1)) * N + p * 8;
+      tile_store(segs, nseg, p * 8, N, C->b ? C->b + p * 8 : 0, cp, rows, imin(8, N - p * 8), 0, C->relu, tmp);
+    }
+  }
+}
+
+void conv_forward_impl(const conv_geom* g, const float* x, const float* w, const float* b, float* y, int relu) {
+  fwd_ctx C = {*g, x, w, b, y, 0, relu};
+  C.M = g->n * g->oh * g->ow;
+  C.N = g->f;
+  C.K = g->kh * g->kw * g->c;
+  C.panels = ceil_div(C.N, 8);
+  C.tiles = ceil_div(C.M, 4);
+  C.explicit_cols = g->c < 4 && g->sw != 1;
+  C.kp = C.explicit_cols ? (C.K + 3) & ~3 : 0;
+  C.zero = scratch_zero((size_t)(g->c + 8) * 4);
+  C.tstride = (int)((32 + 4 * C.kp) * 4 + g->kh * g->kw * sizeof(seg_t) + 64) & ~63;
+  C.ts = scratch((size_t)C.tstride * threads());
+  // about 16 chunks per thread, at least 2 tiles each
+  C.per_chunk = imax(2, C.tiles / (16 * threads()));
+  parallel_for(ceil_div(C.tiles, C.per_chunk), fwd_task, &C);
+}
+
+EXPORT(conv2d_forward) void conv2d_forward(const float* x, const float* w, const float* b, float* y, int relu) {
+  conv_geom g = conv_params();
+  conv_forward_impl(&g, x, w, b, y, relu);
+}
+
+// ---- backward data -----------------------------------------------------------------------------
+
+typedef struct {
+  conv_geom g;
+  const float *dy, *w;
+  float *wt, *dx;
+  const float* zero;
+  int panels, per_chunk;
+  char* ts;
+  int tstride;
+} bwd_data_ctx;
+
+// wt[q][ky][kw-1-kx][j][e] = w[ky][kx][8q+e][j]: the kernel transposed, kx reversed so that a kernel
+// row's taps read dy's pixels in increasing order
+static void pack_wt_task(void* vc, int q, int tid) {
+  (void)tid;
+  const bwd_data_ctx* C = vc;
+  const conv_geom* g = &C->g;
+  const int c = g->c, f = g->f;
+  float* dst = C->wt + (size_t)q * g->kh * g->kw * f * 8;
+  for (int ky = 0; ky < g->kh; ky++)
+    for (int kxr = 0; kxr < g->kw; kxr++) {
+      const int kx = g->kw - 1 - kxr;
+      const float* src = C->w + (ky * g->kw + kx) * c * f;
+      for (int j = 0; j < f; j++, dst += 8)
+        for (int e = 0; e < 8; e++) {
+          int ci = q * 8 + e;
+          dst[e] = ci < c ? src[ci * f + j] : 0;
+        }
+    }
+}
+
+// Segments of one tile of four input pixels (b[r], iy[r], ix[r]) for backward data; returns the count.
+static int bwd_data_segs(const bwd_data_ctx* C, const int* bb, const int* iy, const int* ix, seg_t* segs) {
+  const conv_geom* g = &C->g;
+  const int f = g->f, kw = g->kw, sw = g->sw;
+  int nseg = 0;
+  for (int ky = 0; ky < g->kh; ky++) {
+    const float* dyrow[4];
+    int any = 0, full = sw == 1;
+    for (int r = 0; r < 4; r++) {
+      const int oyn = iy[r] + g->pt - ky, oy = oyn / g->sh;
+      const int ok = oyn >= 0 && oyn % g->sh == 0 && oy < g->oh;
+      dyrow[r] = ok ? C->dy + (bb[r] * g->oh + oy) * g->ow * f : 0;
+      any |= ok;
+      full &= ok && ix[r] + g->pl - (kw - 1) >= 0 && ix[r] + g->pl < g->ow;
+    }
+    if (!any) continue;
+    if (full) {  // stride 1 away from the edges: the kernel row's taps read one run of kw·f floats
+      seg_t* s = &segs[nseg++];
+      for (int r = 0; r < 4; r++) s->a[r] = dyrow[r] + (ix[r] + g->pl - (kw - 1)) * f;
+      s->b = C->wt + ky * kw * f * 8;
+      s->len = kw * f;
+      continue;
+    }
+    for (int kx = 0; kx < kw; kx++) {
+      seg_t* s = &segs[nseg];
+      int use = 0;
+      for (int r = 0; r < 4; r++) {
+        const int oxn = ix[r] + g->pl - kx;
+        const int ok = dyrow[r] && oxn >= 0 && oxn % sw == 0 && oxn / sw < g->ow;
+        s->a[r] = ok ? dyrow[r] + (oxn / sw) * f : C->zero;
+        use |= ok;
+      }
+      if (!use) continue;
+      s->b = C->wt + (ky * kw + kw - 1 - kx) * f * 8;
+      s->len = f;
+      nseg++;
+    }
+  }
+  return nseg;
+}
+
+static void bwd_data_store(const bwd_data_ctx* C, const seg_t* segs, int nseg, float* const* px, int rows, float* tmp) {
+  const conv_geom* g = &C->g;
+  const int qstride = g->kh * g->kw * g->f * 8;
+  for (int q = 0; q < C->panels; q++) {
+    float* cp[4] = {px[0] + q * 8, px[1] + q * 8, px[2] + q * 8, px[3] + q * 8};
+    tile_store(segs, nseg, q * qstride, 8, 0, cp, rows, imin(8, g->c - q * 8), 0, 0, tmp);
+  }
+}
+
+// stride 1: tiles of four consecutive input pixels in (b, iy, ix) order, like the forward's
+static void bwd_data_flat_task(void* vc, int chunk, int tid) {
+  const bwd_data_ctx* C = vc;
+  const conv_geom* g = &C->g;
+  const int M = g->n * g->h * g->w;
+  char* ts = C->ts + tid * C->tstride;
+  float* tmp = (float*)ts;
+  seg_t* segs = (seg_t*)(tmp + 32);
+  const int t1 = imin((chunk + 1) * C->per_chunk, ceil_div(M, 4));
+  for (int t = chunk * C->per_chunk; t < t1; t++) {
+    const int m0 = 4 * t, rows = imin(4, M - m0);
+    int bb[4], iy[4], ix[4];
+    float* px[4];
+    for (int r = 0; r < 4; r++) {
+      const int m = m0 + imin(r, rows - 1);
+      bb[r] = m / (g->h * g->w);
+      const int rem = m - bb[r] * g->h * g->w;
+      iy[r] = rem / g->w;
+      ix[r] = rem - iy[r] * g->w;
+      px[r] = C->dx + m * g->c;
+    }
+    bwd_data_store(C, segs, bwd_data_segs(C, bb, iy, ix, segs), px, rows, tmp);
+  }
+}
+
+// strides: one input row per task, its pixels grouped by phase (ix mod sw) so that a tile's four
+// pixels have the same valid taps
+static void bwd_data_task(void* vc, int row, int tid) {
+  const bwd_data_ctx* C = vc;
+  const conv_geom* g = &C->g;
+  const int W = g->w, sw = g->sw;
+  const int b = row / g->h, y = row - b * g->h;
+  char* ts = C->ts + tid * C->tstride;
+  float* tmp = (float*)ts;
+  seg_t* segs = (seg_t*)(tmp + 32);
+  for (int phase = 0; phase < sw && phase < W; phase++) {
+    const int count = (W - phase + sw - 1) / sw;
+    for (int t0 = 0; t0 < count; t0 += 4) {
+      const int rows = imin(4, count - t0);
+      int bb[4] = {b, b, b, b}, iy[4] = {y, y, y, y}, ix[4];
+      float* px[4];
+      for (int r = 0; r < 4; r++) {
+        ix[r] = phase + sw * (t0 + imin(r, rows - 1));
+        px[r] = C->dx + ((b * g->h + y) * W + ix[r]) * g->c;
+      }
+      bwd_data_store(C, segs, bwd_data_segs(C, bb, iy, ix, segs), px, rows, tmp);
+    }
+  }
+}
+
+EXPORT(conv2d_backward_data) void conv2d_backward_data(const float* dy, const float* w, float* dx) {
+  bwd_data_ctx C = {conv_params(), dy, w};
+  C.dx = dx;
+  const conv_geom* g = &C.g;
+  C.panels = ceil_div(g->c, 8);
+  C.wt = scratch((size_t)C.panels * g->kh * g->kw * g->f * 8 * 4);
+  C.zero = scratch_zero((size_t)(g->f + 8) * 4);
+  C.tstride = (int)(32 * 4 + g->kh * g->kw * sizeof(seg_t) + 64) & ~63;
+  C.ts = scratch((size_t)C.tstride * threads());
+  parallel_for(C.panels, pack_wt_task, &C);
+  if (g->sw == 1) {
+    const int tiles = ceil_div(g->n * g->h * g->w, 4);
+    C.per_chunk = imax(2, tiles / (16 * threads()));
+    parallel_for(ceil_div(tiles, C.per_chunk), bwd_data_flat_task, &C);
+  } else {
+    parallel_for(g->n * g->h, bwd_data_task, &C);
+  }
+}
+
+// ---- backward weights --------------------------------------------------------------------------
+
+typedef struct {
+  conv_geom g;
+  const float *x, *dy;
+  float *dw, *db;
+  const float* zero;
+  int M, K, N, ktiles, panels, kper, pper, npc, slots;
+  float* part;
+  char* ts;
+  int tstride;
+} bwd_w_ctx;
+
+static void bwd_w_task(void* vc, int chunk, int tid) {
+  const bwd_w_ctx* C = vc;
+  const conv_geom* g = &C->g;
+  const int c = g->c, N = C->N, K = C->K, W = g->w, kw = g->kw;
+  const int kc = chunk / C->npc, pc = chunk - kc * C->npc;
+  const int kt0 = C->slots ? 0 : kc * C->kper, kt1 = imin(kt0 + C->kper, C->ktiles);
+  const int p0 = pc * C->pper, p1 = imin(p0 + C->pper, C->panels);
+  if (kt0 >= kt1 || p0 >= p1) return;
+  const int tap0 = 4 * kt0 / c, tap1 = imin((4 * kt1 - 1) / c, g->kh * kw - 1);
+  const int SL = BLOCK + 4;  // strip row length
+  char* ts = C->ts + tid * C->tstride;
+  float* tmp = (float*)ts;
+  float* strips = tmp + 32;                              // kper x 4 rows x SL
+  float* dyp = strips + C->kper * 4 * SL;                // pper panels x BLOCK x 8
+  int* off = (int*)(dyp + C->pper * BLOCK * 8);          // (tap1 - tap0 + 1) x BLOCK
+  int* pix = off + (tap1 - tap0 + 1) * BLOCK;            // BLOCK x 3: b, oy, ox
+  // slot mode (small K): this chunk is slot `kc`, summing blocks kc, kc + slots, ... into its own
+  // partial dw and db, added up in slot order afterwards
+  float* dwo = C->slots ? C->part + (size_t)kc * (K * N + N) : C->dw;
+  float* dbo = C->slots ? dwo + K * N : C->db;
+  const int mstart = C->slots ? kc * BLOCK : 0, mstep = C->slots ? C->slots * BLOCK : BLOCK;
+  for (int m0 = mstart; m0 < C->M; m0 += mstep) {
+    const int lv = imin(BLOCK, C->M - m0), first = m0 == mstart;
+    {
+      int bb = m0 / (g->oh * g->ow), rem = m0 - bb * g->oh * g->ow, oy = rem / g->ow, ox = rem - oy * g->ow;
+      for (int t = 0; t < lv; t++) {
+        pix[3 * t] = bb;
+        pix[3 * t + 1] = oy;
+        pix[3 * t + 2] = ox;
+        if (++ox == g->ow) { ox = 0; if (++oy == g->oh) { oy = 0; bb++; } }
+      }
+    }
+    for (int tap = tap0; tap <= tap1; tap++) {
+      const int ky = tap / kw, kx = tap - ky * kw;
+      int* o = off + (tap - tap0) * BLOCK;
+      for (int t = 0; t < lv; t++) {
+        int iy = pix[3 * t + 1] * g->sh + ky - g->pt, ix = pix[3 * t + 2] * g->sw + kx - g->pl;
+        o[t] = iy >= 0 && iy < g->h && ix >= 0 && ix < W ? ((pix[3 * t] * g->h + iy) * W + ix) * c : -1;
+      }
+    }
+    // this block's dy, panel-major and contiguous: dyp[p][t][0..8)
+    for (int p = p0; p < p1; p++) {
+      float* d = dyp + (p - p0) * BLOCK * 8;
+      const float* src = C->dy + m0 * N + p * 8;
+      const int cols = imin(8, N - p * 8);
+      if (cols == 8) {
+        for (int t = 0; t < lv; t++, src += N, d += 8) {
+          wasm_v128_store(d, wasm_v128_load(src));
+          wasm_v128_store(d + 4, wasm_v128_load(src + 4));
+        }
+      } else {
+        for (int t = 0; t < lv; t++, src += N, d += 8)
+          for (int j = 0; j < 8; j++) d[j] = j < cols ? src[j] : 0;
+      }
+    }
+    // the im2col strips of this chunk's k-tiles: strip[kt][r][t] = x_col[m0 + t][4kt + r]
+    for (int kt = kt0; kt < kt1; kt++) {
+      const int k0 = 4 * kt;
+      float* s[4];
+      for (int r = 0; r < 4; r++) s[r] = strips + ((kt - kt0) * 4 + r) * SL;
+      if (c % 4 == 0) {  // four channels of one tap: transpose 4x4 blocks
+        const int tap = k0 / c, ci = k0 - tap * c;
+        const int* o = off + (tap - tap0) * BLOCK;
+        for (int t = 0; t < lv; t += 4) {
+          v4 v[4];
+          for (int i = 0; i < 4; i++) v[i] = wasm_v128_load(t + i < lv && o[t + i] >= 0 ? C->x + o[t + i] + ci : C->zero);
+          v4 a = wasm_i32x4_shuffle(v[0], v[1], 0, 4, 1, 5), b = wasm_i32x4_shuffle(v[2], v[3], 0, 4, 1, 5);
+          v4 cc = wasm_i32x4_shuffle(v[0], v[1], 2, 6, 3, 7), d = wasm_i32x4_shuffle(v[2], v[3], 2, 6, 3, 7);
+          wasm_v128_store(s[0] + t, wasm_i32x4_shuffle(a, b, 0, 1, 4, 5));
+          wasm_v128_store(s[1] + t, wasm_i32x4_shuffle(a, b, 2, 3, 6, 7));
+          wasm_v128_store(s[2] + t, wasm_i32x4_shuffle(cc, d, 0, 1, 4, 5));
+          wasm_v128_store(s[3] + t, wasm_i32x4_shuffle(cc, d, 2, 3, 6, 7));
+        }
+      } else {
+        for (int r = 0; r < 4; r++) {
+          const int k = k0 + r;
+          if (k >= K) {
+            for (int t = 0; t < lv; t++) s[r][t] = 0;
+            continue;
+          }
+          const int tap = k / c, ci = k - tap * c;
+          const int* o = off + (tap - tap0) * BLOCK;
+          for (int t = 0; t < lv; t++) s[r][t] = o[t] >= 0 ? C->x[o[t] + ci] : 0;
+        }
+      }
+    }
+    // groups of 6 k-tiles (24 KiB of strips) against each 8 KiB dy panel: both stay in L1
+    for (int kg = kt0; kg < kt1; kg += 6)
+    for (int p = p0; p < p1; p++) {
+      const int cols = imin(8, N - p * 8);
+      for (int kt = kg; kt < imin(kg + 6, kt1); kt++) {
+        const int k0 = 4 * kt, rows = imin(4, K - k0);
+        const float* s0 = strips + (kt - kt0) * 4 * SL;
+        const seg_t seg = {{s0, s0 + SL, s0 + 2 * SL, s0 + 3 * SL}, dyp + (p - p0) * BLOCK * 8, lv};
+        float* cp[4];
+        for (int r = 0; r < 4; r++) cp[r] = dwo + (k0 + imin(r, rows - 1)) * N + p * 8;
+        tile_store(&seg, 1, 0, 8, 0, cp, rows, cols, !first, 0, tmp);
+      }
+      if (C->db && kg == 0) {  // bias gradient: column sums of dy, by the chunks holding k-tile 0
+        v4 a0 = wasm_f32x4_splat(0), a1 = a0;
+        const float* d = dyp + (p - p0) * BLOCK * 8;
+        for (int t = 0; t < lv; t++, d += 8) {
+          a0 = wasm_f32x4_add(a0, wasm_v128_load(d));
+          a1 = wasm_f32x4_add(a1, wasm_v128_load(d + 4));
+        }
+        float acc[8];
+        wasm_v128_store(acc, a0);
+        wasm_v128_store(acc + 4, a1);
+        for (int j = 0; j < cols; j++) dbo[p * 8 + j] = !first ? dbo[p * 8 + j] + acc[j] : acc[j];
+      }
+    }
+  }
+}
+
+void conv_backward_weights_impl(const conv_geom* g, const float* x, const float* dy, float* dw, float* db) {
+  bwd_w_ctx C = {*g, x, dy, dw, db};
+  C.M = g->n * g->oh * g->ow;
+  C.K = g->kh * g->kw * g->c;
+  C.N = g->f;
+  C.ktiles = ceil_div(C.K, 4);
+  C.panels = ceil_div(C.N, 8);
+  const int target = 4 * threads();
+  if (C.ktiles * C.panels <= 32) {
+    // small K (a first layer): split the pixels into 8 fixed slots (not the thread count, so the
+    // sums' order stays the same) rather than k-tiles, which would redo the im2col per chunk
+    C.slots = imin(8, ceil_div(C.M, BLOCK));
+    C.kper = C.ktiles;
+    C.npc = 1;
+    C.pper = C.panels;
+    C.part = scratch((size_t)C.slots * (C.K * C.N + C.N) * 4);
+  } else {
+    const int nkc = imin(C.ktiles, target);
+    C.kper = ceil_div(C.ktiles, nkc);
+    C.npc = imin(C.panels, ceil_div(target, ceil_div(C.ktiles, C.kper)));
+    C.pper = ceil_div(C.panels, C.npc);
+    C.npc = ceil_div(C.panels, C.pper);
+  }
+  C.zero = scratch_zero((size_t)(g->c + 8) * 4);
+  const int taps = imin(g->kh * g->kw, 4 * C.kper / (g->c < 1 ? 1 : g->c) + 2);
+  C.tstride = (int)((32 + C.kper * 4 * (BLOCK + 4) + C.pper * BLOCK * 8) * 4 + (taps + 3) * BLOCK * 4 + 64) & ~63;
+  C.ts = scratch((size_t)C.tstride * threads());
+  if (C.slots) {
+    parallel_for(C.slots, bwd_w_task, &C);
+    const int KN = C.K * C.N;
+    for (int i = 0; i < KN; i++) {
+      float v = 0;
+      for (int s = 0; s < C.slots; s++) v += C.part[(size_t)s * (KN + C.N) + i];
+      dw[i] = v;
+    }
+    if (db)
+      for (int j = 0; j < C.N; j++) {
+        float v = 0;
+        for (int s = 0; s < C.slots; s++) v += C.part[(size_t)s * (KN + C.N) + KN + j];
+        db[j] = v;
+      }
+    return;
+  }
+  parallel_for(ceil_div(C.ktiles, C.kper) * C.npc, bwd_w_task, &C);
+}
+
+EXPORT(conv2d_backward_weights) void conv2d_backward_weights(const float* x, const float* dy, float* dw, float* db) {
+  conv_geom g = conv_params();
+  conv_backward_weights_impl(&g, x, dy, dw, db);
+}
+
+// ---- the fused single-channel first layer: conv → ReLU → 2x2/2 max pooling ---------------------
+
+void maxpool_forward_impl(const pool_geom* p, const float* x, float* y, int32_t* ws);
+
+EXPORT(conv2d_relu_maxpool_forward) void conv2d_relu_maxpool_forward(const float* x, const float* w, const float* b, float* y, int32_t* ws) {
+  conv_geom g = conv_params();
+  pool_geom p = pool_params();
+  float* z = scratch((size_t)g.n * g.oh * g.ow * g.f * 4);
+  conv_forward_impl(&g, x, w, b, z, 1);
+  maxpool_forward_impl(&p, z, y, ws);
+}
+
+EXPORT(conv2d_relu_maxpool_backward_weights)
+void conv2d_relu_maxpool_backward_weights(const float* x, const float* dy, const int32_t* ws, const float* y, float* dw, float* db) {
+  conv_geom g = conv_params();
+  pool_geom p = pool_params();
+  const int zlen = g.n * g.oh * g.ow * g.f, plen = p.n * p.oh * p.ow * p.c;
+  float* dz = scratch_zero((size_t)zlen * 4);
+  (void)plen;
+  // the pool's backward with the ReLU's mask (y > 0); as the native core does, a winner that is not a
+  // cell of its own 2x2 window (a corrupt workspace) is dropped
+  const int f = g.f;
+  int i = 0;
+  for (int n = 0; n < p.n; n++)
+    for (int py = 0; py < p.oh; py++)
+      for (int px = 0; px < p.ow; px++) {
+        const int c00 = ((n * g.oh + 2 * py) * g.ow + 2 * px) * f, c10 = c00 + g.ow * f;
+        for (int k = 0; k < f; k++, i++) {
+          const int at = ws[i];
+          if (y[i] > 0 && (at == c00 + k || at == c00 + f + k || at == c10 + k || at == c10 + f + k)) dz[at] += dy[i];
+        }
+      }
+  conv_backward_weights_impl(&g, x, dz, dw, db);
+}
