@@ -188,3 +188,31 @@ test('digits serve exits 0 on SIGTERM after finishing', async () => {
   assert.equal(code, 0, err);
   assert.match(err, /SIGTERM: finishing requests in flight/);
 });
+
+test('GET /metrics: Prometheus text with requests by route and status, latency, batch sizes and the queue', async () => {
+  await post(png, 'image/png');
+  await post('{"pixels": 3}', 'application/json');
+  const r = await fetch(`${base}/metrics`);
+  assert.equal(r.status, 200);
+  assert.match(r.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+  const text = await r.text();
+  assert.match(text, /^digits_http_requests_total\{route="\/api\/predict",status="200"\} [1-9]\d*$/m);
+  assert.match(text, /^digits_http_requests_total\{route="\/api\/predict",status="400"\} [1-9]\d*$/m);
+  assert.match(text, /^digits_http_request_duration_seconds_bucket\{le="0\.1",route="\/api\/predict"\} \d+$/m);
+  assert.match(text, /^digits_batch_requests_count [1-9]\d*$/m);
+  assert.match(text, /^digits_queue_waiting 0$/m);
+  assert.match(text, /^digits_workers [1-9]\d*$/m);
+});
+
+test('workers 0 (on the event loop) answers exactly as the worker pool does', async () => {
+  const inline = await buildServer({ modelDir, workers: 0 });
+  try {
+    const url = await listen(inline);
+    const a = await (await post(png, 'image/png')).json(), b = await (await post(png, 'image/png', '', url)).json();
+    assert.deepEqual(b, a);
+    const m = await (await fetch(`${url}/metrics`)).text();
+    assert.match(m, /^digits_workers 0$/m);
+  } finally {
+    await inline.close();
+  }
+});

@@ -10,6 +10,12 @@ type Out = { stdout: (s: string) => void; stderr: (s: string) => void };
 
 const GRACE_MS = 10_000;
 
+function workersArg(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 256) throw new UsageError(`--workers: expected an integer in [0, 256], got '${v}'`);
+  return n;
+}
+
 function port(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--port: expected an integer in [0, 65535], got '${v}'`);
@@ -22,14 +28,15 @@ export function registerServe(program: Command, out: Out): void {
     .option('--host <addr>', 'address to listen on', '127.0.0.1')
     .option('--data <dir>', 'MNIST directory for the page\'s test digits (default: $DIGITS_DATA, then ~/.cache/digits/mnist)')
     .option('--log', 'log every request (JSON lines on stdout)')
-    .action(async (dirArg: string | undefined, o: { port: number; host: string; data?: string; log?: boolean; weights?: string; rawPixels?: boolean }) => {
+    .option('--workers <n>', 'worker threads that decode, preprocess and run the network (default: one per core; 0: on the event loop)', workersArg)
+    .action(async (dirArg: string | undefined, o: { port: number; host: string; data?: string; log?: boolean; workers?: number; weights?: string; rawPixels?: boolean }) => {
       const dir = dirArg ?? shippedModel();
       let dataDir: string | undefined;
       try { dataDir = resolveDataDir(o.data); } catch (e) {
         if (o.data !== undefined) throw e;
         out.stderr('digits: no MNIST data found, the page will show no test digits\n');
       }
-      const app = await buildServer({ modelDir: dir, loaded: await loadModelArg(dir, o, (n) => out.stderr(`digits: note: ${n}\n`)), dataDir, logger: o.log ?? false });
+      const app = await buildServer({ modelDir: dir, loaded: await loadModelArg(dir, o, (n) => out.stderr(`digits: note: ${n}\n`)), dataDir, logger: o.log ?? false, workers: o.workers });
       try {
         await app.listen({ port: o.port, host: o.host });
       } catch (e) {

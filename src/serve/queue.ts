@@ -40,7 +40,7 @@ export class Limiter {
 export class Batcher {
   private pending: { digits: Float32Array[]; resolve: (p: Prediction[]) => void; reject: (e: unknown) => void }[] = [];
   private scheduled = false;
-  constructor(private model: Sequential, private maxBatch = 64) {}
+  constructor(private model: Sequential, private maxBatch = 64, private onBatch?: (requests: number) => void) {}
 
   classify(digits: Float32Array[]): Promise<Prediction[]> {
     return new Promise((resolve, reject) => {
@@ -63,6 +63,7 @@ export class Batcher {
       take.push(job);
       n += job.digits.length;
     }
+    this.onBatch?.(take.length);
     try {
       const preds = classify(this.model, take.flatMap((j) => j.digits));
       let o = 0;

@@ -1,7 +1,9 @@
 // `digits serve`: the HTTP API and the draw-a-digit page. Every input is untrusted: bodies are capped,
-// content types checked, work bounded (Limiter) and batched (Batcher), and every failure a client can
-// cause becomes a 4xx JSON `{error}`; nothing it sends can throw past a handler.
+// content types checked, work bounded and batched (the worker pool; or Limiter and Batcher on the event
+// loop with workers 0), and every failure a client can cause becomes a 4xx JSON `{error}`; nothing it
+// sends can throw past a handler. /metrics speaks Prometheus.
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
@@ -15,8 +17,12 @@ import { preprocess, SIZE } from '../data/preprocess';
 import { getKernels } from '../kernels';
 import { checkDigitModel, type Prediction } from './predict';
 import { Batcher, Limiter } from './queue';
+import { WorkerPool, type JobInput } from './pool';
+import { ServeMetrics } from './metrics';
 
 export interface ServeOptions {
+  /** Worker threads that decode, preprocess and infer (default: one per core); 0 runs them on the event loop. */
+  workers?: number;
   /** The model file or directory (names it in errors and in /api/model). */
   modelDir: string;
   /** The model already loaded (the CLI loads it with --weights / --raw-pixels); else modelDir is read. */
@@ -44,8 +50,8 @@ const round = (v: number) => Math.round(v * 1e4) / 1e4;
 const rows = (d: Float32Array) => Array.from({ length: SIZE }, (_r, y) => Array.from(d.subarray(y * SIZE, (y + 1) * SIZE), round));
 const answer = (p: Prediction, d: Float32Array) => ({ top: p.top, probabilities: p.probabilities, preprocessed: rows(d) });
 
-/** A JSON body `{pixels: 28×28 (or 784) numbers in [0, 1], preprocess?: boolean}` → the network's input. */
-function jsonDigits(body: unknown): Float32Array[] {
+/** A JSON body `{pixels: 28×28 (or 784) numbers in [0, 1], preprocess?: boolean}` → checked pixels (cheap, so on the event loop). */
+function jsonPixels(body: unknown): { pixels: Float32Array; preprocess: boolean } {
   const b = body as { pixels?: unknown; preprocess?: unknown } | null;
   if (!b || typeof b !== 'object' || Array.isArray(b)) throw new ImageError('JSON body must be an object {pixels: 28x28 numbers in [0, 1]}');
   const p = b.pixels;
@@ -58,9 +64,8 @@ function jsonDigits(body: unknown): Float32Array[] {
     if (typeof v !== 'number' || !(v >= 0 && v <= 1)) throw new ImageError(`pixels: value ${i} is ${JSON.stringify(v)}, expected a number in [0, 1]`);
     x[i] = v;
   });
-  if (b.preprocess === undefined || b.preprocess === false) return [x];
-  if (b.preprocess !== true) throw new ImageError('preprocess: expected true or false');
-  return [preprocess({ width: SIZE, height: SIZE, data: x.map((v) => v * 255) })];
+  if (b.preprocess !== undefined && typeof b.preprocess !== 'boolean') throw new ImageError('preprocess: expected true or false');
+  return { pixels: x, preprocess: b.preprocess === true };
 }
 
 function loadSamples(dir: string | undefined): LoadedSplit | null {
@@ -87,8 +92,14 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
   const samples = loadSamples(opts.dataDir);
   const bodyLimit = opts.maxBodyBytes ?? MAX_FILE_BYTES;
   const timeoutMs = opts.timeoutMs ?? 30_000;
+  const metrics = new ServeMetrics();
+  const workers = opts.workers ?? os.availableParallelism();
+  // with workers, the pool bounds and batches the work; without, the Limiter and Batcher do on the event loop
+  const pool = workers > 0 ? new WorkerPool({ modelJson: JSON.parse(modelJson), weights: new Uint8Array(weights), threads: 1 },
+    { workers, maxWaiting: opts.maxWaiting, timeoutMs, onBatch: (n) => metrics.batch(n) }) : null;
   const limiter = new Limiter(opts.maxActive ?? 8, opts.maxWaiting ?? 4096, timeoutMs);
-  const batcher = new Batcher(model);
+  const batcher = new Batcher(model, 64, (n) => metrics.batch(n));
+  metrics.queue(() => (pool ? pool.load : { ...limiter.load, workers: 0 }));
   let closing = false;
 
   const app = Fastify({ logger: opts.logger ?? false, bodyLimit, requestTimeout: timeoutMs, connectionTimeout: 2 * timeoutMs, keepAliveTimeout: 5_000 });
@@ -111,10 +122,13 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
     if (closing) reply.header('connection', 'close');
   });
   app.addHook('preClose', async () => { closing = true; });
+  app.addHook('onClose', async () => { await pool?.close(); });
+  app.addHook('onResponse', async (req, reply) => { metrics.request(req.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000); });
 
-  async function bodyDigits(req: FastifyRequest, row: boolean): Promise<Float32Array[]> {
+  /** The request's input: image bytes, or checked pixels from JSON. */
+  async function bodyInput(req: FastifyRequest, row: boolean): Promise<JobInput> {
     const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
-    if (type === 'application/json') return jsonDigits(req.body);
+    if (type === 'application/json') return jsonPixels(req.body);
     if (type === 'multipart/form-data') {
       let buf: Buffer, name: string;
       try {
@@ -126,19 +140,26 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
         if (e instanceof ImageError || (e as { statusCode?: number }).statusCode) throw e;
         throw new ImageError(`multipart body: ${(e as Error).message.split('\n')[0]}`);
       }
-      return imageToDigits(buf, name, row);
+      return { image: buf, name, row };
     }
-    return imageToDigits(req.body as Buffer, 'body', row);
+    return { image: req.body as Buffer, name: 'body', row };
+  }
+
+  /** The event-loop path (workers 0): what a worker does, through the Limiter and Batcher. */
+  async function inProcess(input: JobInput): Promise<{ digits: Float32Array[]; predictions: Prediction[] }> {
+    return limiter.run(async () => {
+      const digits = 'image' in input ? await imageToDigits(input.image, input.name, input.row)
+        : [input.preprocess ? preprocess({ width: SIZE, height: SIZE, data: input.pixels.map((v) => v * 255) }) : input.pixels];
+      return { digits, predictions: await batcher.classify(digits) };
+    });
   }
 
   app.post('/api/predict', async (req) => {
     const row = ['1', 'true'].includes(String((req.query as Record<string, unknown>).row ?? ''));
-    return limiter.run(async () => {
-      const digits = await bodyDigits(req, row);
-      const preds = await batcher.classify(digits);
-      if (!row) return answer(preds[0], digits[0]);
-      return { digits: preds.map((p) => p.top[0].digit).join(''), predictions: preds.map((p, i) => answer(p, digits[i])) };
-    });
+    const input = await bodyInput(req, row);
+    const { digits, predictions: preds } = pool ? await pool.run(input) : await inProcess(input);
+    if (!row) return answer(preds[0], digits[0]);
+    return { digits: preds.map((p) => p.top[0].digit).join(''), predictions: preds.map((p, i) => answer(p, digits[i])) };
   });
 
   app.get('/api/model', async () => ({
@@ -168,7 +189,8 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
   app.get('/model/model.json', async (_req, reply) => reply.type('application/json').send(modelJson));
   app.get('/model/weights.bin', async (_req, reply) => reply.type('application/octet-stream').send(weights));
   app.get('/favicon.ico', async (_req, reply) => reply.code(204).send());
-  app.get('/healthz', async (_req, reply) => (closing ? reply.code(503).send({ status: 'closing' }) : { status: 'ok', ...limiter.load }));
+  app.get('/healthz', async (_req, reply) => (closing ? reply.code(503).send({ status: 'closing' }) : { status: 'ok', ...(pool ? pool.load : limiter.load) }));
+  app.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.text()));
 
   for (const [route, { file, type }] of Object.entries(STATIC)) {
     app.get(route, async (_req, reply) => {
