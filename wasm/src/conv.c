@@ -468,16 +468,106 @@ EXPORT(conv2d_relu_maxpool_forward) void conv2d_relu_maxpool_forward(const float
   maxpool_forward_impl(&p, z, y, ws);
 }
 
+// The fused layer's weight gradient straight from the pool's winners: for each pooled output and four
+// filters at a time, the winner's cell (one of its 2x2 window; anything else, a corrupt workspace, is
+// dropped as the native core does) passes dy where y > 0, times the input patch under that cell.
+// Images are split into 8 fixed slots whose partial sums are added in order (thread-independent).
+typedef struct {
+  conv_geom g;
+  pool_geom p;
+  const float *xp, *dy, *y;  // xp: the input zero-padded to hp x wp
+  const int32_t* ws;
+  float* part;               // slots x (taps·f + f)
+  int hp, wp, slots;
+} fused_bw_ctx;
+
+#define MAXTAPS 16
+
+static void fused_bw_task(void* vc, int slot, int tid) {
+  (void)tid;
+  const fused_bw_ctx* C = vc;
+  const conv_geom* g = &C->g;
+  const pool_geom* p = &C->p;
+  const int f = g->f, taps = g->kh * g->kw, wp = C->wp;
+  float* dw = C->part + (size_t)slot * (taps * f + f);
+  float* db = dw + taps * f;
+  const int n0 = (int)((int64_t)p->n * slot / C->slots), n1 = (int)((int64_t)p->n * (slot + 1) / C->slots);
+  int toff[MAXTAPS];
+  for (int ky = 0; ky < g->kh; ky++)
+    for (int kx = 0; kx < g->kw; kx++) toff[ky * g->kw + kx] = ky * wp + kx;
+  for (int j = 0; j < f; j += 4) {
+    v4 acc[MAXTAPS], accb = wasm_f32x4_splat(0);
+    for (int t = 0; t < MAXTAPS; t++) acc[t] = accb;
+    const v4 lane = wasm_i32x4_make(0, 1, 2, 3), zero = wasm_f32x4_splat(0);
+    for (int n = n0; n < n1; n++) {
+      const float* xi = C->xp + (size_t)n * C->hp * wp;
+      for (int py = 0; py < p->oh; py++)
+        for (int px = 0; px < p->ow; px++) {
+          const int o = ((n * p->oh + py) * p->ow + px) * f + j;
+          const v4 d = wasm_v128_load(C->dy + o);
+          const v4 live = wasm_f32x4_gt(wasm_v128_load(C->y + o), zero);
+          const v4 w = wasm_v128_load(C->ws + o);
+          for (int q = 0; q < 4; q++) {
+            const int oy = 2 * py + (q >> 1), ox = 2 * px + (q & 1);
+            const int cell = ((n * g->oh + oy) * g->ow + ox) * f + j;
+            const v4 hit = wasm_v128_and(live, wasm_i32x4_eq(w, wasm_i32x4_add(wasm_i32x4_splat(cell), lane)));
+            if (!wasm_v128_any_true(hit)) continue;
+            const v4 gq = wasm_v128_and(d, hit);
+            accb = wasm_f32x4_add(accb, gq);
+            const float* xs = xi + oy * wp + ox;  // the padded input's top-left of this cell's patch
+            for (int t = 0; t < taps; t++) acc[t] = wasm_f32x4_add(acc[t], wasm_f32x4_mul(gq, wasm_v128_load32_splat(xs + toff[t])));
+          }
+        }
+    }
+    const int cols = imin(4, f - j);
+    float tmp[4];
+    for (int t = 0; t < taps; t++) {
+      wasm_v128_store(tmp, acc[t]);
+      for (int e = 0; e < cols; e++) dw[t * f + j + e] = tmp[e];
+    }
+    wasm_v128_store(tmp, accb);
+    for (int e = 0; e < cols; e++) db[j + e] = tmp[e];
+  }
+}
+
 EXPORT(conv2d_relu_maxpool_backward_weights)
 void conv2d_relu_maxpool_backward_weights(const float* x, const float* dy, const int32_t* ws, const float* y, float* dw, float* db) {
   conv_geom g = conv_params();
   pool_geom p = pool_params();
-  const int zlen = g.n * g.oh * g.ow * g.f, plen = p.n * p.oh * p.ow * p.c;
+  const int taps = g.kh * g.kw, f = g.f;
+  if (taps <= MAXTAPS && f % 4 == 0) {
+    fused_bw_ctx C = {g, p, 0, dy, y, ws, 0, g.oh + g.kh - 1, g.ow + g.kw - 1, imin(8, p.n)};
+    // the input with TF 'same' padding (or none) made explicit: hp x wp per image, zeros outside
+    float* xp = scratch_zero((size_t)g.n * C.hp * C.wp * 4);
+    for (int n = 0; n < g.n; n++)
+      for (int iy = 0; iy < g.h; iy++) {
+        const int yy = iy + g.pt;
+        if (yy < 0 || yy >= C.hp) continue;
+        for (int ix = 0; ix < g.w; ix++) {
+          const int xx = ix + g.pl;
+          if (xx >= 0 && xx < C.wp) xp[((size_t)n * C.hp + yy) * C.wp + xx] = x[(n * g.h + iy) * g.w + ix];
+        }
+      }
+    C.xp = xp;
+    C.part = scratch((size_t)C.slots * (taps * f + f) * 4);
+    parallel_for(C.slots, fused_bw_task, &C);
+    const int len = taps * f + f;
+    for (int i = 0; i < taps * f; i++) {
+      float v = 0;
+      for (int s = 0; s < C.slots; s++) v += C.part[(size_t)s * len + i];
+      dw[i] = v;
+    }
+    if (db)
+      for (int j = 0; j < f; j++) {
+        float v = 0;
+        for (int s = 0; s < C.slots; s++) v += C.part[(size_t)s * len + taps * f + j];
+        db[j] = v;
+      }
+    return;
+  }
+  // other shapes: the pool's backward into the conv's output gradient, then the generic weight gradient
+  const int zlen = g.n * g.oh * g.ow * g.f;
   float* dz = scratch_zero((size_t)zlen * 4);
-  (void)plen;
-  // the pool's backward with the ReLU's mask (y > 0); as the native core does, a winner that is not a
-  // cell of its own 2x2 window (a corrupt workspace) is dropped
-  const int f = g.f;
   int i = 0;
   for (int n = 0; n < p.n; n++)
     for (int py = 0; py < p.oh; py++)
