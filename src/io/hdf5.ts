@@ -159,24 +159,34 @@ export class H5File {
   attr(path: string, name: string): AttrValue {
     const n = this.node(path);
     if (!n || !this.attrNames(path).includes(name)) return null;
-    let v: unknown;
+    let meta: H5.Metadata;
+    try { meta = n.attrs[name].metadata; } catch (e) { return this.fail(`cannot read attribute ${name} of ${path}`, e); }
+    if (!meta.shape) return null;
+    const count = Number(meta.total_size ?? 1), bytes = meta.size * count;
+    if (!Number.isSafeInteger(bytes) || bytes > this.budget) this.fail(`attribute ${name} of ${path} claims more bytes than the file holds`);
+    // Read here rather than through h5wasm's attribute value: after a failed H5Aread, h5wasm reclaims the
+    // variable-length strings of a buffer HDF5 did not fill, freeing whatever pointers malloc left in it.
+    // Repeated, that corrupts the wasm heap until valid files fail too ("memory access out of bounds").
+    // Zeroed first, what HDF5 did not convert stays NULL, which reclaiming skips.
+    const M = this.m.Module;
+    const ptr = M._malloc(Math.max(bytes, 1));
+    if (!ptr) this.fail(`cannot allocate ${bytes} bytes for attribute ${name} of ${path}`);
+    M.HEAPU8.fill(0, ptr, ptr + bytes);
+    let values: (string | number)[];
     try {
-      const a = n.attrs[name];
-      const meta = a.metadata;
-      if (meta.size * Number(meta.total_size ?? 1) > this.budget) this.fail(`attribute ${name} of ${path} claims more bytes than the file holds`);
       lastCause();
-      v = a.json_value;
-      // h5wasm returns whatever is in its buffer when HDF5 fails to read a value; HDF5 said so on its error stack
+      const status = M.get_attribute_data(this.file.file_id, n.path, name, BigInt(ptr));
       const cause = lastCause();
-      if (cause) this.fail(`cannot read attribute ${name} of ${path} (${cause})`);
+      if (status < 0 || cause) this.fail(`cannot read attribute ${name} of ${path}${cause ? ` (${cause})` : ''}`);
+      values = decodeAttr(M, M.HEAPU8.slice(ptr, ptr + bytes), meta, count);
     } catch (e) {
       if (e instanceof DigitsError) throw e;
       return this.fail(`cannot read attribute ${name} of ${path}`, e);
+    } finally {
+      if (meta.vlen) try { M.reclaim_vlen_memory(this.file.file_id, n.path, name, BigInt(ptr)); } catch { /* nothing HDF5 allocated */ }
+      M._free(ptr);
     }
-    if (typeof v === 'bigint') return Number(v);
-    if (Array.isArray(v)) return v.map((x) => (typeof x === 'bigint' ? Number(x) : x)) as string[] | number[];
-    if (v instanceof Uint8Array) return Array.from(v);
-    return v as AttrValue;
+    return meta.shape.length === 0 ? values[0] ?? null : (values as string[] | number[]);
   }
 
   /** A dataset's shape and element type, without reading its data. */
@@ -231,7 +241,44 @@ export class H5File {
 }
 
 type Meta = { type: number; size: number; signed: boolean; littleEndian: boolean; vlen?: boolean };
-const H5T_INTEGER = 0, H5T_FLOAT = 1, H5T_OPAQUE = 5;
+const H5T_INTEGER = 0, H5T_FLOAT = 1, H5T_STRING = 3, H5T_OPAQUE = 5;
+
+/**
+ * An attribute's elements as h5wasm's json_value gives them: strings (a variable-length one is a pointer
+ * to a C string HDF5 allocated; a fixed-length one ends at its first NUL), integers and floats as numbers
+ * (h5wasm reads them little-endian), anything else as its bytes.
+ */
+function decodeAttr(M: H5Wasm['Module'], raw: Uint8Array, meta: H5.Metadata, count: number): (string | number)[] {
+  const v = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  const at = (i: number) => i * meta.size;
+  if (meta.type === H5T_STRING && meta.vlen) {
+    return Array.from({ length: count }, (_x, i) => {
+      const p = v.getUint32(4 * i, true);
+      return p === 0 ? '' : meta.cset === 1 ? M.UTF8ToString(p) : M.AsciiToString(p);
+    });
+  }
+  if (meta.type === H5T_STRING) {
+    const text = new TextDecoder(meta.cset === 1 ? 'utf-8' : 'ascii');
+    return Array.from({ length: count }, (_x, i) => {
+      const s = raw.subarray(at(i), at(i) + meta.size);
+      const end = s.indexOf(0);
+      return text.decode(end < 0 ? s : s.subarray(0, end));
+    });
+  }
+  if (meta.type === H5T_INTEGER && [1, 2, 4, 8].includes(meta.size)) {
+    return Array.from({ length: count }, (_x, i) => {
+      const o = at(i);
+      return meta.size === 1 ? (meta.signed ? v.getInt8(o) : v.getUint8(o))
+        : meta.size === 2 ? (meta.signed ? v.getInt16(o, true) : v.getUint16(o, true))
+        : meta.size === 4 ? (meta.signed ? v.getInt32(o, true) : v.getUint32(o, true))
+        : Number(meta.signed ? v.getBigInt64(o, true) : v.getBigUint64(o, true));
+    });
+  }
+  if (meta.type === H5T_FLOAT && (meta.size === 4 || meta.size === 8)) {
+    return Array.from({ length: count }, (_x, i) => (meta.size === 4 ? v.getFloat32(at(i), true) : v.getFloat64(at(i), true)));
+  }
+  return Array.from(raw);
+}
 
 function describe(m: Meta): string {
   if (m.type === H5T_FLOAT) return `float${m.size * 8}`;
