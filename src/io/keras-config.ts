@@ -171,7 +171,14 @@ export function parseModelConfig(topology: Json, where: string, ctx: KerasContex
     const cfg = camelDeep(raw);
     if (typeof cfg.name !== 'string' || cfg.name === '') cfg.name = spec?.name ?? `${String(layerCls).toLowerCase()}_${i}`;
     const layer = makeLayer(layerCls, cfg, lw, ctx);
-    if (layerCls === 'BatchNormalization') bnAxes.set(layer, ([] as number[]).concat(cfg.axis ?? -1)[0]);
+    if (layerCls === 'BatchNormalization') {
+      bnAxes.set(layer, ([] as number[]).concat(cfg.axis ?? -1)[0]);
+      // the kernels take these as numbers (epsilon added to the variance): anything else would crash predict or make NaN
+      for (const k of ['epsilon', 'momentum']) {
+        const v = cfg[k];
+        if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v >= 0)) throw new DigitsError(`${lw}: ${k} ${JSON.stringify(v)} is not a number ≥ 0`);
+      }
+    }
     // a batch_input_shape on any layer but the first (Keras 2 copies it when layers are reused) means nothing
     if (layers.length === 0 && !inputShape) inputShape = sampleShape(raw.batch_input_shape ?? raw.batch_shape ?? raw.batchInputShape) ?? sampleShape(spec.build_config?.input_shape);
     layers.push(layer);
