@@ -72,7 +72,7 @@ export function learningCurvesSpec(history: Record<string, number[]>, title: str
   const palette: Record<string, string> = { training: '#1f77b4', validation: '#ff7f0e', 'test (watch only)': '#2ca02c' };
   const color = { field: 'split', type: 'nominal', title: null, scale: { domain, range: domain.map((s) => palette[s]) }, legend: { orient: 'bottom' } };
   const runs = reference ? ['ours', 'the notebook'] : ['ours'];
-  const dash = { field: 'run', type: 'nominal', title: null, scale: { domain: runs, range: [[1, 0], [5, 3]] }, legend: reference ? { orient: 'bottom' } : null };
+  const dash = { field: 'run', type: 'nominal', title: null, scale: { domain: runs, range: [[1, 0], [5, 3]] }, legend: null }; // the title says which run is dashed (vega draws dash legends blank here)
   const epochs = Math.max(1, ...[history, reference ?? {}].flatMap((h) => Object.values(h).map((v) => v.length)));
   const x = { field: 'epoch', type: 'quantitative', title: 'epoch', scale: { domain: [1, Math.max(2, epochs)] }, axis: { tickMinStep: 1, format: 'd' } };
   const panel = (metric: string, yTitle: string, scaleType: string) => ({
