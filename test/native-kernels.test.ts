@@ -572,3 +572,30 @@ describe('native kernels', { skip }, () => {
     assert.equal(nativeInfo()!.threads, before);
   });
 });
+
+describe('native core in worker threads (digits serve runs one per core)', { skip }, () => {
+  // each thread keeps its own primitive caches and stream: shared ones were a data race (two workers
+  // rebinding one cached primitive's buffers) and crashed the process when a worker that had used them exited
+  test('workers running kernels at once compute what each computes alone, and exit cleanly', async () => {
+    const { Worker } = await import('node:worker_threads');
+    const path = await import('node:path');
+    const code = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      const { getPreset } = require(workerData.presets);
+      const { Rng } = require(workerData.rng);
+      const m = getPreset(workerData.preset).build(undefined, undefined, 1); m.build();
+      const r = new Rng(workerData.seed); const x = Float32Array.from({ length: 32 * 784 }, () => r.next());
+      let out;
+      for (let i = 0; i < 40; i++) out = m.predict({ shape: [32, 28, 28, 1], data: x }).data;
+      parentPort.postMessage(Array.from(out));`;
+    const src = path.resolve(__dirname, '../src');
+    const run = (preset: string, seed: number) => new Promise<number[]>((resolve, reject) => {
+      const w = new Worker(code, { eval: true, workerData: { preset, seed, presets: path.join(src, 'zoo/presets.js'), rng: path.join(src, 'rng.js') } });
+      w.once('message', (m: number[]) => { void w.terminate().then(() => resolve(m)); });
+      w.once('error', reject);
+    });
+    const jobs: [string, number][] = [['seed002-cnn', 1], ['seed002-cnn', 2], ['seed003-bn', 3], ['seed003-bn', 4]];
+    const together = await Promise.all(jobs.map(([p, s]) => run(p, s)));
+    for (const [i, [p, s]] of jobs.entries()) assert.deepEqual(together[i], await run(p, s), `${p} seed ${s}`);
+  });
+});

@@ -352,8 +352,8 @@ Napi::Value SoftmaxCrossEntropy(const Napi::CallbackInfo& info) {
 }
 
 // Pointer lists reused across optimizer calls.
-std::vector<float*> W, G, S1, S2;
-std::vector<int64_t> LEN;
+thread_local std::vector<float*> W, G, S1, S2;
+thread_local std::vector<int64_t> LEN;
 
 Napi::Value SgdUpdate(const Napi::CallbackInfo& info) {
   Args a(info, "sgdUpdate");

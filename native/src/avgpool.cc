@@ -17,7 +17,7 @@ struct Pool {
   Bound op;
 };
 
-Cache<Pool> cache;
+thread_local Cache<Pool> cache;
 const ClearOnSetThreads clearer([] { cache.clear(); });
 
 struct Shape {

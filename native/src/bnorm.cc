@@ -24,8 +24,8 @@ T* scratch(std::vector<T>& v, size_t n) {
   if (v.size() < n) v.resize(n);
   return v.data();
 }
-std::vector<double> partialBuf, statBuf, foldBuf;
-std::vector<float> coefBuf, blockSums, wideBuf;
+thread_local std::vector<double> partialBuf, statBuf, foldBuf;
+thread_local std::vector<float> coefBuf, blockSums, wideBuf;
 
 int threadsFor(int64_t elems) { return elems > 32768 ? omp_get_max_threads() : 1; }
 

@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <map>
+#include <mutex>
 
 #include "kernels.h"
 
@@ -13,8 +14,10 @@ dnnl::engine& cpuEngine() {
   return eng;
 }
 
+// One stream per calling thread (a server's worker threads each run kernels): oneDNN streams are not
+// thread-safe, and the primitive caches beside them are thread_local for the same reason.
 static dnnl::stream& cpuStream() {
-  static dnnl::stream s(cpuEngine());
+  thread_local dnnl::stream s(cpuEngine());
   return s;
 }
 
@@ -48,8 +51,13 @@ static std::map<std::string, std::string>& impls() {
   static std::map<std::string, std::string> m;
   return m;
 }
-void noteImpl(const std::string& what, const char* impl) { impls()[what] = impl ? impl : "?"; }
+static std::mutex implsLock;
+void noteImpl(const std::string& what, const char* impl) {
+  std::lock_guard<std::mutex> hold(implsLock);
+  impls()[what] = impl ? impl : "?";
+}
 std::string implementations() {
+  std::lock_guard<std::mutex> hold(implsLock);
   std::string out;
   for (auto& [what, impl] : impls()) out += what + ": " + impl + "\n";
   return out;

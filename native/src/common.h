@@ -43,7 +43,9 @@ std::unique_ptr<T>& slotFor(Cache<T>& cache, const Key& key) {
 
 // setThreads must drop every cached primitive: oneDNN kernels split their work for the thread count
 // seen when they were created, so each family registers its caches' clear function with a
-// namespace-scope `const ClearOnSetThreads x(fn);`.
+// namespace-scope `const ClearOnSetThreads x(fn);`. Caches, scratch vectors and the stream are
+// thread_local: several worker threads (digits serve) may call kernels at once, each with its own,
+// and setThreads (a per-thread OpenMP setting) clears the calling thread's.
 struct ClearOnSetThreads {
   explicit ClearOnSetThreads(void (*fn)());
 };

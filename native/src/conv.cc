@@ -103,9 +103,9 @@ struct BackwardWeights {
   Bound conv;
 };
 
-Cache<Forward> forwards;
-Cache<BackwardData> backwardDatas;
-Cache<BackwardWeights> backwardWeights;
+thread_local Cache<Forward> forwards;
+thread_local Cache<BackwardData> backwardDatas;
+thread_local Cache<BackwardWeights> backwardWeights;
 const ClearOnSetThreads clearer([] {
   forwards.clear();
   backwardDatas.clear();

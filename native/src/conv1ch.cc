@@ -38,7 +38,7 @@ struct Vec {
 template <int F>
 constexpr int lanesFor() { return F % VL == 0 ? VL : 8; }
 
-std::vector<float> partials;
+thread_local std::vector<float> partials;
 
 // acc[(ky·KW + kx)·F + f] += Σ_ox xs[ky][ox·sw + kx] · dy[ox·F + f] for KH kernel rows at once; the
 // xs rows are zero-padded. KH > 1 only where all KH·KW·F accumulators fit in registers: more

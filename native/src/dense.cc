@@ -16,7 +16,7 @@ struct Matmul {
   Bound mm;
 };
 
-Cache<Matmul> matmuls;
+thread_local Cache<Matmul> matmuls;
 const ClearOnSetThreads clearer([] { matmuls.clear(); });
 
 Matmul& matmulFor(int64_t m, int64_t k, int64_t n, tag ta, tag tb, bool bias, bool relu, const char* what) {

@@ -48,7 +48,7 @@ struct Eltwise {
   Bound op;
 };
 
-Cache<Eltwise> cache;
+thread_local Cache<Eltwise> cache;
 const ClearOnSetThreads clearer([] { cache.clear(); });
 
 Key keyOf(int64_t dir, Act kind, float alpha, int64_t len) {
