@@ -1,6 +1,7 @@
-// Property-based fuzzing of the image path (sharp decode → grayscale → MNIST 28×28): PNG, JPEG and
-// WebP files made by the test, mutated at the byte level (PNG chunk CRCs repaired half the time so
-// the mutations reach the decoder), and headers that claim gigapixels. Every input yields digits or
+// Property-based fuzzing of the image path (sharp decode → colour → MNIST 28×28): PNG, JPEG and
+// WebP files made by the test (palette, 16-bit, EXIF-rotated, CMYK and animated ones among them),
+// mutated at the byte level (PNG chunk CRCs repaired half the time so the mutations reach the
+// decoder), and headers that claim gigapixels. Every input yields digits or
 // a one-line ImageError (a DigitsError), without decoding what a lying header claims.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +12,10 @@ import { imageToDigits, MAX_PIXELS, MAX_SIDE } from '../src/data/image';
 import { ImageError } from '../src/data/preprocess';
 import { applyMutations, fuzz, mutation, newTally, oracleAsync } from './helpers/fuzz';
 
-/** A dark stroke on white at a few sizes and positions, as PNG (gray and RGBA), JPEG and WebP. */
+/**
+ * A dark stroke on white at a few sizes and positions, as PNG (gray, RGBA, palette, 1-bit, 16-bit),
+ * JPEG (plain, EXIF-rotated, CMYK) and WebP (still and animated), and blue ink on lit grey paper.
+ */
 async function bases(): Promise<Buffer[]> {
   const out: Buffer[] = [];
   for (const [w, h, x0, y0] of [[24, 24, 8, 4], [40, 30, 5, 5], [64, 20, 30, 2]]) {
@@ -20,6 +24,21 @@ async function bases(): Promise<Buffer[]> {
     const img = () => sharp(px, { raw: { width: w, height: h, channels: 1 } });
     out.push(await img().png().toBuffer(), await img().ensureAlpha().png().toBuffer(), await img().jpeg().toBuffer(), await img().webp().toBuffer());
   }
+  const w = 48, h = 40;
+  const rgb = Buffer.alloc(w * h * 3);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
+    const l = 200 - 2 * x, ink = Math.abs(x - 20 - y / 4) < 2 && y > 4 && y < 36;
+    rgb.set(ink ? [40, 50, 170] : [l, l, l - 5], (y * w + x) * 3);
+  }
+  const img = () => sharp(rgb, { raw: { width: w, height: h, channels: 3 } });
+  out.push(
+    await img().png({ palette: true, colours: 4 }).toBuffer(),
+    await img().toColourspace('b-w').png({ palette: true, colours: 2 }).toBuffer(),
+    await img().toColourspace('rgb16').png().toBuffer(),
+    await img().rotate(270).withMetadata({ orientation: 6 }).jpeg().toBuffer(),
+    await img().toColourspace('cmyk').jpeg().toBuffer(),
+    await sharp(Buffer.concat([rgb, Buffer.alloc(rgb.length, 255)]), { raw: { width: w, height: 2 * h, channels: 3, pageHeight: h } }).webp({ loop: 0 }).toBuffer(),
+  );
   return out;
 }
 

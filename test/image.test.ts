@@ -158,7 +158,7 @@ test('digits predict <model> <images...> --json --show; --index still works; nei
   assert.equal(c.o.err, `digits: ${blank}: no digit found: the image is blank or has too little contrast\ndigits: 1 of 2 images could not be read\n`);
 
   c = cap();
-  assert.equal(await run(['node', 'digits', 'predict', modelDir], c.io), 2);
+  assert.equal(await run(['node', 'digits', 'predict', '--model', modelDir], c.io), 2);
   assert.match(c.o.err, /give image files or --index N/);
 
   c = cap();

@@ -2,7 +2,7 @@
 // drawing goes through the same preprocess() as the server's images: after loading, no server needed.
 import { fromModelJson } from '../src/io/tfjs-json';
 import { reference } from '../src/kernels/reference';
-import { ImageError, preprocess, rgbaToGray, SIZE } from '../src/data/preprocess';
+import { ImageError, preprocess, SIZE } from '../src/data/preprocess';
 import { classify, type Prediction } from '../src/serve/predict';
 import type { Sequential } from '../src/model/sequential';
 
@@ -60,7 +60,8 @@ function setupPad(model: Sequential, bars: HTMLElement[]): void {
     timer = undefined;
     const { data } = ctx.getImageData(0, 0, pad.width, pad.height);
     let x: Float32Array;
-    try { x = preprocess(rgbaToGray(data, pad.width, pad.height)); } catch (e) {
+    // the canvas's RGBA as it is: preprocess reads colour and alpha itself, as it does for uploads
+    try { x = preprocess({ width: pad.width, height: pad.height, channels: 4, data }); } catch (e) {
       if (e instanceof ImageError) { show(bars, null, null); return; }
       throw e;
     }

@@ -1,17 +1,18 @@
-// Reading users' pictures of digits: sharp (libvips) decodes PNG, JPEG and WebP, then preprocess.ts
-// turns the grayscale into MNIST's 28×28. Limits come first, from the header alone, so a small file
-// that claims a gigapixel (a decompression bomb) is refused before any pixel is decoded.
+// Reading users' pictures of digits: sharp (libvips) decodes PNG, JPEG and WebP (the first picture of a
+// multi-picture file, EXIF orientation applied, ICC profiles and CMYK converted to sRGB, palette and
+// 1-bit PNGs expanded), shrinks large photos on load and area-averages them to a working size, and
+// hands the colour to preprocess.ts, which turns it into MNIST's 28×28. Limits come first, from the
+// header alone, so a small file that claims a gigapixel (a decompression bomb) is refused before any
+// pixel is decoded.
 import * as fs from 'node:fs';
 import sharp, { type Metadata } from 'sharp';
-import { ImageError, preprocess, preprocessRow, SIZE, type Gray } from './preprocess';
+import { ImageError, preprocess, preprocessRow, SIZE, WORK_PIXELS, type Picture } from './preprocess';
 
-export { ImageError, preprocess, preprocessRow, rgbaToGray, type Gray } from './preprocess';
+export { ImageError, preprocess, preprocessRow, rgbaToGray, type Gray, type Picture } from './preprocess';
 
 export const MAX_FILE_BYTES = 16 << 20;
 export const MAX_PIXELS = 40_000_000;
 export const MAX_SIDE = 16384;
-// a digit ends up 20 pixels tall: a 512-pixel working copy keeps every stroke and bounds the JS work
-const WORK_SIZE = 512;
 const FORMATS = new Set(['png', 'jpeg', 'webp']);
 
 // every request decodes a different picture: libvips' operation cache would only hold memory
@@ -19,8 +20,12 @@ sharp.cache(false);
 
 const oneLine = (e: unknown) => String((e as Error)?.message ?? e).split('\n')[0].trim();
 
-/** Decode an encoded image to 8-bit grayscale, alpha composited on white, EXIF orientation applied. */
-export async function decodeImage(buf: Uint8Array, where = 'image'): Promise<Gray> {
+/**
+ * Decode an encoded image to 8-bit sRGB, alpha composited on white, EXIF orientation applied, area-
+ * averaged down to about WORK_PIXELS (a digit ends up 20 pixels tall; this keeps a small digit on a
+ * wide canvas or a phone photo's thin pen line and bounds the JS work).
+ */
+export async function decodeImage(buf: Uint8Array, where = 'image'): Promise<Picture> {
   // sharp takes a string for a file path: only bytes may reach it
   if (!(buf instanceof Uint8Array)) throw new ImageError(`${where}: expected image bytes`, 415);
   if (buf.length === 0) throw new ImageError(`${where}: empty file`);
@@ -38,16 +43,17 @@ export async function decodeImage(buf: Uint8Array, where = 'image'): Promise<Gra
   if (width * height > MAX_PIXELS) throw new ImageError(`${where}: ${width}x${height} pixels, more than the ${MAX_PIXELS / 1e6} megapixel limit`, 413);
   // a 100-byte file claiming 1,000,000x24 passes the pixel limit yet costs libvips seconds of CPU to fail
   if (width > MAX_SIDE || height > MAX_SIDE) throw new ImageError(`${where}: ${width}x${height} pixels, a side longer than the ${MAX_SIDE}-pixel limit`, 413);
+  // the working size, from the upright dimensions (orientations 5-8 swap the sides)
+  const [W, H] = (meta.orientation ?? 1) >= 5 ? [height, width] : [width, height];
+  const s = Math.min(1, Math.sqrt(WORK_PIXELS / (W * H)));
   try {
-    const { data, info } = await sharp(buf, { limitInputPixels: MAX_PIXELS, failOn: 'error' })
+    let img = sharp(buf, { limitInputPixels: MAX_PIXELS, failOn: 'error', page: 0, pages: 1 })
       .autoOrient()
-      .flatten({ background: '#ffffff' })
-      .resize({ width: WORK_SIZE, height: WORK_SIZE, fit: 'inside', withoutEnlargement: true })
-      .grayscale()
-      .raw({ depth: 'uchar' })
-      .toBuffer({ resolveWithObject: true });
-    if (info.channels !== 1) throw new Error(`expected 1 channel, got ${info.channels}`);
-    return { width: info.width, height: info.height, data };
+      .flatten({ background: '#ffffff' });
+    if (s < 1) img = img.resize({ width: Math.max(1, Math.round(W * s)), height: Math.max(1, Math.round(H * s)), fit: 'fill', kernel: 'linear' });
+    const { data, info } = await img.toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3) throw new Error(`expected 3 channels, got ${info.channels}`);
+    return { width: info.width, height: info.height, channels: 3, data };
   } catch (e) {
     throw new ImageError(`${where}: cannot decode the ${meta.format.toUpperCase()} image (${oneLine(e)})`);
   }
@@ -62,9 +68,9 @@ export async function readImageFile(file: string): Promise<Buffer> {
 
 /** The 28×28 inputs the network sees, for one digit or (`row`) a row of digits read left to right. */
 export async function imageToDigits(buf: Uint8Array, where: string, row = false): Promise<Float32Array[]> {
-  const gray = await decodeImage(buf, where);
+  const pic = await decodeImage(buf, where);
   try {
-    return row ? preprocessRow(gray) : [preprocess(gray)];
+    return row ? preprocessRow(pic) : [preprocess(pic)];
   } catch (e) {
     if (e instanceof ImageError) throw new ImageError(`${where}: ${e.message}`, e.status);
     throw e;

@@ -1,28 +1,35 @@
-// MNIST's normalisation for any grayscale picture of a digit, in plain TypeScript over raw pixels so
-// the server (after sharp decodes) and the browser page (after a canvas) run the very same steps:
-// polarity → white ink on black, paper noise suppressed, crop to the ink, fit into 20×20 keeping the
-// aspect ratio (anti-aliased), paste into 28×28 with the centre of mass at the centre.
-import { DigitsError } from '../errors';
+// MNIST's normalisation for any picture of a digit (gray, RGB or RGBA), in plain TypeScript over raw
+// pixels so the server (after sharp decodes) and the browser page (after a canvas) run the very same
+// steps:
+//   ink.ts      paper divided out per channel (uneven light), the channels with the ink's contrast
+//               combined (coloured ink and paper), polarity either way, hysteresis thresholds;
+//   strokes.ts  ruled lines, frames, border shadows and specks dropped, the digit's components grouped;
+//   here        stroke width brought into MNIST's range, the ink cropped, fitted into 20×20 keeping
+//               the aspect ratio (area-averaged), pasted into 28×28 with the centre of mass at the centre.
+import { analyse, ImageError, inkMapOf, NO_DIGIT, type InkMap, type Picture } from './ink';
+import { boxOf, components, digitGroup, keepStrokes, only, removeLines, rowGroups, strokeWidth, type Box, type Component } from './strokes';
+import { dilate, erode, resize } from './resample';
 
-/** A grayscale image, values 0..255, row-major. */
-export interface Gray { width: number; height: number; data: ArrayLike<number> }
+export { ImageError, inkMap, NO_DIGIT, WORK_PIXELS, type InkMap, type Picture } from './ink';
 
-/** A bad image: one line, with the HTTP status the server answers with (4xx). */
-export class ImageError extends DigitsError {
-  constructor(message: string, readonly status = 400) { super(message); this.name = 'ImageError'; }
-}
+/** A grayscale picture, values 0..255, row-major (a Picture with one channel). */
+export type Gray = Picture;
 
 export const SIZE = 28;
 const BOX = 20;
 // MNIST's mean centre of mass, measured over the 10,000 test digits, in pixel-index coordinates
 const CENTRE = 14;
-// components lighter than this share of the heaviest are paper specks, not strokes
-const SPECK = 0.01;
+// MNIST's stroke width as a share of the digit's longer side (2·area / outline, the estimator in
+// strokes.ts), measured on test digits drawn large: 5th percentile 0.082, median 0.104, 99th 0.165.
+// Widths outside [low, high] are brought to `thin` or `bold`, MNIST's typical and bolder-side widths.
+export const STROKE = { low: 0.06, thin: 0.12, bold: 0.13, high: 0.175 };
+// stroke corrections happen on a crop with the longer side this long (4× the 20-pixel box)
+const MID = 4 * BOX;
 
 const clamp = (v: number, lo: number, hi: number) => Math.max(lo, Math.min(hi, v));
 
-/** RGBA composited on white, then luma (Rec. 601): what a transparent PNG or a canvas looks like on paper. */
-export function rgbaToGray(rgba: ArrayLike<number>, width: number, height: number): Gray {
+/** RGBA composited on white, then luma (Rec. 601). Kept for callers that want gray; preprocess takes colour itself. */
+export function rgbaToGray(rgba: ArrayLike<number>, width: number, height: number): Picture {
   const out = new Uint8ClampedArray(width * height);
   for (let i = 0, j = 0; i < out.length; i++, j += 4) {
     const a = rgba[j + 3] / 255;
@@ -31,136 +38,77 @@ export function rgbaToGray(rgba: ArrayLike<number>, width: number, height: numbe
   return { width, height, data: out };
 }
 
-function otsu(hist: Float64Array, total: number): number {
-  let sum = 0;
-  for (let i = 0; i < 256; i++) sum += i * hist[i];
-  let wB = 0, sumB = 0, best = -1, t = 0;
-  for (let i = 0; i < 256; i++) {
-    wB += hist[i];
-    if (wB === 0 || wB === total) continue;
-    sumB += i * hist[i];
-    const mB = sumB / wB, mF = (sum - sumB) / (total - wB);
-    const between = wB * (total - wB) * (mB - mF) ** 2;
-    if (between > best) { best = between; t = i; }
-  }
-  return t;
+function crop(ink: Float32Array, width: number, b: Box): Float32Array {
+  const w = b.x1 - b.x0 + 1, h = b.y1 - b.y0 + 1;
+  const out = new Float32Array(w * h);
+  for (let y = 0; y < h; y++) out.set(ink.subarray((b.y0 + y) * width + b.x0, (b.y0 + y) * width + b.x0 + w), y * w);
+  return out;
 }
 
-/** The value at quantile q of the histogram's bins lo..hi. */
-function quantile(hist: Float64Array, lo: number, hi: number, q: number): number {
-  let n = 0;
-  for (let i = lo; i <= hi; i++) n += hist[i];
-  let acc = 0;
-  for (let i = lo; i <= hi; i++) { acc += hist[i]; if (acc >= q * n) return i; }
-  return hi;
+/** The box of the values above `t`. */
+function inkBox(a: Float32Array, w: number, h: number, t: number): Box {
+  let x0 = w, x1 = -1, y0 = h, y1 = -1;
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) if (a[y * w + x] > t) {
+    if (x < x0) x0 = x; if (x > x1) x1 = x; if (y < y0) y0 = y; if (y > y1) y1 = y;
+  }
+  return x1 < 0 ? { x0: 0, x1: w - 1, y0: 0, y1: h - 1 } : { x0, x1, y0, y1 };
 }
 
 /**
- * Ink intensity in [0, 1] per pixel, white-on-black. The background is the median; Otsu's threshold
- * separates it from the ink, and the ink is whichever side the background is not on (so dark ink on
- * light paper is inverted, and a grey backdrop works either way). Levels within 3σ of the paper's noise
- * go to 0 and the typical ink level to 1, which keeps anti-aliased edges of clean images intact.
+ * A digit's strokes brought into MNIST's width range: strokes thinner than MNIST's thinnest tenth are
+ * widened to its typical width (a 1-pixel pen on a large canvas), bolder than its boldest twentieth are
+ * thinned (a marker that would fill the loops). Returns the corrected crop and its size.
  */
-export function inkMap(img: Gray): Float32Array {
-  const { width, height, data } = img;
-  const n = width * height;
-  if (n === 0) throw new ImageError('the image has no pixels', 422);
-  // everything below works on the 256 levels: one lookup table maps a level to its ink value
-  const q = data instanceof Uint8Array || data instanceof Uint8ClampedArray ? data : Uint8ClampedArray.from(data, Math.round);
-  const hist = new Float64Array(256);
-  for (let i = 0; i < n; i++) hist[q[i]]++;
-  const bgRaw = quantile(hist, 0, 255, 0.5);
-  const t = otsu(hist, n);
-  const invert = bgRaw > t;
-  const h = invert ? hist.slice().reverse() : hist;
-  const bg = invert ? 255 - bgRaw : bgRaw;
-  const th = invert ? 254 - t : t; // pixels above th are ink (Otsu's class boundary, mirrored)
-  const dev = new Float64Array(256);
-  for (let i = 0; i <= th; i++) dev[Math.abs(i - bg)] += h[i];
-  const sigma = 1.4826 * quantile(dev, 0, 255, 0.5);
-  let inkCount = 0;
-  for (let i = th + 1; i < 256; i++) inkCount += h[i];
-  const ink = quantile(h, Math.min(255, th + 1), 255, 0.5);
-  if (inkCount === 0 || ink - bg < Math.max(40, 4 * sigma)) throw new ImageError('no digit found: the image is blank or has too little contrast', 422);
-  const lo = Math.min(bg + 3 * sigma, th);
-  const scale = 1 / Math.max(1, ink - lo);
-  const lut = new Float32Array(256);
-  for (let l = 0; l < 256; l++) lut[l] = clamp(((invert ? 255 - l : l) - lo) * scale, 0, 1);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = lut[q[i]];
+function normaliseStrokes(ink: Float32Array, width: number, height: number, box: Box): { a: Float32Array; w: number; h: number } {
+  const bw = box.x1 - box.x0 + 1, bh = box.y1 - box.y0 + 1;
+  const rel = strokeWidth(ink, width, height, box) / Math.max(bw, bh);
+  const a = crop(ink, width, box);
+  if (!(rel > 0) || (rel >= STROKE.low && rel <= STROKE.high)) return { a, w: bw, h: bh };
+  // on a MID-sized copy (area-averaged down, or bilinear up for small pictures), with room to grow
+  const s = MID / Math.max(bw, bh);
+  const mw = Math.max(1, Math.round(bw * s)), mh = Math.max(1, Math.round(bh * s));
+  const small = resize(a, bw, bh, mw, mh);
+  const pad = Math.ceil(STROKE.bold * MID);
+  const pw = mw + 2 * pad, ph = mh + 2 * pad;
+  let p: Float32Array = new Float32Array(pw * ph);
+  for (let y = 0; y < mh; y++) p.set(small.subarray(y * mw, (y + 1) * mw), (y + pad) * pw + pad);
+  // a stroke thinner than a pixel here comes out faint: bring it to full strength first
+  const level = strongLevel(p);
+  if (level > 0 && level < 1) for (let i = 0; i < p.length; i++) p[i] = Math.min(1, p[i] / level);
+  const cur = rel * MID;
+  if (rel < STROKE.low) p = dilate(p, pw, ph, (STROKE.thin * MID - Math.max(1, cur)) / 2);
+  else p = erode(p, pw, ph, (cur - STROKE.bold * MID) / 2);
+  const b = inkBox(p, pw, ph, 0.02);
+  return { a: crop(p, pw, b), w: b.x1 - b.x0 + 1, h: b.y1 - b.y0 + 1 };
+}
+
+/** The strokes' full strength: the upper quartile of the values at least 40% of the 95th percentile of the nonzero ones. */
+function strongLevel(values: ArrayLike<number>): number {
+  const vals: number[] = [];
+  for (let i = 0; i < values.length; i++) if (values[i] > 0) vals.push(values[i]);
+  if (vals.length === 0) return 0;
+  vals.sort((a, b) => a - b);
+  const top = vals[Math.floor(0.95 * (vals.length - 1))];
+  const strong = vals.filter((v) => v >= 0.4 * top);
+  return strong[Math.floor(0.75 * (strong.length - 1))];
+}
+
+/**
+ * The digit at its own full strength: a pencil digit beside a black frame, or one of a row written
+ * lighter than the others, is scaled so that its strong pixels reach 1, as the whole picture's ink was.
+ */
+function ownStrength(ink: Float32Array, width: number, box: Box): Float32Array {
+  const vals: number[] = [];
+  for (let y = box.y0; y <= box.y1; y++) for (let x = box.x0; x <= box.x1; x++) { const v = ink[y * width + x]; if (v > 0) vals.push(v); }
+  const level = strongLevel(vals);
+  if (!(level > 0) || level >= 0.999) return ink;
+  const out = Float32Array.from(ink);
+  for (let y = box.y0; y <= box.y1; y++) for (let x = box.x0; x <= box.x1; x++) out[y * width + x] = Math.min(1, ink[y * width + x] / level);
   return out;
 }
 
-interface Component { id: number; mass: number; x0: number; x1: number; y0: number; y1: number }
-
-/** 8-connected components of the nonzero ink, with their mass and bounding boxes. */
-function components(ink: Float32Array, width: number, height: number): { labels: Int32Array; comps: Component[] } {
-  const labels = new Int32Array(ink.length);
-  const comps: Component[] = [];
-  const stack = new Int32Array(ink.length);
-  for (let start = 0; start < ink.length; start++) {
-    if (ink[start] === 0 || labels[start] !== 0) continue;
-    // locals, not object fields, in the hot loop: this runs once per ink pixel of every request
-    const id = comps.length + 1;
-    let mass = 0, x0 = width, x1 = -1, y0 = height, y1 = -1, sp = 0;
-    stack[sp++] = start;
-    labels[start] = id;
-    while (sp > 0) {
-      const p = stack[--sp];
-      const y = (p / width) | 0, x = p - y * width;
-      mass += ink[p];
-      if (x < x0) x0 = x; if (x > x1) x1 = x;
-      if (y < y0) y0 = y; if (y > y1) y1 = y;
-      const dxLo = x > 0 ? -1 : 0, dxHi = x < width - 1 ? 1 : 0;
-      for (let dy = y > 0 ? -1 : 0, dyHi = y < height - 1 ? 1 : 0; dy <= dyHi; dy++) {
-        const row = p + dy * width;
-        for (let dx = dxLo; dx <= dxHi; dx++) {
-          const q = row + dx;
-          if (labels[q] === 0 && ink[q] !== 0) { labels[q] = id; stack[sp++] = q; }
-        }
-      }
-    }
-    comps.push({ id, mass, x0, x1, y0, y1 });
-  }
-  return { labels, comps };
-}
-
-/** Separable resampling: area-averaging down (anti-aliased, as sharp as a box allows), bilinear up. */
-function resize(src: Float32Array, sw: number, sh: number, dw: number, dh: number): Float32Array {
-  const pass = (inp: Float32Array, len: number, outLen: number, count: number, stride: number, step: number): Float32Array => {
-    // resample `count` lines of `len` samples (elements `step` apart, lines `stride` apart) to `outLen`
-    const out = new Float32Array(count * outLen);
-    const scale = len / outLen;
-    for (let j = 0; j < outLen; j++) {
-      const centre = (j + 0.5) * scale - 0.5;
-      const a = Math.max(0, Math.floor(centre - scale)), b = Math.min(len - 1, Math.ceil(centre + scale));
-      const ws: number[] = [];
-      let total = 0;
-      for (let i = a; i <= b; i++) {
-        // down: the share of source pixel i inside the target's footprint; up: linear interpolation
-        const w = scale > 1 ? Math.max(0, Math.min(i + 1, (j + 1) * scale) - Math.max(i, j * scale)) : Math.max(0, 1 - Math.abs(i - centre));
-        ws.push(w); total += w;
-      }
-      for (let l = 0; l < count; l++) {
-        let s = 0;
-        for (let i = a; i <= b; i++) s += ws[i - a] * inp[l * stride + i * step];
-        out[l * outLen + j] = total > 0 ? s / total : 0;
-      }
-    }
-    return out;
-  };
-  const rows = pass(src, sw, dw, sh, sw, 1); // sh lines of dw
-  const cols = pass(rows, sh, dh, dw, 1, dw); // dw lines (columns) of dh, stored column-major
-  const out = new Float32Array(dw * dh);
-  for (let x = 0; x < dw; x++) for (let y = 0; y < dh; y++) out[y * dw + x] = cols[x * dh + y];
-  return out;
-}
-
-/** Crop ink to its box, fit into 20×20 keeping the aspect ratio, centre the mass in 28×28. Values in [0, 1]. */
-export function toMnist(ink: Float32Array, width: number, box: { x0: number; x1: number; y0: number; y1: number }): Float32Array {
-  const w = box.x1 - box.x0 + 1, h = box.y1 - box.y0 + 1;
-  const crop = new Float32Array(w * h);
-  for (let y = 0; y < h; y++) crop.set(ink.subarray((box.y0 + y) * width + box.x0, (box.y0 + y) * width + box.x0 + w), y * w);
+/** Fit a crop into 20×20 keeping the aspect ratio, centre the mass in 28×28. Values in [0, 1]. */
+function place(crop: Float32Array, w: number, h: number): Float32Array {
   const s = BOX / Math.max(w, h);
   const dw = Math.max(1, Math.round(w * s)), dh = Math.max(1, Math.round(h * s));
   const small = resize(crop, w, h, dw, dh);
@@ -174,56 +122,74 @@ export function toMnist(ink: Float32Array, width: number, box: { x0: number; x1:
   // a lopsided digit (a 7's heavy bar) would be pushed off the edge: keep the whole box inside
   const ox = clamp(Math.round(CENTRE - mx / mass), 0, SIZE - dw), oy = clamp(Math.round(CENTRE - my / mass), 0, SIZE - dh);
   const out = new Float32Array(SIZE * SIZE);
-  for (let y = 0; y < dh; y++) for (let x = 0; x < dw; x++) {
-    const X = x + ox, Y = y + oy;
-    if (X >= 0 && X < SIZE && Y >= 0 && Y < SIZE) out[Y * SIZE + X] = Math.min(1, small[y * dw + x] * gain);
+  for (let y = 0; y < dh; y++) for (let x = 0; x < dw; x++) out[(y + oy) * SIZE + x + ox] = Math.min(1, small[y * dw + x] * gain);
+  return out;
+}
+
+/** The ink inside `box` as MNIST's 28×28: strokes normalised, fitted into 20×20, centred by mass. */
+export function toMnist(ink: Float32Array, width: number, height: number, box: Box): Float32Array {
+  const { a, w, h } = normaliseStrokes(ownStrength(ink, width, box), width, height, box);
+  return place(a, w, h);
+}
+
+interface Strokes { ink: Float32Array; width: number; height: number; labels: Int32Array; kept: Component[]; all: number }
+
+/** The strokes that matter in an ink map: without rules, frames, border shadows and specks, in components. */
+function segment(map: InkMap): Strokes {
+  const { width, height } = map;
+  const ink = removeLines(map.ink, width, height);
+  const { labels, comps } = components(ink, width, height);
+  const kept = keepStrokes(ink, labels, comps, width, height);
+  if (kept.length === 0 || kept.reduce((m, c) => m + c.mass, 0) < 1) throw new ImageError(NO_DIGIT, 422);
+  return { ink, width, height, labels, kept, all: comps.length };
+}
+
+/** The typical strength of the chosen strokes' strong pixels, where 1 is the picture's ink strength. */
+function strengthIn(s: Strokes, cs: Component[]): number {
+  const keep = new Set(cs.map((c) => c.id));
+  const vals: number[] = [];
+  const b = boxOf(cs);
+  for (let y = b.y0; y <= b.y1; y++) for (let x = b.x0; x <= b.x1; x++) {
+    const i = y * s.width + x;
+    if (keep.has(s.labels[i])) vals.push(s.ink[i]);
   }
-  return out;
+  vals.sort((p, q) => p - q);
+  const strong = vals.filter((v) => v >= 0.4 * vals[Math.floor(0.95 * (vals.length - 1))]);
+  return strong.length > 0 ? strong[Math.floor(0.75 * (strong.length - 1))] : 0;
 }
 
-/** The strokes that matter: components of the ink map without the specks. */
-function strokes(img: Gray): { ink: Float32Array; labels: Int32Array; kept: Component[]; all: number } {
-  const ink = inkMap(img);
-  const { labels, comps } = components(ink, img.width, img.height);
-  const heaviest = comps.reduce((m, c) => Math.max(m, c.mass), 0);
-  const kept = comps.filter((c) => c.mass >= SPECK * heaviest);
-  if (heaviest < 1) throw new ImageError('no digit found: the image is blank or has too little contrast', 422);
-  return { ink, labels, kept, all: comps.length };
+/**
+ * The picture's strokes, and of them the digit (`pick`). When the digit is much fainter than the
+ * strongest ink (a pencil digit in a black frame or on dark rules, which were then dropped), the ink
+ * is measured again around the digit: its colour and strength set the weights and the thresholds.
+ */
+function strokesOf(img: Picture, pick: (kept: Component[]) => Component[]): { s: Strokes; picked: Component[] } {
+  const inks = analyse(img);
+  const s = segment(inkMapOf(inks));
+  const picked = pick(s.kept);
+  if (strengthIn(s, picked) >= 0.7) return { s, picked };
+  const b = boxOf(picked), mx = Math.round(0.1 * (b.x1 - b.x0 + 1)), my = Math.round(0.1 * (b.y1 - b.y0 + 1));
+  const region = { x0: Math.max(0, b.x0 - mx), x1: Math.min(s.width - 1, b.x1 + mx), y0: Math.max(0, b.y0 - my), y1: Math.min(s.height - 1, b.y1 + my) };
+  try {
+    const s2 = segment(inkMapOf(inks, region));
+    return { s: s2, picked: pick(s2.kept) };
+  } catch (e) {
+    if (e instanceof ImageError) return { s, picked };
+    throw e;
+  }
 }
 
-function boxOf(cs: Component[]) {
-  return { x0: Math.min(...cs.map((c) => c.x0)), x1: Math.max(...cs.map((c) => c.x1)), y0: Math.min(...cs.map((c) => c.y0)), y1: Math.max(...cs.map((c) => c.y1)) };
-}
-
-function only(ink: Float32Array, labels: Int32Array, cs: Component[], all: number): Float32Array {
-  if (cs.length === all) return ink;
-  const keep = new Uint8Array(all + 1);
-  for (const c of cs) keep[c.id] = 1;
-  const out = new Float32Array(ink.length);
-  for (let i = 0; i < ink.length; i++) if (keep[labels[i]]) out[i] = ink[i];
-  return out;
-}
-
-/** One digit: the whole picture's ink as MNIST's 28×28, values in [0, 1]. */
-export function preprocess(img: Gray): Float32Array {
-  const { ink, labels, kept, all } = strokes(img);
-  return toMnist(only(ink, labels, kept, all), img.width, boxOf(kept));
+/** One digit: the picture's digit (its heaviest strokes and those beside them) as MNIST's 28×28, values in [0, 1]. */
+export function preprocess(img: Picture): Float32Array {
+  const { s, picked } = strokesOf(img, digitGroup);
+  return toMnist(only(s.ink, s.labels, picked, s.all), s.width, s.height, boxOf(picked));
 }
 
 /**
  * A row of digits, left to right: connected strokes, merged when they overlap horizontally by more
  * than half the narrower one (the two strokes of a 5, a broken 4), each normalised on its own.
  */
-export function preprocessRow(img: Gray): Float32Array[] {
-  const { ink, labels, kept, all } = strokes(img);
-  const groups: Component[][] = [];
-  for (const c of [...kept].sort((a, b) => a.x0 - b.x0)) {
-    const g = groups.find((gr) => {
-      const b = boxOf(gr);
-      const overlap = Math.min(b.x1, c.x1) - Math.max(b.x0, c.x0) + 1;
-      return overlap > 0.5 * Math.min(b.x1 - b.x0 + 1, c.x1 - c.x0 + 1);
-    });
-    if (g) g.push(c); else groups.push([c]);
-  }
-  return groups.map((g) => toMnist(only(ink, labels, g, all), img.width, boxOf(g)));
+export function preprocessRow(img: Picture): Float32Array[] {
+  const { s } = strokesOf(img, (kept) => kept);
+  return rowGroups(s.kept).map((g) => toMnist(only(s.ink, s.labels, g, s.all), s.width, s.height, boxOf(g)));
 }

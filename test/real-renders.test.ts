@@ -1,0 +1,68 @@
+// The pipeline measured on pictures like users' own (part 4 of issue 17): a deterministic set of
+// realistic renders of MNIST test digits (test/helpers/renders.ts: pens of every width and colour on
+// lit, coloured, ruled or framed paper, phone photos with EXIF rotation and JPEG noise, small digits on
+// wide canvases, 1-pixel strokes, blurry crops) read by a real trained model, against the same model
+// on the original digits; and the 60 real digits people drew or photographed (../shared/real-digits).
+import { before, test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { loadDataset, type Dataset } from '../src/data/mnist';
+import { imageToDigits, readImageFile } from '../src/data/image';
+import { loadModel } from '../src/io/tfjs';
+import { classify } from '../src/serve/predict';
+import type { Sequential } from '../src/model/sequential';
+import { SHARED_MNIST } from './helpers/paths';
+import { trainedModelDir } from './helpers/trained';
+import { renderPlan, renderRealistic, RENDER_KINDS } from './helpers/renders';
+
+const REAL = process.env.DIGITS_REAL_DIGITS ?? path.resolve(__dirname, '../../../shared/real-digits');
+const PER_KIND = 24;
+
+let ds: Dataset;
+let model: Sequential;
+
+before(() => {
+  ds = loadDataset(SHARED_MNIST);
+  model = loadModel(trainedModelDir()).model;
+});
+
+test(`${PER_KIND * RENDER_KINDS.length} realistic renders of test digits read nearly as well as the digits themselves`, async (t) => {
+  const plan = renderPlan(ds.test.labels, ds.test.images, PER_KIND);
+  const img = (i: number) => ds.test.images.subarray(i * 784, (i + 1) * 784);
+  const seen: Float32Array[] = [];
+  let refused = 0;
+  for (const p of plan) {
+    const buf = await renderRealistic(img(p.index), p.kind, p.seed, img((p.index + 1) % ds.test.labels.length));
+    try { seen.push((await imageToDigits(buf, `${p.kind} #${p.seed}`))[0]); } catch (e) { refused++; seen.push(new Float32Array(784)); t.diagnostic(`${p.kind} #${p.seed}: ${(e as Error).message}`); }
+  }
+  const got = classify(model, seen).map((q) => q.top[0].digit);
+  const clean = classify(model, plan.map((p) => Float32Array.from(img(p.index), (v) => v / 255))).map((q) => q.top[0].digit);
+  const per = new Map<string, { ok: number; clean: number; n: number }>();
+  let ok = 0, okClean = 0;
+  plan.forEach((p, k) => {
+    const y = ds.test.labels[p.index], r = per.get(p.kind) ?? { ok: 0, clean: 0, n: 0 };
+    r.n++; if (got[k] === y) { r.ok++; ok++; } if (clean[k] === y) { r.clean++; okClean++; }
+    per.set(p.kind, r);
+  });
+  for (const [kind, r] of per) t.diagnostic(`${kind}: ${r.ok}/${r.n} read (the digits themselves: ${r.clean}/${r.n})`);
+  const acc = ok / plan.length, accClean = okClean / plan.length;
+  t.diagnostic(`all: ${(acc * 100).toFixed(1)}% of ${plan.length} (the digits themselves: ${(accClean * 100).toFixed(1)}%), ${refused} refused`);
+  assert.equal(refused, 0);
+  // measured with this model: 95-96% of renders against 96% of the digits themselves
+  assert.ok(acc >= 0.92, `renders read ${(acc * 100).toFixed(1)}%`);
+  assert.ok(acc >= accClean - 0.04, `renders ${(acc * 100).toFixed(1)}% against ${(accClean * 100).toFixed(1)}% for the digits themselves`);
+  for (const [kind, r] of per) assert.ok(r.ok >= 0.8 * r.n, `${kind}: ${r.ok}/${r.n}`);
+});
+
+test('the 60 real digits (paint programs, canvases, phone photos of paper) are read, none refused', { skip: fs.existsSync(path.join(REAL, 'labels.csv')) ? false : `${REAL} not found` }, async (t) => {
+  const rows = fs.readFileSync(path.join(REAL, 'labels.csv'), 'utf8').trim().split(/\r?\n/).slice(1).map((l) => l.split(',').map((f) => f.trim()));
+  const seen: Float32Array[] = [];
+  for (const [file] of rows) seen.push((await imageToDigits(await readImageFile(path.join(REAL, file)), file))[0]);
+  const got = classify(model, seen).map((q) => q.top[0].digit);
+  const wrong = rows.filter((r, k) => got[k] !== Number(r[1])).map((r) => `${r[0]} (${r[8]}): ${r[1]} read as ${got[rows.indexOf(r)]}`);
+  for (const w of wrong) t.diagnostic(w);
+  t.diagnostic(`${rows.length - wrong.length}/${rows.length} read`);
+  // this small test model reads 56-57; a fully trained seed002-cnn reads all 60
+  assert.ok(rows.length - wrong.length >= 55, `${rows.length - wrong.length}/${rows.length}`);
+});
