@@ -1,8 +1,11 @@
 #!/usr/bin/env node
-// Builds the oneDNN addon (native/) with node-gyp. It runs as the package's `install` script, so a
+// Builds the oneDNN addon (native/) from source with node-gyp. It runs as the package's `install` script
+// (where npm runs it: in this repository, or for a user who allows digits' install script), so a
 // machine without libdnnl-dev or a compiler must still finish `npm ci`: on any failure print one
-// warning line and exit 0; src/kernels/native.ts then finds no addon and the reference core is used.
-// DIGITS_SKIP_NATIVE=1 skips the build; DIGITS_NATIVE_VERBOSE=1 shows node-gyp's full output.
+// warning line and exit 0; src/kernels/native.ts then finds no addon and the WebAssembly core is used.
+// Where the prebuilt platform package (@digits/native-linux-x64, an optional dependency) is installed
+// and loads, there is nothing to build. DIGITS_SKIP_NATIVE=1 skips the build; DIGITS_BUILD_NATIVE=1
+// builds even beside a prebuilt addon; DIGITS_NATIVE_VERBOSE=1 shows node-gyp's full output.
 'use strict';
 const { spawnSync } = require('child_process');
 const fs = require('fs');
@@ -12,8 +15,32 @@ const root = path.resolve(__dirname, '..');
 const nativeDir = path.join(root, 'native');
 
 function warn(reason) {
-  console.warn(`digits: native core not built (${reason}); the reference core will be used`);
+  console.warn(`digits: native core not built (${reason}); the WebAssembly core will be used`);
   process.exit(0);
+}
+
+/** The platform package's addon for this CPU when it is installed and loads (src/kernels/native.ts loads it first). */
+function prebuilt() {
+  let dir;
+  try {
+    dir = path.dirname(require.resolve(`@digits/native-${process.platform}-${process.arch}/package.json`, { paths: [root] }));
+  } catch {
+    return null;
+  }
+  let tiers = ['x64'];
+  try {
+    const { cpuTier } = require(path.join(nativeDir, 'cpu-flags.js'));
+    const best = cpuTier(fs.readFileSync('/proc/cpuinfo', 'utf8'));
+    tiers = { avx512: ['avx512', 'avx2', 'x64'], avx2: ['avx2', 'x64'], x64: ['x64'] }[best];
+  } catch { /* not Linux: the baseline */ }
+  const file = tiers.map((t) => path.join(dir, 'lib', `digits_native.${t}.node`)).find((f) => fs.existsSync(f));
+  if (!file) return null;
+  try {
+    require(file).info();
+    return file;
+  } catch {
+    return null;
+  }
 }
 
 function nodeGyp() {
@@ -36,6 +63,11 @@ function lastError(out) {
 
 function main() {
   if (process.env.DIGITS_SKIP_NATIVE === '1') warn('DIGITS_SKIP_NATIVE=1');
+  const ready = process.env.DIGITS_BUILD_NATIVE === '1' ? null : prebuilt();
+  if (ready) {
+    console.log(`digits: using the prebuilt native core (${path.relative(root, ready)}); nothing to build`);
+    process.exit(0);
+  }
   if (!fs.existsSync('/usr/include/oneapi/dnnl/dnnl.hpp')) warn('oneDNN headers missing: install libdnnl-dev');
   const gyp = nodeGyp();
   if (!gyp) warn('node-gyp not found');

@@ -1,5 +1,7 @@
-// The oneDNN backend: binds native/build/Release/digits_native.node (built by scripts/build-native.js
-// at `npm install`) behind the Kernels interface. Typed arrays go to C++ as-is (the addon takes their
+// The oneDNN backend: binds the native addon behind the Kernels interface. The addon is, in this order,
+// the prebuilt one of the platform package (@digits/native-linux-x64, an optional dependency: npm installs
+// it on a matching machine and it runs nothing at install), else native/build/Release/digits_native.node
+// (built from source by scripts/build-native.js at `npm install`, or in this repository). Typed arrays go to C++ as-is (the addon takes their
 // data pointers, no copies); geometries are packed into one reused Int32Array per call because
 // reading 13 object properties from C++ costs more than the small convolutions themselves.
 import * as fs from 'fs';
@@ -42,6 +44,8 @@ export interface NativeInfo {
 }
 
 const ADDON = 'native/build/Release/digits_native.node';
+/** The prebuilt addons' package for this machine (npm/linux-x64/ in the repository). */
+const PLATFORM_PACKAGE = `@digits/native-${process.platform}-${process.arch}`;
 /** The addon numbers kinds in ELTWISE_KINDS' order (enum Act in native/src/kernels.h). */
 const KIND = Object.fromEntries(ELTWISE_KINDS.map((k, i) => [k, i])) as Record<Eltwise, number>;
 
@@ -57,6 +61,61 @@ function addonPath(): string {
   return path.resolve(__dirname, '../../..', ADDON);
 }
 
+/** digits' own version (its package.json, the nearest ancestor's named digits), which the prebuilt package must match. */
+function ownVersion(): string | null {
+  for (let dir = __dirname, i = 0; i < 5; i++, dir = path.dirname(dir)) {
+    try {
+      const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'digits') return pkg.version ?? null;
+    } catch { /* not here */ }
+  }
+  return null;
+}
+
+/**
+ * The SIMD tiers of the prebuilt addons this CPU runs, best first (native/cpu-flags.js builds them): avx512
+ * (AVX-512 F/DQ/BW/VL with AVX2 + FMA), avx2 (AVX2 + FMA), x64. The kernel lists in /proc/cpuinfo only what
+ * it has enabled, so a listed AVX-512 is usable. Elsewhere, or unreadable: the baseline only.
+ */
+export function cpuTiers(cpuinfo?: string): string[] {
+  let info = cpuinfo;
+  if (info === undefined) {
+    try { info = fs.readFileSync('/proc/cpuinfo', 'utf8'); } catch { info = ''; }
+  }
+  const flags = new Set((/^flags\s*:(.*)$/m.exec(info)?.[1] ?? '').trim().split(/\s+/));
+  const tiers = ['x64'];
+  if (flags.has('avx2') && flags.has('fma')) {
+    tiers.unshift('avx2');
+    if (['avx512f', 'avx512dq', 'avx512bw', 'avx512vl'].every((f) => flags.has(f))) tiers.unshift('avx512');
+  }
+  return tiers;
+}
+
+/**
+ * The platform package's addon for this CPU, or why there is none to try: null when the package is not
+ * installed (another platform, or installed without optional dependencies), else its file or an error.
+ */
+function prebuiltAddon(): { file: string } | { error: string } | null {
+  let dir: string;
+  try {
+    dir = path.dirname(require.resolve(`${PLATFORM_PACKAGE}/package.json`));
+  } catch {
+    return null;
+  }
+  let version: string | undefined;
+  try { version = (JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { version?: string }).version; } catch { /* unreadable: below */ }
+  const want = ownVersion();
+  if (want !== null && version !== want) return { error: `${PLATFORM_PACKAGE} is version ${version ?? '?'} but digits is ${want}: install the same versions` };
+  for (const tier of cpuTiers()) {
+    const file = path.join(dir, 'lib', `digits_native.${tier}.node`);
+    if (fs.existsSync(file)) return { file };
+  }
+  // the repository's workspace link (npm/linux-x64) holds no binaries: scripts/pack-native.js stages them elsewhere
+  return null;
+}
+
+let loadedFrom: string | null = null;
+
 function load(): (Addon & Direct) | null {
   if (addon !== undefined) return addon;
   // libgomp reads these once, when the addon pulls it in. Its default keeps idle workers spinning for
@@ -67,13 +126,30 @@ function load(): (Addon & Direct) | null {
   // catches the next call of the same step and still yields to a busy machine.
   process.env.OMP_WAIT_POLICY ??= 'passive';
   process.env.GOMP_SPINCOUNT ??= '5000';
-  try {
-    addon = require(addonPath()) as Addon & Direct;
-  } catch (e) {
-    addon = null;
-    loadError = e instanceof Error ? e.message.split('\n')[0] : String(e);
+  const errors: string[] = [];
+  const candidates: string[] = [];
+  const prebuilt = prebuiltAddon();
+  if (prebuilt && 'error' in prebuilt) errors.push(prebuilt.error);
+  else if (prebuilt) candidates.push(prebuilt.file);
+  candidates.push(addonPath());
+  addon = null;
+  for (const file of candidates) {
+    try {
+      addon = require(file) as Addon & Direct;
+      loadedFrom = file;
+      break;
+    } catch (e) {
+      errors.push(e instanceof Error ? e.message.split('\n')[0] : String(e));
+    }
   }
+  loadError = addon ? null : errors.join('; ');
   return addon;
+}
+
+/** The addon file that loaded (the platform package's or the in-repo build), or null. */
+export function nativeAddonPath(): string | null {
+  load();
+  return loadedFrom;
 }
 
 const convG = new Int32Array(13);
