@@ -114,10 +114,10 @@ describe('report', { skip: !fs.existsSync(SHARED_MNIST) && `no MNIST at ${SHARED
   let d: PresetData;
   let modelDir: string;
   let html: string;
-  before(() => {
+  before(async () => {
     d = loadPresetData(SHARED_MNIST, 600);
     const p = getPreset('seed002-mlp');
-    const r = trainPreset(p, d, { seed: 0, epochs: 2, verbose: 0, monitorTest: true });
+    const r = await trainPreset(p, d, { seed: 0, epochs: 2, verbose: 0, monitorTest: true });
     modelDir = path.join(root, 'mlp');
     // what `digits train --out` saves
     saveModel(r.model, modelDir, { preset: p.name, backend: r.backend, epochs: r.epochs, batchSize: r.batchSize, seed: 0,
@@ -238,7 +238,7 @@ describe('CLI: reproduce, report, --ensemble', { skip: !fs.existsSync(SHARED_MNI
     const changed = digits(...args);
     assert.equal(changed.code, 0, changed.stderr);
     assert.doesNotMatch(changed.stderr, /reusing the finished run/);
-    assert.equal(JSON.parse(fs.readFileSync(saved, 'utf8')).userDefinedMetadata.digits.recipe.batchSize, 128);
+    assert.equal(JSON.parse(fs.readFileSync(saved, 'utf8')).userDefinedMetadata.digits.recipe.batchSize, 120);
     const rep = digits('report', path.join(out, 'runs', 'seed002-mlp', 'seed-0'), '--data', SHARED_MNIST, '--out', path.join(root, 'one'));
     assert.equal(rep.code, 0, rep.stderr);
     assert.match(fs.readFileSync(path.join(root, 'one', 'report.html'), 'utf8'), /data:image\/svg\+xml;base64/);

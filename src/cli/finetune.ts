@@ -2,7 +2,8 @@
 // file's optimizer, learning rate and (where the file has them) slots, so Keras' run continues here —
 // and saves in the format --out's extension names.
 import { loadModelArg } from './model-arg';
-import { checkModelFits, loadData } from './data-arg';
+import { checkModelFits, noteTo, type Out } from './common';
+import { loadPresetData } from '../zoo/recipe';
 import { applyOptimizerSlots } from '../io/keras-optimizer';
 import { checkOutputPath, saveModelFile } from '../io/model-file';
 import { makeOptimizer } from '../train/optimizers';
@@ -11,8 +12,6 @@ import { UsageError } from '../errors';
 import { resolveDataDir } from '../data/mnist';
 import { sizeOf } from '../tensor';
 
-type Out = { stdout: (s: string) => void; stderr: (s: string) => void };
-
 export interface FineTuneOptions {
   epochs?: number; batchSize?: number; optimizer?: string; lr?: number; seed: number; validationSplit?: number;
   limit?: number; data?: string; out?: string; json?: boolean; weights?: string; rawPixels?: boolean;
@@ -20,7 +19,7 @@ export interface FineTuneOptions {
 
 export async function fineTune(from: string, o: FineTuneOptions, out: Out): Promise<void> {
   if (o.out) checkOutputPath(o.out, resolveDataDir(o.data), '--out');
-  const loaded = await loadModelArg(from, o, (n) => out.stderr(`digits: note: ${n}\n`));
+  const loaded = await loadModelArg(from, o, noteTo(out));
   const { model } = loaded;
   const say = (s: string) => { if (!o.json) out.stderr(`digits: ${s}\n`); };
   if (o.optimizer) {
@@ -33,7 +32,7 @@ export async function fineTune(from: string, o: FineTuneOptions, out: Out): Prom
     if (o.lr !== undefined) model.optimizer.learningRate = o.lr;
   }
   for (const n of loaded.notes ?? []) say(`note: ${n}`);
-  const d = loadData(o.data, o.limit, sizeOf(model.outputShape));
+  const d = loadPresetData(o.data, o.limit, sizeOf(model.outputShape));
   checkModelFits(model, d, from);
   // Keras' fit defaults: one epoch, batch 32, no validation
   const epochs = o.epochs ?? 1, batchSize = o.batchSize ?? 32, validationSplit = o.validationSplit ?? 0;

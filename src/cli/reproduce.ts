@@ -17,8 +17,7 @@ import { loadModelArg, modelOptions } from './model-arg';
 import { UsageError } from '../errors';
 import { checkWritableTarget, mkdirp } from '../fsutil';
 import { sizeOf } from '../tensor';
-
-type Out = { stdout: (s: string) => void; stderr: (s: string) => void };
+import { noteTo, type Out } from './common';
 
 function positiveInt(name: string) {
   return (v: string) => {
@@ -136,7 +135,7 @@ export async function reproduce(o: ReproduceOptions, out: Out, command?: string)
         continue;
       }
       out.stderr(`reproduce: [${i + 1}/${presets.length}] ${p.name} seed ${seed}: ${epochs} epochs${o.epochsScale !== 1 ? ` (recipe ${p.recipe.epochs} × ${o.epochsScale})` : ''}, batch ${p.recipe.batchSize}, ${precision}\n`);
-      const r = trainPreset(p, d, { seed, epochs, monitorTest: true });
+      const r = await trainPreset(p, d, { seed, epochs, monitorTest: true });
       const saved: SavedRun = { preset: p.name, seed, epochs: r.epochs, plannedEpochs: epochs, epochsScale: o.epochsScale, limit: o.limit ?? null, precision, batchSize: r.batchSize, backend: r.backend,
         recipe: p.recipe, history: r.history.history, test: r.test, trainSeconds: r.trainSeconds, samplesPerSecond: r.samplesPerSecond };
       saveModel(r.model, dir, { ...saved, dataset: { height: d.height, width: d.width, classes: d.classes } });
@@ -174,7 +173,7 @@ export interface EnsembleOptions { ensemble: number; seed: number; epochs?: numb
  * partners (presets whose memberOf names it), members alternate between it and them, each network
  * counting seeds up from --seed: digits-best, digits-best-strided, digits-best (seed+1), …
  */
-export function trainEnsemble(name: string, o: EnsembleOptions, out: Out): void {
+export async function trainEnsemble(name: string, o: EnsembleOptions, out: Out): Promise<void> {
   const p = getPreset(name);
   const cycle = [p, ...PRESETS.filter((q) => q.memberOf === p.name)];
   if (o.out) checkWritableTarget(path.join(o.out, 'ensemble.json'), '--out', resolveDataDir(o.data));
@@ -186,7 +185,7 @@ export function trainEnsemble(name: string, o: EnsembleOptions, out: Out): void 
     const q = cycle[k % cycle.length];
     const seed = o.seed + Math.floor(k / cycle.length);
     out.stderr(`ensemble: member ${k + 1}/${o.ensemble} (${q.name}, seed ${seed})\n`);
-    const r = trainPreset(q, d, { seed, epochs: o.epochs, batchSize: o.batchSize });
+    const r = await trainPreset(q, d, { seed, epochs: o.epochs, batchSize: o.batchSize });
     probs.push(r.probs);
     members.push({ preset: q.name, seed, accuracy: r.test.accuracy, loss: r.test.loss, trainSeconds: r.trainSeconds, samplesPerSecond: r.samplesPerSecond });
     out.stderr(`ensemble: member ${k + 1} test accuracy ${pct(r.test.accuracy)}, ensemble so far ${pct(accuracyOf(averageProbabilities(probs), d.testClasses, d.classes))}\n`);
@@ -238,7 +237,7 @@ export function registerReproduce(program: Command, out: Out): void {
     .action(async (dir: string, o: { out?: string; data?: string; weights?: string; rawPixels?: boolean; notebookModels?: string }) => {
       const outDir = path.resolve(o.out ?? `${dir.replace(/[\\/]+$/, '').replace(/\.(h5|hdf5|keras)$/i, '')}-report`);
       checkWritableTarget(path.join(outDir, 'report.html'), '--out', resolveDataDir(o.data));
-      const loaded = isEnsembleDir(dir) ? undefined : await loadModelArg(dir, o, (n) => out.stderr(`digits: note: ${n}\n`));
+      const loaded = isEnsembleDir(dir) ? undefined : await loadModelArg(dir, o, noteTo(out));
       const d: PresetData = loadPresetData(o.data, undefined, sizeOf((loaded?.model ?? null)?.outputShape ?? [10]));
       const entry = entryFromModelDir(dir, d, loaded);
       await addNotebookModels([entry], d, o.notebookModels ?? defaultNotebookModels(resolveDataDir(o.data)));

@@ -5,8 +5,7 @@ import { buildServer } from '../serve/server';
 import { loadModelArg, modelOptions, shippedModel } from './model-arg';
 import { resolveDataDir } from '../data/mnist';
 import { DigitsError, UsageError } from '../errors';
-
-type Out = { stdout: (s: string) => void; stderr: (s: string) => void };
+import { noteTo, type Out } from './common';
 
 const GRACE_MS = 10_000;
 
@@ -36,7 +35,7 @@ export function registerServe(program: Command, out: Out): void {
         if (o.data !== undefined) throw e;
         out.stderr('digits: no MNIST data found, the page will show no test digits\n');
       }
-      const app = await buildServer({ modelDir: dir, loaded: await loadModelArg(dir, o, (n) => out.stderr(`digits: note: ${n}\n`)), dataDir, logger: o.log ?? false, workers: o.workers });
+      const app = await buildServer({ modelDir: dir, loaded: await loadModelArg(dir, o, noteTo(out)), dataDir, logger: o.log ?? false, workers: o.workers });
       try {
         await app.listen({ port: o.port, host: o.host });
       } catch (e) {

@@ -1,9 +1,9 @@
 // A preset's recipe turned into a training run: the optimizer, the callbacks (ReduceLROnPlateau,
-// OneCycle), the augmentation hook, then fit and a test evaluation. `digits train`, `digits reproduce`
-// and `--ensemble` share it so the three cannot drift apart.
+// OneCycle, EarlyStopping), the validation data, the augmentation hook, then fit and a test evaluation.
+// `digits train`, `digits reproduce` and `--ensemble` share trainPreset so the three cannot drift apart.
 import { loadDataset, resolveDataDir, toTensor } from '../data/mnist';
 import { getKernels, setPrecision } from '../kernels';
-import type { FitArgs, History, Sequential } from '../model/sequential';
+import type { FitArgs, FitCheckpoint, FitState, History, Sequential } from '../model/sequential';
 import type { Tensor } from '../tensor';
 import { recipeAugmentation } from '../train/augment';
 import { EarlyStopping, OneCycle, ReduceLROnPlateau, type Callback, type Logs } from '../train/callbacks';
@@ -119,17 +119,30 @@ export interface TrainOptions {
   seed: number;
   epochs?: number;
   batchSize?: number;
+  /** The recipe's optimizer, learning rate and validation split unless these say otherwise (digits train's options). */
+  optimizer?: string;
+  learningRate?: number;
+  validationSplit?: number;
   /** false: train without the recipe's augmentation (ablations). */
   augment?: boolean;
-  /** Log test-set curves each epoch where the recipe has no validation split. */
+  /** Log test-set curves each epoch where the recipe has no validation data. */
   monitorTest?: boolean;
   verbose?: 0 | 1;
   callbacks?: Callback[];
+  /** false: skip the test-set probabilities (TrainResult.probs is empty), which only reports and votes use. */
+  probs?: boolean;
+  /**
+   * Called with the compiled model before training: digits train restores a checkpoint there and hands
+   * back its checkpoint writer and the state to resume from.
+   */
+  setup?: (model: Sequential) => { checkpoint?: FitCheckpoint; resume?: FitState } | void;
 }
 
 export interface TrainResult {
   model: Sequential;
   history: History;
+  /** False when a signal stopped the run (its checkpoint is saved): there is no test evaluation then. */
+  finished: boolean;
   test: { loss: number; accuracy: number };
   /** Test-set probabilities, [n, classes]. */
   probs: Float32Array;
@@ -140,25 +153,34 @@ export interface TrainResult {
   backend: string;
 }
 
-export function trainPreset(preset: Preset, d: PresetData, o: TrainOptions): TrainResult {
+/**
+ * A preset's recipe as one training run — the only path there is: digits train (with its options,
+ * checkpoints and signals through `setup`), digits reproduce and --ensemble all come through here.
+ */
+export async function trainPreset(preset: Preset, d: PresetData, o: TrainOptions): Promise<TrainResult> {
   const r = preset.recipe;
   const model = preset.build([d.height, d.width, 1], d.classes, o.seed);
-  model.compile({ optimizer: makeOptimizer(r.optimizer, { learningRate: r.learningRate }), loss: r.loss, labelSmoothing: r.labelSmoothing });
-  const callbacks = [...recipeCallbacks(r, { validationSplit: r.validationSplit, learningRate: r.learningRate }), ...(o.callbacks ?? [])];
+  const optimizer = o.optimizer ?? r.optimizer;
+  // another optimizer than the recipe's takes its own default rate, not the recipe's
+  const learningRate = o.learningRate ?? (optimizer !== r.optimizer ? undefined : r.learningRate);
+  model.compile({ optimizer: makeOptimizer(optimizer, { learningRate }), loss: r.loss, labelSmoothing: r.labelSmoothing });
+  const validationSplit = o.validationSplit ?? r.validationSplit;
+  const hooks = o.setup?.(model) ?? {};
+  const callbacks = [...recipeCallbacks(r, { validationSplit, learningRate: learningRate ?? model.optimizer.learningRate }), ...(o.callbacks ?? [])];
   // the test set already is the validation data of a recipe that validates on it
-  if (o.monitorTest && !validates(r)) callbacks.push(new TestMonitor(d.test, d.testLabels));
+  if (o.monitorTest && !validates(r, validationSplit)) callbacks.push(new TestMonitor(d.test, d.testLabels));
   const epochs = o.epochs ?? r.epochs;
   const batchSize = o.batchSize ?? r.batchSize;
   const t0 = process.hrtime.bigint();
-  const history = model.fit(d.train, d.trainLabels, {
-    epochs, batchSize, ...recipeValidation(r, d), seed: o.seed, callbacks, verbose: o.verbose ?? 1,
-    augment: o.augment === false ? undefined : recipeAugmenter(r, [d.height, d.width, 1]),
+  const history = await model.fitAsync(d.train, d.trainLabels, {
+    epochs, batchSize, ...recipeValidation(r, d, validationSplit), seed: o.seed, callbacks, verbose: o.verbose ?? 1,
+    augment: o.augment === false ? undefined : recipeAugmenter(r, [d.height, d.width, 1]), ...hooks,
   });
   const trainSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  const test = model.evaluate(d.test, d.testLabels);
-  const probs = model.predict(d.test).data;
-  const samples = Math.floor(d.train.shape[0] * (1 - r.validationSplit)) * history.epoch.length;
-  return { model, history, test, probs, trainSeconds, samplesPerSecond: samples / trainSeconds, epochs: history.epoch.length, batchSize, backend: getKernels().name };
+  const samples = Math.floor(d.train.shape[0] * (1 - validationSplit)) * history.epoch.length;
+  const base = { model, history, trainSeconds, samplesPerSecond: samples / trainSeconds, epochs: history.epoch.length, batchSize, backend: getKernels().name };
+  if (hooks.checkpoint?.interrupted?.()) return { ...base, finished: false, test: { loss: NaN, accuracy: NaN }, probs: new Float32Array(0) };
+  return { ...base, finished: true, test: model.evaluate(d.test, d.testLabels), probs: o.probs === false ? new Float32Array(0) : model.predictProba(d.test).data };
 }
 
 /** Mean of several models' probabilities (soft voting). */
