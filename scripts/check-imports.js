@@ -1,0 +1,69 @@
+#!/usr/bin/env node
+// The import graph of src/ and web/ must have no cycles (runtime imports; `import type` is erased by the
+// compiler and cannot cycle at run time). Imports then run one way: layers → model → io → train → zoo →
+// cli/serve/web. Prints every cycle found and exits 1; run by `npm run lint` and the tests.
+'use strict';
+const fs = require('node:fs');
+const path = require('node:path');
+
+const root = path.resolve(__dirname, '..');
+const dirs = ['src', 'web'].map((d) => path.join(root, d));
+
+function files(dir) {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) return files(p);
+    return /\.ts$/.test(e.name) && !/\.d\.ts$/.test(e.name) ? [p] : [];
+  });
+}
+
+/** Runtime imports of a TypeScript file: import/export … from, bare imports, require() and import(). */
+function importsOf(file) {
+  const text = fs.readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
+  const specs = [];
+  const statement = /(?:^|\n)\s*(import|export)\s+(type\s+)?([^;'"]*?)\s*from\s*['"]([^'"]+)['"]/g;
+  for (let m; (m = statement.exec(text));) {
+    const typeOnly = m[2] || /^\{[^}]*\}$/.test(m[3].trim()) && m[3].replace(/[{}]/g, '').split(',').every((s) => /^\s*type\s/.test(s) || !s.trim());
+    if (!typeOnly) specs.push(m[4]);
+  }
+  for (const re of [/(?:^|\n)\s*import\s+['"]([^'"]+)['"]/g, /\brequire\(\s*['"]([^'"]+)['"]\s*\)/g, /\bimport\(\s*['"]([^'"]+)['"]\s*\)/g]) {
+    for (let m; (m = re.exec(text));) specs.push(m[1]);
+  }
+  return specs.filter((s) => s.startsWith('.')).map((s) => resolve(file, s)).filter(Boolean);
+}
+
+function resolve(from, spec) {
+  const base = path.resolve(path.dirname(from), spec);
+  for (const c of [`${base}.ts`, path.join(base, 'index.ts')]) if (fs.existsSync(c)) return c;
+  return null;
+}
+
+const all = dirs.filter((d) => fs.existsSync(d)).flatMap(files);
+const graph = new Map(all.map((f) => [f, importsOf(f)]));
+
+// Tarjan's strongly connected components: any component of more than one file is a cycle
+let index = 0;
+const idx = new Map(), low = new Map(), stack = [], on = new Set(), cycles = [];
+function visit(v) {
+  idx.set(v, index); low.set(v, index); index++;
+  stack.push(v); on.add(v);
+  for (const w of graph.get(v) ?? []) {
+    if (!idx.has(w)) { visit(w); low.set(v, Math.min(low.get(v), low.get(w))); }
+    else if (on.has(w)) low.set(v, Math.min(low.get(v), idx.get(w)));
+  }
+  if (low.get(v) === idx.get(v)) {
+    const comp = [];
+    let w;
+    do { w = stack.pop(); on.delete(w); comp.push(w); } while (w !== v);
+    if (comp.length > 1) cycles.push(comp);
+  }
+}
+for (const f of graph.keys()) if (!idx.has(f)) visit(f);
+
+const rel = (f) => path.relative(root, f);
+if (cycles.length === 0) {
+  console.log(`imports: ${graph.size} files, no cycles`);
+} else {
+  for (const c of cycles) console.error(`import cycle among ${c.length} files: ${c.map(rel).sort().join(', ')}`);
+  process.exitCode = 1;
+}
