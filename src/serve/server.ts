@@ -11,10 +11,11 @@ import { toModelJson, weightsBuffer } from '../io/tfjs';
 import { loadModelFile } from '../io/model-file';
 import type { LoadedModel } from '../io/tfjs-json';
 import { DigitsError } from '../errors';
-import { findIdxFile, loadSplitFiles, MNIST_FILES, type LoadedSplit } from '../data/mnist';
+import { findIdxFile, loadSplitFiles, MNIST_FILES, MNIST_FILE_NAMES, type LoadedSplit } from '../data/mnist';
 import { ImageError, imageToDigits, MAX_FILE_BYTES } from '../data/image';
 import { preprocess, SIZE } from '../data/preprocess';
 import { getKernels } from '../kernels';
+import { wasmPath } from '../kernels/wasm';
 import { checkDigitModel, type Prediction } from './predict';
 import { Batcher, Limiter } from './queue';
 import { WorkerPool, type JobInput } from './pool';
@@ -43,8 +44,15 @@ const STATIC: Record<string, { file: string; type: string }> = {
   '/': { file: path.join(ROOT, 'web/index.html'), type: 'text/html; charset=utf-8' },
   '/app.js': { file: path.join(ROOT, 'dist/web/app.js'), type: 'text/javascript; charset=utf-8' },
 };
+// the lab (web/lab.html): esbuild's ES module chunks in dist/web/lab/, and the WebAssembly core it trains on
+const LAB_DIR = path.join(ROOT, 'dist/web/lab');
+const LAB_ASSET = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.js(\.map)?$/;
 const IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/webp', 'application/octet-stream'];
 const CSP = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+// the lab compiles WebAssembly, starts its threads from a Blob (WORKER_SOURCE) and lets Vega compile its
+// chart expressions (new Function): wasm-unsafe-eval, unsafe-eval and blob: workers, on that page only
+const LAB_CSP = "default-src 'self'; script-src 'self' 'unsafe-eval' 'wasm-unsafe-eval'; worker-src 'self' blob:; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 const round = (v: number) => Math.round(v * 1e4) / 1e4;
 const rows = (d: Float32Array) => Array.from({ length: SIZE }, (_r, y) => Array.from(d.subarray(y * SIZE, (y + 1) * SIZE), round));
@@ -118,6 +126,10 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
   app.setNotFoundHandler((req, reply) => { reply.code(404).send({ error: `no such route: ${req.method} ${req.url.split('?')[0]}` }); });
   app.addHook('onSend', async (_req, reply) => {
     reply.header('x-content-type-options', 'nosniff');
+    // cross-origin isolation on the pages and everything they load: SharedArrayBuffer (the lab's wasm threads) needs it
+    reply.header('cross-origin-opener-policy', 'same-origin');
+    reply.header('cross-origin-embedder-policy', 'require-corp');
+    reply.header('cross-origin-resource-policy', 'same-origin');
     // a kept-alive socket that goes idle after close() began would hold the process for keepAliveTimeout
     if (closing) reply.header('connection', 'close');
   });
@@ -191,6 +203,43 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
   app.get('/favicon.ico', async (_req, reply) => reply.code(204).send());
   app.get('/healthz', async (_req, reply) => (closing ? reply.code(503).send({ status: 'closing' }) : { status: 'ok', ...(pool ? pool.load : limiter.load) }));
   app.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.text()));
+
+  // MNIST's idx files as they lie in the data directory (gzipped or not), for the lab to train on: fetched
+  // once, then the browser's caches answer (an ETag from size and mtime, and the lab's Cache API copy)
+  app.get('/api/mnist/:file', async (req, reply) => {
+    const name = (req.params as { file: string }).file.replace(/\.gz$/, '');
+    if (!(MNIST_FILE_NAMES as readonly string[]).includes(name)) return reply.code(404).send({ error: `no such MNIST file: ${name} (one of ${MNIST_FILE_NAMES.join(', ')})` });
+    const file = opts.dataDir ? findIdxFile(opts.dataDir, name) : undefined;
+    if (!file) return reply.code(404).send({ error: 'no MNIST data on this server (start it with --data DIR)' });
+    const st = fs.statSync(file);
+    const etag = `"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`;
+    reply.header('etag', etag).header('cache-control', 'public, max-age=604800').header('x-idx-file', path.basename(file));
+    if (req.headers['if-none-match'] === etag) return reply.code(304).send();
+    return reply.type(file.endsWith('.gz') ? 'application/gzip' : 'application/octet-stream').header('content-length', st.size).send(fs.createReadStream(file));
+  });
+
+  app.get('/lab', async (_req, reply) => {
+    let body: Buffer;
+    try { body = fs.readFileSync(path.join(ROOT, 'web/lab.html')); } catch { return reply.code(404).send({ error: 'web/lab.html is missing' }); }
+    return reply.type('text/html; charset=utf-8').header('content-security-policy', LAB_CSP).header('cache-control', 'no-cache').send(body);
+  });
+  app.get('/lab/:file', async (req, reply) => {
+    const name = (req.params as { file: string }).file;
+    if (!LAB_ASSET.test(name)) return reply.code(404).send({ error: `no such lab asset: ${name}` });
+    let body: Buffer;
+    try { body = fs.readFileSync(path.join(LAB_DIR, name)); } catch {
+      return reply.code(404).send({ error: `dist/web/lab/${name} is missing: run npm run build` });
+    }
+    // esbuild names shared chunks by content hash: those never change under their name
+    const cache = name.startsWith('chunk-') ? 'public, max-age=31536000, immutable' : 'no-cache';
+    return reply.type(name.endsWith('.map') ? 'application/json' : 'text/javascript; charset=utf-8')
+      .header('content-security-policy', LAB_CSP).header('cache-control', cache).send(body);
+  });
+  app.get('/wasm/digits.wasm', async (_req, reply) => {
+    let body: Buffer;
+    try { body = fs.readFileSync(wasmPath()); } catch { return reply.code(404).send({ error: 'wasm/digits.wasm is missing' }); }
+    return reply.type('application/wasm').header('cache-control', 'no-cache').send(body);
+  });
 
   for (const [route, { file, type }] of Object.entries(STATIC)) {
     app.get(route, async (_req, reply) => {
