@@ -191,7 +191,10 @@ function cell(v: number, B: number, n: number): [number, number] {
 
 /** A grid's values at block centres, bilinearly interpolated (extrapolated at the edges) at pixel (x, y). */
 function at(g: Float32Array, cols: number, rows: number, B: number, x: number, y: number): number {
-  const [x0, fx] = cell(x, B, cols), [y0, fy] = cell(y, B, rows);
+  // cell() inlined: this runs for every sampled pixel of every channel
+  let x0 = 0, fx = 0, y0 = 0, fy = 0;
+  if (cols > 1) { const gx = (x + 0.5) / B - 0.5; x0 = Math.max(0, Math.min(cols - 2, Math.floor(gx))); fx = Math.max(-0.5, Math.min(1.5, gx - x0)); }
+  if (rows > 1) { const gy = (y + 0.5) / B - 0.5; y0 = Math.max(0, Math.min(rows - 2, Math.floor(gy))); fy = Math.max(-0.5, Math.min(1.5, gy - y0)); }
   const x1 = Math.min(cols - 1, x0 + 1), y1 = Math.min(rows - 1, y0 + 1);
   return (g[y0 * cols + x0] * (1 - fx) + g[y0 * cols + x1] * fx) * (1 - fy) + (g[y1 * cols + x0] * (1 - fx) + g[y1 * cols + x1] * fx) * fy;
 }
@@ -299,9 +302,9 @@ export function analyse(pic: Picture, budget = WORK_PIXELS): Inks {
   const { width, height, planes } = planesOf(pic, budget);
   // statistics come from a sample of about 20,000 pixels on a regular lattice (every pixel of a small picture)
   const stride = Math.max(1, Math.floor(Math.sqrt((width * height) / 20000)));
-  const idx: number[] = [];
-  for (let y = 0; y < height; y += stride) for (let x = 0; x < width; x += stride) idx.push(y * width + x);
-  const samples = Int32Array.from(idx);
+  const samples = new Int32Array(Math.ceil(height / stride) * Math.ceil(width / stride));
+  let k = 0;
+  for (let y = 0; y < height; y += stride) for (let x = 0; x < width; x += stride) samples[k++] = y * width + x;
   return { width, height, chans: planes.map((p) => channelInk(p, width, height, samples)), samples };
 }
 

@@ -7,7 +7,7 @@
 //   here        stroke width brought into MNIST's range, the ink cropped, fitted into 20×20 keeping
 //               the aspect ratio (area-averaged), pasted into 28×28 with the centre of mass at the centre.
 import { analyse, ImageError, inkMapOf, NO_DIGIT, type InkMap, type Picture } from './ink';
-import { boxOf, components, digitGroup, keepStrokes, only, removeLines, rowGroups, strokeWidth, type Box, type Component } from './strokes';
+import { boxOf, components, digitGroup, keepStrokes, removeLines, rowGroups, strokeWidth, type Box, type Component } from './strokes';
 import { dilate, erode, resize } from './resample';
 
 export { ImageError, inkMap, NO_DIGIT, WORK_PIXELS, type InkMap, type Picture } from './ink';
@@ -59,10 +59,8 @@ function inkBox(a: Float32Array, w: number, h: number, t: number): Box {
  * widened to its typical width (a 1-pixel pen on a large canvas), bolder than its boldest twentieth are
  * thinned (a marker that would fill the loops). Returns the corrected crop and its size.
  */
-function normaliseStrokes(ink: Float32Array, width: number, height: number, box: Box): { a: Float32Array; w: number; h: number } {
-  const bw = box.x1 - box.x0 + 1, bh = box.y1 - box.y0 + 1;
-  const rel = strokeWidth(ink, width, height, box) / Math.max(bw, bh);
-  const a = crop(ink, width, box);
+function normaliseStrokes(a: Float32Array, bw: number, bh: number): { a: Float32Array; w: number; h: number } {
+  const rel = strokeWidth(a, bw, bh, { x0: 0, x1: bw - 1, y0: 0, y1: bh - 1 }) / Math.max(bw, bh);
   if (!(rel > 0) || (rel >= STROKE.low && rel <= STROKE.high)) return { a, w: bw, h: bh };
   // on a MID-sized copy (area-averaged down, or bilinear up for small pictures), with room to grow
   const s = MID / Math.max(bw, bh);
@@ -94,17 +92,13 @@ function strongLevel(values: ArrayLike<number>): number {
 }
 
 /**
- * The digit at its own full strength: a pencil digit beside a black frame, or one of a row written
- * lighter than the others, is scaled so that its strong pixels reach 1, as the whole picture's ink was.
+ * The digit at its own full strength, in place: a pencil digit beside a black frame, or one of a row
+ * written lighter than the others, is scaled so that its strong pixels reach 1, as the picture's ink was.
  */
-function ownStrength(ink: Float32Array, width: number, box: Box): Float32Array {
-  const vals: number[] = [];
-  for (let y = box.y0; y <= box.y1; y++) for (let x = box.x0; x <= box.x1; x++) { const v = ink[y * width + x]; if (v > 0) vals.push(v); }
-  const level = strongLevel(vals);
-  if (!(level > 0) || level >= 0.999) return ink;
-  const out = Float32Array.from(ink);
-  for (let y = box.y0; y <= box.y1; y++) for (let x = box.x0; x <= box.x1; x++) out[y * width + x] = Math.min(1, ink[y * width + x] / level);
-  return out;
+function ownStrength(a: Float32Array): Float32Array {
+  const level = strongLevel(a);
+  if (level > 0 && level < 0.999) for (let i = 0; i < a.length; i++) a[i] = Math.min(1, a[i] / level);
+  return a;
 }
 
 /** Fit a crop into 20×20 keeping the aspect ratio, centre the mass in 28×28. Values in [0, 1]. */
@@ -126,11 +120,23 @@ function place(crop: Float32Array, w: number, h: number): Float32Array {
   return out;
 }
 
-/** The ink inside `box` as MNIST's 28×28: strokes normalised, fitted into 20×20, centred by mass. */
-export function toMnist(ink: Float32Array, width: number, height: number, box: Box): Float32Array {
-  const { a, w, h } = normaliseStrokes(ownStrength(ink, width, box), width, height, box);
-  return place(a, w, h);
+/** A crop of the components' ink (nothing else) inside their box. */
+function cropOf(s: Strokes, cs: Component[]): { a: Float32Array; w: number; h: number } {
+  const b = boxOf(cs), w = b.x1 - b.x0 + 1, h = b.y1 - b.y0 + 1;
+  const keep = new Uint8Array(s.all + 1);
+  for (const c of cs) keep[c.id] = 1;
+  const a = new Float32Array(w * h);
+  for (let y = 0; y < h; y++) for (let x = 0, i = (b.y0 + y) * s.width + b.x0; x < w; x++, i++) if (keep[s.labels[i]]) a[y * w + x] = s.ink[i];
+  return { a, w, h };
 }
+
+/** A digit's crop as MNIST's 28×28: at its own strength, strokes normalised, fitted into 20×20, centred by mass. */
+export function toMnist(crop: Float32Array, w: number, h: number): Float32Array {
+  const n = normaliseStrokes(ownStrength(crop), w, h);
+  return place(n.a, n.w, n.h);
+}
+
+const digitOf = (s: Strokes, cs: Component[]) => { const c = cropOf(s, cs); return toMnist(c.a, c.w, c.h); };
 
 interface Strokes { ink: Float32Array; width: number; height: number; labels: Int32Array; kept: Component[]; all: number }
 
@@ -182,14 +188,50 @@ function strokesOf(img: Picture, pick: (kept: Component[]) => Component[]): { s:
 /** One digit: the picture's digit (its heaviest strokes and those beside them) as MNIST's 28×28, values in [0, 1]. */
 export function preprocess(img: Picture): Float32Array {
   const { s, picked } = strokesOf(img, digitGroup);
-  return toMnist(only(s.ink, s.labels, picked, s.all), s.width, s.height, boxOf(picked));
+  return digitOf(s, picked);
 }
 
 /**
- * A row of digits, left to right: connected strokes, merged when they overlap horizontally by more
- * than half the narrower one (the two strokes of a 5, a broken 4), each normalised on its own.
+ * A row of digits, left to right: connected strokes grouped into digits (strokes.ts's rowGroups); a
+ * group wider than one digit can be (1.25 × the row's height, 1.5 × the width of the row's other
+ * digits) is cut where its ink is thinnest into as many digits as its width holds; each digit is
+ * normalised on its own.
  */
 export function preprocessRow(img: Picture): Float32Array[] {
   const { s } = strokesOf(img, (kept) => kept);
-  return rowGroups(s.kept).map((g) => toMnist(only(s.ink, s.labels, g, s.all), s.width, s.height, boxOf(g)));
+  const row = boxOf(s.kept), H = row.y1 - row.y0 + 1;
+  const crops = rowGroups(s.kept).map((g) => cropOf(s, g));
+  // a digit's width in this hand: the median of the groups that are one digit (not a 1, not too wide)
+  const widths = crops.map((c) => c.w).filter((w) => w > 0.35 * H && w <= 1.25 * H).sort((a, b) => a - b);
+  const pitch = widths.length > 0 ? Math.max(0.5 * H, widths[widths.length >> 1]) : 0.65 * H;
+  return crops.flatMap((c) => splitWide(c, H, pitch).map((p) => toMnist(p.a, p.w, p.h)));
+}
+
+/** Touching digits in one crop, cut at the columns of least ink near where k equal digits would meet. */
+function splitWide(c: { a: Float32Array; w: number; h: number }, H: number, pitch: number): { a: Float32Array; w: number; h: number }[] {
+  if (c.w <= Math.max(1.25 * H, 1.5 * pitch)) return [c];
+  const k = Math.max(2, Math.round(c.w / pitch));
+  const prof = new Float64Array(c.w);
+  for (let y = 0; y < c.h; y++) for (let x = 0; x < c.w; x++) prof[x] += c.a[y * c.w + x];
+  const cuts = [0];
+  for (let j = 1; j < k; j++) {
+    const e = (j * c.w) / k, r = (0.25 * c.w) / k;
+    let best = Math.round(e);
+    for (let x = Math.max(cuts[cuts.length - 1] + 1, Math.ceil(e - r)); x <= Math.min(c.w - 1, Math.floor(e + r)); x++) {
+      if (prof[x] < prof[best] || (prof[x] === prof[best] && Math.abs(x - e) < Math.abs(best - e))) best = x;
+    }
+    cuts.push(best);
+  }
+  cuts.push(c.w);
+  const out: { a: Float32Array; w: number; h: number }[] = [];
+  for (let j = 0; j < k; j++) {
+    const pw = cuts[j + 1] - cuts[j];
+    if (pw <= 0) continue;
+    const piece = new Float32Array(pw * c.h);
+    for (let y = 0; y < c.h; y++) piece.set(c.a.subarray(y * c.w + cuts[j], y * c.w + cuts[j + 1]), y * pw);
+    const b = inkBox(piece, pw, c.h, 0);
+    if (b.x1 < b.x0) continue;
+    out.push({ a: crop(piece, pw, b), w: b.x1 - b.x0 + 1, h: b.y1 - b.y0 + 1 });
+  }
+  return out;
 }

@@ -110,6 +110,22 @@ function lineBands(ink: Float32Array, w: number, h: number, vertical: boolean): 
     xs.push(vertical ? y : x); ys.push(vertical ? x : y);
   }
   if (xs.length < minLen) return [];
+  // quick refusal: a rule tilted up to 4° lies within a band of rows 7% of its length high, and there
+  // it covers most columns; a digit covers no more than its own width of any band
+  // and from near one end of the picture to near the other
+  const bh = Math.ceil(0.07 * L) + 4, nb = Math.ceil(A / bh) + 1;
+  const seen = new Uint8Array(nb * L), cover = new Int32Array(nb), lo = new Int32Array(nb).fill(L), hi = new Int32Array(nb).fill(-1);
+  for (let i = 0; i < xs.length; i++) {
+    const b = (ys[i] / bh) | 0, x = xs[i];
+    for (let q = b; q <= b + 1; q++) {
+      if (seen[q * L + x]) continue;
+      seen[q * L + x] = 1; cover[q]++;
+      if (x < lo[q]) lo[q] = x; if (x > hi[q]) hi[q] = x;
+    }
+  }
+  let possible = false;
+  for (let q = 0; q < nb && !possible; q++) possible = cover[q] >= 0.4 * L && lo[q] <= 0.12 * L && hi[q] >= 0.88 * L;
+  if (!possible) return [];
   // the tilt: coarse steps over ±4°, then finer ones around the best, until a thin line stays in one row
   const maxSlope = 0.07, steps = 8;
   const off = Math.ceil(maxSlope * L) + 2;
@@ -131,7 +147,7 @@ function lineBands(ink: Float32Array, w: number, h: number, vertical: boolean): 
     for (const s of [centre - step, centre + step]) { const m = strength(s); if (m > best) { best = m; slope = s; } }
   }
   let peak = 0;
-  for (let i = 0; i < xs.length; i++) prof[ys[i] - Math.round(xs[i] * slope) + off] = 0;
+  prof.fill(0);
   for (let i = 0; i < xs.length; i++) { const r = ys[i] - Math.round(xs[i] * slope) + off; prof[r]++; if (prof[r] > peak) peak = prof[r]; }
   if (peak < 0.4 * minLen) return [];
   const maxGap = Math.max(2, Math.round(0.03 * L)); // rules come out broken where they are faint
@@ -139,6 +155,8 @@ function lineBands(ink: Float32Array, w: number, h: number, vertical: boolean): 
   const minPiece = Math.max(8, 0.05 * L);
   const rows = new Map<number, { pieces: { a: number; b: number }[]; covered: number }>();
   for (let r = -off; r < A + off; r++) {
+    // too little ink along this row (and the next, which a thin tilted line may step into) for any rule
+    if (prof[r + off] + (r + 1 + off < prof.length ? prof[r + 1 + off] : 0) < 0.05 * L) continue;
     // where this sheared row is inside the picture: a tilted rule near a corner leaves it early, and
     // a run from edge to edge of that stretch is a rule cut off by the picture, not a short stroke
     let in0 = -1, in1 = -1;
@@ -286,35 +304,39 @@ export function digitGroup(kept: Component[]): Component[] {
 }
 
 /**
- * A row of digits, left to right: components merged when they overlap horizontally by more than half
- * the narrower one (the two strokes of a 5, a broken 4); dots and dashes much smaller than the digits dropped.
+ * A row of digits, left to right: components merged when one lies mostly over the other (the two
+ * strokes of a 4, a 5's flag: more than 70% of the narrower's width, or 30% for a part much shorter
+ * than the other) or stands above or below it (a stroke broken in two); dots and dashes much smaller
+ * than the digits dropped. Digits that touch stay one
+ * group here: the caller splits a group too wide for one digit.
  */
 export function rowGroups(kept: Component[]): Component[][] {
   const groups: Component[][] = [];
+  const height = (b: Box) => b.y1 - b.y0 + 1, width = (b: Box) => b.x1 - b.x0 + 1;
   for (const c of [...kept].sort((a, b) => a.x0 - b.x0)) {
     const g = groups.find((gr) => {
       const b = boxOf(gr);
-      const overlap = Math.min(b.x1, c.x1) - Math.max(b.x0, c.x0) + 1;
-      return overlap > 0.5 * Math.min(b.x1 - b.x0 + 1, c.x1 - c.x0 + 1);
+      const overlap = Math.min(b.x1, c.x1) - Math.max(b.x0, c.x0) + 1, narrower = Math.min(width(b), width(c));
+      const part = Math.min(height(b), height(c)) < 0.6 * Math.max(height(b), height(c));
+      // one above the other, not beside it: the pieces of a broken stroke (digits in a row sit side by side)
+      const stacked = overlap > 0 && (c.y0 > b.y1 - 0.1 * height(b) || c.y1 < b.y0 + 0.1 * height(b));
+      return overlap > 0.7 * narrower || (part && overlap > 0.3 * narrower) || stacked;
     });
     if (g) g.push(c); else groups.push([c]);
   }
-  const tallest = Math.max(...groups.map((g) => { const b = boxOf(g); return b.y1 - b.y0 + 1; }));
+  const tallest = Math.max(...groups.map((g) => height(boxOf(g))));
+  // a short piece right beside a digit (a stroke broken off it) joins the nearer neighbour
+  for (let i = 0; i < groups.length; i++) {
+    const b = boxOf(groups[i]);
+    if (groups.length < 2 || height(b) >= 0.5 * tallest) continue;
+    const gapTo = (j: number) => { const o = boxOf(groups[j]); return Math.max(0, Math.max(o.x0, b.x0) - Math.min(o.x1, b.x1)); };
+    const near = [i - 1, i + 1].filter((j) => j >= 0 && j < groups.length && height(boxOf(groups[j])) >= 0.5 * tallest).sort((p, q) => gapTo(p) - gapTo(q))[0];
+    if (near === undefined || gapTo(near) > 0.3 * tallest) continue;
+    groups[near].push(...groups[i]);
+    groups.splice(i--, 1);
+  }
   const heaviest = Math.max(...groups.map((g) => g.reduce((m, c) => m + c.mass, 0)));
-  return groups.filter((g) => {
-    const b = boxOf(g);
-    return b.y1 - b.y0 + 1 >= 0.3 * tallest || g.reduce((m, c) => m + c.mass, 0) >= 0.15 * heaviest;
-  });
-}
-
-/** The ink of the given components only. */
-export function only(ink: Float32Array, labels: Int32Array, cs: Component[], all: number): Float32Array {
-  if (cs.length === all) return ink;
-  const keep = new Uint8Array(all + 1);
-  for (const c of cs) keep[c.id] = 1;
-  const out = new Float32Array(ink.length);
-  for (let i = 0; i < ink.length; i++) if (keep[labels[i]]) out[i] = ink[i];
-  return out;
+  return groups.filter((g) => height(boxOf(g)) >= 0.3 * tallest || g.reduce((m, c) => m + c.mass, 0) >= 0.15 * heaviest);
 }
 
 /**
