@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import { BatchNormalization, Conv2D, Dense, Flatten, MaxPooling2D } from '../layers';
 import { Sequential } from '../model/sequential';
-import { loadPresetData } from '../zoo/recipe';
+import { loadDatasetTensors, resolveDataDir } from '../data/mnist';
 import { Adam } from '../train/optimizers';
 import { OneCycle } from '../train/callbacks';
 import { getKernels, setPrecision } from '../kernels';
@@ -62,7 +62,12 @@ export function registerSpeedrun(program: Command, out: Out): void {
         try { setPrecision('bf16'); bf16 = true; } catch { /* no native bf16 here: fp32 */ }
       } else bf16 = precision === 'bf16';
       const t0 = performance.now();
-      const d = loadPresetData(o.data);
+      // the images go from the decoded cache (src/data/idx-cache.ts) straight into floats
+      const ds = loadDatasetTensors(resolveDataDir(o.data), 10);
+      const d = {
+        train: { shape: [ds.train.count, ds.height, ds.width, 1], data: ds.train.x }, trainLabels: { shape: [ds.train.count, ds.classes], data: ds.train.y },
+        test: { shape: [ds.test.count, ds.height, ds.width, 1], data: ds.test.x }, testLabels: { shape: [ds.test.count, ds.classes], data: ds.test.y },
+      };
       const tLoad = performance.now();
       const epochs = o.epochs ?? SPEEDRUN.epochs;
       const model = speedrunModel(o.seed ?? SPEEDRUN.seed);

@@ -1,9 +1,11 @@
 // Reader for the idx format (LeCun's MNIST container): 2 zero bytes, a type byte, a dimension count,
 // one big-endian uint32 per dimension, then the raw elements. Files arrive from mirrors and user
 // directories, so every field is checked and each fault becomes a one-line DigitsError naming the file.
+import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as zlib from 'zlib';
 import { DigitsError } from '../errors';
+import { cacheEnabled, ENTRY_HEADER_BYTES, identify, MIN_CACHED_SOURCE_BYTES, openEntry, readBytesAsFloat, readFully, writeEntry } from './idx-cache';
 
 export interface IdxArray {
   dims: number[];
@@ -14,6 +16,18 @@ export interface IdxArray {
 export interface IdxReadOptions {
   /** Upper bound on the decoded size, so a gzip bomb or a huge stray file fails instead of exhausting memory. */
   maxBytes?: number;
+  /**
+   * Go through the decoded cache (src/data/idx-cache.ts) for a gzipped source of 1 MiB or more: served
+   * only when the source's SHA-256 matches the entry's, written on a miss. Off unless asked for, and when
+   * DIGITS_DATA_CACHE=0.
+   */
+  cache?: boolean;
+}
+
+/** An idx file's elements as floats (each byte b as b / 255, as imagesToFloat makes them). */
+export interface IdxFloatArray {
+  dims: number[];
+  data: Float32Array<ArrayBuffer>;
 }
 
 export const IDX_TYPE_UINT8 = 0x08;
@@ -32,15 +46,116 @@ export function isGzip(buf: Uint8Array): boolean {
 /** Reads a raw or gzip-compressed (detected by magic, not by extension) idx file. */
 export function readIdx(file: string, opts: IdxReadOptions = {}): IdxArray {
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_IDX_BYTES;
+  if (opts.cache && cacheEnabled()) {
+    const hit = cachedPayload(file, maxBytes);
+    if (hit) {
+      try {
+        const buf = Buffer.allocUnsafe(hit.entry.payloadBytes);
+        readFully(hit.entry.fd, buf, ENTRY_HEADER_BYTES, hit.entry.path);
+        return parseIdx(buf, file);
+      } catch { /* a damaged or vanished entry: decode the source instead */ } finally {
+        fs.closeSync(hit.entry.fd);
+      }
+    }
+  }
+  return parseIdx(decodeSource(file, maxBytes, opts.cache === true && cacheEnabled()), file);
+}
+
+/**
+ * Reads a raw or gzipped uint8 idx file straight into floats (b / 255): from a raw file or a cache entry
+ * in 1 MiB chunks, so the only large allocation is the float array itself; a gzipped source without an
+ * entry is decoded in memory (and, with `cache`, leaves one for next time).
+ */
+export function readIdxAsFloat(file: string, opts: IdxReadOptions = {}): IdxFloatArray {
+  const maxBytes = opts.maxBytes ?? DEFAULT_MAX_IDX_BYTES;
+  const cache = opts.cache === true && cacheEnabled();
+  const stream = (fd: number, offset: number, length: number): IdxFloatArray => {
+    const head = Buffer.alloc(Math.min(length, 4 + 4 * MAX_IDX_DIMS));
+    readFully(fd, head, offset, file);
+    const { dims, headerBytes, elements } = parseIdxHeader(head, length, file);
+    const data = new Float32Array(elements);
+    readBytesAsFloat(fd, offset + headerBytes, data, file);
+    return { dims, data };
+  };
+  if (cache) {
+    const hit = cachedPayload(file, maxBytes);
+    if (hit) {
+      try {
+        return stream(hit.entry.fd, ENTRY_HEADER_BYTES, hit.entry.payloadBytes);
+      } catch { /* a damaged entry (it parsed when written): decode the source instead */ } finally {
+        fs.closeSync(hit.entry.fd);
+      }
+    }
+  }
+  const size = boundedSize(file, maxBytes);
+  if (!isGzipFile(file)) {
+    let fd: number;
+    try { fd = fs.openSync(file, 'r'); } catch (e) { throw new DigitsError(`${file}: ${describeFsError(e)}`); }
+    try {
+      return stream(fd, 0, size);
+    } catch (e) {
+      if (e instanceof DigitsError) throw e;
+      throw new DigitsError(`${file}: ${describeFsError(e)}`);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+  const idx = parseIdx(decodeSource(file, maxBytes, cache), file);
+  const data = new Float32Array(idx.data.length);
+  for (let i = 0; i < data.length; i++) data[i] = idx.data[i] / 255;
+  return { dims: idx.dims, data };
+}
+
+/** A verified cache entry for a large gzipped source, or null (a raw or small source, or a miss). */
+function cachedPayload(file: string, maxBytes: number): { entry: NonNullable<ReturnType<typeof openEntry>> } | null {
+  let size: number;
+  try { size = boundedSize(file, maxBytes); } catch { return null; } // decodeSource reports it
+  if (size < MIN_CACHED_SOURCE_BYTES || !isGzipFile(file)) return null;
+  let entry;
+  try { entry = openEntry(file, identify(file), maxBytes); } catch { return null; }
+  return entry ? { entry } : null;
+}
+
+/** The source's decoded bytes (gunzipped if gzip); with `cache`, a large gzipped one that parses leaves an entry. */
+function decodeSource(file: string, maxBytes: number, cache: boolean): Buffer {
   const raw = readBounded(file, maxBytes);
-  const decoded = isGzip(raw) ? gunzipBounded(raw, file, maxBytes) : raw;
-  return parseIdx(decoded, file);
+  if (!isGzip(raw)) return raw;
+  const decoded = gunzipBounded(raw, file, maxBytes);
+  if (cache && raw.length >= MIN_CACHED_SOURCE_BYTES) {
+    parseIdx(decoded, file); // only a valid idx image is cached (the caller parses it again: a view, no copy)
+    // labelled with the hash of the bytes actually decoded, whatever the file holds by now
+    writeEntry(file, { sha256: crypto.createHash('sha256').update(raw).digest(), size: raw.length }, decoded);
+  }
+  return decoded;
+}
+
+function isGzipFile(file: string): boolean {
+  try {
+    const fd = fs.openSync(file, 'r');
+    try {
+      const b = Buffer.alloc(2);
+      return fs.readSync(fd, b, 0, 2, 0) === 2 && isGzip(b);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return false;
+  }
 }
 
 /** Parses an in-memory idx image; `name` only labels error messages. */
 export function parseIdx(buf: Uint8Array, name: string): IdxArray {
+  const { dims, headerBytes, elements } = parseIdxHeader(buf, buf.length, name);
+  return { dims, data: new Uint8Array(buf.buffer, buf.byteOffset + headerBytes, elements) };
+}
+
+/**
+ * Checks an idx header against the file's whole length: `buf` holds the file's first bytes (at least the
+ * header's, when the file is that long), `totalLength` is the file's length.
+ */
+export function parseIdxHeader(buf: Uint8Array, totalLength: number, name: string): { dims: number[]; headerBytes: number; elements: number } {
   const fail = (fault: string): never => { throw new DigitsError(`${name}: ${fault}`); };
-  if (buf.length < 4) fail(`too short for an idx header (${buf.length} bytes, need at least 4)`);
+  if (totalLength < 4) fail(`too short for an idx header (${totalLength} bytes, need at least 4)`);
   if (buf[0] !== 0 || buf[1] !== 0) {
     fail(`bad magic 0x${hex(buf[0])}${hex(buf[1])}${hex(buf[2])}${hex(buf[3])}: not an idx file (first two bytes must be 0)`);
   }
@@ -49,8 +164,8 @@ export function parseIdx(buf: Uint8Array, name: string): IdxArray {
   if (ndim < 1 || ndim > MAX_IDX_DIMS) fail(`unsupported dimension count ${ndim} (expected 1 to ${MAX_IDX_DIMS})`);
 
   const headerBytes = 4 + 4 * ndim;
-  if (buf.length < headerBytes) {
-    fail(`too short for an idx header with ${ndim} dimensions (${buf.length} bytes, need ${headerBytes})`);
+  if (totalLength < headerBytes) {
+    fail(`too short for an idx header with ${ndim} dimensions (${totalLength} bytes, need ${headerBytes})`);
   }
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const dims: number[] = [];
@@ -63,11 +178,24 @@ export function parseIdx(buf: Uint8Array, name: string): IdxArray {
     fail(`header claims ${elements} elements (dims ${dims.join('x')}), more than the limit of 2^31`);
   }
   const expected = headerBytes + elements;
-  if (buf.length !== expected) {
-    const kind = buf.length < expected ? 'truncated' : `${buf.length - expected} trailing bytes`;
-    fail(`length mismatch for dims ${dims.join('x')}: expected ${expected} bytes, got ${buf.length} (${kind})`);
+  if (totalLength !== expected) {
+    const kind = totalLength < expected ? 'truncated' : `${totalLength - expected} trailing bytes`;
+    fail(`length mismatch for dims ${dims.join('x')}: expected ${expected} bytes, got ${totalLength} (${kind})`);
   }
-  return { dims, data: new Uint8Array(buf.buffer, buf.byteOffset + headerBytes, elements) };
+  return { dims, headerBytes, elements };
+}
+
+/** The file's size, after the checks readBounded makes. */
+function boundedSize(file: string, maxBytes: number): number {
+  try {
+    const st = fs.statSync(file);
+    if (!st.isFile()) throw new DigitsError(`${file}: not a regular file`);
+    if (st.size > maxBytes) throw new DigitsError(`${file}: file is ${st.size} bytes, more than the limit of ${maxBytes}`);
+    return st.size;
+  } catch (e) {
+    if (e instanceof DigitsError) throw e;
+    throw new DigitsError(`${file}: ${describeFsError(e)}`);
+  }
 }
 
 function readBounded(file: string, maxBytes: number): Buffer {

@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { DigitsError, UsageError } from '../errors';
-import { readIdx } from './idx';
+import { readIdx, readIdxAsFloat } from './idx';
 
 export const MNIST_FILES = {
   trainImages: 'train-images-idx3-ubyte',
@@ -78,6 +78,49 @@ export function resolveDataDir(opt?: string, env: NodeJS.ProcessEnv = process.en
 export function loadDataset(dir: string, classes?: number): Dataset {
   const train = loadSplit(dir, MNIST_FILES.trainImages, MNIST_FILES.trainLabels);
   const test = loadSplit(dir, MNIST_FILES.testImages, MNIST_FILES.testLabels);
+  const k = checkPair(train, test, classes);
+  return { train: train.split, test: test.split, height: train.height, width: train.width, classes: k };
+}
+
+/** Float tensors of a whole dataset, for training without a uint8 copy of the images in between. */
+export interface DatasetTensors {
+  /** Images as [0, 1] floats (NHWC [count, h, w, 1]), labels one-hot. */
+  train: Tensors;
+  test: Tensors;
+  /** The test labels as class indices. */
+  testLabels: Uint8Array;
+  height: number;
+  width: number;
+  classes: number;
+}
+
+/**
+ * loadDataset's files and checks, with the images read straight into floats (the same values as
+ * toTensor's): from the decoded cache in chunks, so the float arrays are the only large allocations.
+ */
+export function loadDatasetTensors(dir: string, classes?: number): DatasetTensors {
+  const read = (imagesBase: string, labelsBase: string) => {
+    const imagesPath = locate(dir, imagesBase), labelsPath = locate(dir, labelsBase);
+    const images = readIdxAsFloat(imagesPath, { cache: true });
+    checkImageDims(imagesPath, images.dims);
+    const labels = readIdx(labelsPath);
+    const [count, height, width] = checkShapes(imagesPath, images.dims, labelsPath, labels.dims);
+    return { split: { labels: labels.data, count }, images: images.data, height, width, imagesPath, labelsPath };
+  };
+  const train = read(MNIST_FILES.trainImages, MNIST_FILES.trainLabels);
+  const test = read(MNIST_FILES.testImages, MNIST_FILES.testLabels);
+  const k = checkPair(train, test, classes);
+  return {
+    train: { x: train.images, y: oneHot(train.split.labels, k), count: train.split.count },
+    test: { x: test.images, y: oneHot(test.split.labels, k), count: test.split.count },
+    testLabels: test.split.labels, height: train.height, width: train.width, classes: k,
+  };
+}
+
+interface PairSide { split: { labels: Uint8Array; count: number }; height: number; width: number; imagesPath: string; labelsPath: string }
+
+/** The training and test halves agree on the image size and the labels on the classes; returns the class count. */
+function checkPair(train: PairSide, test: PairSide, classes?: number): number {
   if (train.height !== test.height || train.width !== test.width) {
     throw new DigitsError(
       `image size differs: ${train.imagesPath} is ${train.height}x${train.width} `
@@ -96,7 +139,7 @@ export function loadDataset(dir: string, classes?: number): Dataset {
     }
   }
   checkLabels(test.labelsPath, test.split.labels, k, classes !== undefined ? `outside the model's ${k} classes (0..${k - 1})` : `not among the training classes (0..${k - 1})`);
-  return { train: train.split, test: test.split, height: train.height, width: train.width, classes: k };
+  return k;
 }
 
 function checkLabels(file: string, labels: Uint8Array, classes: number, what: string): void {
@@ -113,37 +156,48 @@ export interface LoadedSplit {
   labelsPath: string;
 }
 
-/** Loads one images/labels pair given explicit paths (raw or gzip). */
+/** Loads one images/labels pair given explicit paths (raw or gzip; large gzipped images through the decoded cache). */
 export function loadSplitFiles(imagesPath: string, labelsPath: string): LoadedSplit {
-  const images = readIdx(imagesPath);
-  if (images.dims.length !== 3) {
-    throw new DigitsError(
-      `${imagesPath}: images need 3 dimensions (count x height x width), `
-      + `got ${images.dims.length} (dims ${images.dims.join('x')})`);
-  }
+  const images = readIdx(imagesPath, { cache: true });
+  checkImageDims(imagesPath, images.dims);
   const labels = readIdx(labelsPath);
-  if (labels.dims.length !== 1) {
-    throw new DigitsError(`${labelsPath}: labels need 1 dimension, got ${labels.dims.length} (dims ${labels.dims.join('x')})`);
-  }
-  const [count, height, width] = images.dims;
-  if (count === 0 || height === 0 || width === 0) {
-    throw new DigitsError(`${imagesPath}: empty image set (dims ${images.dims.join('x')})`);
-  }
-  if (labels.dims[0] !== count) {
-    throw new DigitsError(`${imagesPath} has ${count} images but ${labelsPath} has ${labels.dims[0]} labels`);
-  }
+  const [count, height, width] = checkShapes(imagesPath, images.dims, labelsPath, labels.dims);
   return { split: { images: images.data, labels: labels.data, count }, height, width, imagesPath, labelsPath };
 }
 
+function checkImageDims(imagesPath: string, imageDims: number[]): void {
+  if (imageDims.length !== 3) {
+    throw new DigitsError(
+      `${imagesPath}: images need 3 dimensions (count x height x width), `
+      + `got ${imageDims.length} (dims ${imageDims.join('x')})`);
+  }
+}
+
+/** count x height x width images (checkImageDims) with as many labels; returns [count, height, width]. */
+function checkShapes(imagesPath: string, imageDims: number[], labelsPath: string, labelDims: number[]): [number, number, number] {
+  if (labelDims.length !== 1) {
+    throw new DigitsError(`${labelsPath}: labels need 1 dimension, got ${labelDims.length} (dims ${labelDims.join('x')})`);
+  }
+  const [count, height, width] = imageDims;
+  if (count === 0 || height === 0 || width === 0) {
+    throw new DigitsError(`${imagesPath}: empty image set (dims ${imageDims.join('x')})`);
+  }
+  if (labelDims[0] !== count) {
+    throw new DigitsError(`${imagesPath} has ${count} images but ${labelsPath} has ${labelDims[0]} labels`);
+  }
+  return [count, height, width];
+}
+
+function locate(dir: string, base: string): string {
+  const p = findIdxFile(dir, base);
+  if (p === undefined) {
+    throw new DigitsError(`${path.join(dir, base)}[.gz]: file not found: run \`digits download\` or pass --data DIR`);
+  }
+  return p;
+}
+
 function loadSplit(dir: string, imagesBase: string, labelsBase: string): LoadedSplit {
-  const locate = (base: string): string => {
-    const p = findIdxFile(dir, base);
-    if (p === undefined) {
-      throw new DigitsError(`${path.join(dir, base)}[.gz]: file not found: run \`digits download\` or pass --data DIR`);
-    }
-    return p;
-  };
-  return loadSplitFiles(locate(imagesBase), locate(labelsBase));
+  return loadSplitFiles(locate(dir, imagesBase), locate(dir, labelsBase));
 }
 
 function maxLabel(labels: Uint8Array): number {
