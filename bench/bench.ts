@@ -32,10 +32,12 @@ const precision = opt('--precision', 'both');
 if (!['fp32', 'bf16', 'both'].includes(precision)) { process.stderr.write(`bench: --precision must be fp32, bf16 or both, got '${precision}'\n`); process.exit(2); }
 
 function loadNative(): Native | null {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a core that may be absent here
   try { return require('../src/kernels/native') as Native; } catch { return null; }
 }
 
 function loadWasm(): Wasm | null {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a core that may be absent here
   try { return require('../src/kernels/wasm') as Wasm; } catch { return null; }
 }
 

@@ -88,7 +88,7 @@ test('train → evaluate → predict on real MNIST, and TF.js scores the saved m
   assert.match(p.stdout, /@/);
 
   // TF.js (pure JS) loads model.json + weights.bin and gets the same test accuracy
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const tf = require('@tensorflow/tfjs');
   await tf.setBackend('cpu');
   const json = JSON.parse(fs.readFileSync(path.join(out, 'model.json'), 'utf8'));

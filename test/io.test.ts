@@ -18,7 +18,7 @@ import { tempDir } from './helpers/datafixtures';
 
 // The real node:fs module object. io.ts reaches fs through esModuleInterop's live bindings, so methods
 // mocked here are the ones saveModel calls (used to inject I/O failures mid-save).
-// eslint-disable-next-line @typescript-eslint/no-var-requires
+// eslint-disable-next-line @typescript-eslint/no-require-imports
 const realFs: typeof fs = require('node:fs');
 
 /** n MNIST-shaped images (NHWC, [n, 28, 28, 1]) with pixels uniform in [0, 1), reproducible from seed. */

@@ -189,7 +189,7 @@ describe('seed003\'s own trained model.h5 (Keras 2.4.0)', { skip: !fs.existsSync
       assert.deepEqual(loaded.evaluate(x, y), want, out);
     }
     assert.equal(digits('convert', SEED003, path.join(dir, 'm.onnx')).code, 0);
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const ort = require('onnxruntime-node') as typeof import('onnxruntime-node');
     const session = await ort.InferenceSession.create(fs.readFileSync(path.join(dir, 'm.onnx')));
     const n = ds.test.count;

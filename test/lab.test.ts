@@ -129,7 +129,7 @@ async function shot(t: { diagnostic(s: string): void }, name: string, fullPage =
   const file = path.join(ARTIFACTS, `lab-${name}.png`);
   await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: file, fullPage });
-  const sharp = require('sharp');
+  const sharp = (await import('sharp')).default;
   const stats = await sharp(file).stats();
   assert.ok(stats.channels[0].stdev > 20, `${name}: the screenshot is not blank`);
   t.diagnostic(`screenshot: ${file}`);

@@ -177,7 +177,7 @@ describe('report', { skip: !fs.existsSync(SHARED_MNIST) && `no MNIST at ${SHARED
   test('the page renders in headless Chromium with every figure drawn', async (t) => {
     if (!html) return t.skip('no page (the previous test failed)');
     if (!fs.existsSync(CHROMIUM)) return t.skip(`no Chromium at ${CHROMIUM} (apt-get install chromium)`);
-    const { chromium } = require('playwright-core') as typeof import('playwright-core');
+    const { chromium } = await import('playwright-core');
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
     try {
@@ -195,7 +195,7 @@ describe('report', { skip: !fs.existsSync(SHARED_MNIST) && `no MNIST at ${SHARED
       const shot = await page.screenshot({ fullPage: true });
       fs.writeFileSync(path.join(root, 'report', 'screenshot.png'), shot);
       if (process.env.DIGITS_KEEP_SCREENSHOT) fs.copyFileSync(path.join(root, 'report', 'screenshot.png'), process.env.DIGITS_KEEP_SCREENSHOT);
-      const sharp = require('sharp');
+      const sharp = (await import('sharp')).default;
       const { width, height } = await sharp(shot).metadata();
       assert.ok(width >= 1000 && height > 1500, `full page ${width}x${height}`);
       const stats = await sharp(shot).stats();

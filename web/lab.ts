@@ -485,7 +485,7 @@ function renderFilters(): void {
     name.textContent = `${f.layer}: ${cout} filters of ${kh}×${kw}×${cin}` + (li === 0 ? '' : ` (filters 1–${outs} down, input channels 1–${ins} across)`) + ' · red positive, blue negative';
     const grid = document.createElement('div');
     grid.className = 'grid filters';
-    if (li > 0) grid.style.display = 'grid', grid.style.gridTemplateColumns = `repeat(${ins}, auto)`, grid.style.width = 'max-content';
+    if (li > 0) Object.assign(grid.style, { display: 'grid', gridTemplateColumns: `repeat(${ins}, auto)`, width: 'max-content' });
     const scale = Math.max(4, Math.floor(36 / Math.max(kh, kw)));
     for (let o = 0; o < outs; o++) for (let c = 0; c < ins; c++) {
       const k = filterSlice(f, o, c);

@@ -104,7 +104,7 @@ function readVar(f: H5File, path: string): { shape: number[]; data: Float32Array
   return f.readFloat32(path);
 }
 
-export interface ArchiveModel extends LegacyModel {}
+export type ArchiveModel = LegacyModel;
 
 /** A `.keras` archive → a built, weighted, compiled model. */
 export function readKerasArchive(bytes: Uint8Array, where: string, kernels?: Kernels): Promise<ArchiveModel> {

@@ -20,7 +20,7 @@ let native: NativeModule | null | undefined;
 function nativeModule(): NativeModule | null {
   if (native === undefined) {
     try {
-      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
       native = require('./native') as NativeModule;
     } catch {
       native = null;
@@ -40,7 +40,7 @@ let wasm: WasmModule | null | undefined;
 function wasmModule(): WasmModule | null {
   if (wasm === undefined) {
     try {
-      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
       wasm = require('./wasm') as WasmModule;
     } catch {
       wasm = null;

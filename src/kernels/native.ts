@@ -135,6 +135,7 @@ function load(): (Addon & Direct) | null {
   addon = null;
   for (const file of candidates) {
     try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- an addon is found at run time, by path
       addon = require(file) as Addon & Direct;
       loadedFrom = file;
       break;

@@ -571,7 +571,7 @@ let loadError: string | null = null;
 
 /** The package's wasm/digits.wasm: the nearest ancestor of this file holding it (dist/src/kernels or src/kernels). */
 export function wasmPath(): string {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const fs = require('fs') as typeof import('fs'), path = require('path') as typeof import('path');
   for (let dir = __dirname, i = 0; i < 5; i++, dir = path.dirname(dir)) {
     const file = path.join(dir, 'wasm', 'digits.wasm');
@@ -581,7 +581,7 @@ export function wasmPath(): string {
 }
 
 function defaultThreads(): number {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const os = require('os') as typeof import('os');
   return Math.min(16, os.availableParallelism?.() ?? os.cpus().length);
 }
@@ -589,9 +589,9 @@ function defaultThreads(): number {
 function nodeCore(): WasmCore | null {
   if (core !== undefined) return core;
   try {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const fs = require('fs') as typeof import('fs');
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { Worker } = require('worker_threads') as typeof import('worker_threads');
     const bytes = fs.readFileSync(wasmPath());
     const module = new WebAssembly.Module(bytes);

@@ -31,12 +31,14 @@ export async function renderSvg(spec: Record<string, unknown>): Promise<string> 
 let sharpLib: any;
 /** Rasterises an SVG at `density` DPI (96 = 1:1; 192 gives a crisp 2x PNG). */
 export async function svgToPng(svg: string, density = 192): Promise<Buffer> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- sharp loads only when a figure is rasterised
   sharpLib ??= require('sharp');
   return sharpLib(Buffer.from(svg), { density }).png().toBuffer();
 }
 
 /** A grayscale image in [0, 1] as a PNG, upscaled by `scale` with nearest-neighbour so pixels stay square. */
 export async function grayPng(pixels: ArrayLike<number>, h: number, w: number, scale = 2): Promise<Buffer> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- sharp loads only when a figure is rasterised
   sharpLib ??= require('sharp');
   const raw = Buffer.alloc(h * w);
   for (let i = 0; i < raw.length; i++) raw[i] = 255 - Math.round(Math.min(1, Math.max(0, pixels[i])) * 255);

@@ -154,7 +154,7 @@ export async function writeReport(entries: ReportEntry[], meta: ReportMeta, outD
   const md = path.join(outDir, 'report.md'), html = path.join(outDir, 'report.html'), json = path.join(outDir, 'results.json');
   fs.writeFileSync(md, markdown(entries, meta));
   fs.writeFileSync(html, htmlPage(entries, meta, rendered));
-  fs.writeFileSync(json, JSON.stringify({ meta, entries: entries.map(({ misclassified, ...rest }) => ({ ...rest, misclassified: misclassified.map(({ pixels, ...m }) => m) })) }, null, 1));
+  fs.writeFileSync(json, JSON.stringify({ meta, entries: entries.map(({ misclassified, ...rest }) => ({ ...rest, misclassified: misclassified.map(({ pixels: _pixels, ...m }) => m) })) }, null, 1));
   return { markdown: md, html, json, figures: written };
 }
 

@@ -12,10 +12,11 @@ export class ServeMetrics {
   private loadOf: () => { active: number; waiting: number; workers: number } = () => ({ active: 0, waiting: 0, workers: 0 });
 
   constructor() {
-    const self = this;
-    new Gauge({ name: 'digits_queue_waiting', help: 'Requests waiting for a worker', registers: [this.registry], collect() { this.set(self.loadOf().waiting); } });
-    new Gauge({ name: 'digits_queue_active', help: 'Requests being decoded, preprocessed or run', registers: [this.registry], collect() { this.set(self.loadOf().active); } });
-    new Gauge({ name: 'digits_workers', help: 'Worker threads (0: the event loop does the work)', registers: [this.registry], collect() { this.set(self.loadOf().workers); } });
+    // prom-client calls collect() with the gauge as `this`; the load comes from this class
+    const load = () => this.loadOf();
+    new Gauge({ name: 'digits_queue_waiting', help: 'Requests waiting for a worker', registers: [this.registry], collect() { this.set(load().waiting); } });
+    new Gauge({ name: 'digits_queue_active', help: 'Requests being decoded, preprocessed or run', registers: [this.registry], collect() { this.set(load().active); } });
+    new Gauge({ name: 'digits_workers', help: 'Worker threads (0: the event loop does the work)', registers: [this.registry], collect() { this.set(load().workers); } });
     collectDefaultMetrics({ register: this.registry, prefix: 'digits_' });
   }
 

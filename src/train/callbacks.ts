@@ -35,8 +35,8 @@ abstract class Monitoring implements Callback {
   }
   setModel(m: Sequential) { this.model = m; }
   protected value(logs: Logs): number | undefined { return logs[this.monitor]; }
-  getState(): Record<string, unknown> { return { best: this.best, wait: this.wait }; }
-  setState(s: any) { this.best = s.best; this.wait = s.wait; }
+  getState(): { best: number; wait: number } { return { best: this.best, wait: this.wait }; }
+  setState(s: { best: number; wait: number }) { this.best = s.best; this.wait = s.wait; }
 }
 
 export class EarlyStopping extends Monitoring {
@@ -69,7 +69,7 @@ export class EarlyStopping extends Monitoring {
   }
 
   override getState() { return { ...super.getState(), stoppedEpoch: this.stoppedEpoch, bestWeights: this.bestWeights }; }
-  override setState(s: any) { super.setState(s); this.stoppedEpoch = s.stoppedEpoch; this.bestWeights = s.bestWeights; }
+  override setState(s: ReturnType<EarlyStopping['getState']>) { super.setState(s); this.stoppedEpoch = s.stoppedEpoch; this.bestWeights = s.bestWeights; }
 }
 
 export class ReduceLROnPlateau extends Monitoring {
@@ -99,7 +99,7 @@ export class ReduceLROnPlateau extends Monitoring {
   }
 
   override getState() { return { ...super.getState(), cooldownLeft: this.cooldownLeft }; }
-  override setState(s: any) { super.setState(s); this.cooldownLeft = s.cooldownLeft; }
+  override setState(s: ReturnType<ReduceLROnPlateau['getState']>) { super.setState(s); this.cooldownLeft = s.cooldownLeft; }
 }
 
 export class LearningRateScheduler implements Callback {
@@ -228,5 +228,5 @@ export class OneCycle implements Callback {
   }
   onEpochEnd(_epoch: number, logs: Logs) { logs.lr = this.model.optimizer.learningRate; }
   getState() { return { epoch: this.epoch }; }
-  setState(s: any) { this.epoch = s.epoch; }
+  setState(s: { epoch: number }) { this.epoch = s.epoch; }
 }

@@ -16,7 +16,7 @@ export function loadTfjs(): Promise<Tfjs> {
     console.warn = () => {};
     let tf: Tfjs;
     try {
-      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
       tf = require('@tensorflow/tfjs') as Tfjs;
     } finally {
       console.warn = warn;
