@@ -25,24 +25,78 @@ const ls = best.recipe.labelSmoothing ?? 0;
 const a = best.recipe.augmentation!;
 const elastic = (alpha: number) => recipeAugmentation({ ...a, elastic: { alpha, spacing: 6 } }).augmenter([28, 28, 1]);
 
-interface Variant { name: string; model: (seed: number) => Sequential; augment: boolean; schedule: boolean; optimizer?: string; lr?: number; batchSize?: number;
-  labelSmoothing?: number; weightDecay?: number; augmenter?: ReturnType<ImageDataGenerator['augmenter']> }
-const without = (drop: (l: unknown) => boolean) => (seed: number) => new Sequential({ seed, layers: best.build(undefined, undefined, seed).layers.filter((l) => !drop(l)) });
+interface Variant {
+  name: string;
+  model: (seed: number) => Sequential;
+  augment: boolean;
+  schedule: boolean;
+  optimizer?: string;
+  lr?: number;
+  batchSize?: number;
+  labelSmoothing?: number;
+  weightDecay?: number;
+  augmenter?: ReturnType<ImageDataGenerator['augmenter']>;
+}
+const without = (drop: (l: unknown) => boolean) => (seed: number) =>
+  new Sequential({ seed, layers: best.build(undefined, undefined, seed).layers.filter((l) => !drop(l)) });
 const variants: Variant[] = [
-  { name: 'digits-best (augmentation + BN + dropout + one-cycle + label smoothing)', model: (s) => best.build(undefined, undefined, s), augment: true, schedule: true },
+  {
+    name: 'digits-best (augmentation + BN + dropout + one-cycle + label smoothing)',
+    model: (s) => best.build(undefined, undefined, s),
+    augment: true,
+    schedule: true,
+  },
   { name: 'without augmentation', model: (s) => best.build(undefined, undefined, s), augment: false, schedule: true },
   { name: 'without batch norm', model: without((l) => l instanceof BatchNormalization), augment: true, schedule: true },
   { name: 'without dropout', model: without((l) => l instanceof Dropout), augment: true, schedule: true },
-  { name: 'constant lr 1e-3 (Adam default) instead of one-cycle', model: (s) => best.build(undefined, undefined, s), augment: true, schedule: false, lr: 1e-3 },
-  { name: 'seed002-cnn recipe (RMSprop 1e-3, batch 64), same epochs', model: (s) => getPreset('seed002-cnn').build(undefined, undefined, s), augment: false, schedule: false, optimizer: 'rmsprop', lr: 1e-3, batchSize: 64, labelSmoothing: 0 },
+  {
+    name: 'constant lr 1e-3 (Adam default) instead of one-cycle',
+    model: (s) => best.build(undefined, undefined, s),
+    augment: true,
+    schedule: false,
+    lr: 1e-3,
+  },
+  {
+    name: 'seed002-cnn recipe (RMSprop 1e-3, batch 64), same epochs',
+    model: (s) => getPreset('seed002-cnn').build(undefined, undefined, s),
+    augment: false,
+    schedule: false,
+    optimizer: 'rmsprop',
+    lr: 1e-3,
+    batchSize: 64,
+    labelSmoothing: 0,
+  },
   { name: 'without label smoothing', model: (s) => best.build(undefined, undefined, s), augment: true, schedule: true, labelSmoothing: 0 },
-  { name: 'without label smoothing, plus elastic distortion ±2 px every 6 px', model: (s) => best.build(undefined, undefined, s), augment: true, schedule: true, labelSmoothing: 0, augmenter: elastic(2) },
-  { name: 'without label smoothing, plus elastic distortion ±1 px every 6 px', model: (s) => best.build(undefined, undefined, s), augment: true, schedule: true, labelSmoothing: 0, augmenter: elastic(1) },
-  { name: 'plus weight decay 0.05 (AdamW)', model: (s) => best.build(undefined, undefined, s), augment: true, schedule: true, optimizer: 'adamw', weightDecay: 0.05 },
+  {
+    name: 'without label smoothing, plus elastic distortion ±2 px every 6 px',
+    model: (s) => best.build(undefined, undefined, s),
+    augment: true,
+    schedule: true,
+    labelSmoothing: 0,
+    augmenter: elastic(2),
+  },
+  {
+    name: 'without label smoothing, plus elastic distortion ±1 px every 6 px',
+    model: (s) => best.build(undefined, undefined, s),
+    augment: true,
+    schedule: true,
+    labelSmoothing: 0,
+    augmenter: elastic(1),
+  },
+  {
+    name: 'plus weight decay 0.05 (AdamW)',
+    model: (s) => best.build(undefined, undefined, s),
+    augment: true,
+    schedule: true,
+    optimizer: 'adamw',
+    weightDecay: 0.05,
+  },
 ];
 const only = opt('--only')?.split(',').map(Number);
 
-console.log(`ablation: ${limit} training images, ${epochs} epochs, ${seeds} seed(s), ${getKernels().name} backend; test on all ${d.testClasses.length}`);
+console.log(
+  `ablation: ${limit} training images, ${epochs} epochs, ${seeds} seed(s), ${getKernels().name} backend; test on all ${d.testClasses.length}`,
+);
 for (const [i, v] of variants.entries()) {
   if (only && !only.includes(i)) continue;
   const accs: number[] = [];
@@ -50,12 +104,19 @@ for (const [i, v] of variants.entries()) {
   for (let seed = 0; seed < seeds; seed++) {
     const m = v.model(seed);
     const lr = v.lr ?? best.recipe.learningRate;
-    m.compile({ optimizer: makeOptimizer(v.optimizer ?? best.recipe.optimizer, { learningRate: lr, weightDecay: v.weightDecay }), loss: 'categorical_crossentropy', labelSmoothing: v.labelSmoothing ?? ls });
+    m.compile({
+      optimizer: makeOptimizer(v.optimizer ?? best.recipe.optimizer, { learningRate: lr, weightDecay: v.weightDecay }),
+      loss: 'categorical_crossentropy',
+      labelSmoothing: v.labelSmoothing ?? ls,
+    });
     const t0 = Date.now();
     m.fit(d.train, d.trainLabels, {
-      epochs, batchSize: v.batchSize ?? best.recipe.batchSize, seed, verbose: 0,
+      epochs,
+      batchSize: v.batchSize ?? best.recipe.batchSize,
+      seed,
+      verbose: 0,
       callbacks: v.schedule ? recipeCallbacks(best.recipe, { validationSplit: 0, learningRate: lr }) : [],
-      augment: v.augment ? v.augmenter ?? recipeAugmenter(best.recipe, [28, 28, 1]) : undefined,
+      augment: v.augment ? (v.augmenter ?? recipeAugmenter(best.recipe, [28, 28, 1])) : undefined,
     });
     seconds += (Date.now() - t0) / 1000;
     accs.push(m.evaluate(d.test, d.testLabels).accuracy);

@@ -18,27 +18,48 @@ import { Activated } from '../src/layers/activation';
 import { Rng } from '../src/rng';
 import type { Sequential } from '../src/model/sequential';
 
-interface Native { loadNative(): Kernels | null; setThreads(n: number): void; setPrecision?(p: 'fp32' | 'bf16'): void }
-interface Wasm { loadWasm(): Kernels | null; setWasmThreads(n: number): void }
+interface Native {
+  loadNative(): Kernels | null;
+  setThreads(n: number): void;
+  setPrecision?(p: 'fp32' | 'bf16'): void;
+}
+interface Wasm {
+  loadWasm(): Kernels | null;
+  setWasmThreads(n: number): void;
+}
 
 const args = process.argv.slice(2);
-const opt = (name: string, dflt: string) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : dflt; };
+const opt = (name: string, dflt: string) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : dflt;
+};
 const threads = Number(opt('--threads', '2'));
 const seconds = Number(opt('--seconds', '3'));
 const only = args.flatMap((a, i) => (args[i - 1] === '--only' ? [a] : []));
 const profile = args.includes('--profile');
 const out = opt('--out', 'bench-results.json');
 const precision = opt('--precision', 'both');
-if (!['fp32', 'bf16', 'both'].includes(precision)) { process.stderr.write(`bench: --precision must be fp32, bf16 or both, got '${precision}'\n`); process.exit(2); }
+if (!['fp32', 'bf16', 'both'].includes(precision)) {
+  process.stderr.write(`bench: --precision must be fp32, bf16 or both, got '${precision}'\n`);
+  process.exit(2);
+}
 
 function loadNative(): Native | null {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a core that may be absent here
-  try { return require('../src/kernels/native') as Native; } catch { return null; }
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a core that may be absent here
+    return require('../src/kernels/native') as Native;
+  } catch {
+    return null;
+  }
 }
 
 function loadWasm(): Wasm | null {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a core that may be absent here
-  try { return require('../src/kernels/wasm') as Wasm; } catch { return null; }
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a core that may be absent here
+    return require('../src/kernels/wasm') as Wasm;
+  } catch {
+    return null;
+  }
 }
 
 function batchData(model: Sequential, n: number): { x: Float32Array; t: Float32Array } {
@@ -60,7 +81,11 @@ function timeIt(step: () => void, samplesPerStep: number): number {
     let steps = 0;
     const t0 = process.hrtime.bigint();
     let el = 0;
-    do { step(); steps++; el = Number(process.hrtime.bigint() - t0) / 1e9; } while (el < seconds / 5 || steps < 2);
+    do {
+      step();
+      steps++;
+      el = Number(process.hrtime.bigint() - t0) / 1e9;
+    } while (el < seconds / 5 || steps < 2);
     best = Math.max(best, (steps * samplesPerStep) / el);
   }
   return best;
@@ -87,7 +112,8 @@ function profileLayers(preset: (typeof PRESETS)[number], k: Kernels): string[] {
   const { x } = batchData(model, bs);
   const ctx = model.context();
   model.layers[0].needInputGrad = false; // as in trainOnBatch
-  const fwd = new Array(model.layers.length).fill(0), bwd = new Array(model.layers.length).fill(0);
+  const fwd = new Array(model.layers.length).fill(0),
+    bwd = new Array(model.layers.length).fill(0);
   const reps = 20;
   let opt = 0;
   for (let r = 0; r < reps + 2; r++) {
@@ -106,31 +132,58 @@ function profileLayers(preset: (typeof PRESETS)[number], k: Kernels): string[] {
       t = now;
     });
     const t0 = process.hrtime.bigint();
-    model.optimizer.step(k, model.layers.flatMap((l) => l.weights));
+    model.optimizer.step(
+      k,
+      model.layers.flatMap((l) => l.weights),
+    );
     if (keep) opt += Number(process.hrtime.bigint() - t0);
   }
   const ms = (ns: number) => (ns / reps / 1e6).toFixed(3).padStart(8);
-  return [...model.layers.map((l, i) => `  ${l.name.padEnd(24)} fwd ${ms(fwd[i])} ms  bwd ${ms(bwd[i])} ms`), `  ${'optimizer'.padEnd(24)}     ${ms(opt)} ms`];
+  return [
+    ...model.layers.map((l, i) => `  ${l.name.padEnd(24)} fwd ${ms(fwd[i])} ms  bwd ${ms(bwd[i])} ms`),
+    `  ${'optimizer'.padEnd(24)}     ${ms(opt)} ms`,
+  ];
 }
 
 function torchResults(names: string[]): Record<string, { train: number; infer: number }> | null {
   if (!fs.existsSync('/usr/bin/python3')) return null;
   const script = path.resolve(__dirname, '../../bench/torch_bench.py');
-  const r = spawnSync('/usr/bin/python3', [script, '--threads', String(threads), '--steps', '30', ...names.flatMap((n) => ['--only', n])],
-    { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(threads), OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'passive', GOMP_SPINCOUNT: process.env.GOMP_SPINCOUNT ?? '5000', OPENBLAS_CORETYPE: process.env.OPENBLAS_CORETYPE ?? 'SkylakeX' }, timeout: 1_800_000 });
-  if (r.status !== 0) { process.stderr.write(`bench: PyTorch yardstick unavailable (${(r.stderr || '').trim().split('\n').pop()})\n`); return null; }
+  const r = spawnSync('/usr/bin/python3', [script, '--threads', String(threads), '--steps', '30', ...names.flatMap((n) => ['--only', n])], {
+    encoding: 'utf8',
+    env: {
+      ...process.env,
+      OMP_NUM_THREADS: String(threads),
+      OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? 'passive',
+      GOMP_SPINCOUNT: process.env.GOMP_SPINCOUNT ?? '5000',
+      OPENBLAS_CORETYPE: process.env.OPENBLAS_CORETYPE ?? 'SkylakeX',
+    },
+    timeout: 1_800_000,
+  });
+  if (r.status !== 0) {
+    process.stderr.write(`bench: PyTorch yardstick unavailable (${(r.stderr || '').trim().split('\n').pop()})\n`);
+    return null;
+  }
   return JSON.parse(r.stdout).results;
 }
 
 function peakRss(): { maxRssMiB: number; batches: number; data: string } | null {
-  const r = spawnSync(process.execPath, [path.join(__dirname, 'rss.js'), '--threads', String(threads)], { encoding: 'utf8', timeout: 600_000 });
-  if (r.status !== 0) { process.stderr.write(`bench: peak RSS run failed (${(r.stderr || '').trim().split('\n').pop()})\n`); return null; }
+  const r = spawnSync(process.execPath, [path.join(__dirname, 'rss.js'), '--threads', String(threads)], {
+    encoding: 'utf8',
+    timeout: 600_000,
+  });
+  if (r.status !== 0) {
+    process.stderr.write(`bench: peak RSS run failed (${(r.stderr || '').trim().split('\n').pop()})\n`);
+    return null;
+  }
   return JSON.parse(r.stdout);
 }
 
 /** `digits speedrun`'s net as one more row: the bench needs a name, a builder and a batch size. */
-const SPEEDRUN_ROW = { name: 'speedrun', build: () => speedrunModel(0),
-  recipe: { optimizer: 'adam', loss: 'categorical_crossentropy', batchSize: SPEEDRUN.batchSize } } as unknown as (typeof PRESETS)[number];
+const SPEEDRUN_ROW = {
+  name: 'speedrun',
+  build: () => speedrunModel(0),
+  recipe: { optimizer: 'adam', loss: 'categorical_crossentropy', batchSize: SPEEDRUN.batchSize },
+} as unknown as (typeof PRESETS)[number];
 
 function main(): void {
   // a -tuned twin has its seed's layers, so it would only repeat the seed's row
@@ -142,7 +195,9 @@ function main(): void {
   const wasm = loadWasm();
   const wk = wasm?.loadWasm() ?? null;
   if (wasm && wk) wasm.setWasmThreads(threads);
-  process.stderr.write(`bench: ${presets.length} presets, ${threads} threads, ~${seconds}s per measurement${nk ? '' : ' (native core not available)'}\n`);
+  process.stderr.write(
+    `bench: ${presets.length} presets, ${threads} threads, ~${seconds}s per measurement${nk ? '' : ' (native core not available)'}\n`,
+  );
   const results: Record<string, Record<string, { train: number; infer: number } | null>> = {};
   const profiles: string[] = [];
   for (const p of presets) {
@@ -178,11 +233,24 @@ function main(): void {
   ];
   for (const p of presets) {
     const r = results[p.name];
-    lines.push(`${p.name.padEnd(w)} ${String(p.recipe.batchSize).padStart(5)} ${f(r.native?.train)} ${f(r.bf16?.train)} ${f(r.wasm?.train)} ${f(r.reference?.train)} ${f(r.torch?.train)} ${ratio(r.native?.train, r.torch?.train)} ${ratio(r.bf16?.train, r.torch?.train)} ${ratio(r.wasm?.train, r.native?.train)} ${ratio(r.wasm?.train, r.reference?.train)} | ${f(r.native?.infer)} ${f(r.wasm?.infer)} ${f(r.torch?.infer)} ${ratio(r.native?.infer, r.torch?.infer)}`);
+    lines.push(
+      `${p.name.padEnd(w)} ${String(p.recipe.batchSize).padStart(5)} ${f(r.native?.train)} ${f(r.bf16?.train)} ${f(r.wasm?.train)} ${f(r.reference?.train)} ${f(r.torch?.train)} ${ratio(r.native?.train, r.torch?.train)} ${ratio(r.bf16?.train, r.torch?.train)} ${ratio(r.wasm?.train, r.native?.train)} ${ratio(r.wasm?.train, r.reference?.train)} | ${f(r.native?.infer)} ${f(r.wasm?.infer)} ${f(r.torch?.infer)} ${ratio(r.native?.infer, r.torch?.infer)}`,
+    );
   }
   const rss = peakRss();
-  if (rss) lines.push(`peak RSS training seed000-kaggle at batch 128 (${rss.batches} batches + test evaluation, ${rss.data} data): ${rss.maxRssMiB.toFixed(0)} MiB`);
-  process.stdout.write(lines.join('\n') + '\n' + (profiles.length ? '\nper-layer times, one training step (a fused first conv + pool shows its forward on the conv, its backward on the pool):\n' + profiles.join('\n') + '\n' : ''));
+  if (rss)
+    lines.push(
+      `peak RSS training seed000-kaggle at batch 128 (${rss.batches} batches + test evaluation, ${rss.data} data): ${rss.maxRssMiB.toFixed(0)} MiB`,
+    );
+  process.stdout.write(
+    lines.join('\n') +
+      '\n' +
+      (profiles.length
+        ? '\nper-layer times, one training step (a fused first conv + pool shows its forward on the conv, its backward on the pool):\n' +
+          profiles.join('\n') +
+          '\n'
+        : ''),
+  );
   fs.writeFileSync(out, JSON.stringify({ threads, seconds, results, peakRss: rss, date: new Date().toISOString() }, null, 1));
   process.stderr.write(`bench: wrote ${out}\n`);
 }

@@ -19,8 +19,20 @@ const epochs = opt('--epochs');
 const baseline = opt('--baseline');
 const BIN = path.resolve(__dirname, '../../bin/digits.js');
 
-interface Run { wallSeconds: number; startSeconds: number; loadSeconds: number; trainSeconds: number; evalSeconds: number; accuracy: number }
-interface Variant { name: string; bin: string; env: NodeJS.ProcessEnv; runs: Run[] }
+interface Run {
+  wallSeconds: number;
+  startSeconds: number;
+  loadSeconds: number;
+  trainSeconds: number;
+  evalSeconds: number;
+  accuracy: number;
+}
+interface Variant {
+  name: string;
+  bin: string;
+  env: NodeJS.ProcessEnv;
+  runs: Run[];
+}
 
 const variants: Variant[] = [
   ...(baseline ? [{ name: 'baseline', bin: path.resolve(baseline), env: {}, runs: [] }] : []),
@@ -29,13 +41,19 @@ const variants: Variant[] = [
 ];
 
 function speedrun(v: Variant): Run {
-  const r = spawnSync(process.execPath, [v.bin, 'speedrun', '--data', data, '--json', ...(epochs ? ['--epochs', epochs] : [])],
-    { encoding: 'utf8', env: { ...process.env, ...v.env }, timeout: 600_000 });
+  const r = spawnSync(process.execPath, [v.bin, 'speedrun', '--data', data, '--json', ...(epochs ? ['--epochs', epochs] : [])], {
+    encoding: 'utf8',
+    env: { ...process.env, ...v.env },
+    timeout: 600_000,
+  });
   if (r.status !== 0) throw new Error(`${v.name}: exit ${r.status}: ${r.stderr}`);
   return JSON.parse(r.stdout) as Run;
 }
 
-if (args.includes('--data-only')) { dataOnly(); process.exit(0); }
+if (args.includes('--data-only')) {
+  dataOnly();
+  process.exit(0);
+}
 
 function dataOnly(): void {
   const mnist = path.resolve(__dirname, '../src/data/mnist.js');
@@ -44,7 +62,10 @@ function dataOnly(): void {
     if (${fresh}) { const ds = m.loadDataset(dir, 10); m.toTensor(ds.train, ds.height, ds.width, 10); m.toTensor(ds.test, ds.height, ds.width, 10); }
     else m.loadDatasetTensors(dir, 10);
     const c = process.cpuUsage(c0); console.log(JSON.stringify({ wall: (performance.now() - t0) / 1000, cpu: (c.user + c.system) / 1e6 }));`;
-  const modes = [{ name: 'gunzip', env: { DIGITS_DATA_CACHE: '0' }, fresh: true }, { name: 'cache', env: {}, fresh: false }];
+  const modes = [
+    { name: 'gunzip', env: { DIGITS_DATA_CACHE: '0' }, fresh: true },
+    { name: 'cache', env: {}, fresh: false },
+  ];
   const res: Record<string, Array<{ wall: number; cpu: number }>> = { gunzip: [], cache: [] };
   const once = (m: (typeof modes)[number]) => {
     const r = spawnSync(process.execPath, ['-e', script(m.fresh)], { encoding: 'utf8', env: { ...process.env, ...m.env } });
@@ -53,15 +74,33 @@ function dataOnly(): void {
   };
   once(modes[1]); // fills the cache
   for (let i = 0; i < rounds; i++) for (const m of i % 2 ? [...modes].reverse() : modes) res[m.name].push(once(m));
-  const line = (k: 'wall' | 'cpu') => modes.map((m) => `${m.name} median ${median(res[m.name].map((r) => r[k])).toFixed(3)} min ${Math.min(...res[m.name].map((r) => r[k])).toFixed(3)}`).join(', ');
-  if (args.includes('--json')) { console.log(JSON.stringify({ rounds, data, res })); return; }
+  const line = (k: 'wall' | 'cpu') =>
+    modes
+      .map(
+        (m) =>
+          `${m.name} median ${median(res[m.name].map((r) => r[k])).toFixed(3)} min ${Math.min(...res[m.name].map((r) => r[k])).toFixed(3)}`,
+      )
+      .join(', ');
+  if (args.includes('--json')) {
+    console.log(JSON.stringify({ rounds, data, res }));
+    return;
+  }
   console.log(`data loading alone, ${rounds} fresh processes per mode, alternating (seconds)`);
-  console.log(`wall: ${line('wall')}; ratio of medians ${(median(res.cache.map((r) => r.wall)) / median(res.gunzip.map((r) => r.wall))).toFixed(2)}`);
-  console.log(`cpu:  ${line('cpu')}; ratio of medians ${(median(res.cache.map((r) => r.cpu)) / median(res.gunzip.map((r) => r.cpu))).toFixed(2)}`);
-  console.log(`per run (wall/cpu): ${modes.map((m) => `${m.name} ${res[m.name].map((r) => `${r.wall.toFixed(2)}/${r.cpu.toFixed(2)}`).join(' ')}`).join('; ')}`);
+  console.log(
+    `wall: ${line('wall')}; ratio of medians ${(median(res.cache.map((r) => r.wall)) / median(res.gunzip.map((r) => r.wall))).toFixed(2)}`,
+  );
+  console.log(
+    `cpu:  ${line('cpu')}; ratio of medians ${(median(res.cache.map((r) => r.cpu)) / median(res.gunzip.map((r) => r.cpu))).toFixed(2)}`,
+  );
+  console.log(
+    `per run (wall/cpu): ${modes.map((m) => `${m.name} ${res[m.name].map((r) => `${r.wall.toFixed(2)}/${r.cpu.toFixed(2)}`).join(' ')}`).join('; ')}`,
+  );
 }
 
-function median(xs: number[]): number { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; }
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
 
 speedrun(variants[variants.length - 1]); // fills the cache (and warms the page cache for every variant)
 for (let i = 0; i < rounds; i++) {
@@ -72,7 +111,12 @@ for (let i = 0; i < rounds; i++) {
 const keys = ['loadSeconds', 'startSeconds', 'trainSeconds', 'evalSeconds', 'wallSeconds'] as const;
 const summary = variants.map((v) => ({
   name: v.name,
-  ...Object.fromEntries(keys.map((k) => [k, { median: median(v.runs.map((r) => r[k])), min: Math.min(...v.runs.map((r) => r[k])), runs: v.runs.map((r) => r[k]) }])),
+  ...Object.fromEntries(
+    keys.map((k) => [
+      k,
+      { median: median(v.runs.map((r) => r[k])), min: Math.min(...v.runs.map((r) => r[k])), runs: v.runs.map((r) => r[k]) },
+    ]),
+  ),
   accuracy: v.runs.map((r) => r.accuracy),
 })) as Array<{ name: string; accuracy: number[] } & Record<(typeof keys)[number], { median: number; min: number; runs: number[] }>>;
 
@@ -83,8 +127,18 @@ if (args.includes('--json')) {
   console.log(`digits speedrun, ${rounds} cold runs per variant, alternating (median / min seconds; ratio of medians to '${ref.name}')`);
   console.log(['variant', ...keys.map((k) => k.replace('Seconds', ''))].map((s) => s.padEnd(22)).join(''));
   for (const s of summary) {
-    console.log([s.name, ...keys.map((k) => `${s[k].median.toFixed(3)} / ${s[k].min.toFixed(3)}${s === ref ? '' : ` (${(s[k].median / ref[k].median).toFixed(2)}x)`}`)]
-      .map((c) => c.padEnd(22)).join(''));
+    console.log(
+      [
+        s.name,
+        ...keys.map(
+          (k) => `${s[k].median.toFixed(3)} / ${s[k].min.toFixed(3)}${s === ref ? '' : ` (${(s[k].median / ref[k].median).toFixed(2)}x)`}`,
+        ),
+      ]
+        .map((c) => c.padEnd(22))
+        .join(''),
+    );
   }
-  console.log(`per-run data seconds: ${summary.map((s) => `${s.name} ${s.loadSeconds.runs.map((x) => x.toFixed(2)).join(' ')}`).join('; ')}`);
+  console.log(
+    `per-run data seconds: ${summary.map((s) => `${s.name} ${s.loadSeconds.runs.map((x) => x.toFixed(2)).join(' ')}`).join('; ')}`,
+  );
 }

@@ -21,7 +21,8 @@ function time(fn: () => void, budgetMs: number, rounds = 5): number {
   if (rounds > 1) fn();
   let best = Infinity;
   for (let round = 0; round < rounds; round++) {
-    let reps = 0, elapsed = 0;
+    let reps = 0,
+      elapsed = 0;
     const t0 = process.hrtime.bigint();
     do {
       fn();
@@ -34,7 +35,8 @@ function time(fn: () => void, budgetMs: number, rounds = 5): number {
 }
 
 function conv(n: number, h: number, c: number, f: number, k: number, same: boolean): ConvGeom {
-  const o = same ? h : h - k + 1, p = same ? Math.floor((k - 1) / 2) : 0;
+  const o = same ? h : h - k + 1,
+    p = same ? Math.floor((k - 1) / 2) : 0;
   return { n, h, w: h, c, f, oh: o, ow: o, kh: k, kw: k, sh: 1, sw: 1, padTop: p, padLeft: p };
 }
 function pool(n: number, h: number, c: number): PoolGeom {
@@ -42,12 +44,21 @@ function pool(n: number, h: number, c: number): PoolGeom {
   return { n, h, w: h, c, oh: o, ow: o, ph: 2, pw: 2, sh: 2, sw: 2, padTop: 0, padLeft: 0 };
 }
 
-interface Op { name: string; flops: number; run: (k: Kernels) => void }
+interface Op {
+  name: string;
+  flops: number;
+  run: (k: Kernels) => void;
+}
 
 function convOps(label: string, g: ConvGeom, withData: boolean): Op[] {
-  const x = rand(g.n * g.h * g.w * g.c), w = rand(g.kh * g.kw * g.c * g.f), b = rand(g.f);
-  const y = new Float32Array(g.n * g.oh * g.ow * g.f), dy = rand(y.length);
-  const dx = new Float32Array(x.length), dw = new Float32Array(w.length), db = new Float32Array(g.f);
+  const x = rand(g.n * g.h * g.w * g.c),
+    w = rand(g.kh * g.kw * g.c * g.f),
+    b = rand(g.f);
+  const y = new Float32Array(g.n * g.oh * g.ow * g.f),
+    dy = rand(y.length);
+  const dx = new Float32Array(x.length),
+    dw = new Float32Array(w.length),
+    db = new Float32Array(g.f);
   const flops = 2 * g.n * g.oh * g.ow * g.f * g.kh * g.kw * g.c;
   const ops: Op[] = [{ name: `${label} fwd`, flops, run: (k) => k.conv2dForward(g, x, w, b, y, true) }];
   if (withData) ops.push({ name: `${label} bwd data`, flops, run: (k) => k.conv2dBackwardData(g, dy, w, dx) });
@@ -56,17 +67,33 @@ function convOps(label: string, g: ConvGeom, withData: boolean): Op[] {
 }
 
 function poolOps(label: string, g: PoolGeom): Op[] {
-  const x = rand(g.n * g.h * g.w * g.c), y = new Float32Array(g.n * g.oh * g.ow * g.c);
-  const ws = new Int32Array(y.length), dy = rand(y.length), dx = new Float32Array(x.length);
+  const x = rand(g.n * g.h * g.w * g.c),
+    y = new Float32Array(g.n * g.oh * g.ow * g.c);
+  const ws = new Int32Array(y.length),
+    dy = rand(y.length),
+    dx = new Float32Array(x.length);
   return [
     { name: `${label} fwd`, flops: 0, run: (k) => k.maxPool2dForward(g, x, y, ws) },
-    { name: `${label} bwd`, flops: 0, run: (k) => { k.maxPool2dForward(g, x, y, ws); k.maxPool2dBackward(g, dy, ws, dx); } },
+    {
+      name: `${label} bwd`,
+      flops: 0,
+      run: (k) => {
+        k.maxPool2dForward(g, x, y, ws);
+        k.maxPool2dBackward(g, dy, ws, dx);
+      },
+    },
   ];
 }
 
 function denseOps(label: string, n: number, inF: number, outF: number, relu: boolean): Op[] {
-  const x = rand(n * inF), w = rand(inF * outF), b = rand(outF), y = new Float32Array(n * outF), dy = rand(n * outF);
-  const dx = new Float32Array(x.length), dw = new Float32Array(w.length), db = new Float32Array(outF);
+  const x = rand(n * inF),
+    w = rand(inF * outF),
+    b = rand(outF),
+    y = new Float32Array(n * outF),
+    dy = rand(n * outF);
+  const dx = new Float32Array(x.length),
+    dw = new Float32Array(w.length),
+    db = new Float32Array(outF);
   const flops = 2 * n * inF * outF;
   return [
     { name: `${label} fwd`, flops, run: (k) => k.denseForward(n, inF, outF, x, w, b, y, relu) },
@@ -76,10 +103,15 @@ function denseOps(label: string, n: number, inF: number, outF: number, relu: boo
 }
 
 function seed002Step(n: number): Op[] {
-  const logits = rand(n * 10), p = new Float32Array(n * 10), t = new Float32Array(n * 10), d = new Float32Array(n * 10);
+  const logits = rand(n * 10),
+    p = new Float32Array(n * 10),
+    t = new Float32Array(n * 10),
+    d = new Float32Array(n * 10);
   for (let r = 0; r < n; r++) t[r * 10 + (r % 10)] = 1;
   const sizes = [3 * 3 * 32, 32, 3 * 3 * 32 * 64, 64, 3 * 3 * 64 * 64, 64, 576 * 64, 64, 64 * 10, 10];
-  const params = sizes.map(rand), grads = sizes.map(rand), ms = sizes.map((s) => new Float32Array(s));
+  const params = sizes.map(rand),
+    grads = sizes.map(rand),
+    ms = sizes.map((s) => new Float32Array(s));
   return [
     ...convOps('conv1 3x3 28x28x1→32', conv(n, 28, 1, 32, 3, false), false),
     ...poolOps('pool1 26→13 x32', pool(n, 26, 32)),
@@ -88,7 +120,14 @@ function seed002Step(n: number): Op[] {
     ...convOps('conv3 3x3 5x5x64→64', conv(n, 5, 64, 64, 3, false), true),
     ...denseOps('dense1 576→64', n, 576, 64, true),
     ...denseOps('dense2 64→10', n, 64, 10, false),
-    { name: 'softmax + cross-entropy', flops: 0, run: (k) => { k.softmaxForward(n, 10, logits, p); k.softmaxCrossEntropy(n, 10, p, t, d, n); } },
+    {
+      name: 'softmax + cross-entropy',
+      flops: 0,
+      run: (k) => {
+        k.softmaxForward(n, 10, logits, p);
+        k.softmaxCrossEntropy(n, 10, p, t, d, n);
+      },
+    },
     { name: 'rmsprop (93,322 params)', flops: 0, run: (k) => k.rmspropUpdate(params, grads, ms, 1e-3, 0.9, 1e-7) },
   ];
 }
@@ -96,14 +135,20 @@ function seed002Step(n: number): Op[] {
 /** Budgets in ms per op; a reference budget of 0 means a single cold pass. */
 function report(title: string, ops: Op[], native: Kernels, refBudget: number, natBudget: number): void {
   console.log(`\n${title}`);
-  console.log(`${'op'.padEnd(34)}${'reference ms'.padStart(14)}${'native ms'.padStart(12)}${'speedup'.padStart(9)}${'native GFLOP/s'.padStart(16)}`);
-  let tr = 0, tn = 0;
+  console.log(
+    `${'op'.padEnd(34)}${'reference ms'.padStart(14)}${'native ms'.padStart(12)}${'speedup'.padStart(9)}${'native GFLOP/s'.padStart(16)}`,
+  );
+  let tr = 0,
+    tn = 0;
   for (const op of ops) {
     const r = time(() => op.run(reference), refBudget, refBudget > 0 ? 5 : 1);
     const nt = time(() => op.run(native), natBudget);
-    tr += r; tn += nt;
+    tr += r;
+    tn += nt;
     const gf = op.flops ? (op.flops / nt / 1e6).toFixed(1) : '';
-    console.log(`${op.name.padEnd(34)}${r.toFixed(3).padStart(14)}${nt.toFixed(3).padStart(12)}${(r / nt).toFixed(1).padStart(8)}x${gf.padStart(16)}`);
+    console.log(
+      `${op.name.padEnd(34)}${r.toFixed(3).padStart(14)}${nt.toFixed(3).padStart(12)}${(r / nt).toFixed(1).padStart(8)}x${gf.padStart(16)}`,
+    );
   }
   console.log(`${'total'.padEnd(34)}${tr.toFixed(3).padStart(14)}${tn.toFixed(3).padStart(12)}${(tr / tn).toFixed(1).padStart(8)}x`);
 }
@@ -118,8 +163,13 @@ function main(): void {
   console.log(`oneDNN ${JSON.stringify(nativeInfo())}`);
   report('seed002-cnn training step, batch 64', seed002Step(64), native, 300, 300);
   // the reference needs seconds per pass here: one cold pass each (refBudget 0)
-  report('5x5 same conv, 128x28x28x32 → 32 (2.57 GFLOP per pass)', convOps('conv 5x5 same', conv(128, 28, 32, 32, 5, true), true),
-    native, 0, 1500);
+  report(
+    '5x5 same conv, 128x28x28x32 → 32 (2.57 GFLOP per pass)',
+    convOps('conv 5x5 same', conv(128, 28, 32, 32, 5, true), true),
+    native,
+    0,
+    1500,
+  );
 }
 
 main();

@@ -20,10 +20,18 @@ const amount = Number(opt('--amount', '5000'));
 const dataDir = opt('--data', path.resolve(__dirname, '../../../shared/mnist'));
 
 async function drawnDigit(): Promise<Buffer> {
-  const images = findIdxFile(dataDir, MNIST_FILES.testImages), labels = findIdxFile(dataDir, MNIST_FILES.testLabels);
-  const pixels = images && labels ? Buffer.from(loadSplitFiles(images, labels).split.images.subarray(0, 784))
-    : Buffer.from(Array.from({ length: 784 }, (_v, i) => (Math.abs((i % 28) - 14) < 2 && i > 112 && i < 672 ? 255 : 0)));
-  return sharp(pixels, { raw: { width: 28, height: 28, channels: 1 } }).resize(280, 280, { kernel: 'cubic' }).negate().grayscale().png().toBuffer();
+  const images = findIdxFile(dataDir, MNIST_FILES.testImages),
+    labels = findIdxFile(dataDir, MNIST_FILES.testLabels);
+  const pixels =
+    images && labels
+      ? Buffer.from(loadSplitFiles(images, labels).split.images.subarray(0, 784))
+      : Buffer.from(Array.from({ length: 784 }, (_v, i) => (Math.abs((i % 28) - 14) < 2 && i > 112 && i < 672 ? 255 : 0)));
+  return sharp(pixels, { raw: { width: 28, height: 28, channels: 1 } })
+    .resize(280, 280, { kernel: 'cubic' })
+    .negate()
+    .grayscale()
+    .png()
+    .toBuffer();
 }
 
 async function main(): Promise<void> {
@@ -34,25 +42,52 @@ async function main(): Promise<void> {
   }
   const body = await drawnDigit();
   const serveArgs = ['serve', modelDir, '--port', '0', '--host', '127.0.0.1', ...(fs.existsSync(dataDir) ? ['--data', dataDir] : [])];
-  const server = spawn(process.execPath, [path.resolve(__dirname, '../../bin/digits.js'), ...serveArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const server = spawn(process.execPath, [path.resolve(__dirname, '../../bin/digits.js'), ...serveArgs], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
-    server.stdout.on('data', (d) => { out += d; const m = /http:\/\/127\.0\.0\.1:\d+/.exec(out); if (m) resolve(m[0]); });
+    server.stdout.on('data', (d) => {
+      out += d;
+      const m = /http:\/\/127\.0\.0\.1:\d+/.exec(out);
+      if (m) resolve(m[0]);
+    });
     server.on('exit', (c) => reject(new Error(`server exited with ${c}`)));
   });
   try {
     // the numbers mean little without the backend and how busy the 2 cores already were
-    const { backend } = await (await fetch(`${url}/api/model`)).json() as { backend: string };
+    const { backend } = (await (await fetch(`${url}/api/model`)).json()) as { backend: string };
     const load = os.loadavg()[0].toFixed(2);
     const r = await autocannon({
-      url: `${url}/api/predict`, method: 'POST', headers: { 'content-type': 'image/png' }, body,
-      connections, amount, timeout: 60,
+      url: `${url}/api/predict`,
+      method: 'POST',
+      headers: { 'content-type': 'image/png' },
+      body,
+      connections,
+      amount,
+      timeout: 60,
     });
     const failures = r.errors + r.timeouts + r.non2xx;
-    const line = `${connections} connections, ${r.requests.sent} requests of a ${body.length}-byte PNG: ` +
+    const line =
+      `${connections} connections, ${r.requests.sent} requests of a ${body.length}-byte PNG: ` +
       `${r.errors} errors, ${r.timeouts} timeouts, ${r.non2xx} non-2xx; latency p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, ` +
       `max ${r.latency.max} ms; ${(r['2xx'] / r.duration).toFixed(0)} req/s over ${r.duration.toFixed(1)} s (${backend} backend, load average ${load} before)`;
-    if (args.includes('--json')) console.log(JSON.stringify({ connections, requests: r.requests.sent, errors: r.errors, timeouts: r.timeouts, non2xx: r.non2xx, p50: r.latency.p50, p99: r.latency.p99, max: r.latency.max, rps: r['2xx'] / r.duration, backend, loadavg: Number(load) }));
+    if (args.includes('--json'))
+      console.log(
+        JSON.stringify({
+          connections,
+          requests: r.requests.sent,
+          errors: r.errors,
+          timeouts: r.timeouts,
+          non2xx: r.non2xx,
+          p50: r.latency.p50,
+          p99: r.latency.p99,
+          max: r.latency.max,
+          rps: r['2xx'] / r.duration,
+          backend,
+          loadavg: Number(load),
+        }),
+      );
     else console.log(line);
     if (failures > 0) process.exitCode = 1;
   } finally {
@@ -60,4 +95,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e) => { console.error(`load: ${(e as Error).message}`); process.exitCode = 1; });
+main().catch((e) => {
+  console.error(`load: ${(e as Error).message}`);
+  process.exitCode = 1;
+});

@@ -24,21 +24,36 @@ const repeat = Number(opt('--repeat', '15'));
 const renders = Number(opt('--renders', '0'));
 const json = args.includes('--json');
 
-interface Row { file: string; label: number; kind: string; source: string }
-interface Timing { wall: number; cpu: number }
+interface Row {
+  file: string;
+  label: number;
+  kind: string;
+  source: string;
+}
+interface Timing {
+  wall: number;
+  cpu: number;
+}
 
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s.length ? s[s.length >> 1] : NaN; };
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[s.length >> 1] : NaN;
+};
 const fmt = (t: Timing) => `${t.wall.toFixed(1)} ms (CPU ${t.cpu.toFixed(1)})`;
 
 /** Median wall and CPU time of `f` over `n` runs after two warm-up runs. */
 async function timed(n: number, f: () => Promise<unknown> | unknown): Promise<Timing> {
-  await f(); await f();
-  const wall: number[] = [], cpu: number[] = [];
+  await f();
+  await f();
+  const wall: number[] = [],
+    cpu: number[] = [];
   for (let k = 0; k < n; k++) {
-    const c0 = process.cpuUsage(), t0 = performance.now();
+    const c0 = process.cpuUsage(),
+      t0 = performance.now();
     await f();
     const c = process.cpuUsage(c0);
-    wall.push(performance.now() - t0); cpu.push((c.user + c.system) / 1000);
+    wall.push(performance.now() - t0);
+    cpu.push((c.user + c.system) / 1000);
   }
   return { wall: median(wall), cpu: median(cpu) };
 }
@@ -47,9 +62,15 @@ function readLabels(): Row[] {
   const lines = fs.readFileSync(path.join(dir, 'labels.csv'), 'utf8').trim().split(/\r?\n/);
   const head = lines[0].split(',').map((h) => h.trim());
   const col = (n: string) => head.indexOf(n);
-  return lines.slice(1).map((l) => l.split(',').map((f) => f.trim())).map((f) => ({
-    file: f[col('file')], label: Number(f[col('label')]), kind: f[col('kind')] || 'unknown', source: f[col('source_repo')] ?? '',
-  }));
+  return lines
+    .slice(1)
+    .map((l) => l.split(',').map((f) => f.trim()))
+    .map((f) => ({
+      file: f[col('file')],
+      label: Number(f[col('label')]),
+      kind: f[col('kind')] || 'unknown',
+      source: f[col('source_repo')] ?? '',
+    }));
 }
 
 async function realDigits(model: Sequential) {
@@ -62,9 +83,11 @@ async function realDigits(model: Sequential) {
     try {
       const [d] = await imageToDigits(await readImageFile(path.join(dir, r.file)), r.file);
       const p = classify(model, [d])[0].top[0];
-      if (p.digit === r.label) k.read++; else k.wrong.push(`${r.file} ${r.label}→${p.digit} (${(p.probability * 100).toFixed(0)}%)`);
+      if (p.digit === r.label) k.read++;
+      else k.wrong.push(`${r.file} ${r.label}→${p.digit} (${(p.probability * 100).toFixed(0)}%)`);
     } catch (e) {
-      k.refused++; k.wrong.push(`${r.file} ${r.label} refused: ${(e as Error).message}`);
+      k.refused++;
+      k.wrong.push(`${r.file} ${r.label} refused: ${(e as Error).message}`);
     }
   }
   return { rows, kinds };
@@ -74,9 +97,13 @@ async function realDigits(model: Sequential) {
 async function timings(model: Sequential, rows: Row[]) {
   const groups = new Map<string, Row[]>();
   for (const r of rows) groups.set(r.kind, [...(groups.get(r.kind) ?? []), r]);
-  const out: Record<string, { n: number; size: string; decode: Timing; preprocess: Timing; network: Timing; total: Timing; worst: Timing & { file: string } }> = {};
+  const out: Record<
+    string,
+    { n: number; size: string; decode: Timing; preprocess: Timing; network: Timing; total: Timing; worst: Timing & { file: string } }
+  > = {};
   for (const [kind, rs] of groups) {
-    const per: { file: string; px: number; w?: number; h?: number; decode: Timing; preprocess: Timing; network: Timing; total: Timing }[] = [];
+    const per: { file: string; px: number; w?: number; h?: number; decode: Timing; preprocess: Timing; network: Timing; total: Timing }[] =
+      [];
     for (const r of rs) {
       const file = path.join(dir, r.file);
       const buf = fs.readFileSync(file);
@@ -84,18 +111,32 @@ async function timings(model: Sequential, rows: Row[]) {
       const d = preprocess(pic);
       const meta = await sharp(buf).metadata();
       per.push({
-        file: r.file, px: (meta.width ?? 0) * (meta.height ?? 0), w: meta.width, h: meta.height,
+        file: r.file,
+        px: (meta.width ?? 0) * (meta.height ?? 0),
+        w: meta.width,
+        h: meta.height,
         decode: await timed(Math.max(3, repeat >> 1), () => decodeImage(buf, r.file)),
         preprocess: await timed(Math.max(3, repeat >> 1), () => preprocess(pic)),
         network: await timed(Math.max(3, repeat >> 1), () => classify(model, [d])),
         total: await timed(repeat, async () => classify(model, await imageToDigits(await readImageFile(file), r.file))),
       });
     }
-    const med = (k: 'decode' | 'preprocess' | 'network' | 'total'): Timing => ({ wall: median(per.map((p) => p[k].wall)), cpu: median(per.map((p) => p[k].cpu)) });
+    const med = (k: 'decode' | 'preprocess' | 'network' | 'total'): Timing => ({
+      wall: median(per.map((p) => p[k].wall)),
+      cpu: median(per.map((p) => p[k].cpu)),
+    });
     const worst = per.reduce((a, b) => (b.total.wall > a.total.wall ? b : a));
     const sizes = per.map((p) => p.px).sort((a, b) => a - b);
     const mid = per.find((p) => p.px === sizes[sizes.length >> 1])!;
-    out[kind] = { n: per.length, size: `${mid.w}×${mid.h}`, decode: med('decode'), preprocess: med('preprocess'), network: med('network'), total: med('total'), worst: { ...worst.total, file: worst.file } };
+    out[kind] = {
+      n: per.length,
+      size: `${mid.w}×${mid.h}`,
+      decode: med('decode'),
+      preprocess: med('preprocess'),
+      network: med('network'),
+      total: med('total'),
+      worst: { ...worst.total, file: worst.file },
+    };
   }
   // a 2000×2000 JPEG: the largest paper photo, enlarged, at phone quality
   const photos = rows.filter((r) => /\.jpe?g$/i.test(r.file));
@@ -116,20 +157,34 @@ async function rendered(model: Sequential, perKind: number) {
   let refused = 0;
   for (const p of plan) {
     const buf = await renderRealistic(img(p.index), p.kind, p.seed, img((p.index + 1) % ds.test.labels.length));
-    try { seen.push((await imageToDigits(buf, p.kind))[0]); } catch { refused++; seen.push(new Float32Array(784)); }
+    try {
+      seen.push((await imageToDigits(buf, p.kind))[0]);
+    } catch {
+      refused++;
+      seen.push(new Float32Array(784));
+    }
   }
   const got = classify(model, seen).map((q) => q.top[0].digit);
-  const clean = classify(model, plan.map((p) => Float32Array.from(img(p.index), (v) => v / 255))).map((q) => q.top[0].digit);
+  const clean = classify(
+    model,
+    plan.map((p) => Float32Array.from(img(p.index), (v) => v / 255)),
+  ).map((q) => q.top[0].digit);
   const per: Record<string, { read: number; clean: number; n: number }> = {};
   plan.forEach((p, k) => {
-    const y = ds.test.labels[p.index], r = (per[p.kind] ??= { read: 0, clean: 0, n: 0 });
-    r.n++; if (got[k] === y) r.read++; if (clean[k] === y) r.clean++;
+    const y = ds.test.labels[p.index],
+      r = (per[p.kind] ??= { read: 0, clean: 0, n: 0 });
+    r.n++;
+    if (got[k] === y) r.read++;
+    if (clean[k] === y) r.clean++;
   });
   return { per, refused, n: plan.length };
 }
 
 async function main(): Promise<void> {
-  if (!modelArg) { process.stderr.write('usage: node dist/bench/real-digits.js <model> [--dir DIR] [--repeat R] [--renders N] [--data DIR] [--json]\n'); process.exit(2); }
+  if (!modelArg) {
+    process.stderr.write('usage: node dist/bench/real-digits.js <model> [--dir DIR] [--repeat R] [--renders N] [--data DIR] [--json]\n');
+    process.exit(2);
+  }
   const model = (await loadModelFile(modelArg)).model;
   checkDigitModel(model, modelArg);
   const real = await realDigits(model);
@@ -140,10 +195,14 @@ async function main(): Promise<void> {
     return;
   }
   const out: string[] = [`model ${modelArg}; real digits from ${dir}`, ''];
-  let n = 0, read = 0, refused = 0;
+  let n = 0,
+    read = 0,
+    refused = 0;
   out.push(`${'kind'.padEnd(12)} ${'read'.padStart(7)} ${'refused'.padStart(8)}  misread`);
   for (const [kind, k] of real.kinds) {
-    n += k.n; read += k.read; refused += k.refused;
+    n += k.n;
+    read += k.read;
+    refused += k.refused;
     out.push(`${kind.padEnd(12)} ${`${k.read}/${k.n}`.padStart(7)} ${String(k.refused).padStart(8)}  ${k.wrong.join('; ')}`);
   }
   out.push(`${'all'.padEnd(12)} ${`${read}/${n}`.padStart(7)} ${String(refused).padStart(8)}`, '');
@@ -155,11 +214,22 @@ async function main(): Promise<void> {
   if (time.big) out.push(`  2000×2000 JPEG, decode included: ${fmt(time.big)}`);
   if (rend) {
     out.push('', `renders of MNIST test digits (${renders} per kind; the model on the digits themselves in brackets):`);
-    let r = 0, c = 0;
-    for (const kind of RENDER_KINDS) { const k = rend.per[kind]; r += k.read; c += k.clean; out.push(`  ${kind.padEnd(8)} ${k.read}/${k.n} (${k.clean})`); }
-    out.push(`  all      ${r}/${rend.n} = ${((100 * r) / rend.n).toFixed(1)}% (${((100 * c) / rend.n).toFixed(1)}%), ${rend.refused} refused`);
+    let r = 0,
+      c = 0;
+    for (const kind of RENDER_KINDS) {
+      const k = rend.per[kind];
+      r += k.read;
+      c += k.clean;
+      out.push(`  ${kind.padEnd(8)} ${k.read}/${k.n} (${k.clean})`);
+    }
+    out.push(
+      `  all      ${r}/${rend.n} = ${((100 * r) / rend.n).toFixed(1)}% (${((100 * c) / rend.n).toFixed(1)}%), ${rend.refused} refused`,
+    );
   }
   process.stdout.write(out.join('\n') + '\n');
 }
 
-main().catch((e) => { process.stderr.write(`real-digits: ${(e as Error).message}\n`); process.exit(1); });
+main().catch((e) => {
+  process.stderr.write(`real-digits: ${(e as Error).message}\n`);
+  process.exit(1);
+});

@@ -7,20 +7,31 @@ import * as path from 'node:path';
 
 const [page, shot] = process.argv.slice(2);
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-if (!page || !shot) { console.error('usage: node dist/bench/report-shot.js REPORT.html OUT.png'); process.exit(2); }
-if (!fs.existsSync(page)) { console.error(`report-shot: ${page}: no such file`); process.exit(2); }
+if (!page || !shot) {
+  console.error('usage: node dist/bench/report-shot.js REPORT.html OUT.png');
+  process.exit(2);
+}
+if (!fs.existsSync(page)) {
+  console.error(`report-shot: ${page}: no such file`);
+  process.exit(2);
+}
 
 (async () => {
   const { chromium } = await import('playwright-core');
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'] });
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'],
+  });
   try {
     const p = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     await p.goto('file://' + path.resolve(page));
     await p.waitForLoadState('load');
-    const imgs = await p.$$eval('img', (els) => els.map((e) => {
-      const i = e as HTMLImageElement;
-      return { alt: i.alt, ok: i.complete && i.naturalWidth > 0 && i.getBoundingClientRect().width > 50 };
-    }));
+    const imgs = await p.$$eval('img', (els) =>
+      els.map((e) => {
+        const i = e as HTMLImageElement;
+        return { alt: i.alt, ok: i.complete && i.naturalWidth > 0 && i.getBoundingClientRect().width > 50 };
+      }),
+    );
     const bad = imgs.filter((i) => !i.ok);
     const rows = await p.$$eval('#summary tr', (r) => r.length - 1);
     fs.writeFileSync(shot, await p.screenshot({ fullPage: true }));
@@ -30,4 +41,7 @@ if (!fs.existsSync(page)) { console.error(`report-shot: ${page}: no such file`);
   } finally {
     await browser.close();
   }
-})().catch((e) => { console.error(`report-shot: ${e instanceof Error ? e.message : e}`); process.exitCode = 1; });
+})().catch((e) => {
+  console.error(`report-shot: ${e instanceof Error ? e.message : e}`);
+  process.exitCode = 1;
+});

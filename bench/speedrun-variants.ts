@@ -19,13 +19,22 @@ const conv = (filters: number, kernelSize = 3, first = false) =>
   new Conv2D({ filters, kernelSize, activation: 'relu', ...(first ? { inputShape: [28, 28, 1] } : {}) });
 const pool = () => new MaxPooling2D({ poolSize: 2 });
 const bn = () => new BatchNormalization({ momentum: 0.9 });
-const head = (hidden: number): Layer[] => [new Flatten(), ...(hidden ? [new Dense({ units: hidden, activation: 'relu' })] : []), new Dense({ units: 10, activation: 'softmax' })];
+const head = (hidden: number): Layer[] => [
+  new Flatten(),
+  ...(hidden ? [new Dense({ units: hidden, activation: 'relu' })] : []),
+  new Dense({ units: 10, activation: 'softmax' }),
+];
 const VARIANTS: Record<string, (seed: number) => Layer[]> = {
   plain: () => [conv(32, 3, true), pool(), conv(64), pool(), ...head(0)],
   dense: () => [conv(32, 3, true), pool(), conv(64), pool(), ...head(128)],
   'bn-before-pool': () => [conv(32, 3, true), bn(), pool(), conv(64), bn(), pool(), ...head(128)],
   'bn-after-pool': () => [conv(32, 3, true), pool(), bn(), conv(64), pool(), bn(), ...head(128)],
-  strided: () => [new Conv2D({ filters: 32, kernelSize: 5, strides: 2, activation: 'relu', inputShape: [28, 28, 1] }), conv(64), pool(), ...head(128)],
+  strided: () => [
+    new Conv2D({ filters: 32, kernelSize: 5, strides: 2, activation: 'relu', inputShape: [28, 28, 1] }),
+    conv(64),
+    pool(),
+    ...head(128),
+  ],
   small: () => [conv(16, 5, true), pool(), conv(32), pool(), ...head(256)],
   'small-bn2': () => [conv(16, 5, true), pool(), conv(32), pool(), bn(), ...head(256)],
   wide: (seed) => speedrunModel(seed, [16, 32, 256]).layers,
@@ -33,23 +42,45 @@ const VARIANTS: Record<string, (seed: number) => Layer[]> = {
 };
 
 const args = process.argv.slice(2);
-const opt = (name: string, dflt: string) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : dflt; };
+const opt = (name: string, dflt: string) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : dflt;
+};
 const variant = args[0] ?? 'recipe';
-if (!VARIANTS[variant]) { process.stderr.write(`speedrun-variants: unknown variant '${variant}' (${Object.keys(VARIANTS).join(', ')})\n`); process.exit(2); }
+if (!VARIANTS[variant]) {
+  process.stderr.write(`speedrun-variants: unknown variant '${variant}' (${Object.keys(VARIANTS).join(', ')})\n`);
+  process.exit(2);
+}
 const seeds = opt('--seeds', '0').split(',').map(Number);
-const lr = Number(opt('--lr', '1e-2')), batchSize = Number(opt('--batch', '128')), epochs = Number(opt('--epochs', '1'));
+const lr = Number(opt('--lr', '1e-2')),
+  batchSize = Number(opt('--batch', '128')),
+  epochs = Number(opt('--epochs', '1'));
 const adam = opt('--adam', 'fast');
-if (adam !== 'fast' && adam !== 'keras') { process.stderr.write(`speedrun-variants: --adam must be fast or keras, got '${adam}'\n`); process.exit(2); }
-try { setPrecision('bf16'); } catch { /* fp32 where the CPU has no native bf16 */ }
+if (adam !== 'fast' && adam !== 'keras') {
+  process.stderr.write(`speedrun-variants: --adam must be fast or keras, got '${adam}'\n`);
+  process.exit(2);
+}
+try {
+  setPrecision('bf16');
+} catch {
+  /* fp32 where the CPU has no native bf16 */
+}
 const d = loadPresetData(process.env.DIGITS_DATA ?? '../shared/mnist');
 for (const seed of seeds) {
   const model = new Sequential({ seed, layers: VARIANTS[variant](seed) });
-  const { optimizer, schedule } = adam === 'fast' ? speedrunTraining(lr)
-    : { optimizer: new Adam({ learningRate: lr }), schedule: new OneCycle({ maxLr: lr, pctStart: 0.25, divFactor: 10, finalDivFactor: 100 }) };
+  const { optimizer, schedule } =
+    adam === 'fast'
+      ? speedrunTraining(lr)
+      : {
+          optimizer: new Adam({ learningRate: lr }),
+          schedule: new OneCycle({ maxLr: lr, pctStart: 0.25, divFactor: 10, finalDivFactor: 100 }),
+        };
   model.compile({ optimizer, loss: 'categorical_crossentropy' });
   const t0 = performance.now();
   model.fit(d.train, d.trainLabels, { batchSize, epochs, seed, verbose: 0, callbacks: [schedule] });
   const train = (performance.now() - t0) / 1000;
   const test = model.evaluate(d.test, d.testLabels, { batchSize: 1000 });
-  console.log(`${variant} seed ${seed} peak lr ${lr} batch ${batchSize} epochs ${epochs} adam ${adam}: ${(test.accuracy * 100).toFixed(2)}% test accuracy, train ${train.toFixed(2)} s`);
+  console.log(
+    `${variant} seed ${seed} peak lr ${lr} batch ${batchSize} epochs ${epochs} adam ${adam}: ${(test.accuracy * 100).toFixed(2)}% test accuracy, train ${train.toFixed(2)} s`,
+  );
 }

@@ -1,3 +1,7 @@
 #!/usr/bin/env node
 'use strict';
-require('../dist/src/cli/main.js').run(process.argv).then((code) => { process.exitCode = code; });
+require('../dist/src/cli/main.js')
+  .run(process.argv)
+  .then((code) => {
+    process.exitCode = code;
+  });

@@ -25,7 +25,11 @@ if (require.main === module) {
   let tier = process.argv[2];
   if (tier === undefined || tier === 'native' || tier === '') {
     let info = '';
-    try { info = fs.readFileSync('/proc/cpuinfo', 'utf8'); } catch { /* not Linux: stay generic */ }
+    try {
+      info = fs.readFileSync('/proc/cpuinfo', 'utf8');
+    } catch {
+      /* not Linux: stay generic */
+    }
     tier = cpuTier(info);
   }
   if (!(tier in TIERS)) {

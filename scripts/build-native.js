@@ -32,7 +32,9 @@ function prebuilt() {
     const { cpuTier } = require(path.join(nativeDir, 'cpu-flags.js'));
     const best = cpuTier(fs.readFileSync('/proc/cpuinfo', 'utf8'));
     tiers = { avx512: ['avx512', 'avx2', 'x64'], avx2: ['avx2', 'x64'], x64: ['x64'] }[best];
-  } catch { /* not Linux: the baseline */ }
+  } catch {
+    /* not Linux: the baseline */
+  }
   const file = tiers.map((t) => path.join(dir, 'lib', `digits_native.${t}.node`)).find((f) => fs.existsSync(f));
   if (!file) return null;
   try {
@@ -55,7 +57,10 @@ function nodeGyp() {
 
 function lastError(out) {
   // The compiler's or linker's own message says more than node-gyp's summary of it.
-  const lines = out.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = out
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const tool = lines.find((l) => !l.startsWith('gyp') && /fatal error|error:|cannot find -l|not found/i.test(l));
   const gyp = lines.find((l) => /^gyp ERR! (stack Error|find)/.test(l));
   return (tool || gyp || lines[lines.length - 1] || 'unknown error').slice(0, 200);

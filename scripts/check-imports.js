@@ -19,17 +19,33 @@ function files(dir) {
 
 /** Runtime imports of a TypeScript file: import/export … from, bare imports, require() and import(). */
 function importsOf(file) {
-  const text = fs.readFileSync(file, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
+  const text = fs
+    .readFileSync(file, 'utf8')
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/^\s*\/\/.*$/gm, '');
   const specs = [];
   const statement = /(?:^|\n)\s*(import|export)\s+(type\s+)?([^;'"]*?)\s*from\s*['"]([^'"]+)['"]/g;
   for (let m; (m = statement.exec(text));) {
-    const typeOnly = m[2] || /^\{[^}]*\}$/.test(m[3].trim()) && m[3].replace(/[{}]/g, '').split(',').every((s) => /^\s*type\s/.test(s) || !s.trim());
+    const typeOnly =
+      m[2] ||
+      (/^\{[^}]*\}$/.test(m[3].trim()) &&
+        m[3]
+          .replace(/[{}]/g, '')
+          .split(',')
+          .every((s) => /^\s*type\s/.test(s) || !s.trim()));
     if (!typeOnly) specs.push(m[4]);
   }
-  for (const re of [/(?:^|\n)\s*import\s+['"]([^'"]+)['"]/g, /\brequire\(\s*['"]([^'"]+)['"]\s*\)/g, /\bimport\(\s*['"]([^'"]+)['"]\s*\)/g]) {
+  for (const re of [
+    /(?:^|\n)\s*import\s+['"]([^'"]+)['"]/g,
+    /\brequire\(\s*['"]([^'"]+)['"]\s*\)/g,
+    /\bimport\(\s*['"]([^'"]+)['"]\s*\)/g,
+  ]) {
     for (let m; (m = re.exec(text));) specs.push(m[1]);
   }
-  return specs.filter((s) => s.startsWith('.')).map((s) => resolve(file, s)).filter(Boolean);
+  return specs
+    .filter((s) => s.startsWith('.'))
+    .map((s) => resolve(file, s))
+    .filter(Boolean);
 }
 
 function resolve(from, spec) {
@@ -43,18 +59,31 @@ const graph = new Map(all.map((f) => [f, importsOf(f)]));
 
 // Tarjan's strongly connected components: any component of more than one file is a cycle
 let index = 0;
-const idx = new Map(), low = new Map(), stack = [], on = new Set(), cycles = [];
+const idx = new Map(),
+  low = new Map(),
+  stack = [],
+  on = new Set(),
+  cycles = [];
 function visit(v) {
-  idx.set(v, index); low.set(v, index); index++;
-  stack.push(v); on.add(v);
+  idx.set(v, index);
+  low.set(v, index);
+  index++;
+  stack.push(v);
+  on.add(v);
   for (const w of graph.get(v) ?? []) {
-    if (!idx.has(w)) { visit(w); low.set(v, Math.min(low.get(v), low.get(w))); }
-    else if (on.has(w)) low.set(v, Math.min(low.get(v), idx.get(w)));
+    if (!idx.has(w)) {
+      visit(w);
+      low.set(v, Math.min(low.get(v), low.get(w)));
+    } else if (on.has(w)) low.set(v, Math.min(low.get(v), idx.get(w)));
   }
   if (low.get(v) === idx.get(v)) {
     const comp = [];
     let w;
-    do { w = stack.pop(); on.delete(w); comp.push(w); } while (w !== v);
+    do {
+      w = stack.pop();
+      on.delete(w);
+      comp.push(w);
+    } while (w !== v);
     if (comp.length > 1) cycles.push(comp);
   }
 }

@@ -31,7 +31,8 @@ function die(msg) {
 function run(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, ...opts });
   if (r.error) die(`${cmd}: ${r.error.message}`);
-  if (r.status !== 0) die(`${cmd} ${args.join(' ')} exited with ${r.status}\n${(r.stdout || '').slice(-4000)}${(r.stderr || '').slice(-4000)}`);
+  if (r.status !== 0)
+    die(`${cmd} ${args.join(' ')} exited with ${r.status}\n${(r.stdout || '').slice(-4000)}${(r.stderr || '').slice(-4000)}`);
   return r.stdout;
 }
 
@@ -60,8 +61,19 @@ function nodeGyp() {
 function sourceKey(tier) {
   const h = crypto.createHash('sha256');
   const nativeDir = path.join(root, 'native');
-  const files = ['binding.gyp', 'cpu-flags.js', ...fs.readdirSync(path.join(nativeDir, 'src')).sort().map((f) => `src/${f}`)];
-  for (const f of files) h.update(f).update('\0').update(fs.readFileSync(path.join(nativeDir, f))).update('\0');
+  const files = [
+    'binding.gyp',
+    'cpu-flags.js',
+    ...fs
+      .readdirSync(path.join(nativeDir, 'src'))
+      .sort()
+      .map((f) => `src/${f}`),
+  ];
+  for (const f of files)
+    h.update(f)
+      .update('\0')
+      .update(fs.readFileSync(path.join(nativeDir, f)))
+      .update('\0');
   for (const f of ['/usr/include/oneapi/dnnl/dnnl_version.h', '/usr/include/node/node_api.h']) {
     if (fs.existsSync(f)) h.update(fs.readFileSync(f));
   }
@@ -76,7 +88,8 @@ function buildTier(tier) {
   if (fs.existsSync(cached)) return { file: cached, built: false };
   const work = fs.mkdtempSync(path.join(os.tmpdir(), `digits-native-${tier}-`));
   try {
-    for (const f of ['binding.gyp', 'cpu-flags.js', 'src']) fs.cpSync(path.join(root, 'native', f), path.join(work, f), { recursive: true });
+    for (const f of ['binding.gyp', 'cpu-flags.js', 'src'])
+      fs.cpSync(path.join(root, 'native', f), path.join(work, f), { recursive: true });
     const args = [nodeGyp(), 'rebuild', '-j', 'max'];
     if (fs.existsSync('/usr/include/node/node_api.h')) args.push('--nodedir=/usr');
     args.push('--', `-Ddigits_isa=${tier}`, '-Ddigits_prebuilt=1');
@@ -103,7 +116,8 @@ function bundledLibraries(file) {
     if (m[2] === 'not') die(`${path.basename(file)} needs ${m[1]}, which is not installed`);
     if (!SYSTEM.test(m[1])) libs.set(m[1], m[2]);
   }
-  if (!libs.has('libdnnl.so.2')) die(`${file} does not link libdnnl.so.2 (ldd found ${[...libs.keys()].join(', ') || 'nothing to bundle'})`);
+  if (!libs.has('libdnnl.so.2'))
+    die(`${file} does not link libdnnl.so.2 (ldd found ${[...libs.keys()].join(', ') || 'nothing to bundle'})`);
   return libs;
 }
 
@@ -133,8 +147,8 @@ function dirBytes(dir) {
 }
 
 function npmPack(cwd, out, extra = []) {
-  const npm = process.env.npm_execpath && fs.existsSync(process.env.npm_execpath)
-    ? [process.execPath, [process.env.npm_execpath]] : ['npm', []];
+  const npm =
+    process.env.npm_execpath && fs.existsSync(process.env.npm_execpath) ? [process.execPath, [process.env.npm_execpath]] : ['npm', []];
   const json = run(npm[0], [...npm[1], 'pack', '--json', '--pack-destination', out, ...extra], { cwd });
   const info = JSON.parse(json.slice(json.indexOf('[')))[0];
   const file = path.join(out, info.filename);
@@ -143,13 +157,16 @@ function npmPack(cwd, out, extra = []) {
 
 function main() {
   const o = parseArgs(process.argv.slice(2));
-  if (`${process.platform}-${process.arch}` !== PLATFORM) die(`this machine is ${process.platform}-${process.arch}; only ${PLATFORM} is packaged here`);
+  if (`${process.platform}-${process.arch}` !== PLATFORM)
+    die(`this machine is ${process.platform}-${process.arch}; only ${PLATFORM} is packaged here`);
   if (!fs.existsSync('/usr/include/oneapi/dnnl/dnnl.hpp')) die('oneDNN headers missing: install libdnnl-dev (scripts/setup.sh)');
   const rootPkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
   const template = path.join(root, 'npm', PLATFORM);
   const pkg = JSON.parse(fs.readFileSync(path.join(template, 'package.json'), 'utf8'));
-  if (pkg.version !== rootPkg.version) die(`npm/${PLATFORM}/package.json is version ${pkg.version} but digits is ${rootPkg.version}: keep them equal`);
-  if (rootPkg.optionalDependencies?.[pkg.name] !== pkg.version) die(`package.json's optionalDependencies must list ${pkg.name}: ${pkg.version}`);
+  if (pkg.version !== rootPkg.version)
+    die(`npm/${PLATFORM}/package.json is version ${pkg.version} but digits is ${rootPkg.version}: keep them equal`);
+  if (rootPkg.optionalDependencies?.[pkg.name] !== pkg.version)
+    die(`package.json's optionalDependencies must list ${pkg.name}: ${pkg.version}`);
 
   fs.mkdirSync(o.out, { recursive: true });
   const stage = path.join(o.out, `stage-${PLATFORM}`);
@@ -168,7 +185,8 @@ function main() {
     const dest = path.join(lib, `digits_native.${tier}.node`);
     fs.copyFileSync(file, dest);
     const rp = rpathOf(dest);
-    if (!rp || rp.kind !== 'RPATH' || rp.path !== '$ORIGIN') die(`${dest}: expected DT_RPATH $ORIGIN, found ${rp ? `${rp.kind} ${rp.path}` : 'none'}`);
+    if (!rp || rp.kind !== 'RPATH' || rp.path !== '$ORIGIN')
+      die(`${dest}: expected DT_RPATH $ORIGIN, found ${rp ? `${rp.kind} ${rp.path}` : 'none'}`);
     for (const [name, p] of bundledLibraries(dest)) libs.set(name, p);
   }
   for (const [name, p] of libs) {

@@ -6,13 +6,31 @@ import { DigitsError } from './errors';
 
 export function writeFileSynced(file: string, data: string | Uint8Array, mode = 0o644): void {
   const fd = fs.openSync(file, 'w', mode);
-  try { fs.writeFileSync(fd, data); fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
+  try {
+    fs.writeFileSync(fd, data);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** Makes a rename durable; some file systems refuse fsync on directories, which then only costs durability. */
 export function fsyncDir(dir: string): void {
   let fd: number | undefined;
-  try { fd = fs.openSync(dir, 'r'); fs.fsyncSync(fd); } catch { /* best effort */ } finally { if (fd !== undefined) { try { fs.closeSync(fd); } catch { /* ignore */ } } }
+  try {
+    fd = fs.openSync(dir, 'r');
+    fs.fsyncSync(fd);
+  } catch {
+    /* best effort */
+  } finally {
+    if (fd !== undefined) {
+      try {
+        fs.closeSync(fd);
+      } catch {
+        /* ignore */
+      }
+    }
+  }
 }
 
 /**
@@ -30,7 +48,11 @@ export function mkdirp(dir: string): void {
     at = up;
   }
   for (const d of missing.reverse()) {
-    try { fs.mkdirSync(d); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; }
+    try {
+      fs.mkdirSync(d);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
   }
 }
 
@@ -43,7 +65,8 @@ export function checkWritableTarget(target: string, what: string, dataDir?: stri
   const abs = path.resolve(target);
   if (dataDir) {
     const rel = path.relative(path.resolve(dataDir), abs);
-    if (rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel))) throw new DigitsError(`${what} ${target}: inside the data directory ${dataDir}; write outputs elsewhere`);
+    if (rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel)))
+      throw new DigitsError(`${what} ${target}: inside the data directory ${dataDir}; write outputs elsewhere`);
   }
   let at = path.dirname(abs);
   for (let depth = 0; !fs.existsSync(at) && depth < 256; depth++) at = path.dirname(at);
@@ -54,6 +77,11 @@ export function checkWritableTarget(target: string, what: string, dataDir?: stri
   } catch (e) {
     throw new DigitsError(`${what} ${target}: cannot write in ${at} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   } finally {
-    if (probe) try { fs.rmdirSync(probe); } catch { /* best effort */ }
+    if (probe)
+      try {
+        fs.rmdirSync(probe);
+      } catch {
+        /* best effort */
+      }
   }
 }

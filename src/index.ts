@@ -2,9 +2,34 @@
 // evaluate, predict, save in TF.js format and load back.
 export { Sequential, type FitArgs, type FitState, type FitCheckpoint, type History, type CompileArgs } from './model/sequential';
 export * as layers from './layers';
-export { Conv2D, Dense, Dropout, Flatten, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, Reshape, Rescaling, BatchNormalization, Activation, ReLU, LeakyReLU, ELU, Softmax } from './layers';
+export {
+  Conv2D,
+  Dense,
+  Dropout,
+  Flatten,
+  MaxPooling2D,
+  AveragePooling2D,
+  GlobalAveragePooling2D,
+  GlobalMaxPooling2D,
+  Reshape,
+  Rescaling,
+  BatchNormalization,
+  Activation,
+  ReLU,
+  LeakyReLU,
+  ELU,
+  Softmax,
+} from './layers';
 export { SGD, RMSprop, Adam, makeOptimizer, type Optimizer } from './train/optimizers';
-export { EarlyStopping, ReduceLROnPlateau, LearningRateScheduler, ModelCheckpoint, OneCycle, oneCycleAt, type Callback } from './train/callbacks';
+export {
+  EarlyStopping,
+  ReduceLROnPlateau,
+  LearningRateScheduler,
+  ModelCheckpoint,
+  OneCycle,
+  oneCycleAt,
+  type Callback,
+} from './train/callbacks';
 export { ImageDataGenerator, type AugmentOptions } from './train/augment';
 export { writeCheckpoint, readCheckpoint, restoreCheckpoint, latestCheckpoint, type Checkpoint } from './train/checkpoint';
 export { confusionMatrix, perClassMetrics, predictedLabels } from './train/metrics';

@@ -1,7 +1,10 @@
 // Seeded PRNG (sfc32) with a state that serialises to four integers, so shuffles, dropout masks and
 // augmentation are reproducible from `--seed` and can be checkpointed and resumed exactly.
 export class Rng {
-  private a: number; private b: number; private c: number; private d: number;
+  private a: number;
+  private b: number;
+  private c: number;
+  private d: number;
 
   constructor(seed: number | number[] = 0) {
     if (Array.isArray(seed)) {
@@ -17,7 +20,10 @@ export class Rng {
       z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
       return (z ^ (z >>> 16)) >>> 0;
     };
-    this.a = next(); this.b = next(); this.c = next(); this.d = next();
+    this.a = next();
+    this.b = next();
+    this.c = next();
+    this.d = next();
     for (let i = 0; i < 12; i++) this.nextUint32();
   }
 
@@ -51,7 +57,9 @@ export class Rng {
     for (let i = 0; i < n; i++) p[i] = i;
     for (let i = n - 1; i > 0; i--) {
       const j = this.int(i + 1);
-      const t = p[i]; p[i] = p[j]; p[j] = t;
+      const t = p[i];
+      p[i] = p[j];
+      p[j] = t;
     }
     return p;
   }
@@ -61,6 +69,10 @@ export class Rng {
     return new Rng([this.nextUint32(), this.nextUint32(), this.nextUint32(), this.nextUint32()]);
   }
 
-  getState(): number[] { return [this.a, this.b, this.c, this.d]; }
-  setState(s: number[]): void { [this.a, this.b, this.c, this.d] = s.map((v) => v >>> 0); }
+  getState(): number[] {
+    return [this.a, this.b, this.c, this.d];
+  }
+  setState(s: number[]): void {
+    [this.a, this.b, this.c, this.d] = s.map((v) => v >>> 0);
+  }
 }

@@ -26,21 +26,58 @@ function apply(t: Partial<Transform>, src: Float32Array, h: number, w: number, g
 /** Keras' apply_affine_transform written out literally: M = R·S·Sh·Z, offset to the centre, scipy order-1 sampling with mode 'nearest'. */
 function kerasReference(src: Float32Array, h: number, w: number, t: Transform): Float32Array {
   const th = (t.theta * Math.PI) / 180;
-  const R = [[Math.cos(th), -Math.sin(th), 0], [Math.sin(th), Math.cos(th), 0], [0, 0, 1]];
-  const S = [[1, 0, t.tx], [0, 1, t.ty], [0, 0, 1]];
-  const Z = [[t.zx, 0, 0], [0, t.zy, 0], [0, 0, 1]];
+  const R = [
+    [Math.cos(th), -Math.sin(th), 0],
+    [Math.sin(th), Math.cos(th), 0],
+    [0, 0, 1],
+  ];
+  const S = [
+    [1, 0, t.tx],
+    [0, 1, t.ty],
+    [0, 0, 1],
+  ];
+  const Z = [
+    [t.zx, 0, 0],
+    [0, t.zy, 0],
+    [0, 0, 1],
+  ];
   const sh = ((t.shear ?? 0) * Math.PI) / 180;
-  const Sh = [[1, -Math.sin(sh), 0], [0, Math.cos(sh), 0], [0, 0, 1]];
+  const Sh = [
+    [1, -Math.sin(sh), 0],
+    [0, Math.cos(sh), 0],
+    [0, 0, 1],
+  ];
   const mul = (a: number[][], b: number[][]) => a.map((row) => b[0].map((_v, j) => row.reduce((s, v, k) => s + v * b[k][j], 0)));
-  const ox = h / 2 - 0.5, oy = w / 2 - 0.5;
-  const M = mul(mul([[1, 0, ox], [0, 1, oy], [0, 0, 1]], mul(mul(mul(R, S), Sh), Z)), [[1, 0, -ox], [0, 1, -oy], [0, 0, 1]]);
+  const ox = h / 2 - 0.5,
+    oy = w / 2 - 0.5;
+  const M = mul(
+    mul(
+      [
+        [1, 0, ox],
+        [0, 1, oy],
+        [0, 0, 1],
+      ],
+      mul(mul(mul(R, S), Sh), Z),
+    ),
+    [
+      [1, 0, -ox],
+      [0, 1, -oy],
+      [0, 0, 1],
+    ],
+  );
   const at = (r: number, c: number) => src[Math.min(h - 1, Math.max(0, r)) * w + Math.min(w - 1, Math.max(0, c))];
   const out = new Float32Array(h * w);
-  for (let r = 0; r < h; r++) for (let c = 0; c < w; c++) {
-    const ir = M[0][0] * r + M[0][1] * c + M[0][2], ic = M[1][0] * r + M[1][1] * c + M[1][2];
-    const r0 = Math.floor(ir), c0 = Math.floor(ic), fr = ir - r0, fc = ic - c0;
-    out[r * w + c] = (1 - fr) * (1 - fc) * at(r0, c0) + (1 - fr) * fc * at(r0, c0 + 1) + fr * (1 - fc) * at(r0 + 1, c0) + fr * fc * at(r0 + 1, c0 + 1);
-  }
+  for (let r = 0; r < h; r++)
+    for (let c = 0; c < w; c++) {
+      const ir = M[0][0] * r + M[0][1] * c + M[0][2],
+        ic = M[1][0] * r + M[1][1] * c + M[1][2];
+      const r0 = Math.floor(ir),
+        c0 = Math.floor(ic),
+        fr = ir - r0,
+        fc = ic - c0;
+      out[r * w + c] =
+        (1 - fr) * (1 - fc) * at(r0, c0) + (1 - fr) * fc * at(r0, c0 + 1) + fr * (1 - fc) * at(r0 + 1, c0) + fr * fc * at(r0 + 1, c0 + 1);
+    }
   return out;
 }
 
@@ -95,11 +132,19 @@ describe('augmentation geometry (Keras apply_affine_transform)', () => {
   test('matches a literal transcription of Keras (matrix product, centre offset, scipy order 1, nearest mode)', () => {
     const rng = new Rng(3);
     const src = new Float32Array(784).map(() => rng.next());
-    const gen = new ImageDataGenerator({ rotationRange: 20, zoomRange: 0.2, widthShiftRange: 0.15, heightShiftRange: 0.15, shearRange: 15 });
+    const gen = new ImageDataGenerator({
+      rotationRange: 20,
+      zoomRange: 0.2,
+      widthShiftRange: 0.15,
+      heightShiftRange: 0.15,
+      shearRange: 15,
+    });
     for (let i = 0; i < 20; i++) {
       const t = gen.randomTransform(rng, 28, 28);
-      const ours = apply(t, src, 28, 28, gen), ref = kerasReference(src, 28, 28, t);
-      for (let p = 0; p < 784; p++) assert.ok(Math.abs(ours[p] - ref[p]) < 1e-5, `transform ${JSON.stringify(t)}, pixel ${p}: ${ours[p]} vs ${ref[p]}`);
+      const ours = apply(t, src, 28, 28, gen),
+        ref = kerasReference(src, 28, 28, t);
+      for (let p = 0; p < 784; p++)
+        assert.ok(Math.abs(ours[p] - ref[p]) < 1e-5, `transform ${JSON.stringify(t)}, pixel ${p}: ${ours[p]} vs ${ref[p]}`);
     }
   });
 
@@ -113,12 +158,15 @@ describe('augmentation randomness', () => {
   test('draws stay in Keras ranges: angle ±r, shift ±f·size, zoom [1-z, 1+z] per axis', () => {
     const gen = recipeAugmentation({ rotation: 10, zoom: 0.1, shift: 0.1 });
     const rng = new Rng(9);
-    let zxMin = 2, zxMax = 0, zDiffer = 0;
+    let zxMin = 2,
+      zxMax = 0,
+      zDiffer = 0;
     for (let i = 0; i < 2000; i++) {
       const t = gen.randomTransform(rng, 28, 28);
       assert.ok(Math.abs(t.theta) <= 10 && Math.abs(t.tx) <= 2.8 && Math.abs(t.ty) <= 2.8);
       assert.ok(t.zx >= 0.9 && t.zx <= 1.1 && t.zy >= 0.9 && t.zy <= 1.1);
-      zxMin = Math.min(zxMin, t.zx); zxMax = Math.max(zxMax, t.zx);
+      zxMin = Math.min(zxMin, t.zx);
+      zxMax = Math.max(zxMax, t.zx);
       if (t.zx !== t.zy) zDiffer++;
     }
     assert.ok(zxMin < 0.91 && zxMax > 1.09, 'the whole zoom range is used');
@@ -129,8 +177,12 @@ describe('augmentation randomness', () => {
     const rng = new Rng(4);
     const x = new Float32Array(8 * 784).map(() => rng.next());
     const hook = recipeAugmentation({ rotation: 10, zoom: 0.1, shift: 0.1 }).augmenter([28, 28, 1]);
-    const a = x.slice(), b = x.slice(), c = x.slice();
-    hook(a, 8, new Rng(42)); hook(b, 8, new Rng(42)); hook(c, 8, new Rng(43));
+    const a = x.slice(),
+      b = x.slice(),
+      c = x.slice();
+    hook(a, 8, new Rng(42));
+    hook(b, 8, new Rng(42));
+    hook(c, 8, new Rng(43));
     assert.deepEqual(a, b);
     assert.notDeepEqual(a, c);
     assert.notDeepEqual(a, x);
@@ -143,10 +195,22 @@ describe('augmentation randomness', () => {
     const y = new Float32Array(n * 10);
     for (let i = 0; i < n; i++) y[i * 10 + (i % 10)] = 1;
     const run = (seed: number) => {
-      const m = new Sequential({ seed: 1, layers: [new Flatten({ inputShape: [28, 28, 1] }), new Dense({ units: 10, activation: 'softmax' })] });
+      const m = new Sequential({
+        seed: 1,
+        layers: [new Flatten({ inputShape: [28, 28, 1] }), new Dense({ units: 10, activation: 'softmax' })],
+      });
       m.compile({ optimizer: 'sgd', loss: 'categorical_crossentropy' });
-      m.fit({ shape: [n, 28, 28, 1], data: x.slice() }, { shape: [n, 10], data: y }, { epochs: 2, batchSize: 16, seed, verbose: 0,
-        augment: recipeAugmentation({ rotation: 10, zoom: 0.1, shift: 0.1 }).augmenter([28, 28, 1]) });
+      m.fit(
+        { shape: [n, 28, 28, 1], data: x.slice() },
+        { shape: [n, 10], data: y },
+        {
+          epochs: 2,
+          batchSize: 16,
+          seed,
+          verbose: 0,
+          augment: recipeAugmentation({ rotation: 10, zoom: 0.1, shift: 0.1 }).augmenter([28, 28, 1]),
+        },
+      );
       return m.getWeights();
     };
     assert.deepEqual(run(1), run(1));
@@ -163,23 +227,29 @@ describe('augmentation randomness', () => {
 });
 
 describe('elastic distortion', () => {
-  test('the field is each pixel\'s bilinear mix of the control points, which keep their draws in ±alpha', () => {
-    const h = 13, w = 13, spacing = 6, alpha = 2;
+  test("the field is each pixel's bilinear mix of the control points, which keep their draws in ±alpha", () => {
+    const h = 13,
+      w = 13,
+      spacing = 6,
+      alpha = 2;
     const field = elasticField(new Rng(8), h, w, alpha, spacing);
     // the same draws, in the documented order: a 3x3 grid of row offsets, then of column offsets
-    const rng = new Rng(8), grid = Array.from({ length: 18 }, () => rng.uniform(-alpha, alpha));
+    const rng = new Rng(8),
+      grid = Array.from({ length: 18 }, () => rng.uniform(-alpha, alpha));
     for (let a = 0; a < 2; a++) {
-      for (let gr = 0; gr < 3; gr++) for (let gc = 0; gc < 3; gc++) {
-        assert.ok(Math.abs(field[a * h * w + gr * spacing * w + gc * spacing] - grid[a * 9 + gr * 3 + gc]) < 1e-6);
-      }
+      for (let gr = 0; gr < 3; gr++)
+        for (let gc = 0; gc < 3; gc++) {
+          assert.ok(Math.abs(field[a * h * w + gr * spacing * w + gc * spacing] - grid[a * 9 + gr * 3 + gc]) < 1e-6);
+        }
       // half-way between two control points along a row: their mean
       assert.ok(Math.abs(field[a * h * w + 3] - (grid[a * 9] + grid[a * 9 + 1]) / 2) < 1e-6);
       // bilinear: no pixel leaves the range, and neighbours differ by at most 2·alpha/spacing
-      for (let r = 0; r < h; r++) for (let c = 0; c < w; c++) {
-        const v = field[a * h * w + r * w + c];
-        assert.ok(Math.abs(v) <= alpha);
-        if (c > 0) assert.ok(Math.abs(v - field[a * h * w + r * w + c - 1]) <= (2 * alpha) / spacing + 1e-6);
-      }
+      for (let r = 0; r < h; r++)
+        for (let c = 0; c < w; c++) {
+          const v = field[a * h * w + r * w + c];
+          assert.ok(Math.abs(v) <= alpha);
+          if (c > 0) assert.ok(Math.abs(v - field[a * h * w + r * w + c - 1]) <= (2 * alpha) / spacing + 1e-6);
+        }
     }
   });
 
@@ -187,28 +257,43 @@ describe('elastic distortion', () => {
     const rng = new Rng(12);
     const src = new Float32Array(100).map(() => rng.next());
     const field = new Float32Array(200);
-    field.fill(1.25, 0, 100); field.fill(-0.5, 100);
+    field.fill(1.25, 0, 100);
+    field.fill(-0.5, 100);
     assert.deepEqual(apply({ field }, src, 10, 10), apply({ tx: 1.25, ty: -0.5 }, src, 10, 10));
   });
 
   test('elastic draws come after the five affine ones, so the affine part is unchanged', () => {
     const plain = new ImageDataGenerator({ rotationRange: 8, zoomRange: 0.08, widthShiftRange: 0.08, heightShiftRange: 0.08 });
-    const elastic = new ImageDataGenerator({ rotationRange: 8, zoomRange: 0.08, widthShiftRange: 0.08, heightShiftRange: 0.08, elastic: { alpha: 2, spacing: 6 } });
-    const a = plain.randomTransform(new Rng(3), 28, 28), b = elastic.randomTransform(new Rng(3), 28, 28);
+    const elastic = new ImageDataGenerator({
+      rotationRange: 8,
+      zoomRange: 0.08,
+      widthShiftRange: 0.08,
+      heightShiftRange: 0.08,
+      elastic: { alpha: 2, spacing: 6 },
+    });
+    const a = plain.randomTransform(new Rng(3), 28, 28),
+      b = elastic.randomTransform(new Rng(3), 28, 28);
     assert.deepEqual({ ...b, field: undefined }, { ...a, field: undefined });
     assert.equal(b.field?.length, 2 * 784);
     assert.ok(!elastic.isIdentity && new ImageDataGenerator({ elastic: { alpha: 0, spacing: 6 } }).isIdentity);
     // it moves ink: a batch through the hook differs from the affine-only one from the same seed
-    const noise = new Rng(4), x = new Float32Array(4 * 784).map(() => noise.next());
-    const p = x.slice(), e = x.slice();
-    plain.augmenter([28, 28, 1])(p, 4, new Rng(5)); elastic.augmenter([28, 28, 1])(e, 4, new Rng(5));
+    const noise = new Rng(4),
+      x = new Float32Array(4 * 784).map(() => noise.next());
+    const p = x.slice(),
+      e = x.slice();
+    plain.augmenter([28, 28, 1])(p, 4, new Rng(5));
+    elastic.augmenter([28, 28, 1])(e, 4, new Rng(5));
     assert.notDeepEqual(p, e);
   });
 });
 
 describe('the ink step (strokes, contrast, blur, noise)', () => {
   /** A 3-pixel-wide vertical bar on a 14x14 image. */
-  const bar = () => { const x = new Float32Array(196); for (let r = 2; r < 12; r++) for (let c = 6; c < 9; c++) x[r * 14 + c] = 1; return x; };
+  const bar = () => {
+    const x = new Float32Array(196);
+    for (let r = 2; r < 12; r++) for (let c = 6; c < 9; c++) x[r * 14 + c] = 1;
+    return x;
+  };
   const mass = (x: Float32Array) => x.reduce((a, b) => a + b, 0);
   const run = (ink: ConstructorParameters<typeof ImageDataGenerator>[0], seed = 1) => {
     const x = bar();
@@ -217,9 +302,16 @@ describe('the ink step (strokes, contrast, blur, noise)', () => {
   };
 
   test('a full dilation widens a stroke by a pixel a side, a full erosion thins it to its core', () => {
-    const thick = run({ ink: { stroke: [1, 1] } }), thin = run({ ink: { stroke: [-1, -1] } });
-    assert.deepEqual(Array.from({ length: 14 }, (_v, c) => thick[7 * 14 + c]), [0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0]);
-    assert.deepEqual(Array.from({ length: 14 }, (_v, c) => thin[7 * 14 + c]), [0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+    const thick = run({ ink: { stroke: [1, 1] } }),
+      thin = run({ ink: { stroke: [-1, -1] } });
+    assert.deepEqual(
+      Array.from({ length: 14 }, (_v, c) => thick[7 * 14 + c]),
+      [0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0],
+    );
+    assert.deepEqual(
+      Array.from({ length: 14 }, (_v, c) => thin[7 * 14 + c]),
+      [0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0],
+    );
     const half = run({ ink: { stroke: [0.5, 0.5] } });
     assert.equal(half[7 * 14 + 5], 0.5, 'a partial blend is a partial pixel');
   });
@@ -236,7 +328,10 @@ describe('the ink step (strokes, contrast, blur, noise)', () => {
   });
 
   test('deterministic from the seed, and bad ranges are usage errors', () => {
-    const opts = { shearRange: 10, ink: { stroke: [-1, 1] as [number, number], contrast: [0.6, 1] as [number, number], blur: 1, noise: 0.05 } };
+    const opts = {
+      shearRange: 10,
+      ink: { stroke: [-1, 1] as [number, number], contrast: [0.6, 1] as [number, number], blur: 1, noise: 0.05 },
+    };
     assert.deepEqual(run(opts, 7), run(opts, 7));
     assert.notDeepEqual(run(opts, 7), run(opts, 8));
     assert.throws(() => new ImageDataGenerator({ ink: { stroke: [1, -1] } }), UsageError);
@@ -244,10 +339,11 @@ describe('the ink step (strokes, contrast, blur, noise)', () => {
     assert.throws(() => new ImageDataGenerator({ shearRange: -1 }), UsageError);
   });
 
-  test('shear and the ink step draw after Keras\' five, so recipes without them keep their streams', () => {
+  test("shear and the ink step draw after Keras' five, so recipes without them keep their streams", () => {
     const plain = new ImageDataGenerator({ rotationRange: 10, zoomRange: 0.1 });
     const more = new ImageDataGenerator({ rotationRange: 10, zoomRange: 0.1, shearRange: 10 });
-    const a = plain.randomTransform(new Rng(5), 28, 28), b = more.randomTransform(new Rng(5), 28, 28);
+    const a = plain.randomTransform(new Rng(5), 28, 28),
+      b = more.randomTransform(new Rng(5), 28, 28);
     assert.deepEqual([a.theta, a.tx, a.ty, a.zx, a.zy], [b.theta, b.tx, b.ty, b.zx, b.zy]);
     assert.ok(b.shear !== undefined && Math.abs(b.shear) <= 10 && a.shear === undefined);
   });

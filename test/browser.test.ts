@@ -18,10 +18,36 @@ const skip = fs.existsSync(CHROMIUM) ? false : `${CHROMIUM} not found (apt-get i
 
 type Stroke = [number, number][]; // points in the pad's unit square
 const SHAPES: Record<string, Stroke[]> = {
-  1: [[[0.5, 0.15], [0.5, 0.85]]],
-  7: [[[0.25, 0.2], [0.75, 0.2], [0.45, 0.85]]],
-  0: [Array.from({ length: 25 }, (_v, i): [number, number] => [0.5 + 0.22 * Math.sin((i / 24) * 2 * Math.PI), 0.5 - 0.33 * Math.cos((i / 24) * 2 * Math.PI)])],
-  4: [[[0.55, 0.15], [0.25, 0.6], [0.75, 0.6]], [[0.6, 0.35], [0.6, 0.85]]],
+  1: [
+    [
+      [0.5, 0.15],
+      [0.5, 0.85],
+    ],
+  ],
+  7: [
+    [
+      [0.25, 0.2],
+      [0.75, 0.2],
+      [0.45, 0.85],
+    ],
+  ],
+  0: [
+    Array.from({ length: 25 }, (_v, i): [number, number] => [
+      0.5 + 0.22 * Math.sin((i / 24) * 2 * Math.PI),
+      0.5 - 0.33 * Math.cos((i / 24) * 2 * Math.PI),
+    ]),
+  ],
+  4: [
+    [
+      [0.55, 0.15],
+      [0.25, 0.6],
+      [0.75, 0.6],
+    ],
+    [
+      [0.6, 0.35],
+      [0.6, 0.85],
+    ],
+  ],
 };
 
 let app: FastifyInstance;
@@ -43,15 +69,24 @@ async function drawWithPen(strokes: Stroke[]): Promise<void> {
   await page.evaluate((ss) => {
     const pad = document.getElementById('pad')!;
     const r = pad.getBoundingClientRect();
-    const fire = (type: string, [x, y]: [number, number]) => pad.dispatchEvent(new PointerEvent(type, {
-      pointerId: 7, pointerType: 'pen', pressure: 0.6, bubbles: true, clientX: r.left + x * r.width, clientY: r.top + y * r.height,
-    }));
+    const fire = (type: string, [x, y]: [number, number]) =>
+      pad.dispatchEvent(
+        new PointerEvent(type, {
+          pointerId: 7,
+          pointerType: 'pen',
+          pressure: 0.6,
+          bubbles: true,
+          clientX: r.left + x * r.width,
+          clientY: r.top + y * r.height,
+        }),
+      );
     for (const s of ss) {
       fire('pointerdown', s[0]);
-      for (let i = 1; i < s.length; i++) for (let k = 1; k <= 8; k++) {
-        const t = k / 8;
-        fire('pointermove', [s[i - 1][0] + t * (s[i][0] - s[i - 1][0]), s[i - 1][1] + t * (s[i][1] - s[i - 1][1])]);
-      }
+      for (let i = 1; i < s.length; i++)
+        for (let k = 1; k <= 8; k++) {
+          const t = k / 8;
+          fire('pointermove', [s[i - 1][0] + t * (s[i][0] - s[i - 1][0]), s[i - 1][1] + t * (s[i][1] - s[i - 1][1])]);
+        }
       fire('pointerup', s[s.length - 1]);
     }
   }, strokes);
@@ -68,15 +103,29 @@ before(async () => {
   await app.listen({ port: 0, host: '127.0.0.1' });
   const { chromium } = await import('playwright-core');
   context = await chromium.launchPersistentContext(tempDir('digits-chromium-'), {
-    executablePath: CHROMIUM, headless: true, viewport: { width: 800, height: 680 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 800, height: 680 },
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   page = await context.newPage();
   await page.goto(`http://127.0.0.1:${(app.server.address() as { port: number }).port}/`);
   await page.waitForSelector('body[data-ready="true"]', { timeout: 20_000 });
   fs.mkdirSync(ARTIFACTS, { recursive: true });
 });
-after(async () => { await context?.close(); await app?.close(); });
+after(async () => {
+  await context?.close();
+  await app?.close();
+});
 
 test('drawing digits with the mouse shows the right prediction, bars and the 28x28', { skip }, async (t) => {
   for (const [digit, strokes] of Object.entries(SHAPES)) {

@@ -26,7 +26,7 @@ const COUNTS: Record<string, string[]> = {
   'seed004-keras': ['1,199,882', '1,199,882', '0'],
 };
 
-test('digits summary prints the seed documents\' parameter counts', () => {
+test("digits summary prints the seed documents' parameter counts", () => {
   for (const [preset, [total, trainable, non]] of Object.entries(COUNTS)) {
     const r = digits('summary', preset);
     assert.equal(r.code, 0, r.stderr);
@@ -36,7 +36,7 @@ test('digits summary prints the seed documents\' parameter counts', () => {
   }
 });
 
-test('digits summary --explain shows seed 001\'s hand arithmetic', () => {
+test("digits summary --explain shows seed 001's hand arithmetic", () => {
   const r = digits('summary', 'seed001-small', '--explain');
   assert.equal(r.code, 0);
   assert.match(r.stdout, /25 = 28 - 4 \+ 1/);
@@ -46,7 +46,13 @@ test('digits summary --explain shows seed 001\'s hand arithmetic', () => {
 });
 
 test('usage errors exit 2 with one line and no stack', () => {
-  for (const args of [['train', 'no-such-preset'], ['train', 'seed002-mlp', '--epochs', 'x'], ['train', 'seed002-mlp', '--validation-split', '1.5'], ['frobnicate'], ['predict', '--model', 'M']]) {
+  for (const args of [
+    ['train', 'no-such-preset'],
+    ['train', 'seed002-mlp', '--epochs', 'x'],
+    ['train', 'seed002-mlp', '--validation-split', '1.5'],
+    ['frobnicate'],
+    ['predict', '--model', 'M'],
+  ]) {
     const r = digits(...args);
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
@@ -79,7 +85,10 @@ test('train → evaluate → predict on real MNIST, and TF.js scores the saved m
   const evaluated = JSON.parse(e.stdout);
   assert.equal(evaluated.accuracy, trained.test.accuracy);
   const cm: number[][] = evaluated.confusionMatrix;
-  assert.equal(cm.flat().reduce((a, b) => a + b, 0), 10000);
+  assert.equal(
+    cm.flat().reduce((a, b) => a + b, 0),
+    10000,
+  );
   assert.equal(cm.reduce((s, row, i) => s + row[i], 0) / 10000, evaluated.accuracy);
 
   const p = digits('predict', out, '--index', '0', '--data', SHARED_MNIST);
@@ -93,14 +102,21 @@ test('train → evaluate → predict on real MNIST, and TF.js scores the saved m
   await tf.setBackend('cpu');
   const json = JSON.parse(fs.readFileSync(path.join(out, 'model.json'), 'utf8'));
   const bin = fs.readFileSync(path.join(out, 'weights.bin'));
-  const model = await tf.loadLayersModel(tf.io.fromMemory({
-    modelTopology: json.modelTopology,
-    weightSpecs: json.weightsManifest[0].weights,
-    weightData: bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength),
-  }));
+  const model = await tf.loadLayersModel(
+    tf.io.fromMemory({
+      modelTopology: json.modelTopology,
+      weightSpecs: json.weightsManifest[0].weights,
+      weightData: bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength),
+    }),
+  );
   const ds = loadDataset(SHARED_MNIST);
   const te = toTensor(ds.test, ds.height, ds.width, ds.classes);
-  const pred = tf.tidy(() => model.predict(tf.tensor4d(te.x, [ds.test.count, ds.height, ds.width, 1])).argMax(-1).dataSync());
+  const pred = tf.tidy(() =>
+    model
+      .predict(tf.tensor4d(te.x, [ds.test.count, ds.height, ds.width, 1]))
+      .argMax(-1)
+      .dataSync(),
+  );
   let correct = 0;
   for (let i = 0; i < ds.test.count; i++) if (pred[i] === ds.test.labels[i]) correct++;
   assert.equal(correct / ds.test.count, evaluated.accuracy);
@@ -135,7 +151,8 @@ test('outputs that cannot be written are refused before any work, in one line, w
 
 test('a corrupted label in the training file is a one-line error naming file, index and value, before training', () => {
   const dir = tempDir('digits-cli-');
-  for (const f of fs.readdirSync(SHARED_MNIST).filter((n) => /ubyte/.test(n))) fs.copyFileSync(path.join(SHARED_MNIST, f), path.join(dir, f));
+  for (const f of fs.readdirSync(SHARED_MNIST).filter((n) => /ubyte/.test(n)))
+    fs.copyFileSync(path.join(SHARED_MNIST, f), path.join(dir, f));
   const labels = fs.readdirSync(dir).find((n) => n.startsWith('train-labels'))!;
   const file = path.join(dir, labels);
   const gz = labels.endsWith('.gz');

@@ -30,7 +30,11 @@ async function startServer(handler: Handler): Promise<TestServer> {
   return {
     url: `http://127.0.0.1:${port}/`,
     requests,
-    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -39,7 +43,10 @@ const gzFiles = new Map<string, Buffer>();
 function serveFrom(files: Map<string, Buffer>): Handler {
   return (file, _req, res) => {
     const body = files.get(file);
-    if (body === undefined) { res.writeHead(404).end('not found'); return; }
+    if (body === undefined) {
+      res.writeHead(404).end('not found');
+      return;
+    }
     res.writeHead(200, { 'content-type': 'application/gzip', 'content-length': body.length }).end(body);
   };
 }
@@ -72,7 +79,10 @@ describe('download', () => {
   };
 
   test('md5 constants match the shared MD5SUMS', () => {
-    const sums = fs.readFileSync(path.join(SHARED_MNIST, 'MD5SUMS'), 'utf8').trim().split('\n')
+    const sums = fs
+      .readFileSync(path.join(SHARED_MNIST, 'MD5SUMS'), 'utf8')
+      .trim()
+      .split('\n')
       .map((l) => l.trim().split(/\s+/));
     assert.equal(sums.length, 4);
     for (const [md5, name] of sums) assert.equal(MNIST_MD5[name as keyof typeof MNIST_MD5], md5, name);
@@ -118,9 +128,11 @@ describe('download', () => {
     swapped.set('train-labels-idx1-ubyte.gz', gzFiles.get('t10k-labels-idx1-ubyte.gz')!);
     const bad = await serve(serveFrom(swapped));
     const dir = freshDir();
-    await expectDigitsErrorAsync(() => download(dir, { mirrors: [bad.url] }),
+    await expectDigitsErrorAsync(
+      () => download(dir, { mirrors: [bad.url] }),
       /train-labels-idx1-ubyte\.gz/,
-      /md5 of uncompressed data is 27ae3e4e09519cfbb04c329615203637, expected a25bea736e30d166cdddb491f175f624/);
+      /md5 of uncompressed data is 27ae3e4e09519cfbb04c329615203637, expected a25bea736e30d166cdddb491f175f624/,
+    );
     assert.deepEqual(entries(dir, 'train-labels'), []);
     assert.deepEqual(entries(dir, 'train-images'), ['train-images-idx3-ubyte.gz'], 'files verified before the failure stay');
     assert.equal(fs.readdirSync(dir).filter((f) => f.includes('.tmp-')).length, 0);
@@ -132,17 +144,24 @@ describe('download', () => {
     for (let i = 1000; i < buf.length - 1000; i += 4096) buf[i] ^= 0xff;
     flipped.set('train-images-idx3-ubyte.gz', buf);
     const bad = await serve(serveFrom(flipped));
-    const broken = await serve((_f, _req, res) => { res.writeHead(500).end(); });
+    const broken = await serve((_f, _req, res) => {
+      res.writeHead(500).end();
+    });
     const dir = freshDir();
-    const e = await expectDigitsErrorAsync(() => download(dir, { mirrors: [broken.url, bad.url] }),
-      /download of train-images-idx3-ubyte\.gz failed from every mirror/, /HTTP 500/,
-      new RegExp(`${bad.url}train-images-idx3-ubyte\\.gz: (corrupt gzip data|md5 of uncompressed data)`));
+    const e = await expectDigitsErrorAsync(
+      () => download(dir, { mirrors: [broken.url, bad.url] }),
+      /download of train-images-idx3-ubyte\.gz failed from every mirror/,
+      /HTTP 500/,
+      new RegExp(`${bad.url}train-images-idx3-ubyte\\.gz: (corrupt gzip data|md5 of uncompressed data)`),
+    );
     assert.ok(e.message.indexOf(broken.url) < e.message.indexOf(bad.url), 'mirrors reported in order');
     assert.deepEqual(fs.readdirSync(dir), []);
   });
 
   test('a stalled mirror times out; a cut-off response is reported', async () => {
-    const stalled = await serve(() => { /* never answers */ });
+    const stalled = await serve(() => {
+      /* never answers */
+    });
     const cut = await serve((_file, _req, res) => {
       res.writeHead(200, { 'content-length': 100_000 });
       res.write(Buffer.alloc(1000));
@@ -150,16 +169,18 @@ describe('download', () => {
     });
     const dir = freshDir();
     const t0 = Date.now();
-    await expectDigitsErrorAsync(() => download(dir, { mirrors: [stalled.url, cut.url], fetchTimeoutMs: 200 }),
-      /timed out after 200 ms/, /(truncated|closed|aborted|socket hang up|ECONNRESET)/i);
+    await expectDigitsErrorAsync(
+      () => download(dir, { mirrors: [stalled.url, cut.url], fetchTimeoutMs: 200 }),
+      /timed out after 200 ms/,
+      /(truncated|closed|aborted|socket hang up|ECONNRESET)/i,
+    );
     assert.ok(Date.now() - t0 < 5000);
     assert.deepEqual(fs.readdirSync(dir), []);
   });
 
   test('an oversized response is cut off at the byte limit', async () => {
     const dir = freshDir();
-    await expectDigitsErrorAsync(() => download(dir, { mirrors: [good.url], maxDownloadBytes: 4096 }),
-      /exceeds the limit of 4096/);
+    await expectDigitsErrorAsync(() => download(dir, { mirrors: [good.url], maxDownloadBytes: 4096 }), /exceeds the limit of 4096/);
   });
 
   test('a corrupt file already present is replaced; a stale temp from a dead process is removed', async () => {
@@ -173,9 +194,14 @@ describe('download', () => {
     const r = await download(dir, { mirrors: [good.url] });
     assert.deepEqual(r.skipped, ['t10k-images-idx3-ubyte']);
     assert.deepEqual(r.fetched, ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-labels-idx1-ubyte']);
-    assert.equal(md5Hex(zlib.gunzipSync(fs.readFileSync(path.join(dir, 't10k-labels-idx1-ubyte.gz')))),
-      MNIST_MD5['t10k-labels-idx1-ubyte']);
-    assert.deepEqual(fs.readdirSync(dir).filter((f) => f.includes('.tmp-')), []);
+    assert.equal(
+      md5Hex(zlib.gunzipSync(fs.readFileSync(path.join(dir, 't10k-labels-idx1-ubyte.gz')))),
+      MNIST_MD5['t10k-labels-idx1-ubyte'],
+    );
+    assert.deepEqual(
+      fs.readdirSync(dir).filter((f) => f.includes('.tmp-')),
+      [],
+    );
     assert.equal(loadDataset(dir).test.count, 10000);
   });
 

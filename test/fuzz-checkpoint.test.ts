@@ -19,8 +19,21 @@ test('fuzz readCheckpoint → restoreCheckpoint → resume: edited state, mangle
   const m = tinyModel();
   let batches = 0;
   // a mid-epoch checkpoint, so the sample order and running sums are in it too
-  m.fit(x, y, { ...fitArgs(), callbacks: [...fitArgs().callbacks!, { onBatchEnd: () => { batches++; } }],
-    checkpoint: { save: (s) => writeCheckpoint(src, m, s, { run: RUN, trainSeconds: 1, backend: 'reference' }), interrupted: () => batches >= 3 } });
+  m.fit(x, y, {
+    ...fitArgs(),
+    callbacks: [
+      ...fitArgs().callbacks!,
+      {
+        onBatchEnd: () => {
+          batches++;
+        },
+      },
+    ],
+    checkpoint: {
+      save: (s) => writeCheckpoint(src, m, s, { run: RUN, trainSeconds: 1, backend: 'reference' }),
+      interrupted: () => batches >= 3,
+    },
+  });
   const base = latestCheckpoint(src)!;
   const files = Object.fromEntries(fs.readdirSync(base).map((f) => [f, fs.readFileSync(path.join(base, f))]));
   const dir = path.join(tempDir('digits-fuzz-ckpt-'), 'ckpt-000001-epoch1-batch1');
@@ -43,8 +56,11 @@ test('fuzz readCheckpoint → restoreCheckpoint → resume: edited state, mangle
         restoreCheckpoint(resumed, ckpt);
         resumed.fit(x, y, { ...fitArgs(), resume: ckpt.fit });
       });
-    });
-  try { await fuzz(t, 'readCheckpoint', tally, prop, 1500, 5); } finally {
+    },
+  );
+  try {
+    await fuzz(t, 'readCheckpoint', tally, prop, 1500, 5);
+  } finally {
     for (const d of [src, path.dirname(dir)]) fs.rmSync(d, { recursive: true, force: true });
   }
 });

@@ -13,9 +13,13 @@ import { idxBuffer, tempDir, expectDigitsError } from './helpers/datafixtures';
 import { applyMutations, fuzz, interestingU32, mutation, newTally, oracle } from './helpers/fuzz';
 
 /** A valid idx file of 1–4 small dimensions with arbitrary bytes. */
-const validIdx = fc.array(fc.integer({ min: 0, max: 6 }), { minLength: 1, maxLength: 4 }).chain((dims) =>
-  fc.uint8Array({ minLength: dims.reduce((a, b) => a * b, 1), maxLength: dims.reduce((a, b) => a * b, 1) })
-    .map((data) => idxBuffer({ dims, data })));
+const validIdx = fc
+  .array(fc.integer({ min: 0, max: 6 }), { minLength: 1, maxLength: 4 })
+  .chain((dims) =>
+    fc
+      .uint8Array({ minLength: dims.reduce((a, b) => a * b, 1), maxLength: dims.reduce((a, b) => a * b, 1) })
+      .map((data) => idxBuffer({ dims, data })),
+  );
 
 function checkParsed(buf: Uint8Array, r: { dims: number[]; data: Uint8Array }): void {
   const n = r.dims.reduce((a, b) => a * b, 1);
@@ -31,13 +35,15 @@ test('fuzz parseIdx: arbitrary bytes and mutated valid files', async (t) => {
       fc.uint8Array({ maxLength: 40 }),
       fc.tuple(validIdx, fc.array(mutation(24), { minLength: 1, maxLength: 4 })).map(([b, ms]) => applyMutations(b, ms)),
       // a header that claims billions of elements over a short body
-      fc.tuple(fc.array(interestingU32, { minLength: 1, maxLength: 4 }), fc.uint8Array({ maxLength: 32 }))
+      fc
+        .tuple(fc.array(interestingU32, { minLength: 1, maxLength: 4 }), fc.uint8Array({ maxLength: 32 }))
         .map(([dims, body]) => Buffer.concat([idxBuffer({ dims, data: [] }).subarray(0, 4 + 4 * dims.length), body])),
     ),
     (buf) => {
       const r = oracle(tally, () => parseIdx(buf, 'fuzz.idx'));
       if (r) checkParsed(buf, r);
-    });
+    },
+  );
   await fuzz(t, 'parseIdx', tally, prop, 20000, 6);
 });
 
@@ -59,17 +65,25 @@ test('fuzz readIdx: raw and gzip files, corrupt streams, bombs past maxBytes', a
       fs.writeFileSync(file, bytes);
       const r = oracle(tally, () => readIdx(file, { maxBytes }));
       if (r) assert.ok(r.data.length <= maxBytes);
-    });
-  try { await fuzz(t, 'readIdx (+gzip)', tally, prop, 4000, 5); } finally { fs.rmSync(dir, { recursive: true, force: true }); }
+    },
+  );
+  try {
+    await fuzz(t, 'readIdx (+gzip)', tally, prop, 4000, 5);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('fuzz loadSplitFiles: mutated image/label pairs as the CLI loads them', async (t) => {
   const dir = tempDir('digits-fuzz-split-');
-  const images = path.join(dir, 'images.gz'), labels = path.join(dir, 'labels');
+  const images = path.join(dir, 'images.gz'),
+    labels = path.join(dir, 'labels');
   const tally = newTally();
   const prop = fc.property(
-    fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 6 }),
-    fc.array(mutation(20), { maxLength: 3 }), fc.array(mutation(12), { maxLength: 3 }),
+    fc.integer({ min: 1, max: 5 }),
+    fc.integer({ min: 1, max: 6 }),
+    fc.array(mutation(20), { maxLength: 3 }),
+    fc.array(mutation(12), { maxLength: 3 }),
     (n, side, mi, ml) => {
       fs.writeFileSync(images, zlib.gzipSync(applyMutations(idxBuffer({ dims: [n, side, side] }), mi)));
       fs.writeFileSync(labels, applyMutations(idxBuffer({ dims: [n], data: Array.from({ length: n }, (_v, i) => i % 10) }), ml));
@@ -78,8 +92,13 @@ test('fuzz loadSplitFiles: mutated image/label pairs as the CLI loads them', asy
         assert.equal(r.split.images.length, r.split.count * r.height * r.width);
         assert.equal(r.split.labels.length, r.split.count);
       }
-    });
-  try { await fuzz(t, 'loadSplitFiles', tally, prop, 3000, 4); } finally { fs.rmSync(dir, { recursive: true, force: true }); }
+    },
+  );
+  try {
+    await fuzz(t, 'loadSplitFiles', tally, prop, 3000, 4);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('headers claiming four billion images, and a 64 MiB gzip bomb, fail fast without allocating', () => {
@@ -103,18 +122,28 @@ test('fuzz loadDataset: label files with stray values are refused naming file, i
   const dir = tempDir('digits-fuzz-labels-');
   const tally = newTally();
   const write = (base: string, labels: number[]) => {
-    fs.writeFileSync(path.join(dir, `${base.replace('labels', 'images').replace('idx1', 'idx3')}.gz`), zlib.gzipSync(idxBuffer({ dims: [labels.length, 2, 2] })));
+    fs.writeFileSync(
+      path.join(dir, `${base.replace('labels', 'images').replace('idx1', 'idx3')}.gz`),
+      zlib.gzipSync(idxBuffer({ dims: [labels.length, 2, 2] })),
+    );
     fs.writeFileSync(path.join(dir, `${base}.gz`), zlib.gzipSync(idxBuffer({ dims: [labels.length], data: labels })));
   };
   // a valid dataset of k classes, then maybe a stray byte in either file (the corrupted label of issue 18)
   const labelsOf = (k: number, extra: number[]) => [...Array.from({ length: k }, (_v, i) => i), ...extra.map((v) => v % k)];
   const prop = fc.property(
-    fc.integer({ min: 2, max: 12 }), fc.array(fc.nat(), { maxLength: 20 }), fc.array(fc.nat(), { minLength: 1, maxLength: 10 }),
+    fc.integer({ min: 2, max: 12 }),
+    fc.array(fc.nat(), { maxLength: 20 }),
+    fc.array(fc.nat(), { minLength: 1, maxLength: 10 }),
     fc.option(fc.tuple(fc.boolean(), fc.nat(), fc.integer({ min: 0, max: 255 })), { nil: undefined }),
     fc.option(fc.integer({ min: 2, max: 12 }), { nil: undefined }),
     (k, extraTrain, extraTest, stray, fixed) => {
-      const train = labelsOf(k, extraTrain), test = extraTest.map((v) => v % k);
-      if (stray) { const [inTrain, at, v] = stray; const a = inTrain ? train : test; a[at % a.length] = v; }
+      const train = labelsOf(k, extraTrain),
+        test = extraTest.map((v) => v % k);
+      if (stray) {
+        const [inTrain, at, v] = stray;
+        const a = inTrain ? train : test;
+        a[at % a.length] = v;
+      }
       const classes = fixed;
       write('train-labels-idx1-ubyte', train);
       write('t10k-labels-idx1-ubyte', test);
@@ -124,6 +153,11 @@ test('fuzz loadDataset: label files with stray values are refused naming file, i
       assert.ok([...train, ...test].every((l) => l < ds.classes));
       if (classes === undefined) assert.equal(new Set(train).size, ds.classes);
       else assert.equal(ds.classes, classes);
-    });
-  try { await fuzz(t, 'loadDataset labels', tally, prop, 2000, 4); } finally { fs.rmSync(dir, { recursive: true, force: true }); }
+    },
+  );
+  try {
+    await fuzz(t, 'loadDataset labels', tally, prop, 2000, 4);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -16,16 +16,20 @@ import { tempDir, expectDigitsError } from './helpers/datafixtures';
 import { applyEdits, applyMutations, edit, fuzz, mutation, newTally, oracle } from './helpers/fuzz';
 
 function tiny(): Sequential {
-  const m = new Sequential({ seed: 1, kernels: reference, layers: [
-    new Conv2D({ filters: 3, kernelSize: 3, padding: 'same', activation: 'relu', inputShape: [8, 8, 1] }),
-    new BatchNormalization(),
-    new MaxPooling2D({ poolSize: 2 }),
-    new Dropout({ rate: 0.25 }),
-    new Flatten(),
-    new Dense({ units: 6 }),
-    new Activation({ activation: 'tanh' }),
-    new Dense({ units: 3, activation: 'softmax' }),
-  ] });
+  const m = new Sequential({
+    seed: 1,
+    kernels: reference,
+    layers: [
+      new Conv2D({ filters: 3, kernelSize: 3, padding: 'same', activation: 'relu', inputShape: [8, 8, 1] }),
+      new BatchNormalization(),
+      new MaxPooling2D({ poolSize: 2 }),
+      new Dropout({ rate: 0.25 }),
+      new Flatten(),
+      new Dense({ units: 6 }),
+      new Activation({ activation: 'tanh' }),
+      new Dense({ units: 3, activation: 'softmax' }),
+    ],
+  });
   m.compile({ optimizer: 'adam', loss: 'categorical_crossentropy' });
   return m;
 }
@@ -57,7 +61,8 @@ test('fuzz fromModelJson: edited model.json trees and resized weights', async (t
         return m;
       });
       if (loaded) assert.ok(loaded.layers.length > 0);
-    });
+    },
+  );
   await fuzz(t, 'fromModelJson', tally, prop, 6000, 8);
 });
 
@@ -65,16 +70,17 @@ test('fuzz loadModel: model.json mangled byte by byte on disk, weight paths incl
   const dir = tempDir('digits-fuzz-model-');
   const tally = newTally();
   const base = BASES[0];
-  const prop = fc.property(
-    fc.array(mutation(4096), { minLength: 1, maxLength: 3 }),
-    fc.boolean(),
-    (ms, dropWeights) => {
-      fs.writeFileSync(path.join(dir, 'model.json'), applyMutations(Buffer.from(base.json), ms));
-      if (dropWeights) fs.rmSync(path.join(dir, 'weights.bin'), { force: true });
-      else fs.writeFileSync(path.join(dir, 'weights.bin'), base.weights);
-      oracle(tally, () => checkLoaded(loadModel(dir).model));
-    });
-  try { await fuzz(t, 'loadModel', tally, prop, 3000, 4); } finally { fs.rmSync(dir, { recursive: true, force: true }); }
+  const prop = fc.property(fc.array(mutation(4096), { minLength: 1, maxLength: 3 }), fc.boolean(), (ms, dropWeights) => {
+    fs.writeFileSync(path.join(dir, 'model.json'), applyMutations(Buffer.from(base.json), ms));
+    if (dropWeights) fs.rmSync(path.join(dir, 'weights.bin'), { force: true });
+    else fs.writeFileSync(path.join(dir, 'weights.bin'), base.weights);
+    oracle(tally, () => checkLoaded(loadModel(dir).model));
+  });
+  try {
+    await fuzz(t, 'loadModel', tally, prop, 3000, 4);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('a topology claiming billions of weights fails on the weights file, without allocating them', () => {

@@ -100,22 +100,30 @@ function nearTieFilters(model: Sequential): Set<number> {
   const bias = initValue64('bias', [f], 1);
   const x = input64();
   const y = new Float64Array(N * oh * ow * f);
-  for (let n = 0; n < N; n++) for (let oy = 0; oy < oh; oy++) for (let ox = 0; ox < ow; ox++) for (let k = 0; k < f; k++) {
-    let s = bias[k];
-    for (let ky = 0; ky < kh; ky++) for (let kx = 0; kx < kw; kx++) for (let ci = 0; ci < c; ci++) {
-      s += x[((n * h + oy * sh + ky) * w + ox * sw + kx) * c + ci] * kernel[((ky * kw + kx) * c + ci) * f + k];
-    }
-    y[((n * oh + oy) * ow + ox) * f + k] = Math.max(s, 0);
-  }
+  for (let n = 0; n < N; n++)
+    for (let oy = 0; oy < oh; oy++)
+      for (let ox = 0; ox < ow; ox++)
+        for (let k = 0; k < f; k++) {
+          let s = bias[k];
+          for (let ky = 0; ky < kh; ky++)
+            for (let kx = 0; kx < kw; kx++)
+              for (let ci = 0; ci < c; ci++) {
+                s += x[((n * h + oy * sh + ky) * w + ox * sw + kx) * c + ci] * kernel[((ky * kw + kx) * c + ci) * f + k];
+              }
+          y[((n * oh + oy) * ow + ox) * f + k] = Math.max(s, 0);
+        }
   const [ph, pw] = pool.poolSize;
   const [psh, psw] = pool.strides;
   const [qh, qw] = pool.outputShape;
-  for (let n = 0; n < N; n++) for (let qy = 0; qy < qh; qy++) for (let qx = 0; qx < qw; qx++) for (let k = 0; k < f; k++) {
-    const v: number[] = [];
-    for (let a = 0; a < ph; a++) for (let b = 0; b < pw; b++) v.push(y[((n * oh + qy * psh + a) * ow + qx * psw + b) * f + k]);
-    v.sort((p, q) => q - p);
-    if (v[0] > 0 && v[0] - v[1] < 1e-6 * v[0]) ties.add(k);
-  }
+  for (let n = 0; n < N; n++)
+    for (let qy = 0; qy < qh; qy++)
+      for (let qx = 0; qx < qw; qx++)
+        for (let k = 0; k < f; k++) {
+          const v: number[] = [];
+          for (let a = 0; a < ph; a++) for (let b = 0; b < pw; b++) v.push(y[((n * oh + qy * psh + a) * ow + qx * psw + b) * f + k]);
+          v.sort((p, q) => q - p);
+          if (v[0] > 0 && v[0] - v[1] < 1e-6 * v[0]) ties.add(k);
+        }
   return ties;
 }
 
@@ -178,7 +186,9 @@ function goldenSuite(name: string, tol: GoldenTol): void {
     });
 
     test('weight names, shapes, order and trainability match the Keras list', () => {
-      const ours = model.layers.flatMap((l) => l.weights.map((w) => ({ name: `${l.name}/${w.name}`, shape: w.shape, trainable: w.grad !== null })));
+      const ours = model.layers.flatMap((l) =>
+        l.weights.map((w) => ({ name: `${l.name}/${w.name}`, shape: w.shape, trainable: w.grad !== null })),
+      );
       assert.deepEqual(ours, fx.weights);
     });
 
@@ -192,7 +202,10 @@ function goldenSuite(name: string, tol: GoldenTol): void {
 
     test('every trainable gradient: sum, |sum| and 40 sampled values', () => {
       const trainable = model.layers.flatMap((l) => l.weights.filter((w) => w.grad).map((w) => ({ name: `${l.name}/${w.name}`, w })));
-      assert.deepEqual(trainable.map((e) => e.name), fx.grads.map((g) => g.name));
+      assert.deepEqual(
+        trainable.map((e) => e.name),
+        fx.grads.map((g) => g.name),
+      );
       const ties = nearTieFilters(model);
       for (const [j, g] of fx.grads.entries()) {
         const { w } = trainable[j];
@@ -207,9 +220,15 @@ function goldenSuite(name: string, tol: GoldenTol): void {
         const floor = maxAbs(g.values);
         g.idx.forEach((i, k) => {
           const r = tied(i) ? 1e-2 : gradRel;
-          assertClose(w.grad![i], g.values[k], { rtol: r, atol: r * floor }, `${g.name} grad[${i}]${tied(i) ? ' (pooling near-tie filter)' : ''}`);
+          assertClose(
+            w.grad![i],
+            g.values[k],
+            { rtol: r, atol: r * floor },
+            `${g.name} grad[${i}]${tied(i) ? ' (pooling near-tie filter)' : ''}`,
+          );
         });
-        if (j === 0) assert.ok(g.idx.filter(tied).length <= g.idx.length / 4, `${g.name}: too many samples in near-tie filters ${[...ties]}`);
+        if (j === 0)
+          assert.ok(g.idx.filter(tied).length <= g.idx.length / 4, `${g.name}: too many samples in near-tie filters ${[...ties]}`);
       }
     });
 
@@ -220,9 +239,11 @@ function goldenSuite(name: string, tol: GoldenTol): void {
     });
 
     test('SGD with learning rate 0 left every trainable weight where the formula put it', () => {
-      model.layers.flatMap((l) => l.weights).forEach((w, p) => {
-        if (w.grad) assert.deepEqual(Array.from(w.value), Array.from(initValue(w.name, w.shape, p)), w.name);
-      });
+      model.layers
+        .flatMap((l) => l.weights)
+        .forEach((w, p) => {
+          if (w.grad) assert.deepEqual(Array.from(w.value), Array.from(initValue(w.name, w.shape, p)), w.name);
+        });
     });
   });
 }
@@ -247,7 +268,10 @@ describe('golden: seed003-bn batch-norm statistics', () => {
     model.compile({ optimizer: new SGD({ learningRate: 0 }), loss: 'categorical_crossentropy' });
     model.trainOnBatch(x, t, N);
     const bns = model.layers.filter((l) => l.className === 'BatchNormalization');
-    assert.deepEqual(bns.map((l) => l.name), f.movingAfter!.map((m) => m.layer));
+    assert.deepEqual(
+      bns.map((l) => l.name),
+      f.movingAfter!.map((m) => m.layer),
+    );
     for (const [j, m] of f.movingAfter!.entries()) {
       const [, , mean, variance] = bns[j].weights;
       assert.equal(mean.name, 'moving_mean');
@@ -287,7 +311,10 @@ const nativeKernels = loadNative();
 
 describe('golden: kernels against PyTorch (float64)', () => {
   const fx = (): KernelFixture => JSON.parse(fs.readFileSync(path.join(GOLDEN, 'kernels.json'), 'utf8')) as KernelFixture;
-  const cores: Array<[keyof typeof KERNEL_TOL, Kernels | null]> = [['reference', reference], ['native', nativeKernels]];
+  const cores: Array<[keyof typeof KERNEL_TOL, Kernels | null]> = [
+    ['reference', reference],
+    ['native', nativeKernels],
+  ];
   for (const [name, k] of cores) {
     const skip = k ? false : 'native addon not loaded';
     const { rtol, atol } = KERNEL_TOL[name];
@@ -296,7 +323,8 @@ describe('golden: kernels against PyTorch (float64)', () => {
       const kinds = new Set<Eltwise>();
       for (const e of fx().eltwise) {
         const alpha = e.alpha ?? undefined;
-        const y = new Float32Array(x.length), dx = new Float32Array(x.length);
+        const y = new Float32Array(x.length),
+          dx = new Float32Array(x.length);
         k!.eltwiseForward(e.kind, x, y, alpha);
         k!.eltwiseBackward(e.kind, x, y, new Float32Array(x.length).fill(1), dx, alpha);
         assertArrayClose(y, e.y, atol, rtol, `${e.kind} alpha=${alpha} y`);
@@ -310,7 +338,8 @@ describe('golden: kernels against PyTorch (float64)', () => {
         const g = p.geom;
         const x = new Float32Array(g.n * g.h * g.w * g.c).map((_, i) => Math.sin(0.37 * i + 0.1));
         const dy = new Float32Array(g.n * g.oh * g.ow * g.c).map((_, i) => Math.cos(0.23 * i));
-        const y = new Float32Array(dy.length), dx = new Float32Array(x.length).fill(NaN);
+        const y = new Float32Array(dy.length),
+          dx = new Float32Array(x.length).fill(NaN);
         k!.avgPool2dForward(g, x, y);
         k!.avgPool2dBackward(g, dy, dx);
         assertArrayClose(y, p.y, atol, rtol, `${p.name} y`);

@@ -35,7 +35,16 @@ import { Sequential } from '../src/model/sequential';
 import { lossForward, type LossName } from '../src/train/losses';
 import { SGD } from '../src/train/optimizers';
 import {
-  awayFromZero, centralDiff, close, copy, distinctArray, dot, maxAbs, sampleIndices, uniformArray, type Tolerance,
+  awayFromZero,
+  centralDiff,
+  close,
+  copy,
+  distinctArray,
+  dot,
+  maxAbs,
+  sampleIndices,
+  uniformArray,
+  type Tolerance,
 } from './helpers/numeric';
 
 const H = 1e-2;
@@ -67,16 +76,25 @@ function poolWinners(layer: MaxPooling2D, x: Float32Array, n: number): Int32Arra
   const g = layer.geometry(n);
   const out = new Int32Array(n * g.oh * g.ow * g.c);
   let o = 0;
-  for (let b = 0; b < n; b++) for (let oy = 0; oy < g.oh; oy++) for (let ox = 0; ox < g.ow; ox++) for (let c = 0; c < g.c; c++) {
-    let best = -Infinity, arg = -1;
-    for (let py = 0; py < g.ph; py++) for (let px = 0; px < g.pw; px++) {
-      const iy = oy * g.sh + py - g.padTop, ix = ox * g.sw + px - g.padLeft;
-      if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) continue;
-      const i = ((b * g.h + iy) * g.w + ix) * g.c + c;
-      if (x[i] > best) { best = x[i]; arg = i; }
-    }
-    out[o++] = arg;
-  }
+  for (let b = 0; b < n; b++)
+    for (let oy = 0; oy < g.oh; oy++)
+      for (let ox = 0; ox < g.ow; ox++)
+        for (let c = 0; c < g.c; c++) {
+          let best = -Infinity,
+            arg = -1;
+          for (let py = 0; py < g.ph; py++)
+            for (let px = 0; px < g.pw; px++) {
+              const iy = oy * g.sh + py - g.padTop,
+                ix = ox * g.sw + px - g.padLeft;
+              if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) continue;
+              const i = ((b * g.h + iy) * g.w + ix) * g.c + c;
+              if (x[i] > best) {
+                best = x[i];
+                arg = i;
+              }
+            }
+          out[o++] = arg;
+        }
   return out;
 }
 
@@ -101,19 +119,39 @@ function pattern(layer: Layer, x: Float32Array, y: Float32Array, n: number): str
   return '';
 }
 
-interface Stats { checked: number; skipped: number; worst: number }
+interface Stats {
+  checked: number;
+  skipped: number;
+  worst: number;
+}
 
 /**
  * Compare analytic and numeric derivatives of `objective` w.r.t. sampled entries of `arr`.
  * `objective` returns the value and a kink pattern; indices whose pattern changes are skipped.
  */
-function compareArray(what: string, arr: Float32Array, analytic: Float32Array, objective: () => { value: number; pattern: string },
-  basePattern: string, tol: Tolerance, rng: Rng, stats: Stats, h = H): void {
+function compareArray(
+  what: string,
+  arr: Float32Array,
+  analytic: Float32Array,
+  objective: () => { value: number; pattern: string },
+  basePattern: string,
+  tol: Tolerance,
+  rng: Rng,
+  stats: Stats,
+  h = H,
+): void {
   assert.equal(analytic.length, arr.length, `${what}: gradient has ${analytic.length} entries, the array ${arr.length}`);
   for (const i of sampleIndices(arr.length, SAMPLES, rng)) {
     const seen: string[] = [];
-    const num = centralDiff(arr, i, h, () => { const r = objective(); seen.push(r.pattern); return r.value; });
-    if (seen.some((p) => p !== basePattern)) { stats.skipped++; continue; }
+    const num = centralDiff(arr, i, h, () => {
+      const r = objective();
+      seen.push(r.pattern);
+      return r.value;
+    });
+    if (seen.some((p) => p !== basePattern)) {
+      stats.skipped++;
+      continue;
+    }
     stats.checked++;
     const a = analytic[i];
     const err = Math.abs(a - num) / (tol.rtol * Math.max(Math.abs(a), Math.abs(num)) + tol.atol);
@@ -150,7 +188,9 @@ function checkLayer(c: LayerCase, seed: number): { stats: Stats; layer: Layer; x
   // batchNormForwardTraining updates the moving statistics on every forward: snapshot all
   // non-trainable variables and restore them before each evaluation so every L(·) sees the same state.
   const frozen = layer.weights.filter((w) => !w.grad).map((w) => ({ value: w.value, saved: copy(w.value) }));
-  const restore = (): void => { for (const f of frozen) f.value.set(f.saved); };
+  const restore = (): void => {
+    for (const f of frozen) f.value.set(f.saved);
+  };
 
   restore();
   const c0 = ctx();
@@ -172,8 +212,10 @@ function checkLayer(c: LayerCase, seed: number): { stats: Stats; layer: Layer; x
   restore();
 
   if (c.noSkips) assert.equal(stats.skipped, 0, `${c.title}: a pooling winner changed under perturbation (inputs not distinct enough)`);
-  assert.ok(stats.checked >= 2 * (stats.checked + stats.skipped) / 3,
-    `${c.title}: only ${stats.checked} of ${stats.checked + stats.skipped} sampled derivatives were away from a kink`);
+  assert.ok(
+    stats.checked >= (2 * (stats.checked + stats.skipped)) / 3,
+    `${c.title}: only ${stats.checked} of ${stats.checked + stats.skipped} sampled derivatives were away from a kink`,
+  );
   return { stats, layer, x, dx, R };
 }
 
@@ -187,41 +229,115 @@ function layerTests(cases: LayerCase[], seedBase: number): void {
 }
 
 describe('gradcheck: Conv2D', () => {
-  layerTests([
-    { title: 'valid, stride 1, k3, 7x7x2 → 3 filters, bias, linear, n=1',
-      make: () => new Conv2D({ filters: 3, kernelSize: 3, activation: 'linear' }), inputShape: [7, 7, 2], n: 1 },
-    { title: 'same, stride 1, k4 (asymmetric pad), 5x6x2 → 2, bias, tanh, n=3',
-      make: () => new Conv2D({ filters: 2, kernelSize: 4, padding: 'same', activation: 'tanh' }), inputShape: [5, 6, 2], n: 3 },
-    { title: 'same, stride 2, k5, 7x7x2 → 3, no bias, sigmoid, n=1',
-      make: () => new Conv2D({ filters: 3, kernelSize: 5, strides: 2, padding: 'same', useBias: false, activation: 'sigmoid' }), inputShape: [7, 7, 2], n: 1 },
-    { title: 'valid, stride 2, k3, 7x7x1 → 4, bias, relu, n=3',
-      make: () => new Conv2D({ filters: 4, kernelSize: 3, strides: 2, activation: 'relu' }), inputShape: [7, 7, 1], n: 3, input: 'awayFromZero' },
-    { title: 'same, stride 2, k3, 5x6x3 → 2, bias, relu, n=3',
-      make: () => new Conv2D({ filters: 2, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu' }), inputShape: [5, 6, 3], n: 3, input: 'awayFromZero' },
-    { title: 'same, stride 2, k4 (pad 1 before, 2 after), 7x7x2 → 2, no bias, linear, n=3',
-      make: () => new Conv2D({ filters: 2, kernelSize: 4, strides: 2, padding: 'same', useBias: false }), inputShape: [7, 7, 2], n: 3 },
-    { title: 'valid, stride 1, k5, 5x6x1 → 3, bias, tanh, n=1',
-      make: () => new Conv2D({ filters: 3, kernelSize: 5, activation: 'tanh' }), inputShape: [5, 6, 1], n: 1 },
-    { title: 'valid, non-square kernel 3x2 and strides 1x2, 6x5x2 → 2, bias, sigmoid, n=3',
-      make: () => new Conv2D({ filters: 2, kernelSize: [3, 2], strides: [1, 2], activation: 'sigmoid' }), inputShape: [6, 5, 2], n: 3 },
-    { title: 'same, stride 1, k3, 4x5x2 → 4, bias, softmax over channels, n=3',
-      make: () => new Conv2D({ filters: 4, kernelSize: 3, padding: 'same', activation: 'softmax' }), inputShape: [4, 5, 2], n: 3 },
-  ], 100);
+  layerTests(
+    [
+      {
+        title: 'valid, stride 1, k3, 7x7x2 → 3 filters, bias, linear, n=1',
+        make: () => new Conv2D({ filters: 3, kernelSize: 3, activation: 'linear' }),
+        inputShape: [7, 7, 2],
+        n: 1,
+      },
+      {
+        title: 'same, stride 1, k4 (asymmetric pad), 5x6x2 → 2, bias, tanh, n=3',
+        make: () => new Conv2D({ filters: 2, kernelSize: 4, padding: 'same', activation: 'tanh' }),
+        inputShape: [5, 6, 2],
+        n: 3,
+      },
+      {
+        title: 'same, stride 2, k5, 7x7x2 → 3, no bias, sigmoid, n=1',
+        make: () => new Conv2D({ filters: 3, kernelSize: 5, strides: 2, padding: 'same', useBias: false, activation: 'sigmoid' }),
+        inputShape: [7, 7, 2],
+        n: 1,
+      },
+      {
+        title: 'valid, stride 2, k3, 7x7x1 → 4, bias, relu, n=3',
+        make: () => new Conv2D({ filters: 4, kernelSize: 3, strides: 2, activation: 'relu' }),
+        inputShape: [7, 7, 1],
+        n: 3,
+        input: 'awayFromZero',
+      },
+      {
+        title: 'same, stride 2, k3, 5x6x3 → 2, bias, relu, n=3',
+        make: () => new Conv2D({ filters: 2, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu' }),
+        inputShape: [5, 6, 3],
+        n: 3,
+        input: 'awayFromZero',
+      },
+      {
+        title: 'same, stride 2, k4 (pad 1 before, 2 after), 7x7x2 → 2, no bias, linear, n=3',
+        make: () => new Conv2D({ filters: 2, kernelSize: 4, strides: 2, padding: 'same', useBias: false }),
+        inputShape: [7, 7, 2],
+        n: 3,
+      },
+      {
+        title: 'valid, stride 1, k5, 5x6x1 → 3, bias, tanh, n=1',
+        make: () => new Conv2D({ filters: 3, kernelSize: 5, activation: 'tanh' }),
+        inputShape: [5, 6, 1],
+        n: 1,
+      },
+      {
+        title: 'valid, non-square kernel 3x2 and strides 1x2, 6x5x2 → 2, bias, sigmoid, n=3',
+        make: () => new Conv2D({ filters: 2, kernelSize: [3, 2], strides: [1, 2], activation: 'sigmoid' }),
+        inputShape: [6, 5, 2],
+        n: 3,
+      },
+      {
+        title: 'same, stride 1, k3, 4x5x2 → 4, bias, softmax over channels, n=3',
+        make: () => new Conv2D({ filters: 4, kernelSize: 3, padding: 'same', activation: 'softmax' }),
+        inputShape: [4, 5, 2],
+        n: 3,
+      },
+    ],
+    100,
+  );
 });
 
 describe('gradcheck: MaxPooling2D (distinct inputs, no ties)', () => {
-  layerTests([
-    { title: 'valid 2x2/2 on odd 5x6x2 (last row dropped), n=3', make: () => new MaxPooling2D({ poolSize: 2 }),
-      inputShape: [5, 6, 2], n: 3, input: 'distinct', noSkips: true },
-    { title: 'same 2x2/2 on 5x5x2 (padded cells never win), n=1', make: () => new MaxPooling2D({ poolSize: 2, padding: 'same' }),
-      inputShape: [5, 5, 2], n: 1, input: 'distinct', noSkips: true },
-    { title: 'valid 3x3/1 overlapping windows on 5x6x2, n=3', make: () => new MaxPooling2D({ poolSize: 3, strides: 1 }),
-      inputShape: [5, 6, 2], n: 3, input: 'distinct', noSkips: true },
-    { title: 'same 3x3/2 on 7x7x1, n=1', make: () => new MaxPooling2D({ poolSize: 3, strides: 2, padding: 'same' }),
-      inputShape: [7, 7, 1], n: 1, input: 'distinct', noSkips: true },
-    { title: 'same 2x2/1 on 5x6x3 (pad only at bottom/right), n=3', make: () => new MaxPooling2D({ poolSize: 2, strides: 1, padding: 'same' }),
-      inputShape: [5, 6, 3], n: 3, input: 'distinct', noSkips: true },
-  ], 200);
+  layerTests(
+    [
+      {
+        title: 'valid 2x2/2 on odd 5x6x2 (last row dropped), n=3',
+        make: () => new MaxPooling2D({ poolSize: 2 }),
+        inputShape: [5, 6, 2],
+        n: 3,
+        input: 'distinct',
+        noSkips: true,
+      },
+      {
+        title: 'same 2x2/2 on 5x5x2 (padded cells never win), n=1',
+        make: () => new MaxPooling2D({ poolSize: 2, padding: 'same' }),
+        inputShape: [5, 5, 2],
+        n: 1,
+        input: 'distinct',
+        noSkips: true,
+      },
+      {
+        title: 'valid 3x3/1 overlapping windows on 5x6x2, n=3',
+        make: () => new MaxPooling2D({ poolSize: 3, strides: 1 }),
+        inputShape: [5, 6, 2],
+        n: 3,
+        input: 'distinct',
+        noSkips: true,
+      },
+      {
+        title: 'same 3x3/2 on 7x7x1, n=1',
+        make: () => new MaxPooling2D({ poolSize: 3, strides: 2, padding: 'same' }),
+        inputShape: [7, 7, 1],
+        n: 1,
+        input: 'distinct',
+        noSkips: true,
+      },
+      {
+        title: 'same 2x2/1 on 5x6x3 (pad only at bottom/right), n=3',
+        make: () => new MaxPooling2D({ poolSize: 2, strides: 1, padding: 'same' }),
+        inputShape: [5, 6, 3],
+        n: 3,
+        input: 'distinct',
+        noSkips: true,
+      },
+    ],
+    200,
+  );
 
   test('overlapping windows accumulate into a shared winner', () => {
     // one 3x3 input whose global max sits in the centre: all four 2x2/1 windows pick it
@@ -238,10 +354,16 @@ describe('gradcheck: Dense', () => {
   const acts = ['linear', 'relu', 'sigmoid', 'tanh', 'softmax'] as const;
   const cases: LayerCase[] = [];
   for (const a of acts) {
-    for (const [n, useBias] of [[1, true], [3, false], [3, true]] as const) {
+    for (const [n, useBias] of [
+      [1, true],
+      [3, false],
+      [3, true],
+    ] as const) {
       cases.push({
         title: `${a}, 7 → 5, ${useBias ? 'bias' : 'no bias'}, n=${n}`,
-        make: () => new Dense({ units: 5, activation: a, useBias }), inputShape: [7], n,
+        make: () => new Dense({ units: 5, activation: a, useBias }),
+        inputShape: [7],
+        n,
         input: a === 'relu' ? 'awayFromZero' : 'uniform',
       });
     }
@@ -250,12 +372,20 @@ describe('gradcheck: Dense', () => {
 });
 
 describe('gradcheck: BatchNormalization (training mode)', () => {
-  layerTests([
-    { title: 'conv-shaped 3x4x5, n=1 (rows = h·w)', make: () => new BatchNormalization(), inputShape: [3, 4, 5], n: 1 },
-    { title: 'conv-shaped 2x3x4, n=3', make: () => new BatchNormalization(), inputShape: [2, 3, 4], n: 3 },
-    { title: 'dense-shaped [6], n=3 (rows = batch)', make: () => new BatchNormalization(), inputShape: [6], n: 3 },
-    { title: 'dense-shaped [4], n=5, epsilon 0.01, momentum 0.9', make: () => new BatchNormalization({ epsilon: 0.01, momentum: 0.9 }), inputShape: [4], n: 5 },
-  ], 400);
+  layerTests(
+    [
+      { title: 'conv-shaped 3x4x5, n=1 (rows = h·w)', make: () => new BatchNormalization(), inputShape: [3, 4, 5], n: 1 },
+      { title: 'conv-shaped 2x3x4, n=3', make: () => new BatchNormalization(), inputShape: [2, 3, 4], n: 3 },
+      { title: 'dense-shaped [6], n=3 (rows = batch)', make: () => new BatchNormalization(), inputShape: [6], n: 3 },
+      {
+        title: 'dense-shaped [4], n=5, epsilon 0.01, momentum 0.9',
+        make: () => new BatchNormalization({ epsilon: 0.01, momentum: 0.9 }),
+        inputShape: [4],
+        n: 5,
+      },
+    ],
+    400,
+  );
 
   test('moving statistics: one training forward applies moving·m + batch·(1−m), unbiased variance', () => {
     const layer = new BatchNormalization({ momentum: 0.9 });
@@ -265,11 +395,18 @@ describe('gradcheck: BatchNormalization (training mode)', () => {
     variance.value.set([2, 0.25]);
     // column 0: 1, 2, 6 (mean 3, unbiased var 7); column 1: 0, 0, 3 (mean 1, unbiased var 3)
     layer.forward(Float32Array.from([1, 0, 2, 0, 6, 3]), 3, true, ctx());
-    const want = [[0.5 * 0.9 + 3 * 0.1, -1 * 0.9 + 1 * 0.1], [2 * 0.9 + 7 * 0.1, 0.25 * 0.9 + 3 * 0.1]];
-    assert.ok(close(mean.value[0], want[0][0], { rtol: 1e-6, atol: 0 }) && close(mean.value[1], want[0][1], { rtol: 1e-6, atol: 0 }),
-      `moving_mean ${Array.from(mean.value)} vs ${want[0]}`);
-    assert.ok(close(variance.value[0], want[1][0], { rtol: 1e-6, atol: 0 }) && close(variance.value[1], want[1][1], { rtol: 1e-6, atol: 0 }),
-      `moving_variance ${Array.from(variance.value)} vs ${want[1]}`);
+    const want = [
+      [0.5 * 0.9 + 3 * 0.1, -1 * 0.9 + 1 * 0.1],
+      [2 * 0.9 + 7 * 0.1, 0.25 * 0.9 + 3 * 0.1],
+    ];
+    assert.ok(
+      close(mean.value[0], want[0][0], { rtol: 1e-6, atol: 0 }) && close(mean.value[1], want[0][1], { rtol: 1e-6, atol: 0 }),
+      `moving_mean ${Array.from(mean.value)} vs ${want[0]}`,
+    );
+    assert.ok(
+      close(variance.value[0], want[1][0], { rtol: 1e-6, atol: 0 }) && close(variance.value[1], want[1][1], { rtol: 1e-6, atol: 0 }),
+      `moving_variance ${Array.from(variance.value)} vs ${want[1]}`,
+    );
     // inference uses them and does not change them
     const before = copy(mean.value);
     layer.forward(Float32Array.from([1, 0, 2, 0, 6, 3]), 3, false, ctx());
@@ -279,7 +416,10 @@ describe('gradcheck: BatchNormalization (training mode)', () => {
 
 describe('gradcheck: Dropout, Flatten, Activation', () => {
   test('Dropout (training, rate 0.5, n=3): gradient is the mask, and matches finite differences', (t) => {
-    const { stats, layer, x, dx, R } = checkLayer({ title: 'dropout 0.5', make: () => new Dropout({ rate: 0.5 }), inputShape: [4, 5], n: 3 }, 500);
+    const { stats, layer, x, dx, R } = checkLayer(
+      { title: 'dropout 0.5', make: () => new Dropout({ rate: 0.5 }), inputShape: [4, 5], n: 3 },
+      500,
+    );
     // the mask is {0, 1/(1−rate)} per element: recover it from the forward and compare dx = R·mask exactly
     const y = layer.forward(x, 3, true, ctx());
     let dropped = 0;
@@ -294,56 +434,125 @@ describe('gradcheck: Dropout, Flatten, Activation', () => {
   });
 
   test('Dropout at inference (and at rate 0 in training) is the identity, forward and backward', () => {
-    for (const [rate, training] of [[0.5, false], [0, true]] as const) {
-      const { x, dx, R, layer } = checkLayer({ title: `dropout ${rate} training=${training}`, make: () => new Dropout({ rate }),
-        inputShape: [6], n: 3, training }, 510);
+    for (const [rate, training] of [
+      [0.5, false],
+      [0, true],
+    ] as const) {
+      const { x, dx, R, layer } = checkLayer(
+        { title: `dropout ${rate} training=${training}`, make: () => new Dropout({ rate }), inputShape: [6], n: 3, training },
+        510,
+      );
       assert.deepEqual(Array.from(layer.forward(x, 3, training, ctx())), Array.from(x));
       assert.deepEqual(Array.from(dx), Array.from(R));
     }
   });
 
-  layerTests([
-    { title: 'Flatten 3x4x2, n=3', make: () => new Flatten(), inputShape: [3, 4, 2], n: 3 },
-    { title: 'Activation relu on 2x3x4, n=3', make: () => new Activation({ activation: 'relu' }), inputShape: [2, 3, 4], n: 3, input: 'awayFromZero' },
-    { title: 'Activation sigmoid on 2x3x4, n=1', make: () => new Activation({ activation: 'sigmoid' }), inputShape: [2, 3, 4], n: 1 },
-    { title: 'Activation tanh on [6], n=3', make: () => new Activation({ activation: 'tanh' }), inputShape: [6], n: 3 },
-    { title: 'Activation softmax over channels of 2x3x4, n=3', make: () => new Activation({ activation: 'softmax' }), inputShape: [2, 3, 4], n: 3 },
-    { title: 'Activation softmax on [5], n=1', make: () => new Activation({ activation: 'softmax' }), inputShape: [5], n: 1 },
-    { title: 'Activation linear on [6], n=3', make: () => new Activation({ activation: 'linear' }), inputShape: [6], n: 3 },
-  ], 600);
+  layerTests(
+    [
+      { title: 'Flatten 3x4x2, n=3', make: () => new Flatten(), inputShape: [3, 4, 2], n: 3 },
+      {
+        title: 'Activation relu on 2x3x4, n=3',
+        make: () => new Activation({ activation: 'relu' }),
+        inputShape: [2, 3, 4],
+        n: 3,
+        input: 'awayFromZero',
+      },
+      { title: 'Activation sigmoid on 2x3x4, n=1', make: () => new Activation({ activation: 'sigmoid' }), inputShape: [2, 3, 4], n: 1 },
+      { title: 'Activation tanh on [6], n=3', make: () => new Activation({ activation: 'tanh' }), inputShape: [6], n: 3 },
+      {
+        title: 'Activation softmax over channels of 2x3x4, n=3',
+        make: () => new Activation({ activation: 'softmax' }),
+        inputShape: [2, 3, 4],
+        n: 3,
+      },
+      { title: 'Activation softmax on [5], n=1', make: () => new Activation({ activation: 'softmax' }), inputShape: [5], n: 1 },
+      { title: 'Activation linear on [6], n=3', make: () => new Activation({ activation: 'linear' }), inputShape: [6], n: 3 },
+    ],
+    600,
+  );
 });
 
 describe('gradcheck: the other activations, as layers (z kept for backward, alpha passed through)', () => {
   const kinked = new Set(['leaky_relu', 'elu', 'relu6', 'hard_sigmoid']);
-  layerTests(ELTWISE_KINDS.filter((k) => k !== 'relu' && k !== 'linear').map((a, i): LayerCase => ({
-    title: `Activation ${a} on ${i % 2 ? '2x3x4, n=2' : '[7], n=3'}`, make: () => new Activation({ activation: a }),
-    inputShape: i % 2 ? [2, 3, 4] : [7], n: i % 2 ? 2 : 3, input: kinked.has(a) ? 'awayFromZero' : 'uniform',
-  })), 650);
-  const withAlpha = (layer: Dense | Conv2D, alpha: number) => { layer.alpha = alpha; return layer; };
-  layerTests([
-    { title: "Dense 7 → 5 elu alpha 0.5, n=3", make: () => withAlpha(new Dense({ units: 5, activation: 'elu' }), 0.5), inputShape: [7], n: 3 },
-    { title: "Dense 7 → 5 leaky_relu alpha 0.1, n=3", make: () => withAlpha(new Dense({ units: 5, activation: 'leaky_relu' }), 0.1), inputShape: [7], n: 3 },
-    { title: "Dense 7 → 5 hard_sigmoid alpha 1/6 (Keras 3), n=3", make: () => withAlpha(new Dense({ units: 5, activation: 'hard_sigmoid' }), 1 / 6), inputShape: [7], n: 3 },
-    { title: "Conv2D same k3 5x5x2 → 3 gelu, n=2", make: () => new Conv2D({ filters: 3, kernelSize: 3, padding: 'same', activation: 'gelu' }), inputShape: [5, 5, 2], n: 2 },
-    { title: "Conv2D valid k3 5x6x2 → 2 silu (= swish), n=2", make: () => new Conv2D({ filters: 2, kernelSize: 3, activation: 'silu' }), inputShape: [5, 6, 2], n: 2 },
-  ], 680);
+  layerTests(
+    ELTWISE_KINDS.filter((k) => k !== 'relu' && k !== 'linear').map((a, i): LayerCase => ({
+      title: `Activation ${a} on ${i % 2 ? '2x3x4, n=2' : '[7], n=3'}`,
+      make: () => new Activation({ activation: a }),
+      inputShape: i % 2 ? [2, 3, 4] : [7],
+      n: i % 2 ? 2 : 3,
+      input: kinked.has(a) ? 'awayFromZero' : 'uniform',
+    })),
+    650,
+  );
+  const withAlpha = (layer: Dense | Conv2D, alpha: number) => {
+    layer.alpha = alpha;
+    return layer;
+  };
+  layerTests(
+    [
+      {
+        title: 'Dense 7 → 5 elu alpha 0.5, n=3',
+        make: () => withAlpha(new Dense({ units: 5, activation: 'elu' }), 0.5),
+        inputShape: [7],
+        n: 3,
+      },
+      {
+        title: 'Dense 7 → 5 leaky_relu alpha 0.1, n=3',
+        make: () => withAlpha(new Dense({ units: 5, activation: 'leaky_relu' }), 0.1),
+        inputShape: [7],
+        n: 3,
+      },
+      {
+        title: 'Dense 7 → 5 hard_sigmoid alpha 1/6 (Keras 3), n=3',
+        make: () => withAlpha(new Dense({ units: 5, activation: 'hard_sigmoid' }), 1 / 6),
+        inputShape: [7],
+        n: 3,
+      },
+      {
+        title: 'Conv2D same k3 5x5x2 → 3 gelu, n=2',
+        make: () => new Conv2D({ filters: 3, kernelSize: 3, padding: 'same', activation: 'gelu' }),
+        inputShape: [5, 5, 2],
+        n: 2,
+      },
+      {
+        title: 'Conv2D valid k3 5x6x2 → 2 silu (= swish), n=2',
+        make: () => new Conv2D({ filters: 2, kernelSize: 3, activation: 'silu' }),
+        inputShape: [5, 6, 2],
+        n: 2,
+      },
+    ],
+    680,
+  );
 
   test("'silu' is swish; an unknown name lists the accepted ones", () => {
     assert.equal(new Activation({ activation: 'silu' }).activation, 'swish');
-    assert.throws(() => new Activation({ activation: 'swishy' }), /unknown activation 'swishy' \(expected one of relu, softmax, sigmoid, .*mish, or silu\)/);
+    assert.throws(
+      () => new Activation({ activation: 'swishy' }),
+      /unknown activation 'swishy' \(expected one of relu, softmax, sigmoid, .*mish, or silu\)/,
+    );
   });
 });
 
 // ---------------------------------------------------------------------------------------------
 // Kernels without a layer of ours yet: L = Σ f(x)·R straight through the reference kernel pair.
 
-function checkKernel(what: string, x: Float32Array, outSize: number, fwd: (x: Float32Array, y: Float32Array) => void,
-  bwd: (y: Float32Array, R: Float32Array) => Float32Array, rng: Rng): Stats {
+function checkKernel(
+  what: string,
+  x: Float32Array,
+  outSize: number,
+  fwd: (x: Float32Array, y: Float32Array) => void,
+  bwd: (y: Float32Array, R: Float32Array) => Float32Array,
+  rng: Rng,
+): Stats {
   const R = uniformArray(outSize, rng);
   const y = new Float32Array(outSize);
   fwd(x, y);
   const dx = copy(bwd(y, R));
-  const objective = () => { const out = new Float32Array(outSize); fwd(x, out); return { value: dot(out, R), pattern: '' }; };
+  const objective = () => {
+    const out = new Float32Array(outSize);
+    fwd(x, out);
+    return { value: dot(out, R), pattern: '' };
+  };
   const stats: Stats = { checked: 0, skipped: 0, worst: 0 };
   compareArray(`${what} dx`, x, dx, objective, '', LAYER_TOL, rng, stats);
   return stats;
@@ -352,19 +561,36 @@ function checkKernel(what: string, x: Float32Array, outSize: number, fwd: (x: Fl
 describe('gradcheck: eltwise kernels, every kind (reference)', () => {
   // inputs kept 0.05 (> h) away from every kink, so no difference straddles one
   const kinks = (kind: Eltwise, a: number): number[] =>
-    kind === 'relu' || kind === 'leaky_relu' || kind === 'elu' ? [0] : kind === 'relu6' ? [0, 6] : kind === 'hard_sigmoid' ? [-0.5 / a, 0.5 / a] : [];
-  const cases: Array<[Eltwise, number | undefined]> = [...ELTWISE_KINDS.map((k): [Eltwise, undefined] => [k, undefined]),
-    ['elu', 0.5], ['leaky_relu', -0.3], ['hard_sigmoid', 1 / 6]];
+    kind === 'relu' || kind === 'leaky_relu' || kind === 'elu'
+      ? [0]
+      : kind === 'relu6'
+        ? [0, 6]
+        : kind === 'hard_sigmoid'
+          ? [-0.5 / a, 0.5 / a]
+          : [];
+  const cases: Array<[Eltwise, number | undefined]> = [
+    ...ELTWISE_KINDS.map((k): [Eltwise, undefined] => [k, undefined]),
+    ['elu', 0.5],
+    ['leaky_relu', -0.3],
+    ['hard_sigmoid', 1 / 6],
+  ];
   cases.forEach(([kind, alpha], i) => {
     test(`${kind}${alpha === undefined ? '' : ` alpha ${alpha.toPrecision(3)}`} on [-4, 7]`, (t) => {
       const rng = new Rng(900 + i);
       const ks = kinks(kind, eltwiseAlpha(kind, alpha));
       const x = uniformArray(60, rng, -4, 7).map((v) => (ks.some((k) => Math.abs(v - k) < 0.05) ? v + 0.1 : v));
-      const stats = checkKernel(kind, x, x.length, (u, y) => reference.eltwiseForward(kind, u, y, alpha), (y, R) => {
-        const dx = new Float32Array(x.length);
-        reference.eltwiseBackward(kind, x, y, R, dx, alpha);
-        return dx;
-      }, rng);
+      const stats = checkKernel(
+        kind,
+        x,
+        x.length,
+        (u, y) => reference.eltwiseForward(kind, u, y, alpha),
+        (y, R) => {
+          const dx = new Float32Array(x.length);
+          reference.eltwiseBackward(kind, x, y, R, dx, alpha);
+          return dx;
+        },
+        rng,
+      );
       t.diagnostic(`checked ${stats.checked}, worst err/tol ${stats.worst.toFixed(3)}`);
     });
   });
@@ -388,11 +614,18 @@ describe('gradcheck: average pooling kernels (reference)', () => {
     test(name, (t) => {
       const rng = new Rng(950 + i);
       const x = uniformArray(g.n * g.h * g.w * g.c, rng, -1.5, 1.5);
-      const stats = checkKernel(name, x, g.n * g.oh * g.ow * g.c, (u, y) => reference.avgPool2dForward(g, u, y), (_y, R) => {
-        const dx = new Float32Array(x.length).fill(NaN);
-        reference.avgPool2dBackward(g, R, dx);
-        return dx;
-      }, rng);
+      const stats = checkKernel(
+        name,
+        x,
+        g.n * g.oh * g.ow * g.c,
+        (u, y) => reference.avgPool2dForward(g, u, y),
+        (_y, R) => {
+          const dx = new Float32Array(x.length).fill(NaN);
+          reference.avgPool2dBackward(g, R, dx);
+          return dx;
+        },
+        rng,
+      );
       t.diagnostic(`checked ${stats.checked}, worst err/tol ${stats.worst.toFixed(3)}`);
     });
   });
@@ -406,7 +639,10 @@ describe('gradcheck: average pooling kernels (reference)', () => {
 function targets(rows: number, cols: number, soft: boolean, rng: Rng): Float32Array {
   const t = new Float32Array(rows * cols);
   for (let r = 0; r < rows; r++) {
-    if (!soft) { t[r * cols + ((3 * r + 1) % cols)] = 1; continue; }
+    if (!soft) {
+      t[r * cols + ((3 * r + 1) % cols)] = 1;
+      continue;
+    }
     const v = uniformArray(cols, rng, 0.1, 1);
     const s = v.reduce((a, b) => a + b, 0);
     for (let j = 0; j < cols; j++) t[r * cols + j] = v[j] / s;
@@ -445,7 +681,14 @@ function checkLossOnOutputs(loss: LossName, rows: number, cols: number, soft: bo
  * loss(dense(x))/rows. `fused` uses the softmax+cross-entropy shortcut (gradient w.r.t. the logits
  * and backwardFromLogits), exactly as Sequential.trainOnBatch does.
  */
-function checkDenseWithLoss(loss: LossName, activation: string, fused: boolean, soft: boolean, n: number, seed: number): { stats: Stats; dx: Float32Array; grads: Float32Array[] } {
+function checkDenseWithLoss(
+  loss: LossName,
+  activation: string,
+  fused: boolean,
+  soft: boolean,
+  n: number,
+  seed: number,
+): { stats: Stats; dx: Float32Array; grads: Float32Array[] } {
   const rng = new Rng(seed);
   const cols = 4;
   const layer = new Dense({ units: cols, activation });
@@ -459,7 +702,10 @@ function checkDenseWithLoss(loss: LossName, activation: string, fused: boolean, 
   lossForward(reference, loss, n, cols, p, t, grad, fused);
   const dx = copy(fused ? layer.backwardFromLogits(grad, n, c0) : layer.backward(grad, n, c0));
   const grads = layer.weights.map((w) => copy(w.grad!));
-  const objective = () => ({ value: lossForward(reference, loss, n, cols, layer.forward(x, n, true, ctx()), t, null, false) / n, pattern: '' });
+  const objective = () => ({
+    value: lossForward(reference, loss, n, cols, layer.forward(x, n, true, ctx()), t, null, false) / n,
+    pattern: '',
+  });
   const stats: Stats = { checked: 0, skipped: 0, worst: 0 };
   compareArray(`${loss} dx`, x, dx, objective, '', lossTol(dx), rng, stats);
   layer.weights.forEach((w, i) => compareArray(`${loss} d${w.name}`, w.value, grads[i], objective, '', lossTol(grads[i]), rng, stats));
@@ -508,7 +754,16 @@ describe('gradcheck: losses', () => {
     checkLossOnOutputs('mean_squared_error', 3, 5, false, 720);
     checkLossOnOutputs('mean_squared_error', 1, 4, true, 721);
     // and the value itself: rows (0.5, 0) vs (1, 0) and (0, 0) vs (0, 1): ((0.25 + 0)/2 + (0 + 1)/2) summed
-    const l = lossForward(reference, 'mean_squared_error', 2, 2, Float32Array.from([0.5, 0, 0, 0]), Float32Array.from([1, 0, 0, 1]), null, false);
+    const l = lossForward(
+      reference,
+      'mean_squared_error',
+      2,
+      2,
+      Float32Array.from([0.5, 0, 0, 0]),
+      Float32Array.from([1, 0, 0, 1]),
+      null,
+      false,
+    );
     assert.ok(close(l, 0.125 + 0.5, { rtol: 1e-7, atol: 0 }), `summed MSE ${l}`);
   });
 
@@ -529,14 +784,19 @@ describe('gradcheck: losses', () => {
 function wholeModelCheck(loss: LossName, n: number, seed: number, bn = true, image = false): Stats {
   const rng = new Rng(seed);
   const inputShape = image ? [8, 8, 1] : [7, 7, 2];
-  const model = new Sequential({ kernels: reference, seed, layers: [
-    image ? new Conv2D({ filters: 4, kernelSize: 3, activation: 'relu', inputShape })
-      : new Conv2D({ filters: 4, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', inputShape }),
-    ...(bn ? [new BatchNormalization()] : []),
-    new MaxPooling2D({ poolSize: 2 }),
-    new Flatten(),
-    new Dense({ units: 5, activation: 'softmax' }),
-  ] });
+  const model = new Sequential({
+    kernels: reference,
+    seed,
+    layers: [
+      image
+        ? new Conv2D({ filters: 4, kernelSize: 3, activation: 'relu', inputShape })
+        : new Conv2D({ filters: 4, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', inputShape }),
+      ...(bn ? [new BatchNormalization()] : []),
+      new MaxPooling2D({ poolSize: 2 }),
+      new Flatten(),
+      new Dense({ units: 5, activation: 'softmax' }),
+    ],
+  });
   model.build();
   for (const l of model.layers) randomizeWeights(l, rng);
   model.compile({ optimizer: new SGD({ learningRate: 0 }), loss });
@@ -546,7 +806,10 @@ function wholeModelCheck(loss: LossName, n: number, seed: number, bn = true, ima
   const t = targets(n, classes, false, rng);
   const all = model.layers.flatMap((l) => l.weights);
   const saved = all.map((w) => copy(w.value));
-  const restoreFrozen = (): void => all.forEach((w, i) => { if (!w.grad) w.value.set(saved[i]); });
+  const restoreFrozen = (): void =>
+    all.forEach((w, i) => {
+      if (!w.grad) w.value.set(saved[i]);
+    });
 
   // loss without an optimizer step: the same forward as trainOnBatch, layer by layer so that the
   // kink pattern (conv ReLU bits, pooling winners) can be read off along the way
@@ -568,14 +831,22 @@ function wholeModelCheck(loss: LossName, n: number, seed: number, bn = true, ima
   const r = model.trainOnBatch(x, t, n, model.context(new Rng(CTX_SEED)));
   assert.equal((model.layers[0] as Conv2D).pooledBy !== null, image, 'fused first layer');
   assert.ok(close(r.loss / n, base.value, { rtol: 1e-6, atol: 0 }), `trainOnBatch loss ${r.loss / n} vs forward ${base.value}`);
-  all.forEach((w, i) => assert.deepEqual(w.grad ? Array.from(w.value) : [], w.grad ? Array.from(saved[i]) : [], `SGD(lr=0) moved ${w.name}`));
-  const trainable = model.layers.flatMap((l) => l.weights.filter((w) => w.grad).map((w) => ({ name: `${l.name}/${w.name}`, w, g: copy(w.grad!) })));
+  all.forEach((w, i) =>
+    assert.deepEqual(w.grad ? Array.from(w.value) : [], w.grad ? Array.from(saved[i]) : [], `SGD(lr=0) moved ${w.name}`),
+  );
+  const trainable = model.layers.flatMap((l) =>
+    l.weights.filter((w) => w.grad).map((w) => ({ name: `${l.name}/${w.name}`, w, g: copy(w.grad!) })),
+  );
   assert.equal(trainable.length, bn ? 6 : 4); // conv kernel+bias, gamma, beta, dense kernel+bias
 
   const stats: Stats = { checked: 0, skipped: 0, worst: 0 };
-  for (const { name, w, g } of trainable) compareArray(`model(${loss}) ${name}`, w.value, g, objective, base.pattern, modelTol(g), rng, stats, 5e-3);
+  for (const { name, w, g } of trainable)
+    compareArray(`model(${loss}) ${name}`, w.value, g, objective, base.pattern, modelTol(g), rng, stats, 5e-3);
   restoreFrozen();
-  assert.ok(stats.checked >= 2 * (stats.checked + stats.skipped) / 3, `only ${stats.checked} of ${stats.checked + stats.skipped} were away from kinks`);
+  assert.ok(
+    stats.checked >= (2 * (stats.checked + stats.skipped)) / 3,
+    `only ${stats.checked} of ${stats.checked + stats.skipped} were away from kinks`,
+  );
   return stats;
 }
 

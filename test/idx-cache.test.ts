@@ -15,11 +15,16 @@ import { expectDigitsError, escapeRe, idxBuffer, tempDir, writeIdx } from './hel
 function pixels(n: number, seed: number): Uint8Array {
   const out = new Uint8Array(n);
   let s = seed >>> 0;
-  for (let i = 0; i < n; i++) { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; out[i] = s >>> 24; }
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s >>> 24;
+  }
   return out;
 }
 
-const N = 1600, H = 28, W = 28; // 1.25 MB of pixels
+const N = 1600,
+  H = 28,
+  W = 28; // 1.25 MB of pixels
 
 function writeImages(file: string, seed: number): Uint8Array {
   const data = pixels(N * H * W, seed);
@@ -31,8 +36,14 @@ function writeImages(file: string, seed: number): Uint8Array {
 describe('decoded idx cache', () => {
   const home = process.env.HOME;
   let fakeHome: string;
-  before(() => { fakeHome = tempDir('digits-home-'); process.env.HOME = fakeHome; delete process.env.DIGITS_DATA_CACHE; });
-  after(() => { process.env.HOME = home; });
+  before(() => {
+    fakeHome = tempDir('digits-home-');
+    process.env.HOME = fakeHome;
+    delete process.env.DIGITS_DATA_CACHE;
+  });
+  after(() => {
+    process.env.HOME = home;
+  });
 
   test('a gzipped source leaves an entry beside the data that later reads are served from', () => {
     const dir = tempDir('digits-cache-');
@@ -77,7 +88,10 @@ describe('decoded idx cache', () => {
     fs.writeFileSync(file, gz);
     fs.utimesSync(file, st.atime, st.mtime);
     assert.deepEqual(readIdx(file, { cache: true }).data, other);
-    assert.deepEqual(Array.from(readIdxAsFloat(file, { cache: true }).data.subarray(0, 64)), Array.from(other.subarray(0, 64), (b) => Math.fround(b / 255)));
+    assert.deepEqual(
+      Array.from(readIdxAsFloat(file, { cache: true }).data.subarray(0, 64)),
+      Array.from(other.subarray(0, 64), (b) => Math.fround(b / 255)),
+    );
     // and the entry now holds the new bytes
     const entry = fs.readFileSync(entryPaths(file)[0]);
     assert.deepEqual(new Uint8Array(entry.subarray(ENTRY_HEADER_BYTES + 16)), other);
@@ -113,7 +127,7 @@ describe('decoded idx cache', () => {
     assert.deepEqual(readIdx(file, { cache: true }).data, data);
   });
 
-  test('the float reader gives imagesToFloat\'s values and readIdx\'s errors, raw or gzipped', () => {
+  test("the float reader gives imagesToFloat's values and readIdx's errors, raw or gzipped", () => {
     const dir = tempDir('digits-cache-');
     const data = pixels(3 * 5 * 7, 6);
     const raw = writeIdx(path.join(dir, 'raw.idx'), { dims: [3, 5, 7], data });
@@ -134,7 +148,7 @@ describe('decoded idx cache', () => {
     }
   });
 
-  test('loadDatasetTensors gives loadDataset + toTensor\'s tensors to the bit, cache cold or warm', () => {
+  test("loadDatasetTensors gives loadDataset + toTensor's tensors to the bit, cache cold or warm", () => {
     const dir = tempDir('digits-cache-ds-');
     const labels = (n: number) => Array.from({ length: n }, (_, i) => i % 10);
     writeImages(path.join(dir, `${MNIST_FILES.trainImages}.gz`), 7);
@@ -156,7 +170,10 @@ describe('decoded idx cache', () => {
     assert.deepEqual(loadDataset(dir, 10).train.images, ref.train.images, 'the uint8 loader reads the same entry');
     // the same checks as loadDataset: a label outside the classes names the file
     writeIdx(path.join(dir, `${MNIST_FILES.testLabels}.gz`), { dims: [50], data: [...labels(49), 12] }, true);
-    expectDigitsError(() => loadDatasetTensors(dir, 10), /t10k-labels-idx1-ubyte\.gz: label 12 at index 49 is outside the model's 10 classes/);
+    expectDigitsError(
+      () => loadDatasetTensors(dir, 10),
+      /t10k-labels-idx1-ubyte\.gz: label 12 at index 49 is outside the model's 10 classes/,
+    );
     assert.deepEqual(oneHot(new Uint8Array([1]), 3), new Float32Array([0, 1, 0]));
   });
 });

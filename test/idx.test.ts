@@ -8,7 +8,9 @@ import { escapeRe, expectDigitsError, idxBuffer, tempDir, writeIdx } from './hel
 
 describe('idx reader', () => {
   let dir: string;
-  before(() => { dir = tempDir('digits-idx-'); });
+  before(() => {
+    dir = tempDir('digits-idx-');
+  });
 
   const file = (name: string): string => path.join(dir, name);
   const named = (p: string): RegExp => new RegExp(`^${escapeRe(p)}: `);

@@ -32,32 +32,52 @@ type RGB = [number, number, number];
 /** Paper (per pixel, via `paper`) with pen coverage `cov` of ink `ink` (its colour over the paper's, per channel), as RGB bytes. */
 function paint(W: number, H: number, paper: (x: number, y: number) => RGB, layers: { cov: Float32Array; ink: RGB }[]): Picture {
   const data = new Uint8ClampedArray(W * H * 3);
-  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
-    const o = y * W + x, p = paper(x, y);
-    for (let c = 0; c < 3; c++) {
-      let r = 1;
-      for (const L of layers) r *= 1 - L.cov[o] * (1 - L.ink[c]);
-      data[o * 3 + c] = p[c] * r;
+  for (let y = 0; y < H; y++)
+    for (let x = 0; x < W; x++) {
+      const o = y * W + x,
+        p = paper(x, y);
+      for (let c = 0; c < 3; c++) {
+        let r = 1;
+        for (const L of layers) r *= 1 - L.cov[o] * (1 - L.ink[c]);
+        data[o * 3 + c] = p[c] * r;
+      }
     }
-  }
   return { width: W, height: H, channels: 3, data };
 }
 
 /** The 28×28's ink box (values ≥ 0.25) and centre of mass. */
 function geometry(d: ArrayLike<number>) {
-  let x0 = 28, x1 = -1, y0 = 28, y1 = -1, m = 0, cx = 0, cy = 0;
-  for (let y = 0; y < 28; y++) for (let x = 0; x < 28; x++) {
-    const v = d[y * 28 + x];
-    m += v; cx += x * v; cy += y * v;
-    if (v >= 0.25) { x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y); }
-  }
+  let x0 = 28,
+    x1 = -1,
+    y0 = 28,
+    y1 = -1,
+    m = 0,
+    cx = 0,
+    cy = 0;
+  for (let y = 0; y < 28; y++)
+    for (let x = 0; x < 28; x++) {
+      const v = d[y * 28 + x];
+      m += v;
+      cx += x * v;
+      cy += y * v;
+      if (v >= 0.25) {
+        x0 = Math.min(x0, x);
+        x1 = Math.max(x1, x);
+        y0 = Math.min(y0, y);
+        y1 = Math.max(y1, y);
+      }
+    }
   return { box: [x0, x1, y0, y1], cx: cx / m, cy: cy / m };
 }
 
 /** Mean absolute difference of two 28×28s relative to the first's mass. */
 function relDiff(a: Float32Array, b: Float32Array): number {
-  let d = 0, s = 0;
-  for (let i = 0; i < a.length; i++) { d += Math.abs(a[i] - b[i]); s += a[i]; }
+  let d = 0,
+    s = 0;
+  for (let i = 0; i < a.length; i++) {
+    d += Math.abs(a[i] - b[i]);
+    s += a[i];
+  }
   return d / s;
 }
 
@@ -67,21 +87,29 @@ before(() => {
 });
 
 test('uneven light: a steep gradient and a dark corner are divided out, only the digit is ink', () => {
-  const W = 480, H = 360;
+  const W = 480,
+    H = 360;
   for (const i of picks(10)) {
     const cov = penDrawing(digit(i), W, H, { tall: 160, cx: 330, cy: 200, width: 14 });
     // light falls from 245 on the left to under 80 in the bottom-right corner
-    const paper = (x: number, y: number): RGB => { const l = 245 * (1 - 0.45 * (x / W) - 0.25 * (y / H) ** 2); return [l, l, l]; };
+    const paper = (x: number, y: number): RGB => {
+      const l = 245 * (1 - 0.45 * (x / W) - 0.25 * (y / H) ** 2);
+      return [l, l, l];
+    };
     const pic = paint(W, H, paper, [{ cov, ink: [0.2, 0.2, 0.2] }]);
     const map = inkMap(pic);
     let stray = 0;
-    for (let p = 0; p < W * H; p++) if (map.ink[p] > 0 && cov[p] === 0) {
-      // an anti-aliased rim is fine; ink a few pixels away from any stroke is not
-      const x = p % W, y = (p / W) | 0;
-      let near = false;
-      for (let dy = -3; dy <= 3 && !near; dy++) for (let dx = -3; dx <= 3 && !near; dx++) near = cov[Math.min(H - 1, Math.max(0, y + dy)) * W + Math.min(W - 1, Math.max(0, x + dx))] > 0;
-      if (!near) stray++;
-    }
+    for (let p = 0; p < W * H; p++)
+      if (map.ink[p] > 0 && cov[p] === 0) {
+        // an anti-aliased rim is fine; ink a few pixels away from any stroke is not
+        const x = p % W,
+          y = (p / W) | 0;
+        let near = false;
+        for (let dy = -3; dy <= 3 && !near; dy++)
+          for (let dx = -3; dx <= 3 && !near; dx++)
+            near = cov[Math.min(H - 1, Math.max(0, y + dy)) * W + Math.min(W - 1, Math.max(0, x + dx))] > 0;
+        if (!near) stray++;
+      }
     assert.equal(stray, 0, `digit #${i}: ${stray} pixels of paper taken for ink`);
     // and the darkest paper, right beside the digit, is no darker than ink to a global threshold
     const same = preprocess(paint(W, H, () => [245, 245, 245], [{ cov, ink: [0.2, 0.2, 0.2] }]));
@@ -90,28 +118,35 @@ test('uneven light: a steep gradient and a dark corner are divided out, only the
 });
 
 test('coloured ink and paper: blue ballpoint on grey paper of the same luminance is found in its colour channels', () => {
-  const W = 300, H = 300;
+  const W = 300,
+    H = 300;
   const grey: RGB = [150, 150, 150];
   const ink: RGB = [75 / 150, 165 / 150, 255 / 150]; // (75, 165, 255) on this paper: luma 148 against 150
-  const got: Float32Array[] = [], want: number[] = [];
+  const got: Float32Array[] = [],
+    want: number[] = [];
   for (const i of picks(20)) {
     const cov = penDrawing(digit(i), W, H, { tall: 200, cx: 150, cy: 150, width: 16 });
     const pic = paint(W, H, () => grey, [{ cov, ink }]);
     // red (75 against 150) and blue (255 against 150, lighter) carry the ink; green (165) hardly
     const map = inkMap(pic);
     assert.ok(map.weights[0] > 0.4 && map.weights[1] < 0.2, `weights ${map.weights.map((w) => w.toFixed(2))}`);
-    got.push(preprocess(pic)); want.push(label(i));
+    got.push(preprocess(pic));
+    want.push(label(i));
     // gray alone has nothing to go on
     const rgba = new Uint8ClampedArray(W * H * 4);
     for (let p = 0; p < W * H; p++) rgba.set([pic.data[p * 3], pic.data[p * 3 + 1], pic.data[p * 3 + 2], 255], p * 4);
-    assert.throws(() => preprocess(rgbaToGray(rgba, W, H)), (e: unknown) => e instanceof ImageError && e.status === 422);
+    assert.throws(
+      () => preprocess(rgbaToGray(rgba, W, H)),
+      (e: unknown) => e instanceof ImageError && e.status === 422,
+    );
   }
   const ok = read(got).filter((d, k) => d === want[k]).length;
   assert.ok(ok >= 18, `${ok}/20 read`);
 });
 
 test('thin strokes: a 1-pixel pen on a large canvas comes out as thick as MNIST strokes', () => {
-  const W = 500, H = 500;
+  const W = 500,
+    H = 500;
   const ids = picks(30);
   const got = ids.map((i, k) => {
     const cov = penDrawing(digit(i), W, H, { tall: 380, cx: 250, cy: 250, width: 1, aliased: k % 2 === 0 });
@@ -125,29 +160,55 @@ test('thin strokes: a 1-pixel pen on a large canvas comes out as thick as MNIST 
   const mnist = ids.map((i) => rel(Float32Array.from(digit(i), (v) => v / 255)));
   const ours = got.map(rel);
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  assert.ok(mean(ours) >= 0.8 * mean(mnist), `stroke width ${mean(ours).toFixed(3)} of the digit against MNIST's ${mean(mnist).toFixed(3)}`);
+  assert.ok(
+    mean(ours) >= 0.8 * mean(mnist),
+    `stroke width ${mean(ours).toFixed(3)} of the digit against MNIST's ${mean(mnist).toFixed(3)}`,
+  );
   assert.ok(Math.min(...ours) >= 0.8 * STROKE.low, `thinnest ${Math.min(...ours).toFixed(3)}`);
   const ok = read(got).filter((d, k) => d === label(ids[k])).length;
   assert.ok(ok >= 26, `${ok}/30 read`);
 });
 
 test('ruled paper, a margin and a frame around the digit are dropped: the digit reads as on plain paper', () => {
-  const W = 420, H = 560;
+  const W = 420,
+    H = 560;
   for (const i of picks(12)) {
     const cov = penDrawing(digit(i), W, H, { tall: 150, cx: 230, cy: 280, width: 7 });
     const paper = (): RGB => [235, 233, 225];
     const plain = preprocess(paint(W, H, paper, [{ cov, ink: [0.15, 0.15, 0.5] }]));
     // blue rules every 38 px, slightly tilted, and a red margin
-    const rules = new Float32Array(W * H), margin = new Float32Array(W * H);
+    const rules = new Float32Array(W * H),
+      margin = new Float32Array(W * H);
     for (let y = 20; y < H; y += 38) drawLine(rules, W, H, 0, y, W, y + 6, 2);
     drawLine(margin, W, H, 60, 0, 62, H, 2);
-    const ruled = preprocess(paint(W, H, paper, [{ cov: rules, ink: [0.55, 0.7, 0.95] }, { cov: margin, ink: [0.9, 0.35, 0.4] }, { cov, ink: [0.15, 0.15, 0.5] }]));
+    const ruled = preprocess(
+      paint(W, H, paper, [
+        { cov: rules, ink: [0.55, 0.7, 0.95] },
+        { cov: margin, ink: [0.9, 0.35, 0.4] },
+        { cov, ink: [0.15, 0.15, 0.5] },
+      ]),
+    );
     // a box drawn around the digit with the same pen, clear of it
     const frame = new Float32Array(W * H);
-    for (const [ax, ay, bx, by] of [[110, 150, 350, 150], [350, 150, 350, 410], [350, 410, 110, 410], [110, 410, 110, 150]]) drawLine(frame, W, H, ax, ay, bx, by, 7);
-    const framed = preprocess(paint(W, H, paper, [{ cov: frame, ink: [0.15, 0.15, 0.5] }, { cov, ink: [0.15, 0.15, 0.5] }]));
-    for (const [what, d] of [['ruled', ruled], ['framed', framed]] as const) {
-      const a = geometry(plain), b = geometry(d);
+    for (const [ax, ay, bx, by] of [
+      [110, 150, 350, 150],
+      [350, 150, 350, 410],
+      [350, 410, 110, 410],
+      [110, 410, 110, 150],
+    ])
+      drawLine(frame, W, H, ax, ay, bx, by, 7);
+    const framed = preprocess(
+      paint(W, H, paper, [
+        { cov: frame, ink: [0.15, 0.15, 0.5] },
+        { cov, ink: [0.15, 0.15, 0.5] },
+      ]),
+    );
+    for (const [what, d] of [
+      ['ruled', ruled],
+      ['framed', framed],
+    ] as const) {
+      const a = geometry(plain),
+        b = geometry(d);
       assert.ok(Math.max(...a.box.map((v, k) => Math.abs(v - b.box[k]))) <= 2, `digit #${i} ${what}: box ${b.box} against ${a.box}`);
       assert.ok(Math.hypot(a.cx - b.cx, a.cy - b.cy) <= 1, `digit #${i} ${what}: centre of mass moved`);
       assert.deepEqual(read([d]), read([plain]), `digit #${i} ${what}`);
@@ -157,11 +218,22 @@ test('ruled paper, a margin and a frame around the digit are dropped: the digit 
 
 test('a row written on lit paper in blue ink reads left to right', async () => {
   const ids = [picks(1, 1)[0], picks(1, 3)[0], picks(1, 1)[0], picks(1, 11)[0]]; // 2 0 2 6
-  const W = 900, H = 320;
+  const W = 900,
+    H = 320;
   const covs = ids.map((i, k) => penDrawing(digit(i), W, H, { tall: 150, cx: 150 + 200 * k, cy: 160, width: 6 }));
   const cov = covs.reduce((a, c) => a.map((v, p) => Math.max(v, c[p])));
-  const pic = paint(W, H, (x, y) => { const l = 235 - 80 * (x / W) - 30 * (y / H); return [l, l, l * 0.95]; }, [{ cov, ink: [0.15, 0.15, 0.55] }]);
-  const png = await sharp(Buffer.from(pic.data), { raw: { width: W, height: H, channels: 3 } }).jpeg({ quality: 85 }).toBuffer();
+  const pic = paint(
+    W,
+    H,
+    (x, y) => {
+      const l = 235 - 80 * (x / W) - 30 * (y / H);
+      return [l, l, l * 0.95];
+    },
+    [{ cov, ink: [0.15, 0.15, 0.55] }],
+  );
+  const png = await sharp(Buffer.from(pic.data), { raw: { width: W, height: H, channels: 3 } })
+    .jpeg({ quality: 85 })
+    .toBuffer();
   const parts = await imageToDigits(png, 'row.jpg', true);
   assert.equal(read(parts).join(''), ids.map(label).join(''));
   assert.deepEqual(read(preprocessRow(pic)), read(parts));
@@ -176,11 +248,25 @@ async function digitRaw(i: number, W = 120, H = 160): Promise<{ raw: Buffer; W: 
 test('decoding: an EXIF-rotated JPEG comes out upright', async () => {
   const i = picks(1, 7)[0];
   const { raw, W, H } = await digitRaw(i);
-  const up = await decodeImage(await sharp(raw, { raw: { width: W, height: H, channels: 3 } }).jpeg({ quality: 95 }).toBuffer());
-  for (const [angle, orientation] of [[270, 6], [90, 8], [180, 3]]) {
+  const up = await decodeImage(
+    await sharp(raw, { raw: { width: W, height: H, channels: 3 } })
+      .jpeg({ quality: 95 })
+      .toBuffer(),
+  );
+  for (const [angle, orientation] of [
+    [270, 6],
+    [90, 8],
+    [180, 3],
+  ]) {
     // the sensor's pixels lie sideways; the tag says how to turn them
-    const side = await sharp(raw, { raw: { width: W, height: H, channels: 3 } }).rotate(angle).raw().toBuffer({ resolveWithObject: true });
-    const jpeg = await sharp(side.data, { raw: { width: side.info.width, height: side.info.height, channels: 3 } }).withMetadata({ orientation }).jpeg({ quality: 95 }).toBuffer();
+    const side = await sharp(raw, { raw: { width: W, height: H, channels: 3 } })
+      .rotate(angle)
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    const jpeg = await sharp(side.data, { raw: { width: side.info.width, height: side.info.height, channels: 3 } })
+      .withMetadata({ orientation })
+      .jpeg({ quality: 95 })
+      .toBuffer();
     assert.equal((await sharp(jpeg).metadata()).orientation, orientation);
     const got = await decodeImage(jpeg);
     assert.deepEqual([got.width, got.height], [up.width, up.height], `orientation ${orientation}`);
@@ -210,40 +296,65 @@ test('decoding: palette and 1-bit PNGs, 16-bit PNGs, CMYK JPEGs and ICC profiles
   // the profile is applied, not ignored: a colour comes back as it was
   const px = Buffer.alloc(16 * 16 * 3);
   for (let p = 0; p < 256; p++) px.set([200, 120, 60], p * 3);
-  const p3 = await decodeImage(await sharp(px, { raw: { width: 16, height: 16, channels: 3 } }).withIccProfile('p3').png().toBuffer());
-  assert.ok([200, 120, 60].every((v, c) => Math.abs(p3.data[c] - v) <= 3), `P3 decoded to ${Array.from(p3.data).slice(0, 3)}`);
+  const p3 = await decodeImage(
+    await sharp(px, { raw: { width: 16, height: 16, channels: 3 } })
+      .withIccProfile('p3')
+      .png()
+      .toBuffer(),
+  );
+  assert.ok(
+    [200, 120, 60].every((v, c) => Math.abs(p3.data[c] - v) <= 3),
+    `P3 decoded to ${Array.from(p3.data).slice(0, 3)}`,
+  );
 });
 
 test('decoding: the first picture of an animated WebP or a multi-picture JPEG is the one read', async () => {
   const i = picks(1, 30)[0];
   const { raw, W, H } = await digitRaw(i);
   const blank = Buffer.alloc(raw.length, 250);
-  const anim = (pages: Buffer[]) => sharp(Buffer.concat(pages), { raw: { width: W, height: H * pages.length, channels: 3, pageHeight: H } }).webp({ loop: 0, lossless: true }).toBuffer();
+  const anim = (pages: Buffer[]) =>
+    sharp(Buffer.concat(pages), { raw: { width: W, height: H * pages.length, channels: 3, pageHeight: H } })
+      .webp({ loop: 0, lossless: true })
+      .toBuffer();
   const first = await anim([raw, blank]);
   assert.equal((await sharp(first).metadata()).pages, 2);
   const [d] = await imageToDigits(first, 'anim.webp');
-  const base = preprocess(await decodeImage(await sharp(raw, { raw: { width: W, height: H, channels: 3 } }).png().toBuffer()));
+  const base = preprocess(
+    await decodeImage(
+      await sharp(raw, { raw: { width: W, height: H, channels: 3 } })
+        .png()
+        .toBuffer(),
+    ),
+  );
   assert.ok(relDiff(base, d) < 0.1);
   await assert.rejects(imageToDigits(await anim([blank, raw]), 'anim.webp'), (e: unknown) => e instanceof ImageError && e.status === 422);
   // a multi-picture JPEG (MPO) is its primary picture followed by the others
-  const jpeg = (b: Buffer) => sharp(b, { raw: { width: W, height: H, channels: 3 } }).jpeg({ quality: 95 }).toBuffer();
+  const jpeg = (b: Buffer) =>
+    sharp(b, { raw: { width: W, height: H, channels: 3 } })
+      .jpeg({ quality: 95 })
+      .toBuffer();
   const [m] = await imageToDigits(Buffer.concat([await jpeg(raw), await jpeg(blank)]), 'mpo.jpg');
   assert.ok(relDiff(base, m) < 0.1);
 });
 
 test('blank pages are refused however they are lit, coloured or ruled; faint pencil is not', async () => {
   const empty = new Uint8Array(784);
-  let refused = 0, n = 0;
-  for (const kind of RENDER_KINDS.filter((k) => k !== 'frame')) for (let s = 1; s <= 4; s++) {
-    n++;
-    try { await imageToDigits(await renderRealistic(empty, kind, s, empty), `blank ${kind}`); } catch (e) {
-      assert.ok(e instanceof ImageError && e.status === 422 && /no digit found/.test(e.message), String(e));
-      refused++;
+  let refused = 0,
+    n = 0;
+  for (const kind of RENDER_KINDS.filter((k) => k !== 'frame'))
+    for (let s = 1; s <= 4; s++) {
+      n++;
+      try {
+        await imageToDigits(await renderRealistic(empty, kind, s, empty), `blank ${kind}`);
+      } catch (e) {
+        assert.ok(e instanceof ImageError && e.status === 422 && /no digit found/.test(e.message), String(e));
+        refused++;
+      }
     }
-  }
   assert.ok(refused >= n - 2, `${refused}/${n} blank pages refused`);
   // pencil at 10% contrast on clean paper is a digit
-  const W = 200, H = 200;
+  const W = 200,
+    H = 200;
   const i = picks(1, 40)[0];
   const cov = penDrawing(digit(i), W, H, { tall: 150, cx: 100, cy: 100, width: 8 });
   const pic = paint(W, H, () => [225, 225, 228], [{ cov, ink: [0.9, 0.9, 0.9] }]);

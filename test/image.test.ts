@@ -27,12 +27,26 @@ const toFloat = (d: Uint8Array) => Float32Array.from(d, (v) => v / 255);
 
 /** Ink box (pixels ≥ 0.25) and centre of mass of a 28×28. */
 function geometry(d: ArrayLike<number>) {
-  let x0 = 28, x1 = -1, y0 = 28, y1 = -1, m = 0, cx = 0, cy = 0;
-  for (let y = 0; y < 28; y++) for (let x = 0; x < 28; x++) {
-    const v = d[y * 28 + x];
-    m += v; cx += x * v; cy += y * v;
-    if (v >= 0.25) { x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y); }
-  }
+  let x0 = 28,
+    x1 = -1,
+    y0 = 28,
+    y1 = -1,
+    m = 0,
+    cx = 0,
+    cy = 0;
+  for (let y = 0; y < 28; y++)
+    for (let x = 0; x < 28; x++) {
+      const v = d[y * 28 + x];
+      m += v;
+      cx += x * v;
+      cy += y * v;
+      if (v >= 0.25) {
+        x0 = Math.min(x0, x);
+        x1 = Math.max(x1, x);
+        y0 = Math.min(y0, y);
+        y1 = Math.max(y1, y);
+      }
+    }
   return { box: [x0, x1, y0, y1], cx: cx / m, cy: cy / m };
 }
 
@@ -55,9 +69,14 @@ before(() => {
 test('an MNIST digit already in MNIST form passes through (nearly) unchanged', () => {
   let rel = 0;
   for (let i = 0; i < 200; i++) {
-    const o = toFloat(digit(i)), p = preprocess({ width: 28, height: 28, data: digit(i) });
-    let d = 0, s = 0;
-    for (let j = 0; j < 784; j++) { d += Math.abs(p[j] - o[j]); s += o[j]; }
+    const o = toFloat(digit(i)),
+      p = preprocess({ width: 28, height: 28, data: digit(i) });
+    let d = 0,
+      s = 0;
+    for (let j = 0; j < 784; j++) {
+      d += Math.abs(p[j] - o[j]);
+      s += o[j];
+    }
     rel += d / s / 200;
   }
   assert.ok(rel < 0.1, `mean relative L1 change ${rel.toFixed(3)}`);
@@ -70,18 +89,24 @@ test('re-rendered digits (large, off-centre, noisy, inverted, PNG/JPEG/WebP/RGBA
   let agreeAll = 0;
   for (const variant of VARIANTS) {
     const got: Float32Array[] = [];
-    let edge = 0, com = 0, within2 = 0;
+    let edge = 0,
+      com = 0,
+      within2 = 0;
     for (let i = 0; i < N; i++) {
       const [d] = await imageToDigits(await renderDigit(digit(i), variant, i + 1), `${variant} #${i}`);
       got.push(d);
-      const a = geometry(originals[i]), b = geometry(d);
+      const a = geometry(originals[i]),
+        b = geometry(d);
       const worst = Math.max(...a.box.map((v, k) => Math.abs(v - b.box[k])));
-      edge += worst / N; within2 += worst <= 2 ? 1 : 0;
+      edge += worst / N;
+      within2 += worst <= 2 ? 1 : 0;
       com += Math.hypot(a.cx - b.cx, a.cy - b.cy) / N;
     }
     const agree = classify(model, got).filter((p, i) => p.top[0].digit === want[i]).length;
     agreeAll += agree;
-    lines.push(`${variant}: agreement ${agree}/${N}, ink box edges off by ${edge.toFixed(2)} px on average (${within2}/${N} within 2 px), centre of mass off by ${com.toFixed(2)} px`);
+    lines.push(
+      `${variant}: agreement ${agree}/${N}, ink box edges off by ${edge.toFixed(2)} px on average (${within2}/${N} within 2 px), centre of mass off by ${com.toFixed(2)} px`,
+    );
     assert.ok(within2 >= 0.9 * N, lines.at(-1));
     assert.ok(com < 1, lines.at(-1));
     assert.ok(agree >= 0.9 * N, lines.at(-1));
@@ -97,8 +122,15 @@ test('a row of digits splits into connected components read left to right', asyn
   const row = await renderRow(picks.map(digit));
   const parts = await imageToDigits(row, 'row', true);
   assert.equal(parts.length, picks.length);
-  const want = classify(model, picks.map((i) => toFloat(digit(i)))).map((p) => p.top[0].digit).join('');
-  const got = classify(model, parts).map((p) => p.top[0].digit).join('');
+  const want = classify(
+    model,
+    picks.map((i) => toFloat(digit(i))),
+  )
+    .map((p) => p.top[0].digit)
+    .join('');
+  const got = classify(model, parts)
+    .map((p) => p.top[0].digit)
+    .join('');
   assert.equal(got, want);
 });
 
@@ -106,7 +138,9 @@ test('blank and contrast-less pictures are refused, not guessed', async () => {
   await expectImageError(imageToDigits(await blankPng(255), 'white.png'), 422, /^white\.png: no digit found/);
   await expectImageError(imageToDigits(await blankPng(0), 'black.png'), 422, /no digit found/);
   const grain = Buffer.from(Array.from({ length: 96 * 96 }, (_v, i) => 200 + ((i * 7919) % 13)));
-  const noisy = await sharp(grain, { raw: { width: 96, height: 96, channels: 1 } }).jpeg().toBuffer();
+  const noisy = await sharp(grain, { raw: { width: 96, height: 96, channels: 1 } })
+    .jpeg()
+    .toBuffer();
   await expectImageError(imageToDigits(noisy, 'paper.jpg'), 422, /no digit found/);
 });
 
@@ -115,9 +149,19 @@ test('broken, foreign and oversized files give one-line errors before decoding',
   await expectImageError(decodeImage(Buffer.alloc(0), 'empty.png'), 400, /empty file/);
   await expectImageError(decodeImage(Buffer.from('hello, not an image'), 'x.png'), 415, /not a PNG, JPEG or WebP/);
   await expectImageError(decodeImage(png.subarray(0, png.length >> 1), 'half.png'), 400, /cannot decode the PNG/);
-  await expectImageError(decodeImage(hugePngHeader(10_000, 10_000), 'bomb.png'), 413, /^bomb\.png: 10000x10000 pixels, more than the 40 megapixel limit$/);
-  await expectImageError(decodeImage(hugePngHeader(30_000, 30_000), 'bomb.png'), 413, /^bomb\.png: (30000x30000 pixels, )?more than the 40 megapixel limit$/);
-  const gif = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#fff' } }).gif().toBuffer();
+  await expectImageError(
+    decodeImage(hugePngHeader(10_000, 10_000), 'bomb.png'),
+    413,
+    /^bomb\.png: 10000x10000 pixels, more than the 40 megapixel limit$/,
+  );
+  await expectImageError(
+    decodeImage(hugePngHeader(30_000, 30_000), 'bomb.png'),
+    413,
+    /^bomb\.png: (30000x30000 pixels, )?more than the 40 megapixel limit$/,
+  );
+  const gif = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#fff' } })
+    .gif()
+    .toBuffer();
   await expectImageError(decodeImage(gif, 'a.gif'), 415, /gif images are not supported/);
   await expectImageError(decodeImage(Buffer.alloc(MAX_FILE_BYTES + 1), 'big.png'), 413, /MiB limit/);
   const dir = tempDir();
@@ -130,22 +174,55 @@ test('broken, foreign and oversized files give one-line errors before decoding',
 
 test('digits predict <model> <images...> --json --show; --index still works; neither is a usage error', async () => {
   const dir = tempDir();
-  const files = await Promise.all([['a.png', 'png'], ['b.jpg', 'jpeg'], ['c.webp', 'webp']].map(async ([name, v], i) => {
-    const f = path.join(dir, name);
-    fs.writeFileSync(f, await renderDigit(digit(i), v as 'png', i + 7));
-    return f;
-  }));
-  const cap = () => { const o = { out: '', err: '' }; return { o, io: { stdout: (s: string) => { o.out += s; }, stderr: (s: string) => { o.err += s; } } }; };
+  const files = await Promise.all(
+    [
+      ['a.png', 'png'],
+      ['b.jpg', 'jpeg'],
+      ['c.webp', 'webp'],
+    ].map(async ([name, v], i) => {
+      const f = path.join(dir, name);
+      fs.writeFileSync(f, await renderDigit(digit(i), v as 'png', i + 7));
+      return f;
+    }),
+  );
+  const cap = () => {
+    const o = { out: '', err: '' };
+    return {
+      o,
+      io: {
+        stdout: (s: string) => {
+          o.out += s;
+        },
+        stderr: (s: string) => {
+          o.err += s;
+        },
+      },
+    };
+  };
   const show = path.join(dir, 'seen.png');
   let c = cap();
   assert.equal(await run(['node', 'digits', 'predict', modelDir, ...files, '--json', '--show', show], c.io), 0, c.o.err);
   const { results } = JSON.parse(c.o.out);
-  assert.deepEqual(results.map((r: { file: string }) => r.file), files);
-  const want = classify(model, [0, 1, 2].map((i) => toFloat(digit(i)))).map((p) => p.top[0].digit);
-  assert.deepEqual(results.map((r: { top: { digit: number }[] }) => r.top[0].digit), want);
+  assert.deepEqual(
+    results.map((r: { file: string }) => r.file),
+    files,
+  );
+  const want = classify(
+    model,
+    [0, 1, 2].map((i) => toFloat(digit(i))),
+  ).map((p) => p.top[0].digit);
+  assert.deepEqual(
+    results.map((r: { top: { digit: number }[] }) => r.top[0].digit),
+    want,
+  );
   assert.equal(results[0].top.length, 3);
   assert.equal(results[0].probabilities.length, 10);
-  assert.deepEqual(await sharp(show).metadata().then((m) => [m.width, m.height]), [3 * 28 * 8, 28 * 8]);
+  assert.deepEqual(
+    await sharp(show)
+      .metadata()
+      .then((m) => [m.width, m.height]),
+    [3 * 28 * 8, 28 * 8],
+  );
 
   c = cap();
   assert.equal(await run(['node', 'digits', 'predict', modelDir, files[0]], c.io), 0);
@@ -155,7 +232,10 @@ test('digits predict <model> <images...> --json --show; --index still works; nei
   fs.writeFileSync(blank, await blankPng());
   c = cap();
   assert.equal(await run(['node', 'digits', 'predict', modelDir, files[0], blank], c.io), 1);
-  assert.equal(c.o.err, `digits: ${blank}: no digit found: the image is blank or has too little contrast\ndigits: 1 of 2 images could not be read\n`);
+  assert.equal(
+    c.o.err,
+    `digits: ${blank}: no digit found: the image is blank or has too little contrast\ndigits: 1 of 2 images could not be read\n`,
+  );
 
   c = cap();
   assert.equal(await run(['node', 'digits', 'predict', '--model', modelDir], c.io), 2);

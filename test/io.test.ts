@@ -55,8 +55,7 @@ function trainTwoSteps(model: Sequential, seed = 21): void {
 
 function movingStatsAreTrained(model: Sequential): boolean {
   const stats = model.layers.filter((l) => l.className === 'BatchNormalization').map((l) => l.weights);
-  return stats.length > 0 && stats.every(([, , mean, variance]) =>
-    mean.value.some((v) => v !== 0) && variance.value.some((v) => v !== 1));
+  return stats.length > 0 && stats.every(([, , mean, variance]) => mean.value.some((v) => v !== 0) && variance.value.some((v) => v !== 1));
 }
 
 /** Bit-for-bit equality (stricter than ===: tells -0 from 0 and compares NaN payloads). */
@@ -69,9 +68,16 @@ const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 /** Runs fn, requires a DigitsError whose message is one line and matches every pattern. */
 function expectDigitsError(fn: () => unknown, ...patterns: RegExp[]): DigitsError {
   let caught: unknown;
-  try { fn(); } catch (e) { caught = e; }
+  try {
+    fn();
+  } catch (e) {
+    caught = e;
+  }
   assert.ok(caught !== undefined, 'expected an error, but none was thrown');
-  assert.ok(caught instanceof DigitsError, `expected a DigitsError, got ${caught instanceof Error ? `${caught.name}: ${caught.message}` : String(caught)}`);
+  assert.ok(
+    caught instanceof DigitsError,
+    `expected a DigitsError, got ${caught instanceof Error ? `${caught.name}: ${caught.message}` : String(caught)}`,
+  );
   assert.doesNotMatch(caught.message, /[\r\n]/, `error message must be one line: ${JSON.stringify(caught.message)}`);
   for (const p of patterns) assert.match(caught.message, p);
   return caught;
@@ -86,7 +92,9 @@ function leftovers(dir: string): string[] {
 // a -tuned twin has its seed's layers: saving it again would test nothing new
 const SEED_LAYERS = PRESETS.filter((p) => !p.tunes);
 let root: string;
-before(() => { root = tempDir('digits-io-'); });
+before(() => {
+  root = tempDir('digits-io-');
+});
 
 describe('save → load round trip', () => {
   for (const preset of SEED_LAYERS) {
@@ -94,8 +102,19 @@ describe('save → load round trip', () => {
       const model = presetModel(preset.name, 7);
       // half the recipe's rate, so a restored default could not pass for a restored value
       const lr = preset.recipe.learningRate / 2;
-      model.compile({ optimizer: preset.recipe.optimizer, optimizerConfig: { learningRate: lr }, loss: preset.recipe.loss, metrics: ['accuracy'] });
-      const metadata = { preset: preset.name, history: { loss: [0.5, 0.25], accuracy: [0.9, 0.95] }, testAccuracy: 0.9912, note: 'é ✓', nested: [{ a: null }] };
+      model.compile({
+        optimizer: preset.recipe.optimizer,
+        optimizerConfig: { learningRate: lr },
+        loss: preset.recipe.loss,
+        metrics: ['accuracy'],
+      });
+      const metadata = {
+        preset: preset.name,
+        history: { loss: [0.5, 0.25], accuracy: [0.9, 0.95] },
+        testAccuracy: 0.9912,
+        note: 'é ✓',
+        nested: [{ a: null }],
+      };
       const dir = path.join(root, 'roundtrip', preset.name);
       saveModel(model, dir, metadata);
 
@@ -136,20 +155,23 @@ describe('save → load round trip', () => {
     assert.ok(!weightsBuffer(back).equals(before));
   });
 
-  test('AdamW saves as Keras\' Adam with its weight_decay (TF.js has no AdamW) and loads back decaying alike', () => {
+  test("AdamW saves as Keras' Adam with its weight_decay (TF.js has no AdamW) and loads back decaying alike", () => {
     const model = presetModel('seed002-mlp', 4);
     model.compile({ optimizer: 'adamw', optimizerConfig: { learningRate: 0.01, weightDecay: 0.05 }, loss: 'categorical_crossentropy' });
     const dir = path.join(root, 'roundtrip', 'adamw');
     saveModel(model, dir);
     const json = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
-    assert.deepEqual(json.trainingConfig.optimizer_config,
-      { class_name: 'Adam', config: { learning_rate: 0.01, beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7, weight_decay: 0.05 } });
+    assert.deepEqual(json.trainingConfig.optimizer_config, {
+      class_name: 'Adam',
+      config: { learning_rate: 0.01, beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7, weight_decay: 0.05 },
+    });
     const back = loadModel(dir).model;
     assert.deepEqual(back.optimizer!.getConfig(), model.optimizer!.getConfig());
     // one step from the same weights: bit-identical to the original's, and unlike Adam without the decay
     const plain = loadModel(dir).model;
     plain.compile({ optimizer: 'adam', optimizerConfig: { learningRate: 0.01 }, loss: 'categorical_crossentropy' });
-    const x = randomImages(4, 21), t = oneHot(4, 10);
+    const x = randomImages(4, 21),
+      t = oneHot(4, 10);
     for (const m of [model, back, plain]) m.trainOnBatch(x.data, t, 4);
     assert.ok(sameBits(weightsBuffer(back), weightsBuffer(model)));
     assert.ok(!weightsBuffer(plain).equals(weightsBuffer(model)));
@@ -215,7 +237,9 @@ describe('save → load round trip', () => {
 
 describe('TF.js loads what we save', () => {
   let tf: Tfjs;
-  before(async () => { tf = await loadTfjs(); });
+  before(async () => {
+    tf = await loadTfjs();
+  });
 
   // TF.js' registered class names for our optimizers (its deserializer looks these up verbatim)
   const TFJS_OPTIMIZER: Record<string, string> = { sgd: 'SGD', rmsprop: 'RMSProp', adam: 'Adam', adamw: 'Adam' };
@@ -233,7 +257,10 @@ describe('TF.js loads what we save', () => {
       // without trainingConfig: topology and weights alone (the optimizer name is checked below)
       const tm = await tfjsLoadDir(tf, dir, { dropTrainingConfig: true });
       try {
-        assert.deepEqual(tm.layers.map((l) => l.name), model.layers.map((l) => l.name));
+        assert.deepEqual(
+          tm.layers.map((l) => l.name),
+          model.layers.map((l) => l.name),
+        );
         const x = randomImages(4, 31);
         const ours = model.predict(x).data;
         const out = tm.predict(tf.tensor4d(x.data, [4, 28, 28, 1])) as import('@tensorflow/tfjs').Tensor;
@@ -248,7 +275,11 @@ describe('TF.js loads what we save', () => {
 
     test(`${preset.name}: TF.js accepts our trainingConfig (${preset.recipe.optimizer}) and userDefinedMetadata`, async () => {
       const model = presetModel(preset.name, 3);
-      model.compile({ optimizer: preset.recipe.optimizer, optimizerConfig: { learningRate: preset.recipe.learningRate }, loss: preset.recipe.loss });
+      model.compile({
+        optimizer: preset.recipe.optimizer,
+        optimizerConfig: { learningRate: preset.recipe.learningRate },
+        loss: preset.recipe.loss,
+      });
       const dir = path.join(root, 'to-tfjs-compiled', preset.name);
       const metadata = { preset: preset.name, testAccuracy: 0.99 };
       saveModel(model, dir, metadata);
@@ -272,7 +303,9 @@ describe('TF.js loads what we save', () => {
 
 describe('we load what TF.js saves', () => {
   let tf: Tfjs;
-  before(async () => { tf = await loadTfjs(); });
+  before(async () => {
+    tf = await loadTfjs();
+  });
 
   // TF.js initialisers are seeded so a failure reproduces with the same weights
   const init = (seed: number) => ({ kernelInitializer: tf.initializers.glorotUniform({ seed }) });
@@ -282,39 +315,65 @@ describe('we load what TF.js saves', () => {
     // strided same conv, BN, valid conv, pooling, dropout, dense relu, dense linear + Activation softmax
     'conv/bn/pool/dropout/activation': {
       shape: [28, 28, 1],
-      build: () => tf.sequential({ layers: [
-        tf.layers.conv2d({ inputShape: [28, 28, 1], filters: 8, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', ...init(1) }),
-        tf.layers.batchNormalization(),
-        tf.layers.conv2d({ filters: 12, kernelSize: 3, padding: 'valid', activation: 'relu', ...init(2) }),
-        tf.layers.maxPooling2d({ poolSize: 2 }),
-        tf.layers.dropout({ rate: 0.25 }),
-        tf.layers.flatten(),
-        tf.layers.dense({ units: 16, activation: 'relu', ...init(3) }),
-        tf.layers.dense({ units: 10, ...init(4) }),
-        tf.layers.activation({ activation: 'softmax' }),
-      ] }),
+      build: () =>
+        tf.sequential({
+          layers: [
+            tf.layers.conv2d({
+              inputShape: [28, 28, 1],
+              filters: 8,
+              kernelSize: 3,
+              strides: 2,
+              padding: 'same',
+              activation: 'relu',
+              ...init(1),
+            }),
+            tf.layers.batchNormalization(),
+            tf.layers.conv2d({ filters: 12, kernelSize: 3, padding: 'valid', activation: 'relu', ...init(2) }),
+            tf.layers.maxPooling2d({ poolSize: 2 }),
+            tf.layers.dropout({ rate: 0.25 }),
+            tf.layers.flatten(),
+            tf.layers.dense({ units: 16, activation: 'relu', ...init(3) }),
+            tf.layers.dense({ units: 10, ...init(4) }),
+            tf.layers.activation({ activation: 'softmax' }),
+          ],
+        }),
     },
     // odd geometry: rectangular kernel and strides without bias, same-padded pooling with its own stride,
     // strided same conv on an odd size, tanh / sigmoid, BN on a dense output with its own momentum / epsilon
     'rectangular/no-bias/same-pool/dense-bn': {
       shape: [28, 28, 1],
-      build: () => tf.sequential({ layers: [
-        tf.layers.conv2d({ inputShape: [28, 28, 1], filters: 6, kernelSize: [5, 3], strides: [2, 1], padding: 'valid', useBias: false, activation: 'tanh', ...init(5) }),
-        tf.layers.maxPooling2d({ poolSize: 3, strides: 2, padding: 'same' }),
-        tf.layers.conv2d({ filters: 10, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', ...init(6) }),
-        tf.layers.flatten(),
-        tf.layers.dense({ units: 20, activation: 'sigmoid', ...init(7) }),
-        tf.layers.batchNormalization({ momentum: 0.9, epsilon: 1e-5 }),
-        tf.layers.dense({ units: 10, activation: 'softmax', ...init(8) }),
-      ] }),
+      build: () =>
+        tf.sequential({
+          layers: [
+            tf.layers.conv2d({
+              inputShape: [28, 28, 1],
+              filters: 6,
+              kernelSize: [5, 3],
+              strides: [2, 1],
+              padding: 'valid',
+              useBias: false,
+              activation: 'tanh',
+              ...init(5),
+            }),
+            tf.layers.maxPooling2d({ poolSize: 3, strides: 2, padding: 'same' }),
+            tf.layers.conv2d({ filters: 10, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', ...init(6) }),
+            tf.layers.flatten(),
+            tf.layers.dense({ units: 20, activation: 'sigmoid', ...init(7) }),
+            tf.layers.batchNormalization({ momentum: 0.9, epsilon: 1e-5 }),
+            tf.layers.dense({ units: 10, activation: 'softmax', ...init(8) }),
+          ],
+        }),
     },
-    'mlp': {
+    mlp: {
       shape: [28, 28, 1],
-      build: () => tf.sequential({ layers: [
-        tf.layers.flatten({ inputShape: [28, 28, 1] }),
-        tf.layers.dense({ units: 32, activation: 'relu', ...init(9) }),
-        tf.layers.dense({ units: 10, activation: 'softmax', ...init(10) }),
-      ] }),
+      build: () =>
+        tf.sequential({
+          layers: [
+            tf.layers.flatten({ inputShape: [28, 28, 1] }),
+            tf.layers.dense({ units: 32, activation: 'relu', ...init(9) }),
+            tf.layers.dense({ units: 10, activation: 'softmax', ...init(10) }),
+          ],
+        }),
     },
   });
 
@@ -326,7 +385,8 @@ describe('we load what TF.js saves', () => {
     const xs = tf.tensor4d(x.data, [8, 28, 28, 1]);
     const ys = tf.tensor2d(oneHot(8, 10), [8, 10]);
     await m.fit(xs, ys, { epochs: 1, batchSize: 4, verbose: 0 });
-    xs.dispose(); ys.dispose();
+    xs.dispose();
+    ys.dispose();
     return m;
   }
 
@@ -335,7 +395,8 @@ describe('we load what TF.js saves', () => {
     const input = tf.tensor4d(x.data, [5, 28, 28, 1]);
     const out = tm.predict(input) as import('@tensorflow/tfjs').Tensor;
     const theirs = await out.data();
-    input.dispose(); out.dispose();
+    input.dispose();
+    out.dispose();
     const d = maxAbsDiff(ours.predict(x).data, theirs);
     assert.ok(d <= 1e-5, `max |ours − tfjs| = ${d}`);
   }
@@ -348,9 +409,15 @@ describe('we load what TF.js saves', () => {
         await tfjsSaveDir(tm, dir);
         const json = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
         // TF.js' own naming (conv2d_Conv2D1, ...) and its manifest order (moving stats last) must be coped with
-        assert.ok(json.weightsManifest[0].weights.every((w: { name: string }) => /_[A-Z]\w*\d+\//.test(w.name)), 'expected TF.js-style weight names');
+        assert.ok(
+          json.weightsManifest[0].weights.every((w: { name: string }) => /_[A-Z]\w*\d+\//.test(w.name)),
+          'expected TF.js-style weight names',
+        );
         const { model } = loadModel(dir);
-        assert.deepEqual(model.layers.map((l) => l.name), tm.layers.map((l) => l.name));
+        assert.deepEqual(
+          model.layers.map((l) => l.name),
+          tm.layers.map((l) => l.name),
+        );
         assert.equal(model.countParams(), tm.countParams());
         await comparePredictions(tm, model);
       } finally {
@@ -404,7 +471,10 @@ describe('damaged model files fail with one-line DigitsErrors naming the file', 
   });
 
   test('unknown layer class (LSTM)', () => {
-    const { dir, file } = damaged((json) => { json.modelTopology.config.layers[2].class_name = 'LSTM'; return { json }; });
+    const { dir, file } = damaged((json) => {
+      json.modelTopology.config.layers[2].class_name = 'LSTM';
+      return { json };
+    });
     expectDigitsError(() => loadModel(dir), at(file), /layer 2 \(conv2d_1, LSTM\): layer class 'LSTM' is not supported/);
   });
 
@@ -415,7 +485,11 @@ describe('damaged model files fail with one-line DigitsErrors naming the file', 
 
   test('weights.bin with extra bytes', () => {
     const { dir, file } = damaged((json, bin) => ({ json, bin: Buffer.concat([bin, Buffer.alloc(8)]) }));
-    expectDigitsError(() => loadModel(dir), at(file), new RegExp(`has ${fs.statSync(path.join(good, 'weights.bin')).size + 8} bytes, the manifest describes`));
+    expectDigitsError(
+      () => loadModel(dir),
+      at(file),
+      new RegExp(`has ${fs.statSync(path.join(good, 'weights.bin')).size + 8} bytes, the manifest describes`),
+    );
   });
 
   test('manifest kernel shape [3,3,1,31] against a [3,3,1,32] layer (weights.bin otherwise consistent)', () => {
@@ -428,13 +502,19 @@ describe('damaged model files fail with one-line DigitsErrors naming the file', 
   });
 
   test('manifest kernel shape [3,3,1,31] with weights.bin unchanged', () => {
-    const { dir, file } = damaged((json) => { json.weightsManifest[0].weights[0].shape = [3, 3, 1, 31]; return { json }; });
+    const { dir, file } = damaged((json) => {
+      json.weightsManifest[0].weights[0].shape = [3, 3, 1, 31];
+      return { json };
+    });
     expectDigitsError(() => loadModel(dir), at(file), /bytes/);
   });
 
   test('manifest kernel shape with the right element count but the wrong shape ([3,3,32,1] for [3,3,1,32])', () => {
     // TF.js refuses this (shape mismatch on assignment); accepting it would silently scramble the kernel
-    const { dir, file } = damaged((json) => { json.weightsManifest[0].weights[0].shape = [3, 3, 32, 1]; return { json }; });
+    const { dir, file } = damaged((json) => {
+      json.weightsManifest[0].weights[0].shape = [3, 3, 32, 1];
+      return { json };
+    });
     expectDigitsError(() => loadModel(dir), at(file), /conv2d\/kernel/, /3,3,32,1/, /3,3,1,32/);
   });
 
@@ -461,19 +541,28 @@ describe('damaged model files fail with one-line DigitsErrors naming the file', 
   });
 
   test('no modelTopology', () => {
-    const { dir, file } = damaged((json) => { delete json.modelTopology; return { json }; });
+    const { dir, file } = damaged((json) => {
+      delete json.modelTopology;
+      return { json };
+    });
     expectDigitsError(() => loadModel(dir), at(file), /no modelTopology/);
   });
 
   test("weight path with '..' is refused even when the file it points at exists", () => {
-    const { dir, file } = damaged((json) => { json.weightsManifest[0].paths = ['../weights.bin']; return { json }; });
+    const { dir, file } = damaged((json) => {
+      json.weightsManifest[0].paths = ['../weights.bin'];
+      return { json };
+    });
     fs.copyFileSync(path.join(good, 'weights.bin'), path.join(path.dirname(dir), 'weights.bin'));
     expectDigitsError(() => loadModel(dir), at(file), /weight path "\.\.\/weights\.bin" must be a relative file name/);
   });
 
   test('absolute weight path is refused', () => {
     const abs = path.join(good, 'weights.bin');
-    const { dir, file } = damaged((json) => { json.weightsManifest[0].paths = [abs]; return { json }; });
+    const { dir, file } = damaged((json) => {
+      json.weightsManifest[0].paths = [abs];
+      return { json };
+    });
     expectDigitsError(() => loadModel(dir), at(file), /must be a relative file name/);
   });
 });
@@ -534,7 +623,10 @@ describe('saving over an existing model directory', () => {
     } finally {
       m.mock.restore();
     }
-    assert.ok(fs.existsSync(path.join(dir, 'model.json')), `the old model is gone from ${dir}; siblings: ${fs.readdirSync(path.dirname(dir)).join(', ')}`);
+    assert.ok(
+      fs.existsSync(path.join(dir, 'model.json')),
+      `the old model is gone from ${dir}; siblings: ${fs.readdirSync(path.dirname(dir)).join(', ')}`,
+    );
     const loaded = loadModel(dir);
     assert.deepEqual(loaded.metadata, { run: 'old' });
     assert.ok(sameBits(weightsBuffer(loaded.model), weightsBuffer(old)));
@@ -554,7 +646,11 @@ describe('saving over an existing model directory', () => {
     const dir = path.join(root, 'atomic', 'not-a-model');
     fs.mkdirSync(dir, { recursive: true });
     fs.writeFileSync(path.join(dir, 'notes.txt'), 'keep me');
-    try { saveModel(small(8), dir); } catch (e) { assert.ok(e instanceof DigitsError, String(e)); }
+    try {
+      saveModel(small(8), dir);
+    } catch (e) {
+      assert.ok(e instanceof DigitsError, String(e));
+    }
     assert.ok(fs.existsSync(path.join(dir, 'notes.txt')), 'saveModel deleted notes.txt, an unrelated file in the target directory');
   });
 });

@@ -26,11 +26,17 @@ function digits(...args: string[]) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-test('convert writes the format out\'s extension names; each file loads back with the same weights', async () => {
+test("convert writes the format out's extension names; each file loads back with the same weights", async () => {
   const dir = tempDir();
   const from = fixture('keras3.8-sequential.keras');
   const original = (await loadModelFile(from)).model;
-  for (const [out, format] of [['a.keras', 'keras'], ['b.h5', 'h5'], ['c', 'tfjs'], ['d.weights.h5', null], ['e.onnx', null]] as const) {
+  for (const [out, format] of [
+    ['a.keras', 'keras'],
+    ['b.h5', 'h5'],
+    ['c', 'tfjs'],
+    ['d.weights.h5', null],
+    ['e.onnx', null],
+  ] as const) {
     const r = digits('convert', from, path.join(dir, out));
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /→/);
@@ -43,7 +49,10 @@ test('convert writes the format out\'s extension names; each file loads back wit
   const leaky = fixture('keras3.8-legacy-functional.h5');
   const refused = digits('convert', leaky, path.join(dir, 'leaky.h5'));
   assert.equal(refused.code, 1);
-  assert.match(refused.stderr, /^digits: .*leaky\.h5: layer conv2d \(Conv2D\): Keras 2 has no name for activation leaky_relu with alpha 0\.2 \(a \.keras file can hold it\)\n$/);
+  assert.match(
+    refused.stderr,
+    /^digits: .*leaky\.h5: layer conv2d \(Conv2D\): Keras 2 has no name for activation leaky_relu with alpha 0\.2 \(a \.keras file can hold it\)\n$/,
+  );
   assert.ok(!fs.existsSync(path.join(dir, 'leaky.h5')));
   assert.equal(digits('convert', leaky, path.join(dir, 'leaky.keras')).code, 0);
   // Keras 3 weights only, onto the architecture of the file they came from
@@ -77,12 +86,20 @@ test('bad files: one line naming the file, exit 1, nothing written', () => {
   assert.match(r3.stderr, /holds weights only \(no model_config\): load it onto an architecture with --weights/);
 });
 
-test('summary of a file prints Keras\' table; --weights puts save_weights files onto model.to_json() architectures', () => {
+test("summary of a file prints Keras' table; --weights puts save_weights files onto model.to_json() architectures", () => {
   const r = digits('summary', fixture('tf2.12-functional.h5'));
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^Model: "/);
   assert.match(r.stdout, /^Total params: /m);
-  const e = digits('evaluate', fixture('tf2.12-mlp-weights.model.json'), '--weights', fixture('tf2.12-mlp-weights.h5'), '--data', SHARED_MNIST, '--json');
+  const e = digits(
+    'evaluate',
+    fixture('tf2.12-mlp-weights.model.json'),
+    '--weights',
+    fixture('tf2.12-mlp-weights.h5'),
+    '--data',
+    SHARED_MNIST,
+    '--json',
+  );
   assert.equal(e.code, 0, e.stderr);
   assert.ok(JSON.parse(e.stdout).accuracy >= 0);
   const wrong = digits('evaluate', 'seed002-cnn', '--weights', fixture('tf2.12-mlp-weights.h5'), '--data', SHARED_MNIST);
@@ -110,56 +127,75 @@ test('models fed raw 0-255 pixels: Rescaling(1/255) first is recognised, --raw-p
   assert.equal(back.metadata?.rawPixels, true);
 });
 
-test('train --from fine-tunes with the file\'s optimizer and its slots, and saves in --out\'s format', { skip: !fs.existsSync(SEED003) && 'no seed003-model.h5' }, async () => {
-  const dir = tempDir();
-  const out = path.join(dir, 'tuned.keras');
-  const r = digits('train', '--from', SEED003, '--data', SHARED_MNIST, '--limit', '640', '--epochs', '1', '--out', out, '--json');
-  assert.equal(r.code, 0, r.stderr);
-  const j = JSON.parse(r.stdout);
-  assert.equal(j.optimizer, 'RMSprop');
-  assert.equal(j.batchSize, 32);
-  assert.equal(j.history.loss.length, 1);
-  assert.equal(Math.round(j.before.accuracy * 10000), 9940);
-  // 640 digits at the notebook's learning rate from its converged state: still a good model
-  assert.ok(j.test.accuracy > 0.985, `after fine-tuning ${j.test.accuracy}`);
-  const back = await loadModelFile(out);
-  assert.equal(back.format, 'keras');
-  assert.equal(back.metadata?.fineTunedFrom, SEED003);
-  // 24,375 steps in Keras, then 20 here
-  assert.equal(back.optimizerSlots?.iterations, 24375 + 20);
-  const text = digits('train', '--from', SEED003, '--data', SHARED_MNIST, '--limit', '64', '--epochs', '1');
-  assert.equal(text.code, 0, text.stderr);
-  assert.match(text.stderr, /RMSprop state restored \(rms for 24 weights, step 24375\)/);
-  // a file without a training config needs an optimizer named
-  const none = digits('train', '--from', fixture('keras3.4-functional-deflated.keras'), '--data', SHARED_MNIST, '--limit', '64');
-  assert.equal(none.code, 2);
-  assert.match(none.stderr, /choose one with --optimizer/);
-  const withOpt = digits('train', '--from', fixture('keras3.4-functional-deflated.keras'), '--optimizer', 'adam', '--data', SHARED_MNIST, '--limit', '64', '--json');
-  assert.equal(withOpt.code, 0, withOpt.stderr);
-  assert.equal(digits('train', 'seed002-cnn', '--from', SEED003).code, 2);
-});
+test(
+  "train --from fine-tunes with the file's optimizer and its slots, and saves in --out's format",
+  { skip: !fs.existsSync(SEED003) && 'no seed003-model.h5' },
+  async () => {
+    const dir = tempDir();
+    const out = path.join(dir, 'tuned.keras');
+    const r = digits('train', '--from', SEED003, '--data', SHARED_MNIST, '--limit', '640', '--epochs', '1', '--out', out, '--json');
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    assert.equal(j.optimizer, 'RMSprop');
+    assert.equal(j.batchSize, 32);
+    assert.equal(j.history.loss.length, 1);
+    assert.equal(Math.round(j.before.accuracy * 10000), 9940);
+    // 640 digits at the notebook's learning rate from its converged state: still a good model
+    assert.ok(j.test.accuracy > 0.985, `after fine-tuning ${j.test.accuracy}`);
+    const back = await loadModelFile(out);
+    assert.equal(back.format, 'keras');
+    assert.equal(back.metadata?.fineTunedFrom, SEED003);
+    // 24,375 steps in Keras, then 20 here
+    assert.equal(back.optimizerSlots?.iterations, 24375 + 20);
+    const text = digits('train', '--from', SEED003, '--data', SHARED_MNIST, '--limit', '64', '--epochs', '1');
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stderr, /RMSprop state restored \(rms for 24 weights, step 24375\)/);
+    // a file without a training config needs an optimizer named
+    const none = digits('train', '--from', fixture('keras3.4-functional-deflated.keras'), '--data', SHARED_MNIST, '--limit', '64');
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /choose one with --optimizer/);
+    const withOpt = digits(
+      'train',
+      '--from',
+      fixture('keras3.4-functional-deflated.keras'),
+      '--optimizer',
+      'adam',
+      '--data',
+      SHARED_MNIST,
+      '--limit',
+      '64',
+      '--json',
+    );
+    assert.equal(withOpt.code, 0, withOpt.stderr);
+    assert.equal(digits('train', 'seed002-cnn', '--from', SEED003).code, 2);
+  },
+);
 
-test('serve runs a Keras file: the API answers and the page gets a model.json that predicts the same', { skip: !fs.existsSync(SEED003) && 'no seed003-model.h5' }, async () => {
-  const app = await buildServer({ modelDir: SEED003, dataDir: SHARED_MNIST });
-  try {
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
-    const ds = loadDataset(SHARED_MNIST);
-    const png = await renderDigit(ds.test.images.subarray(0, 784), 'png', 1);
-    const r = await fetch(`${base}/api/predict`, { method: 'POST', body: new Uint8Array(png), headers: { 'content-type': 'image/png' } });
-    assert.equal(r.status, 200);
-    const a = await r.json();
-    assert.equal(a.top[0].digit, ds.test.labels[0]);
-    const info = await (await fetch(`${base}/api/model`)).json();
-    assert.equal(info.params, 336490);
-    const json = await (await fetch(`${base}/model/model.json`)).json();
-    const weights = new Uint8Array(await (await fetch(`${base}/model/weights.bin`)).arrayBuffer());
-    const page = fromModelJson(json, weights, 'model.json', reference).model;
-    const x = { shape: [1, 28, 28, 1], data: Float32Array.from(a.preprocessed.flat() as number[]) };
-    const p = page.predictProba(x).data;
-    // the API rounds the 28x28 it returns to 4 decimals; the page's model sees those
-    assert.ok(Math.abs(p[a.top[0].digit] - a.top[0].probability) < 1e-3);
-  } finally {
-    await app.close();
-  }
-});
+test(
+  'serve runs a Keras file: the API answers and the page gets a model.json that predicts the same',
+  { skip: !fs.existsSync(SEED003) && 'no seed003-model.h5' },
+  async () => {
+    const app = await buildServer({ modelDir: SEED003, dataDir: SHARED_MNIST });
+    try {
+      await app.listen({ port: 0, host: '127.0.0.1' });
+      const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+      const ds = loadDataset(SHARED_MNIST);
+      const png = await renderDigit(ds.test.images.subarray(0, 784), 'png', 1);
+      const r = await fetch(`${base}/api/predict`, { method: 'POST', body: new Uint8Array(png), headers: { 'content-type': 'image/png' } });
+      assert.equal(r.status, 200);
+      const a = await r.json();
+      assert.equal(a.top[0].digit, ds.test.labels[0]);
+      const info = await (await fetch(`${base}/api/model`)).json();
+      assert.equal(info.params, 336490);
+      const json = await (await fetch(`${base}/model/model.json`)).json();
+      const weights = new Uint8Array(await (await fetch(`${base}/model/weights.bin`)).arrayBuffer());
+      const page = fromModelJson(json, weights, 'model.json', reference).model;
+      const x = { shape: [1, 28, 28, 1], data: Float32Array.from(a.preprocessed.flat() as number[]) };
+      const p = page.predictProba(x).data;
+      // the API rounds the 28x28 it returns to 4 decimals; the page's model sees those
+      assert.ok(Math.abs(p[a.top[0].digit] - a.top[0].probability) < 1e-3);
+    } finally {
+      await app.close();
+    }
+  },
+);

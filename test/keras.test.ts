@@ -14,7 +14,22 @@ import { openH5 } from '../src/io/hdf5';
 import { layerPaths } from '../src/io/keras-v3';
 import { PRESETS, getPreset } from '../src/zoo/presets';
 import { Sequential } from '../src/model/sequential';
-import { Conv2D, Dense, Flatten, AveragePooling2D, GlobalAveragePooling2D, Rescaling, Reshape, BatchNormalization, Activation, LeakyReLU, ReLU, ELU, Dropout, MaxPooling2D } from '../src/layers';
+import {
+  Conv2D,
+  Dense,
+  Flatten,
+  AveragePooling2D,
+  GlobalAveragePooling2D,
+  Rescaling,
+  Reshape,
+  BatchNormalization,
+  Activation,
+  LeakyReLU,
+  ReLU,
+  ELU,
+  Dropout,
+  MaxPooling2D,
+} from '../src/layers';
 import { loadDataset, toTensor } from '../src/data/mnist';
 import { Rng } from '../src/rng';
 import { DigitsError } from '../src/errors';
@@ -33,11 +48,20 @@ function digits(...args: string[]) {
 }
 
 interface Expected {
-  format: string; keras_version: string; input_shape: number[]; inputs: unknown[]; outputs: unknown[];
-  layers: [string, string, (number | null)[], number][]; total_params: number; trainable_params: number;
+  format: string;
+  keras_version: string;
+  input_shape: number[];
+  inputs: unknown[];
+  outputs: unknown[];
+  layers: [string, string, (number | null)[], number][];
+  total_params: number;
+  trainable_params: number;
 }
 
-const fixtures = fs.readdirSync(FIXTURES).filter((n) => n.endsWith('.expected.json')).map((n) => n.replace(/\.expected\.json$/, ''));
+const fixtures = fs
+  .readdirSync(FIXTURES)
+  .filter((n) => n.endsWith('.expected.json'))
+  .map((n) => n.replace(/\.expected\.json$/, ''));
 
 /** A fixture's model: a full model file, or a weights-only file onto the architecture beside it. */
 async function loadFixture(name: string): Promise<LoadedFile> {
@@ -56,7 +80,8 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 function sameWeights(a: Sequential, b: Sequential): boolean {
-  const x = a.getWeights(), y = b.getWeights();
+  const x = a.getWeights(),
+    y = b.getWeights();
   return x.length === y.length && x.every((v, i) => v.length === y[i].length && v.every((q, j) => Object.is(q, y[i][j])));
 }
 
@@ -78,13 +103,21 @@ function trainTwoSteps(model: Sequential): void {
 }
 
 const hasChecker = spawnSync(PYTHON, ['-c', 'import h5py, numpy'], { encoding: 'utf8' }).status === 0;
-test('Keras\' loaders can be consulted: Debian\'s python3-h5py is installed (scripts/setup.sh installs it)', () => {
+test("Keras' loaders can be consulted: Debian's python3-h5py is installed (scripts/setup.sh installs it)", () => {
   assert.ok(hasChecker, `${PYTHON} cannot import h5py and numpy: run scripts/setup.sh (apt install python3-h5py)`);
 });
 
 /** Keras' loaders, emulated from their source (scripts/keras_check.py): every one that applies must accept. */
-function kerasCheck(file: string, inputs?: string, require = 'all'): { ok: boolean; outputs?: number[][]; loaders: Record<string, string>; notes: string[] } {
-  const r = spawnSync(PYTHON, [path.resolve(__dirname, '../../scripts/keras_check.py'), file, '--require', require, ...(inputs ? ['--inputs', inputs] : [])], { encoding: 'utf8' });
+function kerasCheck(
+  file: string,
+  inputs?: string,
+  require = 'all',
+): { ok: boolean; outputs?: number[][]; loaders: Record<string, string>; notes: string[] } {
+  const r = spawnSync(
+    PYTHON,
+    [path.resolve(__dirname, '../../scripts/keras_check.py'), file, '--require', require, ...(inputs ? ['--inputs', inputs] : [])],
+    { encoding: 'utf8' },
+  );
   assert.equal(r.status, 0, `keras_check ${path.basename(file)}: ${r.stdout}${r.stderr}`);
   return JSON.parse(r.stdout);
 }
@@ -95,17 +128,45 @@ function kerasCheck(file: string, inputs?: string, require = 'all'): { ok: boole
  */
 function legacyCheck(file: string, inputs: string): { outputs?: number[][]; loaders: Record<string, string> } {
   const c = kerasCheck(file, inputs, 'tf.keras');
-  const k3 = spawnSync(PYTHON, [path.resolve(__dirname, '../../scripts/keras_check.py'), file, '--require', 'keras3'], { encoding: 'utf8' });
-  if (k3.status !== 0) assert.match(k3.stderr + k3.stdout, /^[^\n]*LeakyReLU 'alpha' -> UserWarning 'Argument `alpha` is deprecated'\s*$/, 'Keras 3 refuses the .h5');
+  const k3 = spawnSync(PYTHON, [path.resolve(__dirname, '../../scripts/keras_check.py'), file, '--require', 'keras3'], {
+    encoding: 'utf8',
+  });
+  if (k3.status !== 0)
+    assert.match(
+      k3.stderr + k3.stdout,
+      /^[^\n]*LeakyReLU 'alpha' -> UserWarning 'Argument `alpha` is deprecated'\s*$/,
+      'Keras 3 refuses the .h5',
+    );
   return c;
 }
 
 describe('files written by Keras 2.2 to 3.x', () => {
   test('the fixtures cover both containers, every writer generation and the layer types the issue lists', () => {
     assert.ok(fixtures.length >= 20, `${fixtures.length} fixtures`);
-    const classes = new Set(fixtures.flatMap((f) => (JSON.parse(fs.readFileSync(path.join(FIXTURES, `${f}.expected.json`), 'utf8')) as Expected).layers.map((l) => l[1])));
-    for (const c of ['InputLayer', 'Conv2D', 'Dense', 'Activation', 'AveragePooling2D', 'GlobalAveragePooling2D', 'Reshape', 'Rescaling', 'BatchNormalization', 'LeakyReLU', 'ReLU']) assert.ok(classes.has(c), `no fixture has ${c}`);
-    for (const v of ['2.2', '2.4', '2.12', '2.13', '3.1', '3.3', '3.8']) assert.ok(fixtures.some((f) => f.includes(v)), `no Keras ${v} fixture`);
+    const classes = new Set(
+      fixtures.flatMap((f) =>
+        (JSON.parse(fs.readFileSync(path.join(FIXTURES, `${f}.expected.json`), 'utf8')) as Expected).layers.map((l) => l[1]),
+      ),
+    );
+    for (const c of [
+      'InputLayer',
+      'Conv2D',
+      'Dense',
+      'Activation',
+      'AveragePooling2D',
+      'GlobalAveragePooling2D',
+      'Reshape',
+      'Rescaling',
+      'BatchNormalization',
+      'LeakyReLU',
+      'ReLU',
+    ])
+      assert.ok(classes.has(c), `no fixture has ${c}`);
+    for (const v of ['2.2', '2.4', '2.12', '2.13', '3.1', '3.3', '3.8'])
+      assert.ok(
+        fixtures.some((f) => f.includes(v)),
+        `no Keras ${v} fixture`,
+      );
   });
 
   for (const name of fixtures) {
@@ -116,13 +177,19 @@ describe('files written by Keras 2.2 to 3.x', () => {
       const out = model.predict({ shape: [exp.inputs.length, ...exp.input_shape], data: x });
       // float32 here, float64 in the reference: agreement to a few ulps of the probabilities
       assert.ok(maxAbsDiff(out.data, exp.outputs.flat(Infinity) as number[]) < 2e-6, 'outputs differ from the NumPy reference');
-      assert.deepEqual(model.layers.map((l) => [l.name, l.className, [null, ...l.outputShape], l.countParams()]), exp.layers.filter((l) => l[1] !== 'InputLayer'));
+      assert.deepEqual(
+        model.layers.map((l) => [l.name, l.className, [null, ...l.outputShape], l.countParams()]),
+        exp.layers.filter((l) => l[1] !== 'InputLayer'),
+      );
       assert.equal(model.countParams(), exp.total_params);
-      assert.equal(model.layers.reduce((s, l) => s + l.trainableParams(), 0), exp.trainable_params);
+      assert.equal(
+        model.layers.reduce((s, l) => s + l.trainableParams(), 0),
+        exp.trainable_params,
+      );
     });
   }
 
-  test('the container is known by its magic bytes: TF 2.11\'s HDF5 under a .keras name loads as HDF5', async () => {
+  test("the container is known by its magic bytes: TF 2.11's HDF5 under a .keras name loads as HDF5", async () => {
     const r = await loadModelFile(path.join(FIXTURES, 'tf2.11-hdf5-named.keras'));
     assert.equal(r.format, 'h5');
     const copy = path.join(tempDir(), 'no-extension');
@@ -154,13 +221,16 @@ describe('files written by Keras 2.2 to 3.x', () => {
   for (const [file, message] of invalid) {
     test(`refused in one line naming the file: ${file}`, async () => {
       const p = path.join(FIXTURES, 'invalid', file);
-      await assert.rejects(loadModelFile(p), (e: Error) => e instanceof DigitsError && e.message.startsWith(p) && !e.message.includes('\n') && message.test(e.message));
+      await assert.rejects(
+        loadModelFile(p),
+        (e: Error) => e instanceof DigitsError && e.message.startsWith(p) && !e.message.includes('\n') && message.test(e.message),
+      );
     });
   }
 });
 
-describe('seed003\'s own trained model.h5 (Keras 2.4.0)', { skip: !fs.existsSync(SEED003) && `no ${SEED003}` }, () => {
-  test('evaluates to the notebook\'s epoch-13 numbers: 9,940 of 10,000 and loss 0.0203', () => {
+describe("seed003's own trained model.h5 (Keras 2.4.0)", { skip: !fs.existsSync(SEED003) && `no ${SEED003}` }, () => {
+  test("evaluates to the notebook's epoch-13 numbers: 9,940 of 10,000 and loss 0.0203", () => {
     const r = digits('evaluate', SEED003, '--data', SHARED_MNIST, '--json');
     assert.equal(r.code, 0, r.stderr);
     const j = JSON.parse(r.stdout);
@@ -168,7 +238,7 @@ describe('seed003\'s own trained model.h5 (Keras 2.4.0)', { skip: !fs.existsSync
     assert.equal(j.loss.toFixed(4), '0.0203');
   });
 
-  test('its summary is the document\'s table (seed003-bn\'s)', () => {
+  test("its summary is the document's table (seed003-bn's)", () => {
     const r = digits('summary', SEED003);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout.trim(), getPreset('seed003-bn').build().summary());
@@ -178,7 +248,8 @@ describe('seed003\'s own trained model.h5 (Keras 2.4.0)', { skip: !fs.existsSync
     const dir = tempDir();
     const ds = loadDataset(SHARED_MNIST);
     const te = toTensor(ds.test, 28, 28, 10);
-    const x = { shape: [ds.test.count, 28, 28, 1], data: te.x }, y = { shape: [ds.test.count, 10], data: te.y };
+    const x = { shape: [ds.test.count, 28, 28, 1], data: te.x },
+      y = { shape: [ds.test.count, 10], data: te.y };
     const original = (await loadModelFile(SEED003)).model;
     const want = original.evaluate(x, y);
     for (const out of ['m.keras', 'm.h5', 'm-tfjs']) {
@@ -195,9 +266,11 @@ describe('seed003\'s own trained model.h5 (Keras 2.4.0)', { skip: !fs.existsSync
     const n = ds.test.count;
     const res = await session.run({ input: new ort.Tensor('float32', x.data, [n, 28, 28, 1]) });
     const p = res.output.data as Float32Array;
-    let correct = 0, loss = 0;
+    let correct = 0,
+      loss = 0;
     for (let i = 0; i < n; i++) {
-      const row = p.subarray(i * 10, i * 10 + 10), label = ds.test.labels[i];
+      const row = p.subarray(i * 10, i * 10 + 10),
+        label = ds.test.labels[i];
       if (row.indexOf(Math.max(...row)) === label) correct++;
       loss -= Math.log(Math.min(Math.max(row[label], 1e-7), 1 - 1e-7));
     }
@@ -215,16 +288,28 @@ describe('seed003\'s own trained model.h5 (Keras 2.4.0)', { skip: !fs.existsSync
 describe('what we write', () => {
   /** A model using every layer and activation that all three writers can name. */
   function everyLayer(eluAlpha = 0.5): Sequential {
-    const m = new Sequential({ name: 'every_layer', seed: 7, layers: [
-      new Rescaling({ scale: 1 / 255, offset: 0, inputShape: [28, 28] }), new Reshape({ targetShape: [28, 28, 1] }),
-      new Conv2D({ filters: 4, kernelSize: 5, strides: 2, padding: 'same', activation: 'elu' }),
-      new BatchNormalization({ center: false }), new LeakyReLU({ alpha: 0.1 }),
-      new Conv2D({ filters: 6, kernelSize: 3, padding: 'valid', activation: 'tanh', useBias: false }),
-      new AveragePooling2D({ poolSize: 2, padding: 'same' }), new ReLU({ maxValue: 6 }), new ELU({ alpha: eluAlpha }),
-      new MaxPooling2D({ poolSize: 2, strides: 1 }), new GlobalAveragePooling2D(),
-      new Dense({ units: 16, activation: 'sigmoid' }), new BatchNormalization({ scale: false }), new Dropout({ rate: 0.2 }),
-      new Dense({ units: 10 }), new Activation({ activation: 'softmax' }),
-    ] });
+    const m = new Sequential({
+      name: 'every_layer',
+      seed: 7,
+      layers: [
+        new Rescaling({ scale: 1 / 255, offset: 0, inputShape: [28, 28] }),
+        new Reshape({ targetShape: [28, 28, 1] }),
+        new Conv2D({ filters: 4, kernelSize: 5, strides: 2, padding: 'same', activation: 'elu' }),
+        new BatchNormalization({ center: false }),
+        new LeakyReLU({ alpha: 0.1 }),
+        new Conv2D({ filters: 6, kernelSize: 3, padding: 'valid', activation: 'tanh', useBias: false }),
+        new AveragePooling2D({ poolSize: 2, padding: 'same' }),
+        new ReLU({ maxValue: 6 }),
+        new ELU({ alpha: eluAlpha }),
+        new MaxPooling2D({ poolSize: 2, strides: 1 }),
+        new GlobalAveragePooling2D(),
+        new Dense({ units: 16, activation: 'sigmoid' }),
+        new BatchNormalization({ scale: false }),
+        new Dropout({ rate: 0.2 }),
+        new Dense({ units: 10 }),
+        new Activation({ activation: 'softmax' }),
+      ],
+    });
     m.build();
     return m;
   }
@@ -232,7 +317,13 @@ describe('what we write', () => {
   const models: [string, () => Sequential][] = [
     ...PRESETS.map((p) => [p.name, () => p.build(undefined, undefined, 3).build()] as [string, () => Sequential]),
     ['every layer', everyLayer],
-    ['flat 784 MLP', () => new Sequential({ layers: [new Dense({ units: 32, activation: 'relu', inputShape: [784] }), new Dense({ units: 10, activation: 'softmax' })] }).build()],
+    [
+      'flat 784 MLP',
+      () =>
+        new Sequential({
+          layers: [new Dense({ units: 32, activation: 'relu', inputShape: [784] }), new Dense({ units: 10, activation: 'softmax' })],
+        }).build(),
+    ],
   ];
 
   for (const [name, make] of models) {
@@ -278,18 +369,36 @@ describe('what we write', () => {
       const config = JSON.parse(f.attr('/', 'model_config') as string);
       assert.equal(config.class_name, 'Sequential');
       const layers = config.config.layers;
-      assert.deepEqual(layers[0], { class_name: 'InputLayer', config: { batch_input_shape: [null, 28, 28, 1], dtype: 'float32', sparse: false, ragged: false, name: 'conv2d_input' } });
-      assert.deepEqual(layers.slice(1).map((l: { class_name: string }) => l.class_name), model.layers.map((l) => l.className));
-      assert.ok(layers.slice(1).every((l: { config: Record<string, unknown> }) => !('batch_input_shape' in l.config)), 'batch_input_shape only on the InputLayer');
+      assert.deepEqual(layers[0], {
+        class_name: 'InputLayer',
+        config: { batch_input_shape: [null, 28, 28, 1], dtype: 'float32', sparse: false, ragged: false, name: 'conv2d_input' },
+      });
+      assert.deepEqual(
+        layers.slice(1).map((l: { class_name: string }) => l.class_name),
+        model.layers.map((l) => l.className),
+      );
+      assert.ok(
+        layers.slice(1).every((l: { config: Record<string, unknown> }) => !('batch_input_shape' in l.config)),
+        'batch_input_shape only on the InputLayer',
+      );
       const conv = layers[1].config;
-      assert.deepEqual([conv.filters, conv.kernel_size, conv.strides, conv.padding, conv.activation, conv.data_format, conv.dtype], [32, [3, 3], [1, 1], 'valid', 'relu', 'channels_last', 'float32']);
+      assert.deepEqual(
+        [conv.filters, conv.kernel_size, conv.strides, conv.padding, conv.activation, conv.data_format, conv.dtype],
+        [32, [3, 3], [1, 1], 'valid', 'relu', 'channels_last', 'float32'],
+      );
       assert.deepEqual(conv.kernel_initializer, { class_name: 'GlorotUniform', config: { seed: null } });
       const tc = JSON.parse(f.attr('/', 'training_config') as string);
       assert.equal(tc.loss, 'categorical_crossentropy');
-      assert.deepEqual(tc.optimizer_config, { class_name: 'RMSprop', config: { name: 'RMSprop', learning_rate: 0.001, rho: 0.9, epsilon: 1e-7, momentum: 0, centered: false } });
-      assert.deepEqual(f.attr('/model_weights', 'layer_names'), model.layers.map((l) => l.name));
+      assert.deepEqual(tc.optimizer_config, {
+        class_name: 'RMSprop',
+        config: { name: 'RMSprop', learning_rate: 0.001, rho: 0.9, epsilon: 1e-7, momentum: 0, centered: false },
+      });
+      assert.deepEqual(
+        f.attr('/model_weights', 'layer_names'),
+        model.layers.map((l) => l.name),
+      );
       assert.deepEqual(f.attr('/model_weights/conv2d', 'weight_names'), ['conv2d/kernel:0', 'conv2d/bias:0']);
-      assert.deepEqual(f.attr('/model_weights/flatten', 'weight_names'), [], 'a weightless layer\'s names are an empty array');
+      assert.deepEqual(f.attr('/model_weights/flatten', 'weight_names'), [], "a weightless layer's names are an empty array");
       assert.deepEqual(f.info('/model_weights/conv2d/conv2d/kernel:0'), { shape: [3, 3, 1, 32], dtype: 'float32' });
       assert.deepEqual(f.info('/model_weights/dense_1/dense_1/bias:0'), { shape: [10], dtype: 'float32' });
       assert.ok(f.isGroup('/model_weights/top_level_model_weights'));
@@ -308,7 +417,10 @@ describe('what we write', () => {
     // stored, not deflated: the local header's compression method is 0 for every member
     for (let at = 0, seen = 0; seen < 3; seen++) {
       assert.equal(bytes[at + 8] | (bytes[at + 9] << 8), 0);
-      at += 30 + (bytes[at + 26] | (bytes[at + 27] << 8)) + (bytes[at + 18] | (bytes[at + 19] << 8) | (bytes[at + 20] << 16) | (bytes[at + 21] << 24));
+      at +=
+        30 +
+        (bytes[at + 26] | (bytes[at + 27] << 8)) +
+        (bytes[at + 18] | (bytes[at + 19] << 8) | (bytes[at + 20] << 16) | (bytes[at + 21] << 24));
     }
     const meta = JSON.parse(strFromU8(members['metadata.json']));
     assert.equal(meta.keras_version, '3.8.0');
@@ -316,12 +428,27 @@ describe('what we write', () => {
     const config = JSON.parse(strFromU8(members['config.json']));
     assert.deepEqual([config.module, config.class_name, config.registered_name], ['keras', 'Sequential', null]);
     assert.deepEqual(config.build_config, { input_shape: [null, 28, 28, 1] });
-    assert.deepEqual(config.config.layers[0], { module: 'keras.layers', class_name: 'InputLayer', config: { batch_shape: [null, 28, 28, 1], dtype: 'float32', sparse: false, name: 'input_layer' }, registered_name: null });
+    assert.deepEqual(config.config.layers[0], {
+      module: 'keras.layers',
+      class_name: 'InputLayer',
+      config: { batch_shape: [null, 28, 28, 1], dtype: 'float32', sparse: false, name: 'input_layer' },
+      registered_name: null,
+    });
     const bn = config.config.layers[3];
-    assert.deepEqual([bn.module, bn.class_name, bn.config.axis, bn.config.dtype, bn.build_config], ['keras.layers', 'BatchNormalization', -1, 'float32', { input_shape: [null, 14, 14, 32] }]);
+    assert.deepEqual(
+      [bn.module, bn.class_name, bn.config.axis, bn.config.dtype, bn.build_config],
+      ['keras.layers', 'BatchNormalization', -1, 'float32', { input_shape: [null, 14, 14, 32] }],
+    );
     assert.deepEqual(bn.config.gamma_initializer, { module: 'keras.initializers', class_name: 'Ones', config: {}, registered_name: null });
     assert.equal(config.compile_config.optimizer.class_name, 'Adam');
-    assert.deepEqual(Object.keys(config.compile_config.optimizer.config).sort(), ['amsgrad', 'beta_1', 'beta_2', 'epsilon', 'learning_rate', 'name']);
+    assert.deepEqual(Object.keys(config.compile_config.optimizer.config).sort(), [
+      'amsgrad',
+      'beta_1',
+      'beta_2',
+      'epsilon',
+      'learning_rate',
+      'name',
+    ]);
     const f = await openH5(members['model.weights.h5'], 'model.weights.h5');
     try {
       assert.deepEqual(f.keys('/').sort(), ['layers', 'optimizer', 'vars']);

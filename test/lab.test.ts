@@ -32,23 +32,66 @@ const ROOT = path.resolve(__dirname, '../..');
 const THREADS = 2;
 /** Training digits for the speed comparison (the full epoch is bench/lab.ts). */
 const LIMIT = Number(process.env.DIGITS_LAB_LIMIT ?? 6000);
-const skip = !fs.existsSync(CHROMIUM) ? `${CHROMIUM} not found (apt-get install -y chromium)` : !fs.existsSync(SHARED_MNIST) ? `no MNIST at ${SHARED_MNIST}` : false;
+const skip = !fs.existsSync(CHROMIUM)
+  ? `${CHROMIUM} not found (apt-get install -y chromium)`
+  : !fs.existsSync(SHARED_MNIST)
+    ? `no MNIST at ${SHARED_MNIST}`
+    : false;
 
 // ---------------------------------------------------------------- a hand unlike MNIST's
 
 type Stroke = [number, number][];
 const arc = (cx: number, cy: number, rx: number, ry: number, from = 0, to = 1, n = 24): Stroke =>
-  Array.from({ length: n + 1 }, (_v, i) => { const a = 2 * Math.PI * (from + (to - from) * (i / n)); return [cx + rx * Math.sin(a), cy - ry * Math.cos(a)]; });
+  Array.from({ length: n + 1 }, (_v, i) => {
+    const a = 2 * Math.PI * (from + (to - from) * (i / n));
+    return [cx + rx * Math.sin(a), cy - ry * Math.cos(a)];
+  });
 /** Continental forms: a slashed 0, a 1 with flag and foot, a looped 2, a flat-topped 3, an open 4, a crossed 7. */
 const GLYPHS: Record<number, Stroke[]> = {
-  0: [arc(0.5, 0.5, 0.2, 0.34), [[0.3, 0.8], [0.7, 0.2]]],
-  1: [[[0.32, 0.32], [0.55, 0.14], [0.55, 0.86]], [[0.38, 0.86], [0.72, 0.86]]],
+  0: [
+    arc(0.5, 0.5, 0.2, 0.34),
+    [
+      [0.3, 0.8],
+      [0.7, 0.2],
+    ],
+  ],
+  1: [
+    [
+      [0.32, 0.32],
+      [0.55, 0.14],
+      [0.55, 0.86],
+    ],
+    [
+      [0.38, 0.86],
+      [0.72, 0.86],
+    ],
+  ],
   2: [[...arc(0.5, 0.33, 0.2, 0.18, -0.25, 0.35, 10), [0.32, 0.74], [0.3, 0.84], [0.4, 0.78], [0.48, 0.86], [0.74, 0.86]]],
   3: [[[0.3, 0.16], [0.7, 0.16], [0.45, 0.44], ...arc(0.48, 0.64, 0.22, 0.22, -0.05, 0.55, 12).slice(1)]],
-  4: [[[0.52, 0.12], [0.28, 0.62], [0.76, 0.62]], [[0.62, 0.38], [0.62, 0.9]]],
+  4: [
+    [
+      [0.52, 0.12],
+      [0.28, 0.62],
+      [0.76, 0.62],
+    ],
+    [
+      [0.62, 0.38],
+      [0.62, 0.9],
+    ],
+  ],
   5: [[[0.7, 0.15], [0.36, 0.15], [0.32, 0.46], ...arc(0.48, 0.64, 0.22, 0.21, -0.2, 0.55, 12).slice(2)]],
   6: [[[0.64, 0.12], ...arc(0.48, 0.64, 0.2, 0.22, 0.75, 1.95, 22)]],
-  7: [[[0.26, 0.16], [0.74, 0.16], [0.44, 0.88]], [[0.38, 0.52], [0.7, 0.52]]],
+  7: [
+    [
+      [0.26, 0.16],
+      [0.74, 0.16],
+      [0.44, 0.88],
+    ],
+    [
+      [0.38, 0.52],
+      [0.7, 0.52],
+    ],
+  ],
   8: [[...arc(0.5, 0.3, 0.16, 0.16, 0.5, 1.5, 16), ...arc(0.5, 0.66, 0.21, 0.2, 0, 1, 18), ...arc(0.5, 0.3, 0.16, 0.16, 0.5, 0.55, 1)]],
   9: [[...arc(0.5, 0.32, 0.2, 0.18, 0.27, 1.27, 20), [0.7, 0.6], [0.62, 0.82], [0.48, 0.88], [0.36, 0.82]]],
 };
@@ -67,19 +110,45 @@ function mulberry(seed: number): () => number {
 /** Variant k of digit d, written wide and flat (1.5 : 0.6), slanted about 27°, a little scaled, moved and shaky. */
 function handwritten(d: number, k: number): Stroke[] {
   const r = mulberry(1000 * d + k + 1);
-  const slant = 0.5 + 0.12 * (r() - 0.5), sc = 0.85 + 0.2 * r(), dx = 0.06 * (r() - 0.5), dy = 0.06 * (r() - 0.5);
-  return GLYPHS[d].map((s) => s.map(([x, y]): [number, number] => [
-    0.5 + (x - 0.5) * sc * 1.5 + slant * (0.5 - y) * sc * 0.6 + dx + 0.012 * (r() - 0.5),
-    0.5 + (y - 0.5) * sc * 0.6 + dy + 0.012 * (r() - 0.5),
-  ]));
+  const slant = 0.5 + 0.12 * (r() - 0.5),
+    sc = 0.85 + 0.2 * r(),
+    dx = 0.06 * (r() - 0.5),
+    dy = 0.06 * (r() - 0.5);
+  return GLYPHS[d].map((s) =>
+    s.map(([x, y]): [number, number] => [
+      0.5 + (x - 0.5) * sc * 1.5 + slant * (0.5 - y) * sc * 0.6 + dx + 0.012 * (r() - 0.5),
+      0.5 + (y - 0.5) * sc * 0.6 + dy + 0.012 * (r() - 0.5),
+    ]),
+  );
 }
 
 /** Digits in MNIST's own style (browser.test.ts' shapes), drawn with the default pen. */
 const PLAIN: Record<string, Stroke[]> = {
-  1: [[[0.5, 0.15], [0.5, 0.85]]],
-  7: [[[0.25, 0.2], [0.75, 0.2], [0.45, 0.85]]],
+  1: [
+    [
+      [0.5, 0.15],
+      [0.5, 0.85],
+    ],
+  ],
+  7: [
+    [
+      [0.25, 0.2],
+      [0.75, 0.2],
+      [0.45, 0.85],
+    ],
+  ],
   0: [arc(0.5, 0.5, 0.22, 0.33)],
-  4: [[[0.55, 0.15], [0.25, 0.6], [0.75, 0.6]], [[0.6, 0.35], [0.6, 0.85]]],
+  4: [
+    [
+      [0.55, 0.15],
+      [0.25, 0.6],
+      [0.75, 0.6],
+    ],
+    [
+      [0.6, 0.35],
+      [0.6, 0.85],
+    ],
+  ],
 };
 
 // ---------------------------------------------------------------- the run
@@ -143,7 +212,13 @@ async function chartDrawn(id: string, marks: number): Promise<void> {
     const svg = el.querySelector('svg');
     if (!svg) return null;
     const r = svg.getBoundingClientRect();
-    return { drawn: el.dataset.drawn, w: r.width, h: r.height, marks: svg.querySelectorAll('path, rect, image, line, circle, text').length, xml: svg.outerHTML.length };
+    return {
+      drawn: el.dataset.drawn,
+      w: r.width,
+      h: r.height,
+      marks: svg.querySelectorAll('path, rect, image, line, circle, text').length,
+      xml: svg.outerHTML.length,
+    };
   }, id);
   assert.ok(c, `#${id} has an SVG`);
   assert.equal(c.drawn, 'true', `#${id} drawn`);
@@ -165,17 +240,33 @@ function nodeRate(limit: number): number {
 
 describe('the lab in Chromium', { skip }, () => {
   before(async () => {
-    data = decodeMnist(Object.fromEntries(MNIST_FILE_NAMES.map((n) => {
-      const raw = fs.readFileSync(findIdxFile(SHARED_MNIST, n)!);
-      return [n, new Uint8Array(raw[0] === 0x1f ? zlib.gunzipSync(raw) : raw)];
-    })));
+    data = decodeMnist(
+      Object.fromEntries(
+        MNIST_FILE_NAMES.map((n) => {
+          const raw = fs.readFileSync(findIdxFile(SHARED_MNIST, n)!);
+          return [n, new Uint8Array(raw[0] === 0x1f ? zlib.gunzipSync(raw) : raw)];
+        }),
+      ),
+    );
     app = await buildServer({ modelDir: trainedModelDir(), dataDir: SHARED_MNIST, workers: 0 });
     await app.listen({ port: 0, host: '127.0.0.1' });
     base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
     const { chromium } = await import('playwright-core');
     context = await chromium.launchPersistentContext(tempDir('digits-lab-chromium-'), {
-      executablePath: CHROMIUM, headless: true, viewport: { width: 1280, height: 900 }, acceptDownloads: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      executablePath: CHROMIUM,
+      headless: true,
+      viewport: { width: 1280, height: 900 },
+      acceptDownloads: true,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     page = await context.newPage();
     page.on('pageerror', (e) => pageErrors.push(e.message));
@@ -183,9 +274,12 @@ describe('the lab in Chromium', { skip }, () => {
     await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
     fs.mkdirSync(ARTIFACTS, { recursive: true });
   });
-  after(async () => { await context?.close(); await app?.close(); });
+  after(async () => {
+    await context?.close();
+    await app?.close();
+  });
 
-  test('digits serve: cross-origin isolation, the lab\'s assets, MNIST served as stored and cached', async () => {
+  test("digits serve: cross-origin isolation, the lab's assets, MNIST served as stored and cached", async () => {
     for (const url of ['/lab', '/lab/lab.js', '/lab/lab-worker.js', '/wasm/digits.wasm', '/', '/api/model']) {
       const r = await fetch(base + url);
       assert.equal(r.status, 200, url);
@@ -216,8 +310,10 @@ describe('the lab in Chromium', { skip }, () => {
     const afterRate = nodeRate(LIMIT);
     const node = (before + afterRate) / 2;
     const ratio = r.samplesPerSecond / node;
-    t.diagnostic(`seed002-cnn, ${LIMIT} digits, batch 60, ${THREADS} threads: page ${r.samplesPerSecond.toFixed(0)} samples/s, ` +
-      `Node wasm ${before.toFixed(0)} and ${afterRate.toFixed(0)} (before/after) → ${(ratio * 100).toFixed(0)}%; test accuracy ${(r.test.accuracy * 100).toFixed(2)}%`);
+    t.diagnostic(
+      `seed002-cnn, ${LIMIT} digits, batch 60, ${THREADS} threads: page ${r.samplesPerSecond.toFixed(0)} samples/s, ` +
+        `Node wasm ${before.toFixed(0)} and ${afterRate.toFixed(0)} (before/after) → ${(ratio * 100).toFixed(0)}%; test accuracy ${(r.test.accuracy * 100).toFixed(2)}%`,
+    );
     assert.ok(ratio >= 0.6, `the page trains at ${(ratio * 100).toFixed(0)}% of Node's wasm rate (want ≥ 60%)`);
     assert.ok(r.test.accuracy > 0.9, `test accuracy ${r.test.accuracy} after one epoch on ${LIMIT} digits`);
     assert.equal(r.history.epoch.length, 1);
@@ -225,7 +321,10 @@ describe('the lab in Chromium', { skip }, () => {
     assert.equal(s.data.train, 60000);
     assert.equal(s.data.test, 10000);
     assert.ok(s.livePoints >= 10, `${s.livePoints} live points`);
-    assert.match(await page.textContent('#progress') ?? '', /Epoch 1\/1\n\d+\/\d+ \[=+\] - .*ms\/step - loss: \d\.\d{4} - accuracy: 0\.\d{4} - test_loss/);
+    assert.match(
+      (await page.textContent('#progress')) ?? '',
+      /Epoch 1\/1\n\d+\/\d+ \[=+\] - .*ms\/step - loss: \d\.\d{4} - accuracy: 0\.\d{4} - test_loss/,
+    );
     await lab((l) => l.chartsSettled());
     await chartDrawn('chart-live', 20);
     await chartDrawn('chart-curves', 20);
@@ -247,12 +346,17 @@ describe('the lab in Chromium', { skip }, () => {
     const tfjs = path.join(dir, 'tfjs');
     fs.mkdirSync(tfjs);
     const got: string[] = [];
-    page.on('download', (d) => { got.push(d.suggestedFilename()); void d.saveAs(path.join(tfjs, d.suggestedFilename())); });
+    page.on('download', (d) => {
+      got.push(d.suggestedFilename());
+      void d.saveAs(path.join(tfjs, d.suggestedFilename()));
+    });
     await page.click('#dl-tfjs');
-    for (let i = 0; i < 100 && !(fs.existsSync(path.join(tfjs, 'weights.bin')) && fs.existsSync(path.join(tfjs, 'model.json'))); i++) await page.waitForTimeout(100);
+    for (let i = 0; i < 100 && !(fs.existsSync(path.join(tfjs, 'weights.bin')) && fs.existsSync(path.join(tfjs, 'model.json'))); i++)
+      await page.waitForTimeout(100);
     await page.waitForTimeout(300);
     assert.deepEqual(got.sort(), ['model.json', 'weights.bin']);
-    const test = { shape: [10000, 28, 28, 1], data: data.test.x }, labels = { shape: [10000, 10], data: data.test.y };
+    const test = { shape: [10000, 28, 28, 1], data: data.test.x },
+      labels = { shape: [10000, 10], data: data.test.y };
     const k = await loadModelFile(keras);
     assert.ok(k.model.optimizer, 'the .keras file keeps the compile settings');
     const a1 = k.model.evaluate(test, labels).accuracy;
@@ -263,12 +367,14 @@ describe('the lab in Chromium', { skip }, () => {
   test('stop and resume continue the run exactly; a drawn stroke is answered within 150 ms while training runs', async (t) => {
     const opts = { epochs: 1, batchSize: 60, limit: 6000, seed: 3, monitorTest: false };
     await lab((l) => l.load('preset:seed002-cnn', { seed: 1 }));
-    const batchAtLeast = (n: number) => page.waitForFunction((k) => ((window as any).digitsLab.state().progress?.batch ?? 0) >= k, n, { timeout: 60_000 });
+    const batchAtLeast = (n: number) =>
+      page.waitForFunction((k) => ((window as any).digitsLab.state().progress?.batch ?? 0) >= k, n, { timeout: 60_000 });
     const running = lab((l, o) => l.train(o), opts);
     await batchAtLeast(5);
     // strokes while it trains: the page's copy of the model answers, the worker keeps training (and its
     // numbers do not depend on when: the run is compared bit for bit below)
-    const latencies: number[] = [], outside: number[] = [];
+    const latencies: number[] = [],
+      outside: number[] = [];
     for (const digit of ['7', '1', '0', '4']) {
       await lab((l) => l.clearPad());
       const t0 = Date.now();
@@ -294,15 +400,18 @@ describe('the lab in Chromium', { skip }, () => {
     assert.equal(resumed.test.loss, whole.test.loss, 'stopped + resumed ends where the uninterrupted run did, bit for bit');
     assert.equal(resumed.test.accuracy, whole.test.accuracy);
     const worst = Math.max(...latencies);
-    t.diagnostic(`stroke → prediction painted, in the page while training: ${latencies.map((v) => v.toFixed(0)).join(', ')} ms; ` +
-      `from the test's side (mouse-up over CDP to the answer seen): ${outside.join(', ')} ms (whole strokes)`);
+    t.diagnostic(
+      `stroke → prediction painted, in the page while training: ${latencies.map((v) => v.toFixed(0)).join(', ')} ms; ` +
+        `from the test's side (mouse-up over CDP to the answer seen): ${outside.join(', ')} ms (whole strokes)`,
+    );
     assert.ok(worst < 150, `the answer took ${worst.toFixed(0)} ms`);
   });
 
   test('opening model files: .keras dropped on the page, .h5 chosen, TF.js model.json + weights.bin chosen', async (t) => {
     const dir = tempDir('digits-lab-files-');
     const served = loadModel(trainedModelDir());
-    const kerasFile = path.join(dir, 'served.keras'), h5File = path.join(dir, 'served.h5');
+    const kerasFile = path.join(dir, 'served.keras'),
+      h5File = path.join(dir, 'served.h5');
     await saveModelFile(served.model, kerasFile, served.metadata);
     await saveModelFile(served.model, h5File, served.metadata);
     const n = 64;
@@ -313,15 +422,22 @@ describe('the lab in Chromium', { skip }, () => {
       await page.waitForFunction((nm) => (window as any).digitsLab.state().model?.name === nm, name, { timeout: 30_000 });
       const got = await lab((l, d) => l.predict(d).map((p) => p.probabilities), digits);
       let worst = 0;
-      got.forEach((row, i) => row.forEach((v, j) => { worst = Math.max(worst, Math.abs(v - want[i * 10 + j])); }));
+      got.forEach((row, i) =>
+        row.forEach((v, j) => {
+          worst = Math.max(worst, Math.abs(v - want[i * 10 + j]));
+        }),
+      );
       assert.ok(worst < 1e-4, `${name}: probabilities within ${worst} of Node's`);
     };
-    await page.evaluate(async ({ name, b64 }) => {
-      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-      const dt = new DataTransfer();
-      dt.items.add(new File([bytes], name));
-      document.body.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
-    }, { name: 'served.keras', b64: fs.readFileSync(kerasFile).toString('base64') });
+    await page.evaluate(
+      async ({ name, b64 }) => {
+        const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+        const dt = new DataTransfer();
+        dt.items.add(new File([bytes], name));
+        document.body.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+      },
+      { name: 'served.keras', b64: fs.readFileSync(kerasFile).toString('base64') },
+    );
     await check('served.keras');
     await page.setInputFiles('#files', h5File);
     await check('served.h5');
@@ -333,9 +449,12 @@ describe('the lab in Chromium', { skip }, () => {
     t.diagnostic(`model.json from ${trainedModelDir()}: one epoch on 640 digits → ${(r.test.accuracy * 100).toFixed(2)}%`);
   });
 
-  test('inside: the first layers\' filters, activation maps layer by layer, the saliency map of the drawing', async (t) => {
+  test("inside: the first layers' filters, activation maps layer by layer, the saliency map of the drawing", async (t) => {
     await lab((l) => l.load('served'));
-    await lab((l) => { l.showView('inside'); l.clearPad(); });
+    await lab((l) => {
+      l.showView('inside');
+      l.clearPad();
+    });
     await draw(PLAIN['7']);
     await page.waitForFunction(() => (window as any).digitsLab.state().pad?.digit === 7);
     await page.waitForSelector('#saliency-row[data-digit="7"]');
@@ -363,7 +482,11 @@ describe('the lab in Chromium', { skip }, () => {
 
   test('teach it your handwriting: 5 drawings per digit fine-tune the model; 20 more score better after; kept, exported as idx', async (t) => {
     await lab((l) => l.load('served'));
-    await lab((l) => { l.showView('teach'); l.clearDrawings(); l.setPen(5); });
+    await lab((l) => {
+      l.showView('teach');
+      l.clearDrawings();
+      l.setPen(5);
+    });
     for (let d = 0; d < 10; d++) {
       for (let k = 0; k < 7; k++) {
         await lab((l) => l.clearPad());
@@ -378,8 +501,10 @@ describe('the lab in Chromium', { skip }, () => {
     const mnistBefore = (await lab((l) => l.evaluate())).accuracy;
     const ft = await lab((l) => l.fineTune({ epochs: 4, mnist: 1500 }));
     const mnistAfter = (await lab((l) => l.evaluate())).accuracy;
-    t.diagnostic(`fine-tuning on 50 drawings (+1,500 MNIST digits, 4 epochs, ${ft.seconds.toFixed(1)} s): held-out drawings ${ft.testBefore}/20 → ${ft.testAfter}/20, ` +
-      `training drawings ${ft.trainBefore}/50 → ${ft.trainAfter}/50; MNIST test ${(mnistBefore * 100).toFixed(2)}% → ${(mnistAfter * 100).toFixed(2)}%`);
+    t.diagnostic(
+      `fine-tuning on 50 drawings (+1,500 MNIST digits, 4 epochs, ${ft.seconds.toFixed(1)} s): held-out drawings ${ft.testBefore}/20 → ${ft.testAfter}/20, ` +
+        `training drawings ${ft.trainBefore}/50 → ${ft.trainAfter}/50; MNIST test ${(mnistBefore * 100).toFixed(2)}% → ${(mnistAfter * 100).toFixed(2)}%`,
+    );
     assert.ok(ft.testAfter > ft.testBefore, `held-out ${ft.testBefore} → ${ft.testAfter}`);
     assert.ok(mnistAfter > mnistBefore - 0.02, 'MNIST is not forgotten');
     await page.waitForSelector('#teach-test figure');
@@ -391,17 +516,32 @@ describe('the lab in Chromium', { skip }, () => {
     // exported as idx files the CLI trains on
     const dir = tempDir('digits-lab-idx-');
     const saved: string[] = [];
-    page.on('download', (d) => { saved.push(d.suggestedFilename()); void d.saveAs(path.join(dir, d.suggestedFilename())); });
+    page.on('download', (d) => {
+      saved.push(d.suggestedFilename());
+      void d.saveAs(path.join(dir, d.suggestedFilename()));
+    });
     await lab((l) => l.showView('teach'));
     await page.click('#export-idx');
     for (let i = 0; i < 100 && saved.length < 2; i++) await page.waitForTimeout(100);
     await page.waitForTimeout(300);
     assert.deepEqual(saved.sort(), ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte']);
-    const images = readIdx(path.join(dir, 'train-images-idx3-ubyte')), labels = readIdx(path.join(dir, 'train-labels-idx1-ubyte'));
+    const images = readIdx(path.join(dir, 'train-images-idx3-ubyte')),
+      labels = readIdx(path.join(dir, 'train-labels-idx1-ubyte'));
     assert.deepEqual(images.dims, [70, 28, 28]);
-    assert.deepEqual(Array.from(labels.data).sort(), Array.from({ length: 70 }, (_v, i) => Math.floor(i / 7)));
-    for (const [from, to] of [['train-images-idx3-ubyte', 't10k-images-idx3-ubyte'], ['train-labels-idx1-ubyte', 't10k-labels-idx1-ubyte']]) fs.copyFileSync(path.join(dir, from), path.join(dir, to));
-    const cli = spawnSync(process.execPath, [path.join(ROOT, 'bin/digits.js'), 'train', 'seed002-mlp', '--data', dir, '--epochs', '1', '--json'], { encoding: 'utf8' });
+    assert.deepEqual(
+      Array.from(labels.data).sort(),
+      Array.from({ length: 70 }, (_v, i) => Math.floor(i / 7)),
+    );
+    for (const [from, to] of [
+      ['train-images-idx3-ubyte', 't10k-images-idx3-ubyte'],
+      ['train-labels-idx1-ubyte', 't10k-labels-idx1-ubyte'],
+    ])
+      fs.copyFileSync(path.join(dir, from), path.join(dir, to));
+    const cli = spawnSync(
+      process.execPath,
+      [path.join(ROOT, 'bin/digits.js'), 'train', 'seed002-mlp', '--data', dir, '--epochs', '1', '--json'],
+      { encoding: 'utf8' },
+    );
     assert.equal(cli.status, 0, cli.stderr);
     assert.equal(typeof JSON.parse(cli.stdout).test.accuracy, 'number');
   });
@@ -411,7 +551,7 @@ describe('the lab in Chromium', { skip }, () => {
   });
 });
 
-test('saliency: the gradient of the top class\'s logit, as finite differences give it; activations are the layers\' outputs', () => {
+test("saliency: the gradient of the top class's logit, as finite differences give it; activations are the layers' outputs", () => {
   const model = getPreset('seed002-cnn').build([28, 28, 1], 10, 5);
   model.kernels = reference;
   const x = new Float32Array(784);
@@ -435,8 +575,10 @@ test('saliency: the gradient of the top class\'s logit, as finite differences gi
   const eps = 1e-3;
   let checked = 0;
   for (const i of [300, 350, 406, 434, 462, 500]) {
-    const up = x.slice(), down = x.slice();
-    up[i] += eps; down[i] -= eps;
+    const up = x.slice(),
+      down = x.slice();
+    up[i] += eps;
+    down[i] -= eps;
     const fd = (logit(up) - logit(down)) / (2 * eps);
     assert.ok(Math.abs(fd - s.gradient[i]) < 1e-4 + 0.02 * Math.abs(fd), `pixel ${i}: finite difference ${fd}, backward ${s.gradient[i]}`);
     checked++;

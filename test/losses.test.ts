@@ -20,14 +20,22 @@ function model(ls: number): Sequential {
   m.setWeights([new Float32Array(3 * K), Float32Array.from(bias)]);
   return m;
 }
-const softmax = (z: number[]) => { const e = z.map(Math.exp), s = e.reduce((a, b) => a + b); return e.map((v) => v / s); };
+const softmax = (z: number[]) => {
+  const e = z.map(Math.exp),
+    s = e.reduce((a, b) => a + b);
+  return e.map((v) => v / s);
+};
 const x = { shape: [labels.length, 3], data: new Float32Array(labels.length * 3) };
-const y = { shape: [labels.length, K], data: Float32Array.from(labels.flatMap((l) => Array.from({ length: K }, (_v, j) => (j === l ? 1 : 0)))) };
+const y = {
+  shape: [labels.length, K],
+  data: Float32Array.from(labels.flatMap((l) => Array.from({ length: K }, (_v, j) => (j === l ? 1 : 0)))),
+};
 
 test('evaluate: the loss is the cross-entropy against t·(1 − ε) + ε/K', () => {
   const p = softmax(bias);
   for (const ls of [0, 0.1, 0.3]) {
-    const want = labels.reduce((s, l) => s - p.reduce((a, pj, j) => a + ((j === l ? 1 : 0) * (1 - ls) + ls / K) * Math.log(pj), 0), 0) / labels.length;
+    const want =
+      labels.reduce((s, l) => s - p.reduce((a, pj, j) => a + ((j === l ? 1 : 0) * (1 - ls) + ls / K) * Math.log(pj), 0), 0) / labels.length;
     const got = model(ls).evaluate(x, y);
     assert.ok(Math.abs(got.loss - want) < 1e-6, `ε ${ls}: ${got.loss} vs ${want}`);
     assert.equal(got.accuracy, 1 / 3, 'accuracy still compares arg-maxes with the hard labels');
@@ -35,7 +43,8 @@ test('evaluate: the loss is the cross-entropy against t·(1 − ε) + ε/K', () 
 });
 
 test('training: SGD at rate 1 moves the bias by the batch mean of p − smoothed t', () => {
-  const p = softmax(bias), ls = 0.2;
+  const p = softmax(bias),
+    ls = 0.2;
   const m = model(ls);
   m.trainOnBatch(x.data, y.data, labels.length);
   const after = m.getWeights()[1];
@@ -55,5 +64,8 @@ test('save/load keeps the smoothing; bad values and other losses are refused', (
   const m = new Sequential({ layers: [new Dense({ units: K, activation: 'softmax', inputShape: [3] })] });
   assert.throws(() => m.compile({ optimizer: 'sgd', loss: 'categorical_crossentropy', labelSmoothing: 1 }), UsageError);
   assert.throws(() => m.compile({ optimizer: 'sgd', loss: 'categorical_crossentropy', labelSmoothing: -0.1 }), UsageError);
-  assert.throws(() => m.compile({ optimizer: 'sgd', loss: 'mean_squared_error', labelSmoothing: 0.1 }), /labelSmoothing needs categorical_crossentropy/);
+  assert.throws(
+    () => m.compile({ optimizer: 'sgd', loss: 'mean_squared_error', labelSmoothing: 0.1 }),
+    /labelSmoothing needs categorical_crossentropy/,
+  );
 });

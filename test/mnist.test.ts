@@ -5,8 +5,16 @@ import * as os from 'os';
 import * as path from 'path';
 import { UsageError } from '../src/errors';
 import {
-  Dataset, defaultCacheDir, gatherImages, imagesToFloat, loadDataset, oneHot, resolveDataDir, sliceSplit,
-  splitValidation, toTensor,
+  Dataset,
+  defaultCacheDir,
+  gatherImages,
+  imagesToFloat,
+  loadDataset,
+  oneHot,
+  resolveDataDir,
+  sliceSplit,
+  splitValidation,
+  toTensor,
 } from '../src/data/mnist';
 import { escapeRe, expectDigitsError, tempDir, writeIdx, writeTinyDataset } from './helpers/datafixtures';
 import { SHARED_MNIST } from './helpers/paths';
@@ -19,7 +27,9 @@ function histogram(labels: Uint8Array, classes: number): number[] {
 
 describe('real MNIST', () => {
   let ds: Dataset;
-  before(() => { ds = loadDataset(SHARED_MNIST); });
+  before(() => {
+    ds = loadDataset(SHARED_MNIST);
+  });
 
   test('shapes and class count come out of the files', () => {
     assert.equal(ds.train.count, 60000);
@@ -36,8 +46,14 @@ describe('real MNIST', () => {
     assert.equal(ds.test.labels[0], 7);
     const train = histogram(ds.train.labels, ds.classes);
     const testH = histogram(ds.test.labels, ds.classes);
-    assert.equal(train.reduce((a, b) => a + b), 60000);
-    assert.equal(testH.reduce((a, b) => a + b), 10000);
+    assert.equal(
+      train.reduce((a, b) => a + b),
+      60000,
+    );
+    assert.equal(
+      testH.reduce((a, b) => a + b),
+      10000,
+    );
     assert.deepEqual(train, [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]);
     assert.deepEqual(testH, [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]);
   });
@@ -47,7 +63,10 @@ describe('real MNIST', () => {
     assert.equal(x.length, 10000 * 28 * 28);
     let min = Infinity;
     let max = -Infinity;
-    for (const v of x) { if (v < min) min = v; if (v > max) max = v; }
+    for (const v of x) {
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
     assert.equal(min, 0);
     assert.equal(max, 1);
   });
@@ -102,9 +121,15 @@ describe('tensor helpers', () => {
 
 describe('loadDataset on generated data', () => {
   let root: string;
-  before(() => { root = tempDir('digits-mnist-'); });
+  before(() => {
+    root = tempDir('digits-mnist-');
+  });
   let n = 0;
-  const freshDir = (): string => { const d = path.join(root, `ds${n++}`); fs.mkdirSync(d); return d; };
+  const freshDir = (): string => {
+    const d = path.join(root, `ds${n++}`);
+    fs.mkdirSync(d);
+    return d;
+  };
 
   test('any size and class count: 5x7 images, 12 classes from the training labels', () => {
     const dir = freshDir();
@@ -121,22 +146,31 @@ describe('loadDataset on generated data', () => {
   test('a class count from the labels needs every class among the training labels: one stray label is an error, not a bigger model', () => {
     const dir = freshDir();
     writeTinyDataset(dir, { n: 4, h: 2, w: 2, labels: [0, 1, 200, 1] }, { n: 2, h: 2, w: 2, labels: [0, 1] });
-    expectDigitsError(() => loadDataset(dir), /train-labels-idx1-ubyte\.gz: class 2 never appears among the 4 training labels, yet the largest label makes 201 classes/);
+    expectDigitsError(
+      () => loadDataset(dir),
+      /train-labels-idx1-ubyte\.gz: class 2 never appears among the 4 training labels, yet the largest label makes 201 classes/,
+    );
   });
 
   test('test labels must be among the training classes', () => {
     const dir = freshDir();
     writeTinyDataset(dir, { n: 3, h: 2, w: 2, labels: [0, 1, 1] }, { n: 2, h: 2, w: 2, labels: [0, 4] });
-    expectDigitsError(() => loadDataset(dir), /t10k-labels-idx1-ubyte\.gz: label 4 at index 1 is not among the training classes \(0\.\.1\)/);
+    expectDigitsError(
+      () => loadDataset(dir),
+      /t10k-labels-idx1-ubyte\.gz: label 4 at index 1 is not among the training classes \(0\.\.1\)/,
+    );
   });
 
-  test('a model\'s class count (a preset\'s 10) fixes the classes: a label at or above it names file, index and value', () => {
+  test("a model's class count (a preset's 10) fixes the classes: a label at or above it names file, index and value", () => {
     const dir = freshDir();
     writeTinyDataset(dir, { n: 3, h: 2, w: 2, labels: [0, 9, 1] }, { n: 2, h: 2, w: 2, labels: [0, 1] });
     assert.equal(loadDataset(dir, 10).classes, 10);
     const bad = freshDir();
     writeTinyDataset(bad, { n: 3, h: 2, w: 2, labels: [0, 200, 1] }, { n: 2, h: 2, w: 2, labels: [0, 1] });
-    expectDigitsError(() => loadDataset(bad, 10), /train-labels-idx1-ubyte\.gz: label 200 at index 1 is outside the model's 10 classes \(0\.\.9\)/);
+    expectDigitsError(
+      () => loadDataset(bad, 10),
+      /train-labels-idx1-ubyte\.gz: label 200 at index 1 is outside the model's 10 classes \(0\.\.9\)/,
+    );
     const badTest = freshDir();
     writeTinyDataset(badTest, { n: 3, h: 2, w: 2, labels: [0, 2, 1] }, { n: 2, h: 2, w: 2, labels: [0, 10] });
     expectDigitsError(() => loadDataset(badTest, 10), /t10k-labels-idx1-ubyte\.gz: label 10 at index 1 is outside the model's 10 classes/);
@@ -154,15 +188,18 @@ describe('loadDataset on generated data', () => {
     writeTinyDataset(dir, { n: 4, h: 2, w: 2, labelCount: 3 }, { n: 2, h: 2, w: 2 });
     const imgs = path.join(dir, 'train-images-idx3-ubyte.gz');
     const lbls = path.join(dir, 'train-labels-idx1-ubyte.gz');
-    expectDigitsError(() => loadDataset(dir),
-      new RegExp(`${escapeRe(imgs)} has 4 images but ${escapeRe(lbls)} has 3 labels`));
+    expectDigitsError(() => loadDataset(dir), new RegExp(`${escapeRe(imgs)} has 4 images but ${escapeRe(lbls)} has 3 labels`));
   });
 
   test('train/test image size mismatch names both files', () => {
     const dir = freshDir();
     writeTinyDataset(dir, { n: 2, h: 28, w: 28 }, { n: 2, h: 32, w: 32 });
-    expectDigitsError(() => loadDataset(dir), /image size differs/, /train-images-idx3-ubyte\.gz is 28x28/,
-      /t10k-images-idx3-ubyte\.gz is 32x32/);
+    expectDigitsError(
+      () => loadDataset(dir),
+      /image size differs/,
+      /train-images-idx3-ubyte\.gz is 28x28/,
+      /t10k-images-idx3-ubyte\.gz is 32x32/,
+    );
   });
 
   test('images with 2 dims and labels with 2 dims are rejected', () => {
@@ -197,7 +234,9 @@ describe('loadDataset on generated data', () => {
 
 describe('resolveDataDir', () => {
   let root: string;
-  before(() => { root = tempDir('digits-resolve-'); });
+  before(() => {
+    root = tempDir('digits-resolve-');
+  });
 
   test('--data beats $DIGITS_DATA, which beats the cache', () => {
     assert.equal(resolveDataDir(SHARED_MNIST, { DIGITS_DATA: root }), path.resolve(SHARED_MNIST));
@@ -207,8 +246,15 @@ describe('resolveDataDir', () => {
 
   test('a directory lacking files lists them and suggests download or --data', () => {
     fs.writeFileSync(path.join(root, 'train-images-idx3-ubyte.gz'), '');
-    const e = expectDigitsError(() => resolveDataDir(root, {}), new RegExp(escapeRe(root)), /\(--data\)/,
-      /train-labels-idx1-ubyte\[\.gz\]/, /t10k-images-idx3-ubyte\[\.gz\]/, /digits download/, /--data DIR/);
+    const e = expectDigitsError(
+      () => resolveDataDir(root, {}),
+      new RegExp(escapeRe(root)),
+      /\(--data\)/,
+      /train-labels-idx1-ubyte\[\.gz\]/,
+      /t10k-images-idx3-ubyte\[\.gz\]/,
+      /digits download/,
+      /--data DIR/,
+    );
     assert.doesNotMatch(e.message, /train-images/);
   });
 

@@ -28,10 +28,12 @@ type Rule = (w: number, g: number, t: number, s: Record<string, number>) => numb
 
 /** Expected parameter trajectory (after each step) for each scalar, in float64. */
 function expected(rule: Rule, w0 = W0, grads = GRADS): number[][] {
-  const states = w0.map(() => ({} as Record<string, number>));
+  const states = w0.map(() => ({}) as Record<string, number>);
   const w = [...w0];
   return grads.map((row, s) => {
-    row.forEach((g, i) => { w[i] = rule(w[i], g, s + 1, states[i]); });
+    row.forEach((g, i) => {
+      w[i] = rule(w[i], g, s + 1, states[i]);
+    });
     return [...w];
   });
 }
@@ -55,33 +57,46 @@ function assertTrajectory(actual: number[][], want: number[][], what: string): v
 
 function maxRelDiff(a: number[][], b: number[][]): number {
   let m = 0;
-  a.forEach((row, s) => row.forEach((v, i) => { m = Math.max(m, Math.abs(v - b[s][i]) / Math.max(Math.abs(b[s][i]), 1e-12)); }));
+  a.forEach((row, s) =>
+    row.forEach((v, i) => {
+      m = Math.max(m, Math.abs(v - b[s][i]) / Math.max(Math.abs(b[s][i]), 1e-12));
+    }),
+  );
   return m;
 }
 
 // ---- the tf.keras 2.x rules ------------------------------------------------------------------
 
-const sgdRule = (lr: number): Rule => (w, g) => w - lr * g;
+const sgdRule =
+  (lr: number): Rule =>
+  (w, g) =>
+    w - lr * g;
 
 /** v = m·v − lr·g; w += v (classical), or w += m·v − lr·g (Nesterov, Keras' formulation). */
-const momentumRule = (lr: number, m: number, nesterov: boolean): Rule => (w, g, _t, s) => {
-  s.v = m * (s.v ?? 0) - lr * g;
-  return nesterov ? w + m * s.v - lr * g : w + s.v;
-};
+const momentumRule =
+  (lr: number, m: number, nesterov: boolean): Rule =>
+  (w, g, _t, s) => {
+    s.v = m * (s.v ?? 0) - lr * g;
+    return nesterov ? w + m * s.v - lr * g : w + s.v;
+  };
 
 /** ms = ρ·ms + (1−ρ)·g²; w −= lr·g / (√ms + ε) — ε outside the root (tf.keras 2.x, no momentum). */
-const rmspropRule = (lr: number, rho: number, eps: number): Rule => (w, g, _t, s) => {
-  s.ms = rho * (s.ms ?? 0) + (1 - rho) * g * g;
-  return w - (lr * g) / (Math.sqrt(s.ms) + eps);
-};
+const rmspropRule =
+  (lr: number, rho: number, eps: number): Rule =>
+  (w, g, _t, s) => {
+    s.ms = rho * (s.ms ?? 0) + (1 - rho) * g * g;
+    return w - (lr * g) / (Math.sqrt(s.ms) + eps);
+  };
 
 /** lr_t = lr·√(1−β₂ᵗ)/(1−β₁ᵗ); m, v moments; w −= lr_t·m / (√v + ε) — ε outside, not bias-corrected. */
-const adamRule = (lr: number, b1: number, b2: number, eps: number): Rule => (w, g, t, s) => {
-  s.m = b1 * (s.m ?? 0) + (1 - b1) * g;
-  s.v = b2 * (s.v ?? 0) + (1 - b2) * g * g;
-  const lrT = (lr * Math.sqrt(1 - Math.pow(b2, t))) / (1 - Math.pow(b1, t));
-  return w - (lrT * s.m) / (Math.sqrt(s.v) + eps);
-};
+const adamRule =
+  (lr: number, b1: number, b2: number, eps: number): Rule =>
+  (w, g, t, s) => {
+    s.m = b1 * (s.m ?? 0) + (1 - b1) * g;
+    s.v = b2 * (s.v ?? 0) + (1 - b2) * g * g;
+    const lrT = (lr * Math.sqrt(1 - Math.pow(b2, t))) / (1 - Math.pow(b1, t));
+    return w - (lrT * s.m) / (Math.sqrt(s.v) + eps);
+  };
 
 describe('optimizers: SGD', () => {
   test('plain: w −= lr·g', () => {
@@ -119,7 +134,10 @@ describe('optimizers: RMSprop', () => {
   test('a large ε (0.1) is added outside the square root', () => {
     const { after } = run(new RMSprop({ learningRate: 0.01, rho: 0.9, epsilon: 0.1 }));
     assertTrajectory(after, expected(rmspropRule(0.01, 0.9, 0.1)), 'rmsprop ε=0.1');
-    const inside: Rule = (w, g, _t, s) => { s.ms = 0.9 * (s.ms ?? 0) + 0.1 * g * g; return w - (0.01 * g) / Math.sqrt(s.ms + 0.1); };
+    const inside: Rule = (w, g, _t, s) => {
+      s.ms = 0.9 * (s.ms ?? 0) + 0.1 * g * g;
+      return w - (0.01 * g) / Math.sqrt(s.ms + 0.1);
+    };
     assert.ok(maxRelDiff(after, expected(inside)) > 1e-3, 'ε inside the root would give a different trajectory');
   });
 
@@ -138,7 +156,8 @@ describe('optimizers: Adam', () => {
     assert.deepEqual(Array.from(frozen.value), [0.5, 1.5]);
     // without the bias correction step 1 would move by lr·(1−β₁)·g/(√(1−β₂)·|g|) ≈ 0.0316·lr instead of lr
     const noCorrection: Rule = (w, g, _t, s) => {
-      s.m = 0.9 * (s.m ?? 0) + 0.1 * g; s.v = 0.999 * (s.v ?? 0) + 0.001 * g * g;
+      s.m = 0.9 * (s.m ?? 0) + 0.1 * g;
+      s.v = 0.999 * (s.v ?? 0) + 0.001 * g * g;
       return w - (0.01 * s.m) / (Math.sqrt(s.v) + 1e-7);
     };
     assert.ok(maxRelDiff(after, expected(noCorrection)) > 1e-2);
@@ -147,8 +166,8 @@ describe('optimizers: Adam', () => {
   test('hand-checked first step: w moves by −lr·sign(g) (m̂/√v̂ = g/|g|)', () => {
     const { after } = run(new Adam({ learningRate: 0.01 }), [0, 0.25], [[0.5, -0.3]]);
     // lr_1 = 0.01·√0.001/0.1, m = 0.1·g, √v = √0.001·|g|: the step is 0.01·|g|/(|g| + ε/√0.001)
-    assertRel(after[0][0], -0.01 * 0.5 / (0.5 + 1e-7 / Math.sqrt(0.001)), REL, 'adam step 1, w[0]');
-    assertRel(after[0][1], 0.25 + 0.01 * 0.3 / (0.3 + 1e-7 / Math.sqrt(0.001)), REL, 'adam step 1, w[1]');
+    assertRel(after[0][0], (-0.01 * 0.5) / (0.5 + 1e-7 / Math.sqrt(0.001)), REL, 'adam step 1, w[0]');
+    assertRel(after[0][1], 0.25 + (0.01 * 0.3) / (0.3 + 1e-7 / Math.sqrt(0.001)), REL, 'adam step 1, w[1]');
   });
 
   test('a large ε (0.1) is added to √v outside the root and is not bias-corrected (Keras, not PyTorch)', () => {
@@ -157,12 +176,14 @@ describe('optimizers: Adam', () => {
     assertTrajectory(after, expected(adamRule(0.01, 0.9, 0.999, 0.1), W0, grads), 'adam ε=0.1');
     // PyTorch: lr·m̂/(√v̂ + ε) = lr_t·m/(√v + ε·√(1−β₂ᵗ)); ε inside: lr_t·m/√(v + ε)
     const torch: Rule = (w, g, t, s) => {
-      s.m = 0.9 * (s.m ?? 0) + 0.1 * g; s.v = 0.999 * (s.v ?? 0) + 0.001 * g * g;
+      s.m = 0.9 * (s.m ?? 0) + 0.1 * g;
+      s.v = 0.999 * (s.v ?? 0) + 0.001 * g * g;
       return w - (0.01 * (s.m / (1 - 0.9 ** t))) / (Math.sqrt(s.v / (1 - 0.999 ** t)) + 0.1);
     };
     const inside: Rule = (w, g, t, s) => {
-      s.m = 0.9 * (s.m ?? 0) + 0.1 * g; s.v = 0.999 * (s.v ?? 0) + 0.001 * g * g;
-      return w - ((0.01 * Math.sqrt(1 - 0.999 ** t)) / (1 - 0.9 ** t)) * s.m / Math.sqrt(s.v + 0.1);
+      s.m = 0.9 * (s.m ?? 0) + 0.1 * g;
+      s.v = 0.999 * (s.v ?? 0) + 0.001 * g * g;
+      return w - (((0.01 * Math.sqrt(1 - 0.999 ** t)) / (1 - 0.9 ** t)) * s.m) / Math.sqrt(s.v + 0.1);
     };
     assert.ok(maxRelDiff(after, expected(torch, W0, grads)) > 1e-2, 'PyTorch ε placement would differ');
     assert.ok(maxRelDiff(after, expected(inside, W0, grads)) > 1e-2, 'ε inside the root would differ');
@@ -172,14 +193,17 @@ describe('optimizers: Adam', () => {
     const a = new Adam({ learningRate: 0.01 });
     const wa = weight('kernel', [3], true, (i) => W0[i]);
     const wb = weight('kernel', [3], true, (i) => W0[i]);
-    wa.grad!.set(GRADS[0]); a.step(reference, [wa]);
+    wa.grad!.set(GRADS[0]);
+    a.step(reference, [wa]);
     const b = new Adam({ learningRate: 0.01 });
     const st = a.getState();
     wb.value.set(wa.value);
     b.setState({ iterations: st.iterations, slots: st.slots.map((s) => s.map((x) => Float32Array.from(x))) });
     for (const row of GRADS.slice(1)) {
-      wa.grad!.set(row); a.step(reference, [wa]);
-      wb.grad!.set(row); b.step(reference, [wb]);
+      wa.grad!.set(row);
+      a.step(reference, [wa]);
+      wb.grad!.set(row);
+      b.step(reference, [wb]);
     }
     assert.deepEqual(Array.from(wb.value), Array.from(wa.value));
     assert.equal(b.iterations, 3);
@@ -207,10 +231,10 @@ describe('optimizers: AdamW', () => {
 
   test('hand-checked first step: w = −1, g = 2, lr 0.01, wd 0.5 → −1·(1 − 0.005) − 0.01·2/(2 + ε/√0.001)', () => {
     const { after } = run(new AdamW({ learningRate: 0.01, weightDecay: 0.5 }), [-1], [[2]]);
-    assertRel(after[0][0], -0.995 - 0.01 * 2 / (2 + 1e-7 / Math.sqrt(0.001)), REL, 'adamw step 1');
+    assertRel(after[0][0], -0.995 - (0.01 * 2) / (2 + 1e-7 / Math.sqrt(0.001)), REL, 'adamw step 1');
   });
 
-  test('Keras defaults: weight decay 0.004 on top of Adam\'s; weight_decay in the saved config', () => {
+  test("Keras defaults: weight decay 0.004 on top of Adam's; weight_decay in the saved config", () => {
     const o = makeOptimizer('adamw');
     assert.ok(o instanceof AdamW);
     assert.equal(o.className, 'AdamW');

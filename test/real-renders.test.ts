@@ -34,20 +34,42 @@ test(`${PER_KIND * RENDER_KINDS.length} realistic renders of test digits read ne
   let refused = 0;
   for (const p of plan) {
     const buf = await renderRealistic(img(p.index), p.kind, p.seed, img((p.index + 1) % ds.test.labels.length));
-    try { seen.push((await imageToDigits(buf, `${p.kind} #${p.seed}`))[0]); } catch (e) { refused++; seen.push(new Float32Array(784)); t.diagnostic(`${p.kind} #${p.seed}: ${(e as Error).message}`); }
+    try {
+      seen.push((await imageToDigits(buf, `${p.kind} #${p.seed}`))[0]);
+    } catch (e) {
+      refused++;
+      seen.push(new Float32Array(784));
+      t.diagnostic(`${p.kind} #${p.seed}: ${(e as Error).message}`);
+    }
   }
   const got = classify(model, seen).map((q) => q.top[0].digit);
-  const clean = classify(model, plan.map((p) => Float32Array.from(img(p.index), (v) => v / 255))).map((q) => q.top[0].digit);
+  const clean = classify(
+    model,
+    plan.map((p) => Float32Array.from(img(p.index), (v) => v / 255)),
+  ).map((q) => q.top[0].digit);
   const per = new Map<string, { ok: number; clean: number; n: number }>();
-  let ok = 0, okClean = 0;
+  let ok = 0,
+    okClean = 0;
   plan.forEach((p, k) => {
-    const y = ds.test.labels[p.index], r = per.get(p.kind) ?? { ok: 0, clean: 0, n: 0 };
-    r.n++; if (got[k] === y) { r.ok++; ok++; } if (clean[k] === y) { r.clean++; okClean++; }
+    const y = ds.test.labels[p.index],
+      r = per.get(p.kind) ?? { ok: 0, clean: 0, n: 0 };
+    r.n++;
+    if (got[k] === y) {
+      r.ok++;
+      ok++;
+    }
+    if (clean[k] === y) {
+      r.clean++;
+      okClean++;
+    }
     per.set(p.kind, r);
   });
   for (const [kind, r] of per) t.diagnostic(`${kind}: ${r.ok}/${r.n} read (the digits themselves: ${r.clean}/${r.n})`);
-  const acc = ok / plan.length, accClean = okClean / plan.length;
-  t.diagnostic(`all: ${(acc * 100).toFixed(1)}% of ${plan.length} (the digits themselves: ${(accClean * 100).toFixed(1)}%), ${refused} refused`);
+  const acc = ok / plan.length,
+    accClean = okClean / plan.length;
+  t.diagnostic(
+    `all: ${(acc * 100).toFixed(1)}% of ${plan.length} (the digits themselves: ${(accClean * 100).toFixed(1)}%), ${refused} refused`,
+  );
   assert.equal(refused, 0);
   // measured with this model: 95-96% of renders against 96% of the digits themselves
   assert.ok(acc >= 0.92, `renders read ${(acc * 100).toFixed(1)}%`);
@@ -55,14 +77,23 @@ test(`${PER_KIND * RENDER_KINDS.length} realistic renders of test digits read ne
   for (const [kind, r] of per) assert.ok(r.ok >= 0.8 * r.n, `${kind}: ${r.ok}/${r.n}`);
 });
 
-test('the 60 real digits (paint programs, canvases, phone photos of paper) are read, none refused', { skip: fs.existsSync(path.join(REAL, 'labels.csv')) ? false : `${REAL} not found` }, async (t) => {
-  const rows = fs.readFileSync(path.join(REAL, 'labels.csv'), 'utf8').trim().split(/\r?\n/).slice(1).map((l) => l.split(',').map((f) => f.trim()));
-  const seen: Float32Array[] = [];
-  for (const [file] of rows) seen.push((await imageToDigits(await readImageFile(path.join(REAL, file)), file))[0]);
-  const got = classify(model, seen).map((q) => q.top[0].digit);
-  const wrong = rows.filter((r, k) => got[k] !== Number(r[1])).map((r) => `${r[0]} (${r[8]}): ${r[1]} read as ${got[rows.indexOf(r)]}`);
-  for (const w of wrong) t.diagnostic(w);
-  t.diagnostic(`${rows.length - wrong.length}/${rows.length} read`);
-  // this small test model reads 56-57; a fully trained seed002-cnn reads all 60
-  assert.ok(rows.length - wrong.length >= 55, `${rows.length - wrong.length}/${rows.length}`);
-});
+test(
+  'the 60 real digits (paint programs, canvases, phone photos of paper) are read, none refused',
+  { skip: fs.existsSync(path.join(REAL, 'labels.csv')) ? false : `${REAL} not found` },
+  async (t) => {
+    const rows = fs
+      .readFileSync(path.join(REAL, 'labels.csv'), 'utf8')
+      .trim()
+      .split(/\r?\n/)
+      .slice(1)
+      .map((l) => l.split(',').map((f) => f.trim()));
+    const seen: Float32Array[] = [];
+    for (const [file] of rows) seen.push((await imageToDigits(await readImageFile(path.join(REAL, file)), file))[0]);
+    const got = classify(model, seen).map((q) => q.top[0].digit);
+    const wrong = rows.filter((r, k) => got[k] !== Number(r[1])).map((r) => `${r[0]} (${r[8]}): ${r[1]} read as ${got[rows.indexOf(r)]}`);
+    for (const w of wrong) t.diagnostic(w);
+    t.diagnostic(`${rows.length - wrong.length}/${rows.length} read`);
+    // this small test model reads 56-57; a fully trained seed002-cnn reads all 60
+    assert.ok(rows.length - wrong.length >= 55, `${rows.length - wrong.length}/${rows.length}`);
+  },
+);

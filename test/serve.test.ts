@@ -91,12 +91,36 @@ test('every bad request is a 4xx JSON {error} and the server keeps answering', a
     ['empty JSON', () => post('', 'application/json'), 400, /./],
     ['JSON array', () => post('[1, 2]', 'application/json'), 400, /must be an object/],
     ['JSON null', () => post('null', 'application/json'), 400, /must be an object/],
-    ['JSON wrong shape', () => post(JSON.stringify({ pixels: [[0, 1], [1, 0]] }), 'application/json'), 400, /28 rows of 28/],
+    [
+      'JSON wrong shape',
+      () =>
+        post(
+          JSON.stringify({
+            pixels: [
+              [0, 1],
+              [1, 0],
+            ],
+          }),
+          'application/json',
+        ),
+      400,
+      /28 rows of 28/,
+    ],
     ['JSON 27 rows', () => post(JSON.stringify({ pixels: Array(27).fill(Array(28).fill(0)) }), 'application/json'), 400, /28 rows of 28/],
     ['JSON out of range', () => post(JSON.stringify({ pixels: Array(784).fill(2) }), 'application/json'), 400, /value 0 is 2/],
     ['JSON strings', () => post(JSON.stringify({ pixels: Array(784).fill('0') }), 'application/json'), 400, /expected a number/],
-    ['JSON bad preprocess', () => post(JSON.stringify({ pixels: Array(784).fill(0), preprocess: 'yes' }), 'application/json'), 400, /preprocess/],
-    ['JSON blank, preprocessed', () => post(JSON.stringify({ pixels: Array(784).fill(0), preprocess: true }), 'application/json'), 422, /no digit found/],
+    [
+      'JSON bad preprocess',
+      () => post(JSON.stringify({ pixels: Array(784).fill(0), preprocess: 'yes' }), 'application/json'),
+      400,
+      /preprocess/,
+    ],
+    [
+      'JSON blank, preprocessed',
+      () => post(JSON.stringify({ pixels: Array(784).fill(0), preprocess: true }), 'application/json'),
+      422,
+      /no digit found/,
+    ],
     ['multipart without a file', () => fetch(`${base}/api/predict`, { method: 'POST', body: noFile }), 400, /no file/],
     ['multipart non-image', () => fetch(`${base}/api/predict`, { method: 'POST', body: textFile }), 415, /not a PNG/],
     ['broken multipart', () => post('--x\r\nnonsense', 'multipart/form-data; boundary=x'), 400, /./],
@@ -155,16 +179,27 @@ test('back-pressure: past the waiting room, requests get 503 with Retry-After at
     assert.equal(busy.headers.get('retry-after'), '1');
     assert.match((await busy.json()).error, /server busy/);
     assert.equal((await post(png, 'image/png', '', url)).status, 200);
-  } finally { await small.close(); }
+  } finally {
+    await small.close();
+  }
 });
 
 test('digits serve exits 0 on SIGTERM after finishing', async () => {
   const bin = path.resolve(__dirname, '../../bin/digits.js');
-  const child = spawn(process.execPath, [bin, 'serve', modelDir, '--port', '0', '--data', SHARED_MNIST], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '', err = '';
-  child.stderr.on('data', (d) => { err += d; });
+  const child = spawn(process.execPath, [bin, 'serve', modelDir, '--port', '0', '--data', SHARED_MNIST], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '',
+    err = '';
+  child.stderr.on('data', (d) => {
+    err += d;
+  });
   const url = await new Promise<string>((resolve, reject) => {
-    child.stdout.on('data', (d) => { out += d; const m = /http:\/\/[\d.]+:\d+/.exec(out); if (m) resolve(m[0]); });
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /http:\/\/[\d.]+:\d+/.exec(out);
+      if (m) resolve(m[0]);
+    });
     child.on('exit', () => reject(new Error(`serve exited early: ${err}`)));
   });
   assert.equal((await fetch(`${url}/healthz`)).status, 200);
@@ -172,10 +207,19 @@ test('digits serve exits 0 on SIGTERM after finishing', async () => {
   const body = Buffer.from(JSON.stringify({ pixels: Array.from(digit7, (v) => v / 255) }));
   const { port } = new URL(url);
   const answered = new Promise<number>((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/api/predict', headers: { 'content-type': 'application/json', 'content-length': body.length } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path: '/api/predict',
+        headers: { 'content-type': 'application/json', 'content-length': body.length },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
     req.on('error', reject);
     req.write(body.subarray(0, 100));
     setTimeout(() => {
@@ -208,7 +252,8 @@ test('workers 0 (on the event loop) answers exactly as the worker pool does', as
   const inline = await buildServer({ modelDir, workers: 0 });
   try {
     const url = await listen(inline);
-    const a = await (await post(png, 'image/png')).json(), b = await (await post(png, 'image/png', '', url)).json();
+    const a = await (await post(png, 'image/png')).json(),
+      b = await (await post(png, 'image/png', '', url)).json();
     assert.deepEqual(b, a);
     const m = await (await fetch(`${url}/metrics`)).text();
     assert.match(m, /^digits_workers 0$/m);

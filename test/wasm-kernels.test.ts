@@ -34,7 +34,8 @@ function rand(rng: Rng, n: number, lo = -1, hi = 1): Float32Array {
 
 function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   assert.equal(a.length, b.length, 'length');
-  let d = 0, m = 0;
+  let d = 0,
+    m = 0;
   for (let i = 0; i < b.length; i++) {
     d = Math.max(d, Math.abs(a[i] - b[i]));
     m = Math.max(m, Math.abs(b[i]));
@@ -50,7 +51,8 @@ function close(what: string, a: ArrayLike<number>, b: ArrayLike<number>, tol = T
 function convGeom(n: number, h: number, w: number, c: number, f: number, k: number, s: number, same: boolean): ConvGeom {
   const out = (x: number) => (same ? Math.ceil(x / s) : Math.ceil((x - k + 1) / s));
   const pad = (x: number, o: number) => (same ? Math.floor(Math.max((o - 1) * s + k - x, 0) / 2) : 0);
-  const oh = out(h), ow = out(w);
+  const oh = out(h),
+    ow = out(w);
   return { n, h, w, c, f, oh, ow, kh: k, kw: k, sh: s, sw: s, padTop: pad(h, oh), padLeft: pad(w, ow) };
 }
 
@@ -94,24 +96,34 @@ test('wasm core loads as "wasm" and reports its threads', { skip }, () => {
 });
 
 describe('wasm kernels', { skip }, () => {
-
   for (const [name, g] of convCases) {
     test(`conv ${name}`, () => {
       const rng = new Rng(g.h * 100 + g.c + g.kh);
-      const x = rand(rng, g.n * g.h * g.w * g.c), w = rand(rng, g.kh * g.kw * g.c * g.f), b = rand(rng, g.f);
+      const x = rand(rng, g.n * g.h * g.w * g.c),
+        w = rand(rng, g.kh * g.kw * g.c * g.f),
+        b = rand(rng, g.f);
       const dy = rand(rng, g.n * g.oh * g.ow * g.f);
-      for (const [bias, relu] of [[true, true], [true, false], [false, true], [false, false]] as const) {
-        const yr = new Float32Array(dy.length), yn = new Float32Array(dy.length).fill(NaN);
+      for (const [bias, relu] of [
+        [true, true],
+        [true, false],
+        [false, true],
+        [false, false],
+      ] as const) {
+        const yr = new Float32Array(dy.length),
+          yn = new Float32Array(dy.length).fill(NaN);
         ref.conv2dForward(g, x, w, bias ? b : null, yr, relu);
         nat.conv2dForward(g, x, w, bias ? b : null, yn, relu);
         close(`forward bias=${bias} relu=${relu}`, yn, yr);
       }
-      const dxr = new Float32Array(x.length), dxn = new Float32Array(x.length).fill(NaN);
+      const dxr = new Float32Array(x.length),
+        dxn = new Float32Array(x.length).fill(NaN);
       ref.conv2dBackwardData(g, dy, w, dxr);
       nat.conv2dBackwardData(g, dy, w, dxn);
       close('backward data', dxn, dxr);
-      const dwr = new Float32Array(w.length), dbr = new Float32Array(g.f);
-      const dwn = new Float32Array(w.length).fill(NaN), dbn = new Float32Array(g.f).fill(NaN);
+      const dwr = new Float32Array(w.length),
+        dbr = new Float32Array(g.f);
+      const dwn = new Float32Array(w.length).fill(NaN),
+        dbn = new Float32Array(g.f).fill(NaN);
       ref.conv2dBackwardWeights(g, x, dy, dwr, dbr);
       nat.conv2dBackwardWeights(g, x, dy, dwn, dbn);
       close('backward weights', dwn, dwr);
@@ -134,16 +146,33 @@ describe('wasm kernels', { skip }, () => {
     ['3x3 same 9x9x1→5 (plain path), batch 1', convGeom(1, 9, 9, 1, 5, 3, 1, true)],
     ['2x3 valid 9x9x1→16 (non-square: plain path)', { ...convGeom(2, 9, 9, 1, 16, 3, 1, false), kh: 2, oh: 8 }],
   ];
-  const pooledBy = (g: ConvGeom): PoolGeom => ({ n: g.n, h: g.oh, w: g.ow, c: g.f, oh: Math.floor(g.oh / 2), ow: Math.floor(g.ow / 2), ph: 2, pw: 2, sh: 2, sw: 2, padTop: 0, padLeft: 0 });
+  const pooledBy = (g: ConvGeom): PoolGeom => ({
+    n: g.n,
+    h: g.oh,
+    w: g.ow,
+    c: g.f,
+    oh: Math.floor(g.oh / 2),
+    ow: Math.floor(g.ow / 2),
+    ph: 2,
+    pw: 2,
+    sh: 2,
+    sw: 2,
+    padTop: 0,
+    padLeft: 0,
+  });
   for (const [name, g] of pooledConvCases) {
     test(`conv → relu → max pool fused, ${name}`, () => {
       const p = pooledBy(g);
       const rng = new Rng(g.h * 31 + g.f + g.kh);
-      const x = rand(rng, g.n * g.h * g.w), w = rand(rng, g.kh * g.kw * g.f), b = rand(rng, g.f, -0.5, 0.5);
+      const x = rand(rng, g.n * g.h * g.w),
+        w = rand(rng, g.kh * g.kw * g.f),
+        b = rand(rng, g.f, -0.5, 0.5);
       const out = p.n * p.oh * p.ow * p.c;
       for (const bias of [b, null]) {
-        const yr = new Float32Array(out), wr = new Int32Array(out);
-        const yn = new Float32Array(out).fill(NaN), wn = new Int32Array(out).fill(-1);
+        const yr = new Float32Array(out),
+          wr = new Int32Array(out);
+        const yn = new Float32Array(out).fill(NaN),
+          wn = new Int32Array(out).fill(-1);
         ref.conv2dReluMaxPoolForward(g, p, x, w, bias, yr, wr);
         nat.conv2dReluMaxPoolForward(g, p, x, w, bias, yn, wn);
         close(`forward bias=${bias !== null}`, yn, yr);
@@ -152,15 +181,27 @@ describe('wasm kernels', { skip }, () => {
         const z = new Float32Array(g.n * g.oh * g.ow * g.f);
         ref.conv2dForward(g, x, w, bias, z, true);
         for (let i = 0; i < out; i++) {
-          const f = i % g.f, px = Math.floor(i / g.f) % p.ow, py = Math.floor(i / (g.f * p.ow)) % p.oh, n = Math.floor(i / (g.f * p.ow * p.oh));
-          const at = wn[i], cf = at % g.f, cx = Math.floor(at / g.f) % g.ow, cy = Math.floor(at / (g.f * g.ow)) % g.oh, cn = Math.floor(at / (g.f * g.ow * g.oh));
+          const f = i % g.f,
+            px = Math.floor(i / g.f) % p.ow,
+            py = Math.floor(i / (g.f * p.ow)) % p.oh,
+            n = Math.floor(i / (g.f * p.ow * p.oh));
+          const at = wn[i],
+            cf = at % g.f,
+            cx = Math.floor(at / g.f) % g.ow,
+            cy = Math.floor(at / (g.f * g.ow)) % g.oh,
+            cn = Math.floor(at / (g.f * g.ow * g.oh));
           assert.ok(cn === n && cf === f && cy >> 1 === py && cx >> 1 === px, `winner ${at} of pooled ${i} is outside its window`);
-          assert.ok(Math.abs(z[at] - yr[i]) <= TOL * (Math.abs(yr[i]) + 1), `winner ${at} of pooled ${i} holds ${z[at]}, the max is ${yr[i]}`);
+          assert.ok(
+            Math.abs(z[at] - yr[i]) <= TOL * (Math.abs(yr[i]) + 1),
+            `winner ${at} of pooled ${i} holds ${z[at]}, the max is ${yr[i]}`,
+          );
         }
         // backward from the wasm forward's winners: both sides then compute the same function
         const dy = rand(rng, out);
-        const dwr = new Float32Array(w.length), dbr = new Float32Array(g.f);
-        const dwn = new Float32Array(w.length).fill(NaN), dbn = new Float32Array(g.f).fill(NaN);
+        const dwr = new Float32Array(w.length),
+          dbr = new Float32Array(g.f);
+        const dwn = new Float32Array(w.length).fill(NaN),
+          dbn = new Float32Array(g.f).fill(NaN);
         ref.conv2dReluMaxPoolBackwardWeights(g, p, x, dy, wn, yn, dwr, dbr);
         nat.conv2dReluMaxPoolBackwardWeights(g, p, x, dy, wn, yn, dwn, dbn);
         close('backward weights', dwn, dwr);
@@ -172,28 +213,51 @@ describe('wasm kernels', { skip }, () => {
     });
   }
 
-  for (const [name, g] of [['register path', convGeom(2, 8, 8, 1, 16, 3, 1, false)], ['plain path', convGeom(2, 8, 8, 1, 5, 3, 1, false)]] as const) {
+  for (const [name, g] of [
+    ['register path', convGeom(2, 8, 8, 1, 16, 3, 1, false)],
+    ['plain path', convGeom(2, 8, 8, 1, 5, 3, 1, false)],
+  ] as const) {
     test(`conv → relu → max pool fused (${name}): geometry it cannot run is an error; a winner outside its window is dropped`, () => {
       const p = pooledBy(g);
       const out = p.n * p.oh * p.ow * p.c;
-      const x = new Float32Array(g.n * 64), w = new Float32Array(9 * g.f), y = new Float32Array(out), ws = new Int32Array(out);
-      assert.throws(() => nat.conv2dReluMaxPoolForward({ ...g, c: 2 }, p, new Float32Array(g.n * 128), new Float32Array(18 * g.f), null, y, ws), /one input channel and stride 1/);
+      const x = new Float32Array(g.n * 64),
+        w = new Float32Array(9 * g.f),
+        y = new Float32Array(out),
+        ws = new Int32Array(out);
+      assert.throws(
+        () => nat.conv2dReluMaxPoolForward({ ...g, c: 2 }, p, new Float32Array(g.n * 128), new Float32Array(18 * g.f), null, y, ws),
+        /one input channel and stride 1/,
+      );
       assert.throws(() => nat.conv2dReluMaxPoolForward(g, { ...p, ph: 3, pw: 3 }, x, w, null, y, ws), /2x2 with stride 2/);
       assert.throws(() => nat.conv2dReluMaxPoolForward(g, { ...p, c: 3 }, x, w, null, y, ws), /does not match/);
       // cell d (row-major in the 2x2 window) of pooled element i, as a flat conv-output index
       const cell = (i: number, d: number): number => {
-        const f = i % g.f, px = Math.floor(i / g.f) % p.ow, py = Math.floor(i / (g.f * p.ow)) % p.oh, n = Math.floor(i / (g.f * p.ow * p.oh));
+        const f = i % g.f,
+          px = Math.floor(i / g.f) % p.ow,
+          py = Math.floor(i / (g.f * p.ow)) % p.oh,
+          n = Math.floor(i / (g.f * p.ow * p.oh));
         return ((n * g.oh + 2 * py + (d >> 1)) * g.ow + 2 * px + (d & 1)) * g.f + f;
       };
       // past the end, negative, a neighbour's cell, and a valid cell of its own window, in turn
       for (let i = 0; i < out; i++) ws[i] = [1 << 30, -7, cell((i + g.f) % out, 0), cell(i, (i >> 2) % 4)][i % 4];
       const rng = new Rng(5);
-      const xr = rand(rng, x.length), dy = rand(rng, out);
+      const xr = rand(rng, x.length),
+        dy = rand(rng, out);
       y.fill(1);
-      const dw = new Float32Array(w.length), dwr = new Float32Array(w.length);
+      const dw = new Float32Array(w.length),
+        dwr = new Float32Array(w.length);
       nat.conv2dReluMaxPoolBackwardWeights(g, p, xr, dy, ws, y, dw, null);
       const valid = (i: number) => i % 4 === 3;
-      ref.conv2dReluMaxPoolBackwardWeights(g, p, xr, dy.map((v, i) => (valid(i) ? v : 0)), ws.map((v, i) => (valid(i) ? v : cell(i, 0))), y, dwr, null);
+      ref.conv2dReluMaxPoolBackwardWeights(
+        g,
+        p,
+        xr,
+        dy.map((v, i) => (valid(i) ? v : 0)),
+        ws.map((v, i) => (valid(i) ? v : cell(i, 0))),
+        y,
+        dwr,
+        null,
+      );
       assert.ok(dwr.some((v) => v !== 0));
       close('backward with foreign winners', dw, dwr);
     });
@@ -213,14 +277,17 @@ describe('wasm kernels', { skip }, () => {
         const x = rand(rng, g.n * g.h * g.w * g.c, -2, 2);
         if (ties) for (let i = 0; i < x.length; i++) x[i] = Math.round(x[i]);
         const out = g.n * g.oh * g.ow * g.c;
-        const yr = new Float32Array(out), wr = new Int32Array(out);
-        const yn = new Float32Array(out), wn = new Int32Array(out);
+        const yr = new Float32Array(out),
+          wr = new Int32Array(out);
+        const yn = new Float32Array(out),
+          wn = new Int32Array(out);
         ref.maxPool2dForward(g, x, yr, wr);
         nat.maxPool2dForward(g, x, yn, wn);
         assert.deepEqual(yn, yr);
         assert.deepEqual(wn, wr);
         const dy = rand(rng, out);
-        const dxr = new Float32Array(x.length), dxn = new Float32Array(x.length).fill(NaN);
+        const dxr = new Float32Array(x.length),
+          dxn = new Float32Array(x.length).fill(NaN);
         ref.maxPool2dBackward(g, dy, wr, dxr);
         nat.maxPool2dBackward(g, dy, wn, dxn);
         assert.deepEqual(dxn, dxr);
@@ -231,32 +298,55 @@ describe('wasm kernels', { skip }, () => {
         const plain = new Float32Array(x.length);
         ref.maxPool2dBackward(g, dy, wr, plain);
         const want = plain.map((v, i) => (xp[i] > 0 ? v : 0));
-        for (const [k, yw, ww] of [[ref, yr, wr], [nat, yn, wn]] as const) {
+        for (const [k, yw, ww] of [
+          [ref, yr, wr],
+          [nat, yn, wn],
+        ] as const) {
           const got = new Float32Array(x.length).fill(NaN);
           k.maxPool2dBackward(g, dy, ww, got, yw);
           assert.deepEqual(got, want, k.name);
         }
-        if (out >= 64) assert.ok(want.some((v, i) => v === 0 && plain[i] !== 0), 'the case exercises the mask');
+        if (out >= 64)
+          assert.ok(
+            want.some((v, i) => v === 0 && plain[i] !== 0),
+            'the case exercises the mask',
+          );
       });
     }
   }
 
-  for (const [n, inF, outF] of [[3, 576, 64], [1, 64, 10], [64, 3136, 120], [5, 7, 3]]) {
+  for (const [n, inF, outF] of [
+    [3, 576, 64],
+    [1, 64, 10],
+    [64, 3136, 120],
+    [5, 7, 3],
+  ]) {
     test(`dense ${n}x${inF}→${outF}`, () => {
       const rng = new Rng(inF + outF);
-      const x = rand(rng, n * inF), w = rand(rng, inF * outF), b = rand(rng, outF), dy = rand(rng, n * outF);
-      for (const [bias, relu] of [[true, true], [false, false], [true, false]] as const) {
-        const yr = new Float32Array(n * outF), yn = new Float32Array(n * outF).fill(NaN);
+      const x = rand(rng, n * inF),
+        w = rand(rng, inF * outF),
+        b = rand(rng, outF),
+        dy = rand(rng, n * outF);
+      for (const [bias, relu] of [
+        [true, true],
+        [false, false],
+        [true, false],
+      ] as const) {
+        const yr = new Float32Array(n * outF),
+          yn = new Float32Array(n * outF).fill(NaN);
         ref.denseForward(n, inF, outF, x, w, bias ? b : null, yr, relu);
         nat.denseForward(n, inF, outF, x, w, bias ? b : null, yn, relu);
         close(`forward bias=${bias} relu=${relu}`, yn, yr);
       }
-      const dxr = new Float32Array(x.length), dxn = new Float32Array(x.length).fill(NaN);
+      const dxr = new Float32Array(x.length),
+        dxn = new Float32Array(x.length).fill(NaN);
       ref.denseBackwardData(n, inF, outF, dy, w, dxr);
       nat.denseBackwardData(n, inF, outF, dy, w, dxn);
       close('backward data', dxn, dxr);
-      const dwr = new Float32Array(w.length), dbr = new Float32Array(outF);
-      const dwn = new Float32Array(w.length).fill(NaN), dbn = new Float32Array(outF).fill(NaN);
+      const dwr = new Float32Array(w.length),
+        dbr = new Float32Array(outF);
+      const dwn = new Float32Array(w.length).fill(NaN),
+        dbn = new Float32Array(outF).fill(NaN);
       ref.denseBackwardWeights(n, inF, outF, x, dy, dwr, dbr);
       nat.denseBackwardWeights(n, inF, outF, x, dy, dwn, dbn);
       close('backward weights', dwn, dwr);
@@ -269,23 +359,41 @@ describe('wasm kernels', { skip }, () => {
   // few channels are read m rows at a time (m·c ≥ 128 "virtual channels") with the leftover rows on
   // their own: 8 channels on 2·12·12 + 5 rows leaves a tail, 5 channels give an odd width of 125,
   // and 7 rows of 3 channels are all tail
-  for (const [rows, c] of [[3 * 7 * 7, 32], [128, 256], [64 * 14 * 14, 32], [1, 4], [2 * 12 * 12 + 5, 8], [128 * 12 * 12, 16], [301, 5], [7, 3]]) {
+  for (const [rows, c] of [
+    [3 * 7 * 7, 32],
+    [128, 256],
+    [64 * 14 * 14, 32],
+    [1, 4],
+    [2 * 12 * 12 + 5, 8],
+    [128 * 12 * 12, 16],
+    [301, 5],
+    [7, 3],
+  ]) {
     test(`batch norm ${rows} rows x ${c} channels: training, inference, backward`, () => {
       const rng = new Rng(rows + c);
       const x = rand(rng, rows * c, 2, 5); // off-centre, so a one-pass variance would show
-      const gamma = rand(rng, c, 0.5, 1.5), beta = rand(rng, c), dy = rand(rng, rows * c);
-      const mm0 = rand(rng, c), mv0 = rand(rng, c, 0.5, 2);
+      const gamma = rand(rng, c, 0.5, 1.5),
+        beta = rand(rng, c),
+        dy = rand(rng, rows * c);
+      const mm0 = rand(rng, c),
+        mv0 = rand(rng, c, 0.5, 2);
       const run = (k: Kernels) => {
-        const mm = mm0.slice(), mv = mv0.slice();
-        const y = new Float32Array(rows * c), sm = new Float32Array(c), si = new Float32Array(c);
+        const mm = mm0.slice(),
+          mv = mv0.slice();
+        const y = new Float32Array(rows * c),
+          sm = new Float32Array(c),
+          si = new Float32Array(c);
         k.batchNormForwardTraining(rows, c, x, gamma, beta, mm, mv, 0.99, 1e-3, y, sm, si);
         const yi = new Float32Array(rows * c);
         k.batchNormForwardInference(rows, c, x, gamma, beta, mm, mv, 1e-3, yi);
-        const dx = new Float32Array(rows * c), dg = new Float32Array(c), db = new Float32Array(c);
+        const dx = new Float32Array(rows * c),
+          dg = new Float32Array(c),
+          db = new Float32Array(c);
         k.batchNormBackward(rows, c, x, dy, gamma, sm, si, dx, dg, db);
         return { mm, mv, y, sm, si, yi, dx, dg, db };
       };
-      const r = run(ref), n = run(nat);
+      const r = run(ref),
+        n = run(nat);
       for (const key of Object.keys(r) as Array<keyof typeof r>) close(key, n[key], r[key]);
     });
   }
@@ -294,19 +402,25 @@ describe('wasm kernels', { skip }, () => {
   // hard_sigmoid's Keras 3 slope); 300k values cross the hand loops' threading threshold
   const eltwiseCases: Array<[Eltwise, number | undefined]> = [
     ...ELTWISE_KINDS.map((k): [Eltwise, undefined] => [k, undefined]),
-    ['elu', 0.5], ['leaky_relu', 0.01], ['leaky_relu', -0.3], ['hard_sigmoid', 1 / 6],
+    ['elu', 0.5],
+    ['leaky_relu', 0.01],
+    ['leaky_relu', -0.3],
+    ['hard_sigmoid', 1 / 6],
   ];
   for (const [kind, alpha] of eltwiseCases) {
     const what = alpha === undefined ? kind : `${kind} alpha=${alpha.toPrecision(3)}`;
     for (const len of [37, 1000, 300_001]) {
       test(`eltwise ${what} on ${len} values, forward and backward (also in place)`, () => {
         const rng = new Rng(len);
-        const x = rand(rng, len, -6, 7), dy = rand(rng, len);
-        const yr = new Float32Array(len), yn = new Float32Array(len).fill(NaN);
+        const x = rand(rng, len, -6, 7),
+          dy = rand(rng, len);
+        const yr = new Float32Array(len),
+          yn = new Float32Array(len).fill(NaN);
         ref.eltwiseForward(kind, x, yr, alpha);
         nat.eltwiseForward(kind, x, yn, alpha);
         close('forward', yn, yr);
-        const dxr = new Float32Array(len), dxn = new Float32Array(len).fill(NaN);
+        const dxr = new Float32Array(len),
+          dxn = new Float32Array(len).fill(NaN);
         ref.eltwiseBackward(kind, x, yr, dy, dxr, alpha);
         nat.eltwiseBackward(kind, x, yn, dy, dxn, alpha);
         close('backward', dxn, dxr);
@@ -324,14 +438,19 @@ describe('wasm kernels', { skip }, () => {
     const x = Float32Array.from([-80, -30, -17, -6, -2.5, -1e-3, -0, 0, 1e-3, 2.5, 3, 6, 17, 30, 80]);
     const dy = new Float32Array(x.length).fill(1);
     for (const kind of ELTWISE_KINDS) {
-      const yr = new Float32Array(x.length), yn = new Float32Array(x.length);
-      const dr = new Float32Array(x.length), dn = new Float32Array(x.length);
+      const yr = new Float32Array(x.length),
+        yn = new Float32Array(x.length);
+      const dr = new Float32Array(x.length),
+        dn = new Float32Array(x.length);
       ref.eltwiseForward(kind, x, yr);
       nat.eltwiseForward(kind, x, yn);
       ref.eltwiseBackward(kind, x, yr, dy, dr);
       nat.eltwiseBackward(kind, x, yn, dy, dn);
       for (let i = 0; i < x.length; i++) {
-        for (const [what, a, b] of [['y', yn[i], yr[i]], ['dx', dn[i], dr[i]]] as const) {
+        for (const [what, a, b] of [
+          ['y', yn[i], yr[i]],
+          ['dx', dn[i], dr[i]],
+        ] as const) {
           assert.ok(Math.abs(a - b) <= 1e-5 * Math.abs(b) + 1e-6, `${kind} ${what} at x=${x[i]}: wasm ${a}, reference ${b}`);
         }
       }
@@ -340,7 +459,9 @@ describe('wasm kernels', { skip }, () => {
 
   test('eltwise relu backward takes the output as its input (a fused ReLU keeps only y)', () => {
     const rng = new Rng(8);
-    const x = rand(rng, 999), y = new Float32Array(999), dy = rand(rng, 999);
+    const x = rand(rng, 999),
+      y = new Float32Array(999),
+      dy = rand(rng, 999);
     ref.eltwiseForward('relu', x, y);
     const want = new Float32Array(999);
     ref.eltwiseBackward('relu', x, y, dy, want);
@@ -360,20 +481,29 @@ describe('wasm kernels', { skip }, () => {
     ['4x4/2 same on 9x9x4 (pads 1/2)', poolGeom(2, 9, 9, 4, 4, 2, true)],
     ['3x3/2 valid on 9x9x8 (overlapping windows)', poolGeom(2, 9, 9, 8, 3, 2, false)],
     ['3x3/1 same on 6x6x4 (every edge padded)', poolGeom(2, 6, 6, 4, 3, 1, true)],
-    ['2x3 window, strides 1x2, valid on 6x7x3', { n: 2, h: 6, w: 7, c: 3, oh: 5, ow: 3, ph: 2, pw: 3, sh: 1, sw: 2, padTop: 0, padLeft: 0 }],
-    ['global 7x7x64 (window = h x w), batch 3', { n: 3, h: 7, w: 7, c: 64, oh: 1, ow: 1, ph: 7, pw: 7, sh: 1, sw: 1, padTop: 0, padLeft: 0 }],
+    [
+      '2x3 window, strides 1x2, valid on 6x7x3',
+      { n: 2, h: 6, w: 7, c: 3, oh: 5, ow: 3, ph: 2, pw: 3, sh: 1, sw: 2, padTop: 0, padLeft: 0 },
+    ],
+    [
+      'global 7x7x64 (window = h x w), batch 3',
+      { n: 3, h: 7, w: 7, c: 64, oh: 1, ow: 1, ph: 7, pw: 7, sh: 1, sw: 1, padTop: 0, padLeft: 0 },
+    ],
     ['global 5x3x10, batch 1', { n: 1, h: 5, w: 3, c: 10, oh: 1, ow: 1, ph: 5, pw: 3, sh: 5, sw: 3, padTop: 0, padLeft: 0 }],
     ['2x2/2 on 28x28x1 (one channel)', poolGeom(4, 28, 28, 1, 2, 2, false)],
   ];
   for (const [name, g] of avgPoolCases) {
     test(`avg pool ${name}`, () => {
       const rng = new Rng(g.h * 10 + g.c + g.ph);
-      const x = rand(rng, g.n * g.h * g.w * g.c, -2, 2), dy = rand(rng, g.n * g.oh * g.ow * g.c);
-      const yr = new Float32Array(dy.length), yn = new Float32Array(dy.length).fill(NaN);
+      const x = rand(rng, g.n * g.h * g.w * g.c, -2, 2),
+        dy = rand(rng, g.n * g.oh * g.ow * g.c);
+      const yr = new Float32Array(dy.length),
+        yn = new Float32Array(dy.length).fill(NaN);
       ref.avgPool2dForward(g, x, yr);
       nat.avgPool2dForward(g, x, yn);
       close('forward', yn, yr);
-      const dxr = new Float32Array(x.length), dxn = new Float32Array(x.length).fill(NaN);
+      const dxr = new Float32Array(x.length),
+        dxn = new Float32Array(x.length).fill(NaN);
       ref.avgPool2dBackward(g, dy, dxr);
       nat.avgPool2dBackward(g, dy, dxn);
       close('backward', dxn, dxr);
@@ -399,13 +529,20 @@ describe('wasm kernels', { skip }, () => {
 
   test('softmax forward and backward', () => {
     const rng = new Rng(7);
-    for (const [rows, cols] of [[64, 10], [3, 10], [2000, 17]]) {
-      const x = rand(rng, rows * cols, -10, 10), dy = rand(rng, rows * cols);
-      const yr = new Float32Array(x.length), yn = new Float32Array(x.length);
+    for (const [rows, cols] of [
+      [64, 10],
+      [3, 10],
+      [2000, 17],
+    ]) {
+      const x = rand(rng, rows * cols, -10, 10),
+        dy = rand(rng, rows * cols);
+      const yr = new Float32Array(x.length),
+        yn = new Float32Array(x.length);
       ref.softmaxForward(rows, cols, x, yr);
       nat.softmaxForward(rows, cols, x, yn);
       close(`forward ${rows}x${cols}`, yn, yr);
-      const dxr = new Float32Array(x.length), dxn = new Float32Array(x.length);
+      const dxr = new Float32Array(x.length),
+        dxn = new Float32Array(x.length);
       ref.softmaxBackward(rows, cols, yr, dy, dxr);
       nat.softmaxBackward(rows, cols, yr, dy, dxn);
       close(`backward ${rows}x${cols}`, dxn, dxr);
@@ -414,15 +551,21 @@ describe('wasm kernels', { skip }, () => {
 
   test('softmax cross-entropy: loss, clipping and fused gradient', () => {
     const rng = new Rng(11);
-    for (const [rows, cols] of [[64, 10], [3000, 10]]) {
+    for (const [rows, cols] of [
+      [64, 10],
+      [3000, 10],
+    ]) {
       const p = new Float32Array(rows * cols);
       ref.softmaxForward(rows, cols, rand(rng, rows * cols, -8, 8), p);
       const t = new Float32Array(rows * cols);
       for (let r = 0; r < rows; r++) t[r * cols + rng.int(cols)] = 1;
-      p[0] = 0; t[0] = 1; // log(0) must be clipped to log(1e-7)
-      p[cols + 1] = 1; t[cols + 1] = 1;
+      p[0] = 0;
+      t[0] = 1; // log(0) must be clipped to log(1e-7)
+      p[cols + 1] = 1;
+      t[cols + 1] = 1;
       t[2 * cols] = 0.3; // soft targets count too
-      const gr = new Float32Array(p.length), gn = new Float32Array(p.length);
+      const gr = new Float32Array(p.length),
+        gn = new Float32Array(p.length);
       const lr = ref.softmaxCrossEntropy(rows, cols, p, t, gr, rows);
       const ln = nat.softmaxCrossEntropy(rows, cols, p, t, gn, rows);
       assert.ok(Math.abs(ln - lr) <= TOL * Math.abs(lr), `loss ${ln} vs ${lr}`);
@@ -436,12 +579,18 @@ describe('wasm kernels', { skip }, () => {
   const clone = (as: Float32Array[]) => as.map((a) => a.slice());
   const closeAll = (what: string, a: Float32Array[], b: Float32Array[]) => a.forEach((x, i) => close(`${what}[${i}]`, x, b[i]));
 
-  for (const [momentum, nesterov] of [[0, false], [0.9, false], [0.9, true]] as const) {
+  for (const [momentum, nesterov] of [
+    [0, false],
+    [0.9, false],
+    [0.9, true],
+  ] as const) {
     test(`sgd momentum=${momentum} nesterov=${nesterov}, 3 steps over ${sizes.length} arrays`, () => {
       const rng = new Rng(3);
       const w0 = arrays(rng);
-      const wr = clone(w0), wn = clone(w0);
-      const vr = sizes.map((s) => new Float32Array(s)), vn = sizes.map((s) => new Float32Array(s));
+      const wr = clone(w0),
+        wn = clone(w0);
+      const vr = sizes.map((s) => new Float32Array(s)),
+        vn = sizes.map((s) => new Float32Array(s));
       for (let step = 0; step < 3; step++) {
         const g = arrays(rng);
         ref.sgdUpdate(wr, g, momentum ? vr : null, 0.01, momentum, nesterov);
@@ -455,8 +604,10 @@ describe('wasm kernels', { skip }, () => {
   test('rmsprop, 3 steps', () => {
     const rng = new Rng(4);
     const w0 = arrays(rng);
-    const wr = clone(w0), wn = clone(w0);
-    const sr = sizes.map((s) => new Float32Array(s)), sn = sizes.map((s) => new Float32Array(s));
+    const wr = clone(w0),
+      wn = clone(w0);
+    const sr = sizes.map((s) => new Float32Array(s)),
+      sn = sizes.map((s) => new Float32Array(s));
     for (let step = 0; step < 3; step++) {
       const g = arrays(rng);
       ref.rmspropUpdate(wr, g, sr, 1e-3, 0.9, 1e-7);
@@ -466,13 +617,20 @@ describe('wasm kernels', { skip }, () => {
     closeAll('ms', sn, sr);
   });
 
-  for (const [what, wd] of [['adam', 0], ['adamw (weight decay 0.1)', 0.1]] as const) {
+  for (const [what, wd] of [
+    ['adam', 0],
+    ['adamw (weight decay 0.1)', 0.1],
+  ] as const) {
     test(`${what}, steps 1..3`, () => {
       const rng = new Rng(5);
       const w0 = arrays(rng);
-      const wr = clone(w0), wn = clone(w0);
+      const wr = clone(w0),
+        wn = clone(w0);
       const zeros = () => sizes.map((s) => new Float32Array(s));
-      const mr = zeros(), vr = zeros(), mn = zeros(), vn = zeros();
+      const mr = zeros(),
+        vr = zeros(),
+        mn = zeros(),
+        vn = zeros();
       for (let t = 1; t <= 3; t++) {
         const g = arrays(rng);
         ref.adamUpdate(wr, g, mr, vr, 1e-2, 0.9, 0.999, 1e-7, t, wd);
@@ -484,23 +642,32 @@ describe('wasm kernels', { skip }, () => {
     });
   }
 
-  for (const [len, rate] of [[37, 0.5], [100_003, 0.25], [300_000, 0.4]] as const) {
+  for (const [len, rate] of [
+    [37, 0.5],
+    [100_003, 0.25],
+    [300_000, 0.4],
+  ] as const) {
     test(`dropout ${rate} on ${len} values: same mask as the reference, forward and backward`, () => {
       const rng = new Rng(len);
-      const x = rand(rng, len), dy = rand(rng, len);
+      const x = rand(rng, len),
+        dy = rand(rng, len);
       const seed = rng.nextUint32();
-      const yr = new Float32Array(len), mr = new Float32Array(len), yn = new Float32Array(len).fill(NaN), mn = new Float32Array(len).fill(NaN);
+      const yr = new Float32Array(len),
+        mr = new Float32Array(len),
+        yn = new Float32Array(len).fill(NaN),
+        mn = new Float32Array(len).fill(NaN);
       ref.dropoutForward(x, yr, mr, rate, seed);
       nat.dropoutForward(x, yn, mn, rate, seed);
       assert.deepEqual(mn, mr);
       assert.deepEqual(yn, yr);
       const kept = mr.reduce((s, m) => s + (m !== 0 ? 1 : 0), 0) / len;
-      assert.ok(Math.abs(kept - (1 - rate)) < 4 * Math.sqrt(rate * (1 - rate) / len) + 1e-9, `kept ${kept}`);
+      assert.ok(Math.abs(kept - (1 - rate)) < 4 * Math.sqrt((rate * (1 - rate)) / len) + 1e-9, `kept ${kept}`);
       assert.ok(mr.every((m) => m === 0 || Math.abs(m - 1 / (1 - rate)) < 1e-6));
       const other = new Float32Array(len);
       ref.dropoutForward(x, new Float32Array(len), other, rate, (seed + 1) >>> 0);
       if (len > 100) assert.notDeepEqual(other, mr);
-      const dxr = new Float32Array(len), dxn = new Float32Array(len).fill(NaN);
+      const dxr = new Float32Array(len),
+        dxn = new Float32Array(len).fill(NaN);
       ref.dropoutBackward(dy, mr, dxr);
       nat.dropoutBackward(dy, mn, dxn);
       assert.deepEqual(dxn, dxr);
@@ -512,13 +679,35 @@ describe('wasm kernels', { skip }, () => {
 
   test('bad arguments throw instead of overrunning buffers', () => {
     const g = convGeom(1, 5, 5, 1, 2, 3, 1, true);
-    const x = new Float32Array(25), w = new Float32Array(18);
+    const x = new Float32Array(25),
+      w = new Float32Array(18);
     assert.throws(() => nat.conv2dForward(g, x, w, null, new Float32Array(3), false), RangeError);
-    assert.throws(() => nat.conv2dForward(g, x, new Float64Array(18) as unknown as Float32Array, null, new Float32Array(50), false), TypeError);
+    assert.throws(
+      () => nat.conv2dForward(g, x, new Float64Array(18) as unknown as Float32Array, null, new Float32Array(50), false),
+      TypeError,
+    );
     assert.throws(() => nat.denseForward(2, 3, 4, new Float32Array(5), new Float32Array(12), null, new Float32Array(8), false), RangeError);
     assert.throws(() => nat.avgPool2dForward(poolGeom(1, 4, 4, 2, 2, 2, false), new Float32Array(32), new Float32Array(7)), RangeError);
-    assert.throws(() => nat.eltwiseBackward('gelu', new Float32Array(9), new Float32Array(8), new Float32Array(9), new Float32Array(9)), RangeError);
-    assert.throws(() => nat.adamUpdate([new Float32Array(4)], [new Float32Array(2)], [new Float32Array(4)], [new Float32Array(4)], 1e-3, 0.9, 0.999, 1e-7, 1, 0), RangeError);
+    assert.throws(
+      () => nat.eltwiseBackward('gelu', new Float32Array(9), new Float32Array(8), new Float32Array(9), new Float32Array(9)),
+      RangeError,
+    );
+    assert.throws(
+      () =>
+        nat.adamUpdate(
+          [new Float32Array(4)],
+          [new Float32Array(2)],
+          [new Float32Array(4)],
+          [new Float32Array(4)],
+          1e-3,
+          0.9,
+          0.999,
+          1e-7,
+          1,
+          0,
+        ),
+      RangeError,
+    );
   });
 });
 
@@ -531,24 +720,44 @@ describe('wasm core: threads, gradients, training, build', { skip }, () => {
     const run = (): Float32Array[] => {
       const out: Float32Array[] = [];
       for (const g of [convCases[1][1], convCases[4][1], convCases[7][1], convCases[2][1], convCases[0][1]]) {
-        const x = rand(new Rng(g.h + g.c), g.n * g.h * g.w * g.c), w = rand(new Rng(g.f), g.kh * g.kw * g.c * g.f);
-        const dy = rand(new Rng(g.kh + g.f), g.n * g.oh * g.ow * g.f), b = rand(new Rng(3), g.f);
-        const y = new Float32Array(dy.length), dx = new Float32Array(x.length), dw = new Float32Array(w.length), db = new Float32Array(g.f);
+        const x = rand(new Rng(g.h + g.c), g.n * g.h * g.w * g.c),
+          w = rand(new Rng(g.f), g.kh * g.kw * g.c * g.f);
+        const dy = rand(new Rng(g.kh + g.f), g.n * g.oh * g.ow * g.f),
+          b = rand(new Rng(3), g.f);
+        const y = new Float32Array(dy.length),
+          dx = new Float32Array(x.length),
+          dw = new Float32Array(w.length),
+          db = new Float32Array(g.f);
         nat.conv2dForward(g, x, w, b, y, true);
         nat.conv2dBackwardData(g, dy, w, dx);
         nat.conv2dBackwardWeights(g, x, dy, dw, db);
         out.push(y, dx, dw, db);
       }
       const [n, inF, outF] = [64, 576, 64];
-      const x = rand(new Rng(1), n * inF), w = rand(new Rng(2), inF * outF), dy = rand(new Rng(4), n * outF);
-      const y = new Float32Array(n * outF), dx = new Float32Array(n * inF), dw = new Float32Array(inF * outF), db = new Float32Array(outF);
+      const x = rand(new Rng(1), n * inF),
+        w = rand(new Rng(2), inF * outF),
+        dy = rand(new Rng(4), n * outF);
+      const y = new Float32Array(n * outF),
+        dx = new Float32Array(n * inF),
+        dw = new Float32Array(inF * outF),
+        db = new Float32Array(outF);
       nat.denseForward(n, inF, outF, x, w, null, y, false);
       nat.denseBackwardData(n, inF, outF, dy, w, dx);
       nat.denseBackwardWeights(n, inF, outF, x, dy, dw, db);
-      const rows = 64 * 14 * 14, c = 32, xb = rand(new Rng(5), rows * c, 2, 5), dyb = rand(new Rng(6), rows * c);
-      const ones = new Float32Array(c).fill(1), zeros = new Float32Array(c), mm = new Float32Array(c), mv = new Float32Array(c).fill(1);
-      const yb = new Float32Array(rows * c), sm = new Float32Array(c), si = new Float32Array(c), dxb = new Float32Array(rows * c);
-      const dg = new Float32Array(c), dbb = new Float32Array(c);
+      const rows = 64 * 14 * 14,
+        c = 32,
+        xb = rand(new Rng(5), rows * c, 2, 5),
+        dyb = rand(new Rng(6), rows * c);
+      const ones = new Float32Array(c).fill(1),
+        zeros = new Float32Array(c),
+        mm = new Float32Array(c),
+        mv = new Float32Array(c).fill(1);
+      const yb = new Float32Array(rows * c),
+        sm = new Float32Array(c),
+        si = new Float32Array(c),
+        dxb = new Float32Array(rows * c);
+      const dg = new Float32Array(c),
+        dbb = new Float32Array(c);
       nat.batchNormForwardTraining(rows, c, xb, ones, zeros, mm, mv, 0.9, 1e-3, yb, sm, si);
       nat.batchNormBackward(rows, c, xb, dyb, ones, sm, si, dxb, dg, dbb);
       out.push(y, dx, dw, db, yb, sm, si, dxb, dg, dbb, mm, mv);
@@ -572,26 +781,36 @@ describe('wasm core: threads, gradients, training, build', { skip }, () => {
   // layers (no kinks to step over): conv tanh (same, stride 2) → BN → average pool → conv sigmoid →
   // dropout → flatten → dense softmax with cross-entropy, gradients from trainOnBatch with SGD(lr = 0).
   test('gradient check: a whole model on the wasm kernels through trainOnBatch', () => {
-    const n = 3, classes = 5, inputShape = [9, 9, 2];
-    const model = new Sequential({ kernels: nat, seed: 5, layers: [
-      new Conv2D({ filters: 4, kernelSize: 3, strides: 2, padding: 'same', activation: 'tanh', inputShape }),
-      new BatchNormalization(),
-      new AveragePooling2D({ poolSize: 2, padding: 'same' }),
-      new Conv2D({ filters: 6, kernelSize: 2, activation: 'sigmoid' }),
-      new Dropout({ rate: 0.25 }),
-      new Flatten(),
-      new Dense({ units: classes, activation: 'softmax' }),
-    ] });
+    const n = 3,
+      classes = 5,
+      inputShape = [9, 9, 2];
+    const model = new Sequential({
+      kernels: nat,
+      seed: 5,
+      layers: [
+        new Conv2D({ filters: 4, kernelSize: 3, strides: 2, padding: 'same', activation: 'tanh', inputShape }),
+        new BatchNormalization(),
+        new AveragePooling2D({ poolSize: 2, padding: 'same' }),
+        new Conv2D({ filters: 6, kernelSize: 2, activation: 'sigmoid' }),
+        new Dropout({ rate: 0.25 }),
+        new Flatten(),
+        new Dense({ units: classes, activation: 'softmax' }),
+      ],
+    });
     model.build();
     model.compile({ optimizer: new SGD({ learningRate: 0 }), loss: 'categorical_crossentropy' });
     const rng = new Rng(9);
-    for (const l of model.layers) for (const w of l.weights) if (w.name === 'bias' || w.name === 'beta') w.value.set(uniformArray(w.value.length, rng, -0.5, 0.5));
+    for (const l of model.layers)
+      for (const w of l.weights) if (w.name === 'bias' || w.name === 'beta') w.value.set(uniformArray(w.value.length, rng, -0.5, 0.5));
     const x = uniformArray(n * 9 * 9 * 2, rng, -1, 1);
     const t = new Float32Array(n * classes);
     for (let i = 0; i < n; i++) t[i * classes + rng.int(classes)] = 1;
     const all = model.layers.flatMap((l) => l.weights);
     const saved = all.map((w) => w.value.slice());
-    const restoreFrozen = () => all.forEach((w, i) => { if (!w.grad) w.value.set(saved[i]); });
+    const restoreFrozen = () =>
+      all.forEach((w, i) => {
+        if (!w.grad) w.value.set(saved[i]);
+      });
     const objective = (): number => {
       restoreFrozen();
       const h = model.forward(x, n, true, model.context(new Rng(4321)));
@@ -605,7 +824,8 @@ describe('wasm core: threads, gradients, training, build', { skip }, () => {
         const g = w.grad!.slice();
         for (const i of sampleIndices(w.value.length, 12, rng)) {
           const num = centralDiff(w.value, i, 1e-2, objective);
-          const err = Math.abs(g[i] - num) / (2e-2 * Math.max(Math.abs(g[i]), Math.abs(num)) + 2e-4 * Math.max(1e-3, ...Array.from(g, Math.abs)));
+          const err =
+            Math.abs(g[i] - num) / (2e-2 * Math.max(Math.abs(g[i]), Math.abs(num)) + 2e-4 * Math.max(1e-3, ...Array.from(g, Math.abs)));
           assert.ok(err <= 1, `${l.name}/${w.name}[${i}]: analytic ${g[i]}, numeric ${num}`);
           checked++;
         }
@@ -616,28 +836,37 @@ describe('wasm core: threads, gradients, training, build', { skip }, () => {
 
   // The ReLU/max-pool chain (the fused first layer, a conv into max pooling, dense ReLU) has kinks, so
   // its wasm gradients are compared with the reference core's, which test/gradcheck.test.ts checks.
-  test('gradients of a ReLU/max-pool model (fused first layer) match the reference core\'s', () => {
+  test("gradients of a ReLU/max-pool model (fused first layer) match the reference core's", () => {
     const build = (k: Kernels) => {
-      const m = new Sequential({ kernels: k, seed: 11, layers: [
-        new Conv2D({ filters: 8, kernelSize: 3, activation: 'relu', inputShape: [12, 12, 1] }),
-        new MaxPooling2D({ poolSize: 2 }),
-        new Conv2D({ filters: 16, kernelSize: 3, padding: 'same', activation: 'relu' }),
-        new MaxPooling2D({ poolSize: 2 }),
-        new Flatten(),
-        new Dense({ units: 12, activation: 'relu' }),
-        new Dense({ units: 10, activation: 'softmax' }),
-      ] });
+      const m = new Sequential({
+        kernels: k,
+        seed: 11,
+        layers: [
+          new Conv2D({ filters: 8, kernelSize: 3, activation: 'relu', inputShape: [12, 12, 1] }),
+          new MaxPooling2D({ poolSize: 2 }),
+          new Conv2D({ filters: 16, kernelSize: 3, padding: 'same', activation: 'relu' }),
+          new MaxPooling2D({ poolSize: 2 }),
+          new Flatten(),
+          new Dense({ units: 12, activation: 'relu' }),
+          new Dense({ units: 10, activation: 'softmax' }),
+        ],
+      });
       m.build();
       m.compile({ optimizer: new SGD({ learningRate: 0 }), loss: 'categorical_crossentropy' });
       return m;
     };
-    const mr = build(ref), mw = build(nat);
+    const mr = build(ref),
+      mw = build(nat);
     const rng = new Rng(12);
-    const n = 4, x = rand(rng, n * 144, 0, 1), t = new Float32Array(n * 10);
+    const n = 4,
+      x = rand(rng, n * 144, 0, 1),
+      t = new Float32Array(n * 10);
     for (let i = 0; i < n; i++) t[i * 10 + rng.int(10)] = 1;
-    const lr = mr.trainOnBatch(x, t, n), lw = mw.trainOnBatch(x, t, n);
+    const lr = mr.trainOnBatch(x, t, n),
+      lw = mw.trainOnBatch(x, t, n);
     assert.ok(Math.abs(lw.loss - lr.loss) <= 1e-5 * Math.abs(lr.loss), `loss ${lw.loss} vs ${lr.loss}`);
-    const gr = mr.layers.flatMap((l) => l.weights.filter((w) => w.grad)), gw = mw.layers.flatMap((l) => l.weights.filter((w) => w.grad));
+    const gr = mr.layers.flatMap((l) => l.weights.filter((w) => w.grad)),
+      gw = mw.layers.flatMap((l) => l.weights.filter((w) => w.grad));
     assert.equal(gw.length, 8);
     gw.forEach((w, i) => close(`d${w.name} of layer ${i >> 1}`, w.grad!, gr[i].grad!));
   });
@@ -645,7 +874,9 @@ describe('wasm core: threads, gradients, training, build', { skip }, () => {
   test('training: 20 RMSprop steps of seed002-cnn on the wasm core track the reference core', () => {
     const preset = PRESETS.find((p) => p.name === 'seed002-cnn')!;
     const rng = new Rng(3);
-    const bs = 16, x = rand(rng, bs * 784, 0, 1), t = new Float32Array(bs * 10);
+    const bs = 16,
+      x = rand(rng, bs * 784, 0, 1),
+      t = new Float32Array(bs * 10);
     for (let i = 0; i < bs; i++) t[i * 10 + rng.int(10)] = 1;
     const losses: number[][] = [];
     const models = [ref, nat].map((k) => {
@@ -657,9 +888,12 @@ describe('wasm core: threads, gradients, training, build', { skip }, () => {
       losses.push(l);
       return m;
     });
-    losses[1].forEach((v, s) => assert.ok(Math.abs(v - losses[0][s]) <= 1e-3 * Math.abs(losses[0][s]) + 1e-5, `step ${s}: wasm ${v}, reference ${losses[0][s]}`));
+    losses[1].forEach((v, s) =>
+      assert.ok(Math.abs(v - losses[0][s]) <= 1e-3 * Math.abs(losses[0][s]) + 1e-5, `step ${s}: wasm ${v}, reference ${losses[0][s]}`),
+    );
     assert.ok(losses[1][19] < 0.8 * losses[1][0], `the loss falls: ${losses[1][0]} → ${losses[1][19]}`);
-    const wr = models[0].layers.flatMap((l) => l.weights), ww = models[1].layers.flatMap((l) => l.weights);
+    const wr = models[0].layers.flatMap((l) => l.weights),
+      ww = models[1].layers.flatMap((l) => l.weights);
     ww.forEach((w, i) => close(`weights ${w.name} ${i}`, w.value, wr[i].value, 1e-3));
   });
 
@@ -668,13 +902,20 @@ describe('wasm core: threads, gradients, training, build', { skip }, () => {
     const bytes = fs.readFileSync(wasmPath());
     const started: Worker[] = [];
     const core = new WasmCore(new WebAssembly.Module(bytes), bytes.length, {
-      threads: 3, canBlock: false, // a browser's main thread may not block: it spins
-      spawn: (s) => { const w = new Worker(WORKER_SOURCE, { eval: true, workerData: s }); w.unref(); started.push(w); },
+      threads: 3,
+      canBlock: false, // a browser's main thread may not block: it spins
+      spawn: (s) => {
+        const w = new Worker(WORKER_SOURCE, { eval: true, workerData: s });
+        w.unref();
+        started.push(w);
+      },
     });
     assert.equal(started.length, 2);
     const g = convCases[4][1];
-    const x = rand(new Rng(1), g.n * g.h * g.w * g.c), w = rand(new Rng(2), g.kh * g.kw * g.c * g.f);
-    const yr = new Float32Array(g.n * g.oh * g.ow * g.f), yw = new Float32Array(yr.length);
+    const x = rand(new Rng(1), g.n * g.h * g.w * g.c),
+      w = rand(new Rng(2), g.kh * g.kw * g.c * g.f);
+    const yr = new Float32Array(g.n * g.oh * g.ow * g.f),
+      yw = new Float32Array(yr.length);
     ref.conv2dForward(g, x, w, null, yr, false);
     for (let i = 0; i < 20; i++) core.kernels.conv2dForward(g, x, w, null, yw, false);
     close('conv on a second core', yw, yr);
@@ -683,10 +924,18 @@ describe('wasm core: threads, gradients, training, build', { skip }, () => {
 
   test('digits --version names the wasm backend under DIGITS_BACKEND=wasm, and the process exits with its workers', () => {
     const bin = path.resolve(__dirname, '../../bin/digits.js');
-    const r = spawnSync(process.execPath, [bin, '--version'], { encoding: 'utf8', env: { ...process.env, DIGITS_BACKEND: 'wasm' }, timeout: 30_000 });
+    const r = spawnSync(process.execPath, [bin, '--version'], {
+      encoding: 'utf8',
+      env: { ...process.env, DIGITS_BACKEND: 'wasm' },
+      timeout: 30_000,
+    });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /backend: wasm \(WebAssembly SIMD128, \d+ threads\)/);
-    const t = spawnSync(process.execPath, [bin, '--threads', '1', '--version'], { encoding: 'utf8', env: { ...process.env, DIGITS_BACKEND: 'wasm' }, timeout: 30_000 });
+    const t = spawnSync(process.execPath, [bin, '--threads', '1', '--version'], {
+      encoding: 'utf8',
+      env: { ...process.env, DIGITS_BACKEND: 'wasm' },
+      timeout: 30_000,
+    });
     assert.match(t.stdout, /backend: wasm \(WebAssembly SIMD128, 1 threads\)/);
   });
 

@@ -14,14 +14,38 @@ const path = require('path');
 
 const dir = __dirname;
 const out = path.join(dir, 'digits.wasm');
-const sources = fs.readdirSync(path.join(dir, 'src')).filter((f) => f.endsWith('.c')).sort().map((f) => path.join('src', f));
+const sources = fs
+  .readdirSync(path.join(dir, 'src'))
+  .filter((f) => f.endsWith('.c'))
+  .sort()
+  .map((f) => path.join('src', f));
 // Maximum memory: 2 GiB (int32 sizes in C; src/kernels/wasm.ts creates the memory with the same maximum).
 const MAX_MEMORY = 2 * 1024 * 1024 * 1024;
 const FLAGS = [
-  '--target=wasm32', '-O3', '-msimd128', '-matomics', '-mbulk-memory', '-mmutable-globals', '-mnontrapping-fptoint',
-  '-nostdlib', '-ffreestanding', '-fno-math-errno', '-std=c11', '-Wall', '-Wextra', '-Werror', '-Wno-unused-parameter', '-Wno-missing-field-initializers',
-  '-Wl,--no-entry', '-Wl,--import-memory', '-Wl,--shared-memory', `-Wl,--max-memory=${MAX_MEMORY}`,
-  '-Wl,--stack-first', '-Wl,-z,stack-size=1048576', '-Wl,--export=__stack_pointer', '-Wl,--export=__heap_base',
+  '--target=wasm32',
+  '-O3',
+  '-msimd128',
+  '-matomics',
+  '-mbulk-memory',
+  '-mmutable-globals',
+  '-mnontrapping-fptoint',
+  '-nostdlib',
+  '-ffreestanding',
+  '-fno-math-errno',
+  '-std=c11',
+  '-Wall',
+  '-Wextra',
+  '-Werror',
+  '-Wno-unused-parameter',
+  '-Wno-missing-field-initializers',
+  '-Wl,--no-entry',
+  '-Wl,--import-memory',
+  '-Wl,--shared-memory',
+  `-Wl,--max-memory=${MAX_MEMORY}`,
+  '-Wl,--stack-first',
+  '-Wl,-z,stack-size=1048576',
+  '-Wl,--export=__stack_pointer',
+  '-Wl,--export=__heap_base',
   '-Wl,--strip-all',
 ];
 
@@ -54,15 +78,22 @@ function main() {
     process.exit(1);
   }
   if (!clang) {
-    const msg = 'digits: wasm core not rebuilt (no clang-16 with wasm-ld: apt install clang-16 lld-16); keeping the committed wasm/digits.wasm';
-    if (require_ || check) { console.error(msg); process.exit(1); }
+    const msg =
+      'digits: wasm core not rebuilt (no clang-16 with wasm-ld: apt install clang-16 lld-16); keeping the committed wasm/digits.wasm';
+    if (require_ || check) {
+      console.error(msg);
+      process.exit(1);
+    }
     console.log(msg);
     return;
   }
   if (check) {
     const same = fs.existsSync(out) && Buffer.compare(fs.readFileSync(out), fs.readFileSync(target)) === 0;
     fs.rmSync(target, { force: true });
-    if (!same) { console.error(`digits: wasm/digits.wasm is not what ${clang.version} builds from wasm/src: run node wasm/build.js and commit it`); process.exit(1); }
+    if (!same) {
+      console.error(`digits: wasm/digits.wasm is not what ${clang.version} builds from wasm/src: run node wasm/build.js and commit it`);
+      process.exit(1);
+    }
     console.log(`digits: wasm/digits.wasm matches wasm/src (${clang.version})`);
     return;
   }

@@ -28,7 +28,10 @@ function clearPad(): void {
 function makeBars(): HTMLElement[] {
   const bars = $('bars');
   return Array.from({ length: 10 }, (_v, d) => {
-    const label = document.createElement('span'), bar = document.createElement('div'), fill = document.createElement('div'), pct = document.createElement('span');
+    const label = document.createElement('span'),
+      bar = document.createElement('div'),
+      fill = document.createElement('div'),
+      pct = document.createElement('span');
     label.textContent = String(d);
     bar.className = 'bar';
     bar.appendChild(fill);
@@ -61,24 +64,38 @@ function setupPad(model: Sequential, bars: HTMLElement[]): void {
     const { data } = ctx.getImageData(0, 0, pad.width, pad.height);
     let x: Float32Array;
     // the canvas's RGBA as it is: preprocess reads colour and alpha itself, as it does for uploads
-    try { x = preprocess({ width: pad.width, height: pad.height, channels: 4, data }); } catch (e) {
-      if (e instanceof ImageError) { show(bars, null, null); return; }
+    try {
+      x = preprocess({ width: pad.width, height: pad.height, channels: 4, data });
+    } catch (e) {
+      if (e instanceof ImageError) {
+        show(bars, null, null);
+        return;
+      }
       throw e;
     }
     show(bars, classify(model, [x])[0], x);
   };
-  const schedule = () => { timer ??= window.setTimeout(predictNow, THROTTLE_MS); };
+  const schedule = () => {
+    timer ??= window.setTimeout(predictNow, THROTTLE_MS);
+  };
   const at = (e: PointerEvent) => {
     const r = pad.getBoundingClientRect();
     return { x: ((e.clientX - r.left) * pad.width) / r.width, y: ((e.clientY - r.top) * pad.height) / r.height };
   };
   const line = (a: { x: number; y: number }, b: { x: number; y: number }) => {
-    ctx.beginPath(); ctx.moveTo(a.x, a.y); ctx.lineTo(b.x, b.y); ctx.stroke();
+    ctx.beginPath();
+    ctx.moveTo(a.x, a.y);
+    ctx.lineTo(b.x, b.y);
+    ctx.stroke();
   };
   // MNIST strokes are about an eighth of the digit's height; a digit drawn across most of the box matches
   Object.assign(ctx, { lineWidth: 22, lineCap: 'round', lineJoin: 'round', strokeStyle: '#000' });
   pad.addEventListener('pointerdown', (e) => {
-    try { pad.setPointerCapture(e.pointerId); } catch { /* a synthetic or already-lifted pointer: draw without capture */ }
+    try {
+      pad.setPointerCapture(e.pointerId);
+    } catch {
+      /* a synthetic or already-lifted pointer: draw without capture */
+    }
     last = at(e);
     line(last, last);
     schedule();
@@ -87,13 +104,25 @@ function setupPad(model: Sequential, bars: HTMLElement[]): void {
     if (!last) return;
     // coalesced events give the full resolution of fast strokes; synthetic events have none
     const evs = e.getCoalescedEvents?.() ?? [];
-    for (const ev of evs.length > 0 ? evs : [e]) { const p = at(ev); line(last, p); last = p; }
+    for (const ev of evs.length > 0 ? evs : [e]) {
+      const p = at(ev);
+      line(last, p);
+      last = p;
+    }
     schedule();
   });
-  const end = () => { if (last) { last = null; schedule(); } };
+  const end = () => {
+    if (last) {
+      last = null;
+      schedule();
+    }
+  };
   pad.addEventListener('pointerup', end);
   pad.addEventListener('pointercancel', end);
-  $('clear').addEventListener('click', () => { clearPad(); show(bars, null, null); });
+  $('clear').addEventListener('click', () => {
+    clearPad();
+    show(bars, null, null);
+  });
 }
 
 async function loadSamples(model: Sequential): Promise<void> {
@@ -108,18 +137,25 @@ async function loadSamples(model: Sequential): Promise<void> {
     if (box.childElementCount === 0) box.textContent = `no test digits (${(e as Error).message})`;
     return;
   }
-  const preds = classify(model, samples.map((s) => Float32Array.from(s.pixels, (v) => v / 255)));
-  box.replaceChildren(...samples.map((s, i) => {
-    const fig = document.createElement('figure'), c = document.createElement('canvas'), cap = document.createElement('figcaption');
-    c.width = c.height = SIZE;
-    paintDigit(c, s.pixels, 1);
-    const got = preds[i].top[0].digit;
-    cap.textContent = got === s.label ? `${got}` : `${got} (is ${s.label})`;
-    cap.className = got === s.label ? 'ok' : 'bad';
-    fig.title = `test digit #${s.index}, label ${s.label}`;
-    fig.append(c, cap);
-    return fig;
-  }));
+  const preds = classify(
+    model,
+    samples.map((s) => Float32Array.from(s.pixels, (v) => v / 255)),
+  );
+  box.replaceChildren(
+    ...samples.map((s, i) => {
+      const fig = document.createElement('figure'),
+        c = document.createElement('canvas'),
+        cap = document.createElement('figcaption');
+      c.width = c.height = SIZE;
+      paintDigit(c, s.pixels, 1);
+      const got = preds[i].top[0].digit;
+      cap.textContent = got === s.label ? `${got}` : `${got} (is ${s.label})`;
+      cap.className = got === s.label ? 'ok' : 'bad';
+      fig.title = `test digit #${s.index}, label ${s.label}`;
+      fig.append(c, cap);
+      return fig;
+    }),
+  );
 }
 
 async function main(): Promise<void> {
@@ -130,15 +166,20 @@ async function main(): Promise<void> {
   ]);
   const { model } = fromModelJson(json, new Uint8Array(weights), 'model.json', reference);
   const acc = info.test?.accuracy;
-  $('status').textContent = `${info.preset ?? model.name} · ${model.countParams().toLocaleString('en-US')} parameters` +
+  $('status').textContent =
+    `${info.preset ?? model.name} · ${model.countParams().toLocaleString('en-US')} parameters` +
     `${typeof acc === 'number' ? ` · ${(acc * 100).toFixed(2)}% on the test set` : ''} · running in your browser`;
   const bars = makeBars();
   clearPad();
   show(bars, null, null);
   setupPad(model, bars);
-  $('more').addEventListener('click', () => { void loadSamples(model); });
+  $('more').addEventListener('click', () => {
+    void loadSamples(model);
+  });
   document.body.dataset.ready = 'true';
   await loadSamples(model);
 }
 
-main().catch((e) => { $('status').textContent = `could not start: ${(e as Error).message}`; });
+main().catch((e) => {
+  $('status').textContent = `could not start: ${(e as Error).message}`;
+});

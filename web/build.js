@@ -8,8 +8,13 @@ const esbuild = require('esbuild');
 const stubNative = {
   name: 'stub-native',
   setup(build) {
-    build.onResolve({ filter: /^\.\/native$/ }, (args) => (args.importer.includes(`${path.sep}kernels${path.sep}`) ? { path: 'native', namespace: 'stub' } : undefined));
-    build.onLoad({ filter: /.*/, namespace: 'stub' }, () => ({ contents: 'module.exports = { loadNative: () => null, nativeInfo: () => null, setThreads() {} };', loader: 'js' }));
+    build.onResolve({ filter: /^\.\/native$/ }, (args) =>
+      args.importer.includes(`${path.sep}kernels${path.sep}`) ? { path: 'native', namespace: 'stub' } : undefined,
+    );
+    build.onLoad({ filter: /.*/, namespace: 'stub' }, () => ({
+      contents: 'module.exports = { loadNative: () => null, nativeInfo: () => null, setThreads() {} };',
+      loader: 'js',
+    }));
   },
 };
 
@@ -31,19 +36,32 @@ require('node:fs').rmSync(labDir, { recursive: true, force: true });
 const lab = esbuild.build({
   entryPoints: [path.join(__dirname, 'lab.ts'), path.join(__dirname, 'lab-worker.ts')],
   outdir: labDir,
-  bundle: true, splitting: true, minify: true, sourcemap: true, format: 'esm', platform: 'browser', target: 'es2022',
+  bundle: true,
+  splitting: true,
+  minify: true,
+  sourcemap: true,
+  format: 'esm',
+  platform: 'browser',
+  target: 'es2022',
   chunkNames: 'chunk-[hash]',
   define: { 'process.env.DIGITS_BACKEND': '"reference"' },
-  plugins: [stubNative, stubNode], logLevel: 'warning',
+  plugins: [stubNative, stubNode],
+  logLevel: 'warning',
 });
 
 const app = esbuild.build({
   entryPoints: [path.join(__dirname, 'app.ts')],
   outfile: path.join(__dirname, '..', 'dist', 'web', 'app.js'),
-  bundle: true, minify: true, sourcemap: true, format: 'iife', platform: 'browser', target: 'es2020',
+  bundle: true,
+  minify: true,
+  sourcemap: true,
+  format: 'iife',
+  platform: 'browser',
+  target: 'es2020',
   define: { 'process.env.DIGITS_BACKEND': '"reference"' },
   // kernels/index.ts reaches the wasm core's Node loader (fs, path, os) through a lazy require too
-  plugins: [stubNative, stubNode], logLevel: 'warning',
+  plugins: [stubNative, stubNode],
+  logLevel: 'warning',
 });
 
 Promise.all([app, lab]).catch(() => process.exit(1));

@@ -5,7 +5,9 @@ import type * as Vega from 'vega' with { 'resolution-mode': 'import' };
 import { confusionSpec, learningCurvesSpec } from '../src/report/charts';
 
 // both ship as ES modules only; this file type-checks as CommonJS, so they come in through import()
-let libs: Promise<[typeof import('vega', { with: { 'resolution-mode': 'import' } }), typeof import('vega-lite', { with: { 'resolution-mode': 'import' } })]> | null = null;
+let libs: Promise<
+  [typeof import('vega', { with: { 'resolution-mode': 'import' } }), typeof import('vega-lite', { with: { 'resolution-mode': 'import' } })]
+> | null = null;
 const load = () => (libs ??= Promise.all([import('vega'), import('vega-lite')]));
 
 export { confusionSpec, learningCurvesSpec };
@@ -30,27 +32,59 @@ const FONT = 'DejaVu Sans, Liberation Sans, Arial, sans-serif';
 function liveSpec(title: string): Record<string, unknown> {
   const palette = { domain: ['training (running mean)', 'test'], range: ['#1f77b4', '#2ca02c'] };
   const panel = (metric: string, scale: Record<string, unknown>) => ({
-    width: 300, height: 180, title: metric,
+    width: 300,
+    height: 180,
+    title: metric,
     transform: [{ filter: { field: 'metric', equal: metric } }],
     layer: [
-      { transform: [{ filter: "datum.split !== 'test'" }], mark: { type: 'line', strokeWidth: 2, clip: true },
-        encoding: { x: { field: 'at', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 0.5 } }, y: { field: 'value', type: 'quantitative', title: null, scale },
-          color: { field: 'split', type: 'nominal', title: null, scale: palette, legend: null }, detail: { field: 'run' } } },
-      { transform: [{ filter: "datum.split === 'test'" }], mark: { type: 'line', point: { size: 50, filled: true }, strokeWidth: 2 },
-        encoding: { x: { field: 'at', type: 'quantitative' }, y: { field: 'value', type: 'quantitative', scale },
-          color: { field: 'split', type: 'nominal', title: null, scale: palette }, tooltip: [{ field: 'at', title: 'epoch' }, { field: 'value', format: '.4f' }] } },
+      {
+        transform: [{ filter: "datum.split !== 'test'" }],
+        mark: { type: 'line', strokeWidth: 2, clip: true },
+        encoding: {
+          x: { field: 'at', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 0.5 } },
+          y: { field: 'value', type: 'quantitative', title: null, scale },
+          color: { field: 'split', type: 'nominal', title: null, scale: palette, legend: null },
+          detail: { field: 'run' },
+        },
+      },
+      {
+        transform: [{ filter: "datum.split === 'test'" }],
+        mark: { type: 'line', point: { size: 50, filled: true }, strokeWidth: 2 },
+        encoding: {
+          x: { field: 'at', type: 'quantitative' },
+          y: { field: 'value', type: 'quantitative', scale },
+          color: { field: 'split', type: 'nominal', title: null, scale: palette },
+          tooltip: [
+            { field: 'at', title: 'epoch' },
+            { field: 'value', format: '.4f' },
+          ],
+        },
+      },
     ],
   });
   return {
     config: { font: FONT, axis: { labelFontSize: 11, titleFontSize: 12 }, legend: { labelFontSize: 11 }, title: { fontSize: 13 } },
-    title: { text: title, subtitle: 'blue: the epoch\'s running mean, batch by batch (Keras\' progress numbers) · green: the test set at each epoch end', anchor: 'start', subtitleColor: '#666', subtitleFontSize: 11, offset: 10 },
+    title: {
+      text: title,
+      subtitle: "blue: the epoch's running mean, batch by batch (Keras' progress numbers) · green: the test set at each epoch end",
+      anchor: 'start',
+      subtitleColor: '#666',
+      subtitleFontSize: 11,
+      offset: 10,
+    },
     data: { name: 'live' },
     hconcat: [panel('loss', { zero: false }), panel('accuracy', { zero: false })],
     resolve: { scale: { color: 'shared' } },
   };
 }
 
-export interface LivePoint { at: number; split: 'training (running mean)' | 'test'; metric: 'loss' | 'accuracy'; value: number; run: number }
+export interface LivePoint {
+  at: number;
+  split: 'training (running mean)' | 'test';
+  metric: 'loss' | 'accuracy';
+  value: number;
+  run: number;
+}
 
 /** The live chart: rows are inserted as training reports them, without recompiling the spec. */
 export class LiveCurves {
@@ -67,7 +101,9 @@ export class LiveCurves {
     this.view = await draw(this.el, liveSpec(title));
   }
 
-  get points(): number { return this.all.length; }
+  get points(): number {
+    return this.all.length;
+  }
 
   add(rows: LivePoint[]): void {
     this.pending.push(...rows);
@@ -86,5 +122,7 @@ export class LiveCurves {
     })();
   }
 
-  async settled(): Promise<void> { while (this.drawing) await this.drawing; }
+  async settled(): Promise<void> {
+    while (this.drawing) await this.drawing;
+  }
 }

@@ -20,7 +20,12 @@ export type ToWorker =
   | { type: 'train'; id: number; opts: TrainOptions & { preset?: boolean } }
   | { type: 'resume'; id: number }
   | { type: 'evaluate'; id: number }
-  | { type: 'finetune'; id: number; examples: { pixels: Float32Array; label: number }[]; opts: { epochs?: number; mnist?: number; repeat?: number; learningRate?: number } }
+  | {
+      type: 'finetune';
+      id: number;
+      examples: { pixels: Float32Array; label: number }[];
+      opts: { epochs?: number; mnist?: number; repeat?: number; learningRate?: number };
+    }
   | { type: 'export'; id: number; format: 'keras' | 'tfjs' };
 
 export interface RunResult {
@@ -46,4 +51,9 @@ export type FromWorker =
   | { type: 'reply'; id: number; value: unknown }
   | { type: 'error'; id: number | null; message: string };
 
-export interface DataInfo { train: number; test: number; source: 'network' | 'cache' | 'memory'; seconds: number }
+export interface DataInfo {
+  train: number;
+  test: number;
+  source: 'network' | 'cache' | 'memory';
+  seconds: number;
+}

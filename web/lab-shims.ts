@@ -17,7 +17,9 @@ class BytesView extends Uint8Array {
 const g = globalThis as unknown as { Buffer?: unknown };
 g.Buffer ??= {
   from: (buf: ArrayBuffer | Uint8Array, offset?: number, length?: number): Uint8Array =>
-    buf instanceof Uint8Array ? new BytesView(buf.buffer as ArrayBuffer, buf.byteOffset, buf.byteLength) : new BytesView(buf, offset ?? 0, length),
+    buf instanceof Uint8Array
+      ? new BytesView(buf.buffer as ArrayBuffer, buf.byteOffset, buf.byteLength)
+      : new BytesView(buf, offset ?? 0, length),
   isBuffer: () => false,
 };
 

@@ -32,14 +32,22 @@ async function gunzip(bytes: Uint8Array): Promise<Uint8Array> {
 async function fetchIdx(name: string): Promise<{ bytes: Uint8Array; cached: boolean }> {
   const url = new URL(`../api/mnist/${name}`, self.location.href).href;
   let cache: Cache | null = null;
-  try { cache = await caches.open(CACHE); } catch { /* no Cache API (not a secure context): HTTP caching only */ }
+  try {
+    cache = await caches.open(CACHE);
+  } catch {
+    /* no Cache API (not a secure context): HTTP caching only */
+  }
   let res = await cache?.match(url);
   const cached = !!res;
   if (!res) {
     res = await fetch(url);
     if (!res.ok) {
       let msg = `${res.status} ${res.statusText}`;
-      try { msg = (await res.json()).error ?? msg; } catch { /* not JSON */ }
+      try {
+        msg = (await res.json()).error ?? msg;
+      } catch {
+        /* not JSON */
+      }
       throw new Error(`${name}: ${msg}`);
     }
     await cache?.put(url, res.clone());
@@ -55,8 +63,16 @@ async function loadData(): Promise<DataInfo> {
   const got = await Promise.all(MNIST_FILE_NAMES.map(fetchIdx));
   data = decodeMnist(Object.fromEntries(MNIST_FILE_NAMES.map((n, i) => [n, got[i].bytes])));
   if (session) session.data = data;
-  dataInfo = { train: data.train.count, test: data.test.count, source: got.every((g) => g.cached) ? 'cache' : 'network', seconds: (performance.now() - t0) / 1000 };
-  post({ type: 'status', text: `MNIST: ${data.train.count.toLocaleString('en-US')} training and ${data.test.count.toLocaleString('en-US')} test digits (${dataInfo.source}, ${dataInfo.seconds.toFixed(1)} s)` });
+  dataInfo = {
+    train: data.train.count,
+    test: data.test.count,
+    source: got.every((g) => g.cached) ? 'cache' : 'network',
+    seconds: (performance.now() - t0) / 1000,
+  };
+  post({
+    type: 'status',
+    text: `MNIST: ${data.train.count.toLocaleString('en-US')} training and ${data.test.count.toLocaleString('en-US')} test digits (${dataInfo.source}, ${dataInfo.seconds.toFixed(1)} s)`,
+  });
   return dataInfo;
 }
 
@@ -79,12 +95,17 @@ async function init(threads: number, ctrl: SharedArrayBuffer): Promise<void> {
 function weightsMessage(): void {
   if (!session) return;
   const values = session.model.getWeights().map((w) => w.slice());
-  post({ type: 'weights', values }, values.map((v) => v.buffer));
+  post(
+    { type: 'weights', values },
+    values.map((v) => v.buffer),
+  );
 }
 
 /** Progress to the page (about 7 times a second), and the weights once a second so its views follow the training. */
 function hooks(batchSize: number): TrainHooks {
-  let lastProgress = 0, lastWeights = performance.now(), batches = 0;
+  let lastProgress = 0,
+    lastWeights = performance.now(),
+    batches = 0;
   const t0 = performance.now();
   return {
     log: (text) => post({ type: 'log', text }),
@@ -93,9 +114,20 @@ function hooks(batchSize: number): TrainHooks {
       const now = performance.now();
       if (now - lastProgress >= 150 || batch + 1 === steps) {
         lastProgress = now;
-        post({ type: 'progress', epoch, batch, steps, logs: { ...logs }, at: epoch + (batch + 1) / steps, samplesPerSecond: (batches * batchSize) / ((now - t0) / 1000) });
+        post({
+          type: 'progress',
+          epoch,
+          batch,
+          steps,
+          logs: { ...logs },
+          at: epoch + (batch + 1) / steps,
+          samplesPerSecond: (batches * batchSize) / ((now - t0) / 1000),
+        });
       }
-      if (now - lastWeights >= 1000) { lastWeights = now; weightsMessage(); }
+      if (now - lastWeights >= 1000) {
+        lastWeights = now;
+        weightsMessage();
+      }
       // the page is answering a stroke: both cores are ours otherwise, so give it the machine for a moment
       // (not counted in samples/s: the batch clock stopped before this hook)
       if (Atomics.load(control, CTRL_INPUT) === 1) Atomics.wait(control, CTRL_INPUT, 1, INPUT_PAUSE_MS);
@@ -130,8 +162,10 @@ async function run(resume: boolean, opts?: Extract<ToWorker, { type: 'train' }>[
 
 async function handle(m: ToWorker): Promise<unknown> {
   switch (m.type) {
-    case 'init': return init(m.threads, m.control);
-    case 'data': return loadData();
+    case 'init':
+      return init(m.threads, m.control);
+    case 'data':
+      return loadData();
     case 'model': {
       const k = need(core, 'init').kernels;
       const src = m.source;
@@ -139,7 +173,12 @@ async function handle(m: ToWorker): Promise<unknown> {
         const p = getPreset(src.preset);
         const model = p.build([28, 28, 1], 10, src.seed);
         const r = p.recipe;
-        model.compile({ optimizer: makeOptimizer(r.optimizer, { learningRate: r.learningRate }), loss: r.loss, labelSmoothing: r.labelSmoothing, metrics: ['accuracy'] });
+        model.compile({
+          optimizer: makeOptimizer(r.optimizer, { learningRate: r.learningRate }),
+          loss: r.loss,
+          labelSmoothing: r.labelSmoothing,
+          metrics: ['accuracy'],
+        });
         recipe = r;
         session = new LabSession(model, data, { preset: p.name, trainedIn: 'digits lab (browser, wasm core)' });
       } else {
@@ -150,8 +189,10 @@ async function handle(m: ToWorker): Promise<unknown> {
       session.useKernels(k);
       return { params: session.model.countParams() };
     }
-    case 'train': return run(false, m.opts);
-    case 'resume': return run(true);
+    case 'train':
+      return run(false, m.opts);
+    case 'resume':
+      return run(true);
     case 'evaluate': {
       const s = need(session, 'load a model');
       await loadData();

@@ -24,14 +24,17 @@ export function int(name: string, min: number) {
 export function num(name: string, lo: number, hi: number, closedHi = false) {
   return (v: string) => {
     const n = Number(v);
-    if (!Number.isFinite(n) || n < lo || (closedHi ? n > hi : n >= hi)) throw new UsageError(`${name}: expected a number in [${lo}, ${hi}${closedHi ? ']' : ')'}, got '${v}'`);
+    if (!Number.isFinite(n) || n < lo || (closedHi ? n > hi : n >= hi))
+      throw new UsageError(`${name}: expected a number in [${lo}, ${hi}${closedHi ? ']' : ')'}, got '${v}'`);
     return n;
   };
 }
 
 export function checkModelFits(model: Sequential, d: PresetData, where: string): void {
-  const want = sizeOf(model.inputShape), have = d.height * d.width;
-  if (want !== have) throw new DigitsError(`${where}: the model takes [${model.inputShape}] inputs, the dataset has ${d.height}x${d.width} images`);
+  const want = sizeOf(model.inputShape),
+    have = d.height * d.width;
+  if (want !== have)
+    throw new DigitsError(`${where}: the model takes [${model.inputShape}] inputs, the dataset has ${d.height}x${d.width} images`);
   const classes = sizeOf(model.outputShape);
   if (classes !== d.classes) throw new DigitsError(`${where}: the model has ${classes} outputs, the dataset has ${d.classes} classes`);
 }

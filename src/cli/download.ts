@@ -6,7 +6,9 @@ import { mkdirp } from '../fsutil';
 import type { Out } from './common';
 
 export function registerDownload(program: Command, out: Out): void {
-  program.command('download').description('fetch the four MNIST files into the cache (md5-checked)')
+  program
+    .command('download')
+    .description('fetch the four MNIST files into the cache (md5-checked)')
     .option('--dir <dir>', 'target directory', defaultCacheDir())
     .action(async (o: { dir: string }) => {
       mkdirp(o.dir);

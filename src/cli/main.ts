@@ -25,7 +25,12 @@ function buildProgram(out: Out): Command {
     .description('Handwritten-digit recognition with convolutional networks (Keras-style, TypeScript + oneDNN)')
     .option('--verbose', 'print stack traces on errors')
     .option('--threads <n>', 'compute threads of the native or WebAssembly core (default: all cores)', int('--threads', 1))
-    .addOption(new Option('--precision <p>', 'native compute precision: bf16 runs convolutions and dense layers in bfloat16 with fp32 master weights').choices(['fp32', 'bf16']))
+    .addOption(
+      new Option(
+        '--precision <p>',
+        'native compute precision: bf16 runs convolutions and dense layers in bfloat16 with fp32 master weights',
+      ).choices(['fp32', 'bf16']),
+    )
     .option('-V, --version', 'print the version and the active compute backend')
     .configureOutput({ writeOut: out.stdout, writeErr: out.stderr })
     .exitOverride()
@@ -34,8 +39,23 @@ function buildProgram(out: Out): Command {
     if (o.version) out.stdout(`digits ${VERSION}\n${backendDescription()}\n`);
     else program.help();
   });
-  program.hook('preAction', (cmd) => { const t = cmd.opts().threads; if (t) setThreads(t); const p = cmd.opts().precision; if (p) setPrecision(p); });
-  for (const register of [registerModels, registerTrain, registerEvaluate, registerPredict, registerDownload, registerConvert, registerReproduce, registerServe, registerSpeedrun]) {
+  program.hook('preAction', (cmd) => {
+    const t = cmd.opts().threads;
+    if (t) setThreads(t);
+    const p = cmd.opts().precision;
+    if (p) setPrecision(p);
+  });
+  for (const register of [
+    registerModels,
+    registerTrain,
+    registerEvaluate,
+    registerPredict,
+    registerDownload,
+    registerConvert,
+    registerReproduce,
+    registerServe,
+    registerSpeedrun,
+  ]) {
     register(program, out);
   }
   return program;

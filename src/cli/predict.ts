@@ -12,7 +12,11 @@ import { DigitsError, UsageError } from '../errors';
 import { loadModelArg, looksLikeModel, modelOptions, shippedModel } from './model-arg';
 import { checkModelFits, int, noteTo, type Out } from './common';
 
-export interface ImagePredictOptions { json?: boolean; show?: string; row?: boolean }
+export interface ImagePredictOptions {
+  json?: boolean;
+  show?: string;
+  row?: boolean;
+}
 
 const pct = (p: number) => `${(p * 100).toFixed(2).padStart(6)}%`;
 
@@ -72,33 +76,60 @@ export function asciiDigit(pixels: Float32Array, h: number, w: number): string {
 }
 
 export function registerPredict(program: Command, out: Out): void {
-  modelOptions(program.command('predict [model-or-images...]').description('predict digits in PNG/JPEG/WebP images, or a test-set digit (--index) drawn as ASCII art; top-3 probabilities. The model is the shipped one unless --model (or a model as the first argument, the older form) names another')
-    .option('--model <model>', 'the model (directory, model.json, .h5, .keras; default: the shipped model)')
-    .option('--index <n>', 'index into the 10,000 test digits', int('--index', 0)))
+  modelOptions(
+    program
+      .command('predict [model-or-images...]')
+      .description(
+        'predict digits in PNG/JPEG/WebP images, or a test-set digit (--index) drawn as ASCII art; top-3 probabilities. The model is the shipped one unless --model (or a model as the first argument, the older form) names another',
+      )
+      .option('--model <model>', 'the model (directory, model.json, .h5, .keras; default: the shipped model)')
+      .option('--index <n>', 'index into the 10,000 test digits', int('--index', 0)),
+  )
     .option('--data <dir>', 'MNIST directory')
     .option('--json', 'print one JSON object on stdout')
     .option('--show <out.png>', 'write the 28x28 inputs the network saw as a PNG (several side by side)')
     .option('--row', 'read each image as a row of digits, left to right')
-    .action(async (args: string[], o: { model?: string; index?: number; data?: string; json?: boolean; show?: string; row?: boolean; weights?: string; rawPixels?: boolean }) => {
-      // the older form `predict <model> <images…>` (or `<model> --index N`) still works
-      const first = !o.model && args.length > 0 && (args.length > 1 || o.index !== undefined) && looksLikeModel(args[0]);
-      const dir = o.model ?? (first ? args[0] : shippedModel());
-      const images = first ? args.slice(1) : args;
-      if ((o.index === undefined) === (images.length === 0)) throw new UsageError('predict: give image files or --index N (one of the two)');
-      const { model } = await loadModelArg(dir, o, noteTo(out));
-      if (o.index === undefined) return predictImages(model, dir, images, o, out);
-      const d = loadPresetData(o.data, undefined, sizeOf(model.outputShape));
-      checkModelFits(model, d, dir);
-      if (o.index >= d.test.shape[0]) throw new UsageError(`--index: the test set has ${d.test.shape[0]} digits (0..${d.test.shape[0] - 1}), got ${o.index}`);
-      const size = d.height * d.width;
-      const pixels = d.test.data.subarray(o.index * size, (o.index + 1) * size);
-      const probs = model.predictProba({ shape: [1, d.height, d.width, 1], data: pixels }).data;
-      const top = Array.from(probs, (p, c) => ({ digit: c, probability: p })).sort((a, b) => b.probability - a.probability).slice(0, 3);
-      const label = d.testClasses[o.index];
-      if (o.show) await writeShow(o.show, [Float32Array.from(pixels)]);
-      if (o.json) { out.stdout(JSON.stringify({ index: o.index, label, top }) + '\n'); return; }
-      out.stdout(asciiDigit(pixels, d.height, d.width) + '\n');
-      out.stdout(`test digit #${o.index}, label ${label}\n`);
-      for (const t of top) out.stdout(`  ${t.digit}  ${(t.probability * 100).toFixed(2).padStart(6)}%\n`);
-    });
+    .action(
+      async (
+        args: string[],
+        o: {
+          model?: string;
+          index?: number;
+          data?: string;
+          json?: boolean;
+          show?: string;
+          row?: boolean;
+          weights?: string;
+          rawPixels?: boolean;
+        },
+      ) => {
+        // the older form `predict <model> <images…>` (or `<model> --index N`) still works
+        const first = !o.model && args.length > 0 && (args.length > 1 || o.index !== undefined) && looksLikeModel(args[0]);
+        const dir = o.model ?? (first ? args[0] : shippedModel());
+        const images = first ? args.slice(1) : args;
+        if ((o.index === undefined) === (images.length === 0))
+          throw new UsageError('predict: give image files or --index N (one of the two)');
+        const { model } = await loadModelArg(dir, o, noteTo(out));
+        if (o.index === undefined) return predictImages(model, dir, images, o, out);
+        const d = loadPresetData(o.data, undefined, sizeOf(model.outputShape));
+        checkModelFits(model, d, dir);
+        if (o.index >= d.test.shape[0])
+          throw new UsageError(`--index: the test set has ${d.test.shape[0]} digits (0..${d.test.shape[0] - 1}), got ${o.index}`);
+        const size = d.height * d.width;
+        const pixels = d.test.data.subarray(o.index * size, (o.index + 1) * size);
+        const probs = model.predictProba({ shape: [1, d.height, d.width, 1], data: pixels }).data;
+        const top = Array.from(probs, (p, c) => ({ digit: c, probability: p }))
+          .sort((a, b) => b.probability - a.probability)
+          .slice(0, 3);
+        const label = d.testClasses[o.index];
+        if (o.show) await writeShow(o.show, [Float32Array.from(pixels)]);
+        if (o.json) {
+          out.stdout(JSON.stringify({ index: o.index, label, top }) + '\n');
+          return;
+        }
+        out.stdout(asciiDigit(pixels, d.height, d.width) + '\n');
+        out.stdout(`test digit #${o.index}, label ${label}\n`);
+        for (const t of top) out.stdout(`  ${t.digit}  ${(t.probability * 100).toFixed(2).padStart(6)}%\n`);
+      },
+    );
 }

@@ -22,38 +22,73 @@ function port(v: string): number {
 }
 
 export function registerServe(program: Command, out: Out): void {
-  modelOptions(program.command('serve [model]').description('HTTP API (POST /api/predict, GET /api/model, /healthz) and the draw-a-digit page; the model is a directory, model.json, .h5 or .keras (default: the shipped model)'))
+  modelOptions(
+    program
+      .command('serve [model]')
+      .description(
+        'HTTP API (POST /api/predict, GET /api/model, /healthz) and the draw-a-digit page; the model is a directory, model.json, .h5 or .keras (default: the shipped model)',
+      ),
+  )
     .option('--port <n>', 'TCP port (0 picks a free one)', port, 8080)
     .option('--host <addr>', 'address to listen on', '127.0.0.1')
-    .option('--data <dir>', 'MNIST directory for the page\'s test digits (default: $DIGITS_DATA, then ~/.cache/digits/mnist)')
+    .option('--data <dir>', "MNIST directory for the page's test digits (default: $DIGITS_DATA, then ~/.cache/digits/mnist)")
     .option('--log', 'log every request (JSON lines on stdout)')
-    .option('--workers <n>', 'worker threads that decode, preprocess and run the network (default: one per core; 0: on the event loop)', workersArg)
-    .action(async (dirArg: string | undefined, o: { port: number; host: string; data?: string; log?: boolean; workers?: number; weights?: string; rawPixels?: boolean }) => {
-      const dir = dirArg ?? shippedModel();
-      let dataDir: string | undefined;
-      try { dataDir = resolveDataDir(o.data); } catch (e) {
-        if (o.data !== undefined) throw e;
-        out.stderr('digits: no MNIST data found, the page will show no test digits\n');
-      }
-      const app = await buildServer({ modelDir: dir, loaded: await loadModelArg(dir, o, noteTo(out)), dataDir, logger: o.log ?? false, workers: o.workers });
-      try {
-        await app.listen({ port: o.port, host: o.host });
-      } catch (e) {
-        throw new DigitsError(`${o.host}:${o.port}: cannot listen (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-      }
-      const addr = app.server.address();
-      const where = typeof addr === 'object' && addr ? `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}/` : String(addr);
-      out.stdout(`serving ${dir} on ${where}\n`);
-      await new Promise<void>((resolve, reject) => {
-        const stop = (signal: string) => {
-          process.off('SIGTERM', onTerm); process.off('SIGINT', onInt);
-          out.stderr(`digits: ${signal}: finishing requests in flight\n`);
-          const timer = setTimeout(() => { app.server.closeAllConnections(); reject(new DigitsError(`${signal}: requests still running after ${GRACE_MS / 1000} s, stopping anyway`)); }, GRACE_MS);
-          app.close().then(() => { clearTimeout(timer); resolve(); }, reject);
-        };
-        const onTerm = () => stop('SIGTERM'), onInt = () => stop('SIGINT');
-        process.on('SIGTERM', onTerm); process.on('SIGINT', onInt);
-      });
-      out.stderr('digits: stopped\n');
-    });
+    .option(
+      '--workers <n>',
+      'worker threads that decode, preprocess and run the network (default: one per core; 0: on the event loop)',
+      workersArg,
+    )
+    .action(
+      async (
+        dirArg: string | undefined,
+        o: { port: number; host: string; data?: string; log?: boolean; workers?: number; weights?: string; rawPixels?: boolean },
+      ) => {
+        const dir = dirArg ?? shippedModel();
+        let dataDir: string | undefined;
+        try {
+          dataDir = resolveDataDir(o.data);
+        } catch (e) {
+          if (o.data !== undefined) throw e;
+          out.stderr('digits: no MNIST data found, the page will show no test digits\n');
+        }
+        const app = await buildServer({
+          modelDir: dir,
+          loaded: await loadModelArg(dir, o, noteTo(out)),
+          dataDir,
+          logger: o.log ?? false,
+          workers: o.workers,
+        });
+        try {
+          await app.listen({ port: o.port, host: o.host });
+        } catch (e) {
+          throw new DigitsError(`${o.host}:${o.port}: cannot listen (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+        }
+        const addr = app.server.address();
+        const where =
+          typeof addr === 'object' && addr
+            ? `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}/`
+            : String(addr);
+        out.stdout(`serving ${dir} on ${where}\n`);
+        await new Promise<void>((resolve, reject) => {
+          const stop = (signal: string) => {
+            process.off('SIGTERM', onTerm);
+            process.off('SIGINT', onInt);
+            out.stderr(`digits: ${signal}: finishing requests in flight\n`);
+            const timer = setTimeout(() => {
+              app.server.closeAllConnections();
+              reject(new DigitsError(`${signal}: requests still running after ${GRACE_MS / 1000} s, stopping anyway`));
+            }, GRACE_MS);
+            app.close().then(() => {
+              clearTimeout(timer);
+              resolve();
+            }, reject);
+          };
+          const onTerm = () => stop('SIGTERM'),
+            onInt = () => stop('SIGINT');
+          process.on('SIGTERM', onTerm);
+          process.on('SIGINT', onInt);
+        });
+        out.stderr('digits: stopped\n');
+      },
+    );
 }

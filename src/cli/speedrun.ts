@@ -27,17 +27,20 @@ export const SPEEDRUN = { batchSize: 128, epochs: 2, maxLr: 1e-2, beta1: 0.7, be
 /** The recipe's net; the widths are parameters so that bench/speedrun-variants.ts can vary them. */
 export function speedrunModel(seed: number, widths: [number, number, number] = [8, 16, 128]): Sequential {
   const bn = () => new BatchNormalization({ momentum: 0.9 });
-  return new Sequential({ seed, layers: [
-    new Conv2D({ filters: widths[0], kernelSize: 5, activation: 'relu', inputShape: [28, 28, 1] }),
-    new MaxPooling2D({ poolSize: 2 }),
-    bn(),
-    new Conv2D({ filters: widths[1], kernelSize: 3, activation: 'relu' }),
-    new MaxPooling2D({ poolSize: 2 }),
-    bn(),
-    new Flatten(),
-    new Dense({ units: widths[2], activation: 'relu' }),
-    new Dense({ units: 10, activation: 'softmax' }),
-  ] });
+  return new Sequential({
+    seed,
+    layers: [
+      new Conv2D({ filters: widths[0], kernelSize: 5, activation: 'relu', inputShape: [28, 28, 1] }),
+      new MaxPooling2D({ poolSize: 2 }),
+      bn(),
+      new Conv2D({ filters: widths[1], kernelSize: 3, activation: 'relu' }),
+      new MaxPooling2D({ poolSize: 2 }),
+      bn(),
+      new Flatten(),
+      new Dense({ units: widths[2], activation: 'relu' }),
+      new Dense({ units: 10, activation: 'softmax' }),
+    ],
+  });
 }
 
 /** The recipe's optimizer and schedule (also used by bench/speedrun-variants.ts). */
@@ -50,39 +53,74 @@ export function speedrunTraining(maxLr = SPEEDRUN.maxLr): { optimizer: Adam; sch
 }
 
 export function registerSpeedrun(program: Command, out: Out): void {
-  program.command('speedrun').description('train our fastest recipe to ≥ 99.0% MNIST test accuracy; prints wall seconds and accuracy')
+  program
+    .command('speedrun')
+    .description('train our fastest recipe to ≥ 99.0% MNIST test accuracy; prints wall seconds and accuracy')
     .option('--data <dir>', 'MNIST directory (default: $DIGITS_DATA, then ~/.cache/digits/mnist)')
-    .option('--epochs <n>', 'epochs', (v) => { const n = Number(v); if (!Number.isInteger(n) || n < 1) throw new UsageError(`--epochs: expected an integer ≥ 1, got '${v}'`); return n; })
-    .option('--seed <n>', 'seed', (v) => { const n = Number(v); if (!Number.isInteger(n) || n < 0) throw new UsageError(`--seed: expected an integer ≥ 0, got '${v}'`); return n; })
+    .option('--epochs <n>', 'epochs', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) throw new UsageError(`--epochs: expected an integer ≥ 1, got '${v}'`);
+      return n;
+    })
+    .option('--seed <n>', 'seed', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0) throw new UsageError(`--seed: expected an integer ≥ 0, got '${v}'`);
+      return n;
+    })
     .option('--json', 'print one JSON object on stdout')
     .action((o: { data?: string; epochs?: number; seed?: number; json?: boolean }, cmd: Command) => {
       const precision = cmd.parent?.opts().precision as string | undefined;
       let bf16 = false;
       if (precision === undefined && getKernels().name === 'native') {
-        try { setPrecision('bf16'); bf16 = true; } catch { /* no native bf16 here: fp32 */ }
+        try {
+          setPrecision('bf16');
+          bf16 = true;
+        } catch {
+          /* no native bf16 here: fp32 */
+        }
       } else bf16 = precision === 'bf16';
       const t0 = performance.now();
       // the images go from the decoded cache (src/data/idx-cache.ts) straight into floats
       const ds = loadDatasetTensors(resolveDataDir(o.data), 10);
       const d = {
-        train: { shape: [ds.train.count, ds.height, ds.width, 1], data: ds.train.x }, trainLabels: { shape: [ds.train.count, ds.classes], data: ds.train.y },
-        test: { shape: [ds.test.count, ds.height, ds.width, 1], data: ds.test.x }, testLabels: { shape: [ds.test.count, ds.classes], data: ds.test.y },
+        train: { shape: [ds.train.count, ds.height, ds.width, 1], data: ds.train.x },
+        trainLabels: { shape: [ds.train.count, ds.classes], data: ds.train.y },
+        test: { shape: [ds.test.count, ds.height, ds.width, 1], data: ds.test.x },
+        testLabels: { shape: [ds.test.count, ds.classes], data: ds.test.y },
       };
       const tLoad = performance.now();
       const epochs = o.epochs ?? SPEEDRUN.epochs;
       const model = speedrunModel(o.seed ?? SPEEDRUN.seed);
       const { optimizer, schedule } = speedrunTraining();
       model.compile({ optimizer, loss: 'categorical_crossentropy' });
-      model.fit(d.train, d.trainLabels, { batchSize: SPEEDRUN.batchSize, epochs, seed: o.seed ?? SPEEDRUN.seed, verbose: 0, callbacks: [schedule] });
+      model.fit(d.train, d.trainLabels, {
+        batchSize: SPEEDRUN.batchSize,
+        epochs,
+        seed: o.seed ?? SPEEDRUN.seed,
+        verbose: 0,
+        callbacks: [schedule],
+      });
       const tTrain = performance.now();
       const test = model.evaluate(d.test, d.testLabels, { batchSize: 1000 });
       const tEnd = performance.now();
       const wall = tEnd / 1000;
-      const result = { accuracy: test.accuracy, loss: test.loss, wallSeconds: wall, startSeconds: t0 / 1000, loadSeconds: (tLoad - t0) / 1000,
-        trainSeconds: (tTrain - tLoad) / 1000, evalSeconds: (tEnd - tTrain) / 1000, epochs,
-        backend: getKernels().name, precision: bf16 ? 'bf16' : 'fp32' };
+      const result = {
+        accuracy: test.accuracy,
+        loss: test.loss,
+        wallSeconds: wall,
+        startSeconds: t0 / 1000,
+        loadSeconds: (tLoad - t0) / 1000,
+        trainSeconds: (tTrain - tLoad) / 1000,
+        evalSeconds: (tEnd - tTrain) / 1000,
+        epochs,
+        backend: getKernels().name,
+        precision: bf16 ? 'bf16' : 'fp32',
+      };
       if (o.json) out.stdout(JSON.stringify(result) + '\n');
-      else out.stdout(`speedrun: ${(test.accuracy * 100).toFixed(2)}% test accuracy in ${wall.toFixed(2)} s wall ` +
-        `(start-up ${result.startSeconds.toFixed(2)} s, data ${result.loadSeconds.toFixed(2)} s, train ${result.trainSeconds.toFixed(2)} s, test ${result.evalSeconds.toFixed(2)} s; ${result.backend} ${result.precision})\n`);
+      else
+        out.stdout(
+          `speedrun: ${(test.accuracy * 100).toFixed(2)}% test accuracy in ${wall.toFixed(2)} s wall ` +
+            `(start-up ${result.startSeconds.toFixed(2)} s, data ${result.loadSeconds.toFixed(2)} s, train ${result.trainSeconds.toFixed(2)} s, test ${result.evalSeconds.toFixed(2)} s; ${result.backend} ${result.precision})\n`,
+        );
     });
 }

@@ -16,10 +16,7 @@ export { MNIST_FILE_NAMES, MNIST_FILES };
 export type { MnistFileName };
 
 /** Tried in order, as in torchvision; Keras' mnist.npz is a different format and is not used. */
-export const MNIST_MIRRORS: readonly string[] = [
-  'https://ossci-datasets.s3.amazonaws.com/mnist/',
-  'http://yann.lecun.com/exdb/mnist/',
-];
+export const MNIST_MIRRORS: readonly string[] = ['https://ossci-datasets.s3.amazonaws.com/mnist/', 'http://yann.lecun.com/exdb/mnist/'];
 
 /** md5 of each UNCOMPRESSED file: gzip framing (mtime, level) differs between mirrors, the payload does not. */
 export const MNIST_MD5: Readonly<Record<MnistFileName, string>> = {
@@ -81,7 +78,10 @@ export function md5Hex(data: Uint8Array): string {
 
 /** Tries each mirror in turn; only a payload whose uncompressed md5 matches is returned. */
 async function fetchVerified(
-  name: MnistFileName, mirrors: readonly string[], opts: FetchOptions, log: (s: string) => void,
+  name: MnistFileName,
+  mirrors: readonly string[],
+  opts: FetchOptions,
+  log: (s: string) => void,
 ): Promise<Buffer> {
   const failures: string[] = [];
   for (const mirror of mirrors) {
@@ -153,9 +153,17 @@ export interface FetchOptions {
 export function fetchBuffer(url: string, opts: FetchOptions, redirectsLeft = MAX_REDIRECTS): Promise<Buffer> {
   return new Promise<Buffer>((resolve, reject) => {
     let u: URL;
-    try { u = new URL(url); } catch { reject(new Error(`invalid URL ${url}`)); return; }
+    try {
+      u = new URL(url);
+    } catch {
+      reject(new Error(`invalid URL ${url}`));
+      return;
+    }
     const client = u.protocol === 'https:' ? https : u.protocol === 'http:' ? http : undefined;
-    if (client === undefined) { reject(new Error(`unsupported protocol ${u.protocol}`)); return; }
+    if (client === undefined) {
+      reject(new Error(`unsupported protocol ${u.protocol}`));
+      return;
+    }
 
     // The first fault wins: destroying a request also raises secondary errors ("aborted", ECONNRESET).
     let settled = false;
@@ -227,24 +235,35 @@ export function writeAtomic(file: string, data: Uint8Array): void {
     writeFileSynced(tmp, data);
     fs.renameSync(tmp, file);
   } catch (e) {
-    try { fs.unlinkSync(tmp); } catch { /* may never have been created */ }
+    try {
+      fs.unlinkSync(tmp);
+    } catch {
+      /* may never have been created */
+    }
     throw new DigitsError(`cannot write ${file}: ${oneLine((e as Error).message)}`);
   }
   fsyncDir(path.dirname(file));
 }
 
-
 /** Temp files left by a killed download (its pid no longer running) are removed; live ones are left alone. */
 function removeStaleTemps(dir: string): void {
   let entries: string[];
-  try { entries = fs.readdirSync(dir); } catch { return; }
+  try {
+    entries = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
   const names = new Set<string>(MNIST_FILE_NAMES.map((n) => `${n}.gz`));
   for (const entry of entries) {
     const m = /^(.*)\.tmp-(\d+)$/.exec(entry);
     if (!m || !names.has(m[1])) continue;
     const pid = Number(m[2]);
     if (pid !== process.pid && isRunning(pid)) continue;
-    try { fs.unlinkSync(path.join(dir, entry)); } catch { /* raced with another cleaner */ }
+    try {
+      fs.unlinkSync(path.join(dir, entry));
+    } catch {
+      /* raced with another cleaner */
+    }
   }
 }
 

@@ -31,7 +31,11 @@ export function cacheEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
 export function entryPaths(file: string): string[] {
   const dir = path.dirname(path.resolve(file));
   let real = dir;
-  try { real = fs.realpathSync(dir); } catch { /* gone: the hash of the name then */ }
+  try {
+    real = fs.realpathSync(dir);
+  } catch {
+    /* gone: the hash of the name then */
+  }
   const key = crypto.createHash('sha256').update(real).digest('hex').slice(0, 16);
   const name = `${path.basename(file)}.decoded`;
   return [path.join(dir, '.digits-cache', name), path.join(os.homedir(), '.cache', 'digits', 'decoded', key, name)];
@@ -74,16 +78,26 @@ export interface Entry {
 export function openEntry(file: string, id: SourceId, maxBytes: number): Entry | null {
   for (const p of entryPaths(file)) {
     let fd: number;
-    try { fd = fs.openSync(p, 'r'); } catch { continue; }
+    try {
+      fd = fs.openSync(p, 'r');
+    } catch {
+      continue;
+    }
     try {
       const h = Buffer.alloc(ENTRY_HEADER_BYTES);
       const st = fs.fstatSync(fd);
-      if (fs.readSync(fd, h, 0, ENTRY_HEADER_BYTES, 0) === ENTRY_HEADER_BYTES && h.subarray(0, 8).equals(MAGIC)
-        && h.subarray(8, 40).equals(id.sha256) && h.readBigUInt64LE(40) === BigInt(id.size)) {
+      if (
+        fs.readSync(fd, h, 0, ENTRY_HEADER_BYTES, 0) === ENTRY_HEADER_BYTES &&
+        h.subarray(0, 8).equals(MAGIC) &&
+        h.subarray(8, 40).equals(id.sha256) &&
+        h.readBigUInt64LE(40) === BigInt(id.size)
+      ) {
         const payloadBytes = Number(h.readBigUInt64LE(48));
         if (payloadBytes <= maxBytes && st.size === ENTRY_HEADER_BYTES + payloadBytes) return { path: p, fd, payloadBytes };
       }
-    } catch { /* unreadable: a miss */ }
+    } catch {
+      /* unreadable: a miss */
+    }
     fs.closeSync(fd);
   }
   return null;
@@ -98,7 +112,8 @@ export function writableDir(dir: string): boolean {
     const st = fs.statSync(dir);
     if (!st.isDirectory()) return false;
     fs.accessSync(dir, fs.constants.W_OK); // read-only mounts, ACLs
-    const uid = process.getuid?.() ?? -1, gids = process.getgroups?.() ?? [];
+    const uid = process.getuid?.() ?? -1,
+      gids = process.getgroups?.() ?? [];
     const bit = uid === st.uid ? 0o200 : gids.includes(st.gid) ? 0o020 : 0o002;
     return (st.mode & bit) !== 0 || (uid === 0 && st.uid !== 0 && (st.mode & 0o222) !== 0);
   } catch {
@@ -126,7 +141,11 @@ export function writeEntry(file: string, id: SourceId, payload: Uint8Array): boo
       removeStaleTemps(p);
       return true;
     } catch {
-      try { fs.rmSync(tmp, { force: true }); } catch { /* nothing to remove */ }
+      try {
+        fs.rmSync(tmp, { force: true });
+      } catch {
+        /* nothing to remove */
+      }
     }
   }
   return false;
@@ -134,14 +153,17 @@ export function writeEntry(file: string, id: SourceId, payload: Uint8Array): boo
 
 /** Temp files of writers that died (older than ten minutes) beside an entry. */
 function removeStaleTemps(entry: string): void {
-  const dir = path.dirname(entry), prefix = `${path.basename(entry)}.tmp-`;
+  const dir = path.dirname(entry),
+    prefix = `${path.basename(entry)}.tmp-`;
   try {
     for (const f of fs.readdirSync(dir)) {
       if (!f.startsWith(prefix)) continue;
       const p = path.join(dir, f);
       if (Date.now() - fs.statSync(p).mtimeMs > 600_000) fs.rmSync(p, { force: true });
     }
-  } catch { /* best effort */ }
+  } catch {
+    /* best effort */
+  }
 }
 
 /** Reads `length` bytes at `position` into `buf` (a short read is an error: the file changed under us). */

@@ -5,7 +5,16 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as zlib from 'zlib';
 import { DigitsError } from '../errors';
-import { cacheEnabled, ENTRY_HEADER_BYTES, identify, MIN_CACHED_SOURCE_BYTES, openEntry, readBytesAsFloat, readFully, writeEntry } from './idx-cache';
+import {
+  cacheEnabled,
+  ENTRY_HEADER_BYTES,
+  identify,
+  MIN_CACHED_SOURCE_BYTES,
+  openEntry,
+  readBytesAsFloat,
+  readFully,
+  writeEntry,
+} from './idx-cache';
 
 export interface IdxArray {
   dims: number[];
@@ -53,7 +62,9 @@ export function readIdx(file: string, opts: IdxReadOptions = {}): IdxArray {
         const buf = Buffer.allocUnsafe(hit.entry.payloadBytes);
         readFully(hit.entry.fd, buf, ENTRY_HEADER_BYTES, hit.entry.path);
         return parseIdx(buf, file);
-      } catch { /* a damaged or vanished entry: decode the source instead */ } finally {
+      } catch {
+        /* a damaged or vanished entry: decode the source instead */
+      } finally {
         fs.closeSync(hit.entry.fd);
       }
     }
@@ -82,7 +93,9 @@ export function readIdxAsFloat(file: string, opts: IdxReadOptions = {}): IdxFloa
     if (hit) {
       try {
         return stream(hit.entry.fd, ENTRY_HEADER_BYTES, hit.entry.payloadBytes);
-      } catch { /* a damaged entry (it parsed when written): decode the source instead */ } finally {
+      } catch {
+        /* a damaged entry (it parsed when written): decode the source instead */
+      } finally {
         fs.closeSync(hit.entry.fd);
       }
     }
@@ -90,7 +103,11 @@ export function readIdxAsFloat(file: string, opts: IdxReadOptions = {}): IdxFloa
   const size = boundedSize(file, maxBytes);
   if (!isGzipFile(file)) {
     let fd: number;
-    try { fd = fs.openSync(file, 'r'); } catch (e) { throw new DigitsError(`${file}: ${describeFsError(e)}`); }
+    try {
+      fd = fs.openSync(file, 'r');
+    } catch (e) {
+      throw new DigitsError(`${file}: ${describeFsError(e)}`);
+    }
     try {
       return stream(fd, 0, size);
     } catch (e) {
@@ -109,10 +126,18 @@ export function readIdxAsFloat(file: string, opts: IdxReadOptions = {}): IdxFloa
 /** A verified cache entry for a large gzipped source, or null (a raw or small source, or a miss). */
 function cachedPayload(file: string, maxBytes: number): { entry: NonNullable<ReturnType<typeof openEntry>> } | null {
   let size: number;
-  try { size = boundedSize(file, maxBytes); } catch { return null; } // decodeSource reports it
+  try {
+    size = boundedSize(file, maxBytes);
+  } catch {
+    return null;
+  } // decodeSource reports it
   if (size < MIN_CACHED_SOURCE_BYTES || !isGzipFile(file)) return null;
   let entry;
-  try { entry = openEntry(file, identify(file), maxBytes); } catch { return null; }
+  try {
+    entry = openEntry(file, identify(file), maxBytes);
+  } catch {
+    return null;
+  }
   return entry ? { entry } : null;
 }
 
@@ -153,8 +178,14 @@ export function parseIdx(buf: Uint8Array, name: string): IdxArray {
  * Checks an idx header against the file's whole length: `buf` holds the file's first bytes (at least the
  * header's, when the file is that long), `totalLength` is the file's length.
  */
-export function parseIdxHeader(buf: Uint8Array, totalLength: number, name: string): { dims: number[]; headerBytes: number; elements: number } {
-  const fail = (fault: string): never => { throw new DigitsError(`${name}: ${fault}`); };
+export function parseIdxHeader(
+  buf: Uint8Array,
+  totalLength: number,
+  name: string,
+): { dims: number[]; headerBytes: number; elements: number } {
+  const fail = (fault: string): never => {
+    throw new DigitsError(`${name}: ${fault}`);
+  };
   if (totalLength < 4) fail(`too short for an idx header (${totalLength} bytes, need at least 4)`);
   if (buf[0] !== 0 || buf[1] !== 0) {
     fail(`bad magic 0x${hex(buf[0])}${hex(buf[1])}${hex(buf[2])}${hex(buf[3])}: not an idx file (first two bytes must be 0)`);
@@ -225,10 +256,15 @@ function gunzipBounded(buf: Buffer, file: string, maxBytes: number): Buffer {
 export function describeFsError(e: unknown): string {
   const err = e as NodeJS.ErrnoException;
   switch (err.code) {
-    case 'ENOENT': return 'file not found';
-    case 'EACCES': case 'EPERM': return 'cannot read file (permission denied)';
-    case 'EISDIR': return 'not a regular file';
-    default: return `cannot read file (${oneLine(err.message ?? String(e))})`;
+    case 'ENOENT':
+      return 'file not found';
+    case 'EACCES':
+    case 'EPERM':
+      return 'cannot read file (permission denied)';
+    case 'EISDIR':
+      return 'not a regular file';
+    default:
+      return `cannot read file (${oneLine(err.message ?? String(e))})`;
   }
 }
 

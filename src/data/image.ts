@@ -18,7 +18,10 @@ const FORMATS = new Set(['png', 'jpeg', 'webp']);
 // every request decodes a different picture: libvips' operation cache would only hold memory
 sharp.cache(false);
 
-const oneLine = (e: unknown) => String((e as Error)?.message ?? e).split('\n')[0].trim();
+const oneLine = (e: unknown) =>
+  String((e as Error)?.message ?? e)
+    .split('\n')[0]
+    .trim();
 
 /**
  * Decode an encoded image to 8-bit sRGB, alpha composited on white, EXIF orientation applied, area-
@@ -29,7 +32,8 @@ export async function decodeImage(buf: Uint8Array, where = 'image'): Promise<Pic
   // sharp takes a string for a file path: only bytes may reach it
   if (!(buf instanceof Uint8Array)) throw new ImageError(`${where}: expected image bytes`, 415);
   if (buf.length === 0) throw new ImageError(`${where}: empty file`);
-  if (buf.length > MAX_FILE_BYTES) throw new ImageError(`${where}: ${buf.length} bytes, more than the ${MAX_FILE_BYTES >> 20} MiB limit`, 413);
+  if (buf.length > MAX_FILE_BYTES)
+    throw new ImageError(`${where}: ${buf.length} bytes, more than the ${MAX_FILE_BYTES >> 20} MiB limit`, 413);
   let meta: Metadata;
   try {
     meta = await sharp(buf, { limitInputPixels: false }).metadata();
@@ -40,9 +44,11 @@ export async function decodeImage(buf: Uint8Array, where = 'image'): Promise<Pic
   }
   if (!FORMATS.has(meta.format)) throw new ImageError(`${where}: ${meta.format} images are not supported (PNG, JPEG or WebP)`, 415);
   const { width = 0, height = 0 } = meta;
-  if (width * height > MAX_PIXELS) throw new ImageError(`${where}: ${width}x${height} pixels, more than the ${MAX_PIXELS / 1e6} megapixel limit`, 413);
+  if (width * height > MAX_PIXELS)
+    throw new ImageError(`${where}: ${width}x${height} pixels, more than the ${MAX_PIXELS / 1e6} megapixel limit`, 413);
   // a 100-byte file claiming 1,000,000x24 passes the pixel limit yet costs libvips seconds of CPU to fail
-  if (width > MAX_SIDE || height > MAX_SIDE) throw new ImageError(`${where}: ${width}x${height} pixels, a side longer than the ${MAX_SIDE}-pixel limit`, 413);
+  if (width > MAX_SIDE || height > MAX_SIDE)
+    throw new ImageError(`${where}: ${width}x${height} pixels, a side longer than the ${MAX_SIDE}-pixel limit`, 413);
   // the working size, from the upright dimensions (orientations 5-8 swap the sides)
   const [W, H] = (meta.orientation ?? 1) >= 5 ? [height, width] : [width, height];
   const s = Math.min(1, Math.sqrt(WORK_PIXELS / (W * H)));
@@ -50,7 +56,8 @@ export async function decodeImage(buf: Uint8Array, where = 'image'): Promise<Pic
     let img = sharp(buf, { limitInputPixels: MAX_PIXELS, failOn: 'error', page: 0, pages: 1 })
       .autoOrient()
       .flatten({ background: '#ffffff' });
-    if (s < 1) img = img.resize({ width: Math.max(1, Math.round(W * s)), height: Math.max(1, Math.round(H * s)), fit: 'fill', kernel: 'linear' });
+    if (s < 1)
+      img = img.resize({ width: Math.max(1, Math.round(W * s)), height: Math.max(1, Math.round(H * s)), fit: 'fill', kernel: 'linear' });
     const { data, info } = await img.toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new Error(`expected 3 channels, got ${info.channels}`);
     return { width: info.width, height: info.height, channels: 3, data };
@@ -61,7 +68,11 @@ export async function decodeImage(buf: Uint8Array, where = 'image'): Promise<Pic
 
 export async function readImageFile(file: string): Promise<Buffer> {
   let size: number;
-  try { size = fs.statSync(file).size; } catch (e) { throw new ImageError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? oneLine(e)})`); }
+  try {
+    size = fs.statSync(file).size;
+  } catch (e) {
+    throw new ImageError(`${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? oneLine(e)})`);
+  }
   if (size > MAX_FILE_BYTES) throw new ImageError(`${file}: ${size} bytes, more than the ${MAX_FILE_BYTES >> 20} MiB limit`, 413);
   return fs.promises.readFile(file);
 }

@@ -15,11 +15,22 @@ import { DigitsError } from '../errors';
 import { resize } from './resample';
 
 /** A picture: values 0..255, row-major, `channels` interleaved (1 gray, 2 gray+alpha, 3 RGB, 4 RGBA; default 1). */
-export interface Picture { width: number; height: number; channels?: number; data: ArrayLike<number> }
+export interface Picture {
+  width: number;
+  height: number;
+  channels?: number;
+  data: ArrayLike<number>;
+}
 
 /** A bad image: one line, with the HTTP status the server answers with (4xx). */
 export class ImageError extends DigitsError {
-  constructor(message: string, readonly status = 400) { super(message); this.name = 'ImageError'; }
+  constructor(
+    message: string,
+    readonly status = 400,
+  ) {
+    super(message);
+    this.name = 'ImageError';
+  }
 }
 
 export const NO_DIGIT = 'no digit found: the image is blank or has too little contrast';
@@ -27,14 +38,17 @@ export const NO_DIGIT = 'no digit found: the image is blank or has too little co
 /** Larger pictures are area-averaged down to about this many pixels first (the server's decoder already does). */
 export const WORK_PIXELS = 1 << 18;
 /** Blocks across the longer side for the paper estimate, and the closing's reach in blocks. */
-const GRID = 16, REACH = 3;
+const GRID = 16,
+  REACH = 3;
 /** A block whose median is this much darker (relatively) than the closed grid is covered by a stroke. */
 const INKED = 0.1;
 /** Least relative contrast, and least ratio to the paper's noise, of anything called ink. */
-const MIN_CONTRAST = 0.05, MIN_SNR = 6;
+const MIN_CONTRAST = 0.05,
+  MIN_SNR = 6;
 
 export interface InkMap {
-  width: number; height: number;
+  width: number;
+  height: number;
   /** Ink in [0, 1] (1 = the ink's typical strength or more), 0 off the strokes. */
   ink: Float32Array;
   /** The paper's noise, in units of the ink's strength. */
@@ -49,7 +63,8 @@ export function planesOf(pic: Picture, budget = WORK_PIXELS): { width: number; h
   const ch = pic.channels ?? 1;
   const n = width * height;
   if (!(n > 0)) throw new ImageError('the image has no pixels', 422);
-  if (![1, 2, 3, 4].includes(ch) || data.length < n * ch) throw new ImageError(`expected ${n * ch} values for ${width}x${height}x${ch}, got ${data.length}`);
+  if (![1, 2, 3, 4].includes(ch) || data.length < n * ch)
+    throw new ImageError(`expected ${n * ch} values for ${width}x${height}x${ch}, got ${data.length}`);
   const colour = ch >= 3;
   const alpha = ch === 2 || ch === 4;
   const planes = Array.from({ length: colour ? 3 : 1 }, () => new Float32Array(n));
@@ -57,7 +72,9 @@ export function planesOf(pic: Picture, budget = WORK_PIXELS): { width: number; h
   if (ch === 3) {
     const [r, g, b] = planes;
     for (let i = 0, j = 0; i < n; i++, j += 3) {
-      r[i] = data[j]; g[i] = data[j + 1]; b[i] = data[j + 2];
+      r[i] = data[j];
+      g[i] = data[j + 1];
+      b[i] = data[j + 2];
       if (grey && (data[j] !== data[j + 1] || data[j] !== data[j + 2])) grey = false;
     }
   } else if (ch === 1) {
@@ -71,10 +88,12 @@ export function planesOf(pic: Picture, budget = WORK_PIXELS): { width: number; h
   }
   // a gray picture stored as RGB (a canvas) is one channel: a third of the work
   let ps: Float32Array[] = colour && grey ? [planes[0]] : planes;
-  let w = width, h = height;
+  let w = width,
+    h = height;
   if (n > budget) {
     const s = Math.sqrt(budget / n);
-    w = Math.max(1, Math.round(width * s)); h = Math.max(1, Math.round(height * s));
+    w = Math.max(1, Math.round(width * s));
+    h = Math.max(1, Math.round(height * s));
     ps = ps.map((p) => resize(p, width, height, w, h));
   }
   return { width: w, height: h, planes: ps };
@@ -83,7 +102,8 @@ export function planesOf(pic: Picture, budget = WORK_PIXELS): { width: number; h
 /** Per-block medians over a grid of about GRID blocks along the longer side. */
 function blockMedians(p: Float32Array, w: number, h: number) {
   const B = Math.max(2, Math.ceil(Math.max(w, h) / GRID));
-  const cols = Math.ceil(w / B), rows = Math.ceil(h / B);
+  const cols = Math.ceil(w / B),
+    rows = Math.ceil(h / B);
   const hist = new Uint32Array(cols * rows * 256);
   const count = new Uint32Array(cols * rows);
   const step = B >= 16 ? 2 : 1; // a quarter of the pixels is plenty for a median of a large block
@@ -98,10 +118,17 @@ function blockMedians(p: Float32Array, w: number, h: number) {
   const med = new Float32Array(cols * rows);
   for (let b = 0; b < cols * rows; b++) {
     // a last block one pixel thin may have been stepped over: it is its neighbour's paper
-    if (count[b] === 0) { med[b] = b >= cols ? med[b - cols] : b > 0 ? med[b - 1] : 255; continue; }
+    if (count[b] === 0) {
+      med[b] = b >= cols ? med[b - cols] : b > 0 ? med[b - 1] : 255;
+      continue;
+    }
     const half = count[b] / 2;
-    let acc = 0, v = 0;
-    for (; v < 255; v++) { acc += hist[b * 256 + v]; if (acc >= half) break; }
+    let acc = 0,
+      v = 0;
+    for (; v < 255; v++) {
+      acc += hist[b * 256 + v];
+      if (acc >= half) break;
+    }
     med[b] = v;
   }
   return { B, cols, rows, med };
@@ -113,17 +140,23 @@ const clamp255 = (v: number) => (v <= 0 ? 0 : v >= 255 ? 255 : Math.round(v));
 function gridFilter(g: Float32Array, cols: number, rows: number, r: number, op: 'min' | 'max' | 'median'): Float32Array {
   const out = new Float32Array(g.length);
   const buf = new Float32Array((2 * r + 1) ** 2);
-  for (let y = 0; y < rows; y++) for (let x = 0; x < cols; x++) {
-    let n = 0, m = op === 'min' ? Infinity : -Infinity;
-    for (let dy = -r; dy <= r; dy++) {
-      const Y = Math.max(0, Math.min(rows - 1, y + dy)) * cols;
-      for (let dx = -r; dx <= r; dx++) {
-        const v = g[Y + Math.max(0, Math.min(cols - 1, x + dx))];
-        if (op === 'min') { if (v < m) m = v; } else if (op === 'max') { if (v > m) m = v; } else buf[n++] = v;
+  for (let y = 0; y < rows; y++)
+    for (let x = 0; x < cols; x++) {
+      let n = 0,
+        m = op === 'min' ? Infinity : -Infinity;
+      for (let dy = -r; dy <= r; dy++) {
+        const Y = Math.max(0, Math.min(rows - 1, y + dy)) * cols;
+        for (let dx = -r; dx <= r; dx++) {
+          const v = g[Y + Math.max(0, Math.min(cols - 1, x + dx))];
+          if (op === 'min') {
+            if (v < m) m = v;
+          } else if (op === 'max') {
+            if (v > m) m = v;
+          } else buf[n++] = v;
+        }
       }
+      out[y * cols + x] = op === 'median' ? buf.sort()[n >> 1] : m;
     }
-    out[y * cols + x] = op === 'median' ? buf.sort()[n >> 1] : m;
-  }
   return out;
 }
 
@@ -134,7 +167,8 @@ function gridFilter(g: Float32Array, cols: number, rows: number, r: number, op: 
 function smoothFit(g: Float32Array, cols: number, rows: number, isDark: boolean): Float32Array {
   const n = g.length;
   const basis = (b: number) => {
-    const u = ((b % cols) + 0.5) / cols - 0.5, v = (((b / cols) | 0) + 0.5) / rows - 0.5;
+    const u = ((b % cols) + 0.5) / cols - 0.5,
+      v = (((b / cols) | 0) + 0.5) / rows - 0.5;
     return [1, u, v, u * u, u * v, v * v];
   };
   const rows6 = Array.from({ length: n }, (_v, b) => basis(b));
@@ -147,7 +181,10 @@ function smoothFit(g: Float32Array, cols: number, rows: number, isDark: boolean)
       if (!use[b]) continue;
       count++;
       const f = rows6[b];
-      for (let i = 0; i < 6; i++) { for (let j = 0; j < 6; j++) A[i][j] += f[i] * f[j]; A[i][6] += f[i] * g[b]; }
+      for (let i = 0; i < 6; i++) {
+        for (let j = 0; j < 6; j++) A[i][j] += f[i] * f[j];
+        A[i][6] += f[i] * g[b];
+      }
     }
     if (count < 6) break;
     for (let i = 0; i < 6; i++) A[i][i] += 1e-6 * count; // a grid one block high cannot fix v²
@@ -192,10 +229,22 @@ function cell(v: number, B: number, n: number): [number, number] {
 /** A grid's values at block centres, bilinearly interpolated (extrapolated at the edges) at pixel (x, y). */
 function at(g: Float32Array, cols: number, rows: number, B: number, x: number, y: number): number {
   // cell() inlined: this runs for every sampled pixel of every channel
-  let x0 = 0, fx = 0, y0 = 0, fy = 0;
-  if (cols > 1) { const gx = (x + 0.5) / B - 0.5; x0 = Math.max(0, Math.min(cols - 2, Math.floor(gx))); fx = Math.max(-0.5, Math.min(1.5, gx - x0)); }
-  if (rows > 1) { const gy = (y + 0.5) / B - 0.5; y0 = Math.max(0, Math.min(rows - 2, Math.floor(gy))); fy = Math.max(-0.5, Math.min(1.5, gy - y0)); }
-  const x1 = Math.min(cols - 1, x0 + 1), y1 = Math.min(rows - 1, y0 + 1);
+  let x0 = 0,
+    fx = 0,
+    y0 = 0,
+    fy = 0;
+  if (cols > 1) {
+    const gx = (x + 0.5) / B - 0.5;
+    x0 = Math.max(0, Math.min(cols - 2, Math.floor(gx)));
+    fx = Math.max(-0.5, Math.min(1.5, gx - x0));
+  }
+  if (rows > 1) {
+    const gy = (y + 0.5) / B - 0.5;
+    y0 = Math.max(0, Math.min(rows - 2, Math.floor(gy)));
+    fy = Math.max(-0.5, Math.min(1.5, gy - y0));
+  }
+  const x1 = Math.min(cols - 1, x0 + 1),
+    y1 = Math.min(rows - 1, y0 + 1);
   return (g[y0 * cols + x0] * (1 - fx) + g[y0 * cols + x1] * fx) * (1 - fy) + (g[y1 * cols + x0] * (1 - fx) + g[y1 * cols + x1] * fx) * fy;
 }
 
@@ -203,10 +252,16 @@ function at(g: Float32Array, cols: number, rows: number, B: number, x: number, y
 class Hist {
   private readonly bins = new Uint32Array(4001);
   n = 0;
-  add(v: number): void { this.bins[Math.max(0, Math.min(4000, Math.round((v + 2) * 1000)))]++; this.n++; }
+  add(v: number): void {
+    this.bins[Math.max(0, Math.min(4000, Math.round((v + 2) * 1000)))]++;
+    this.n++;
+  }
   quantile(q: number): number {
     let acc = 0;
-    for (let i = 0; i < this.bins.length; i++) { acc += this.bins[i]; if (acc > q * this.n) return i / 1000 - 2; }
+    for (let i = 0; i < this.bins.length; i++) {
+      acc += this.bins[i];
+      if (acc > q * this.n) return i / 1000 - 2;
+    }
     return 2;
   }
 }
@@ -223,7 +278,12 @@ function noiseOf(d: ArrayLike<number>): number {
 }
 
 /** A region of the picture, inclusive pixel bounds. */
-export interface Region { x0: number; x1: number; y0: number; y1: number }
+export interface Region {
+  x0: number;
+  x1: number;
+  y0: number;
+  y1: number;
+}
 
 /**
  * The ink's typical strength among sampled values (those whose pixel lies in `region`), and how many
@@ -244,7 +304,16 @@ function strengthOf(d: Float32Array, sigma: number, inRegion: Uint8Array | null)
 }
 
 /** One channel: its paper (a block grid), its polarity, and its ink at the sampled pixels. */
-interface Channel { plane: Float32Array; grid: Float32Array; cols: number; rows: number; B: number; dark: boolean; sample: Float32Array; sigma: number }
+interface Channel {
+  plane: Float32Array;
+  grid: Float32Array;
+  cols: number;
+  rows: number;
+  B: number;
+  dark: boolean;
+  sample: Float32Array;
+  sigma: number;
+}
 
 /** Relative ink darkness (or lightness) of value v over paper bg. */
 const inkOf = (dark: boolean, v: number, bg: number) => (dark ? (bg - v) / Math.max(bg, 24) : (v - bg) / 255);
@@ -256,19 +325,22 @@ function channelInk(p: Float32Array, w: number, h: number, samples: Int32Array):
   const neutral = gridFilter(g.med, cols, rows, REACH, 'median');
   const res = new Float32Array(samples.length);
   for (let k = 0; k < samples.length; k++) {
-    const i = samples[k], y = (i / w) | 0;
+    const i = samples[k],
+      y = (i / w) | 0;
     res[k] = (p[i] - at(neutral, cols, rows, B, i - y * w, y)) / 255;
   }
   const s0 = noiseOf(res);
-  let darkTail = 0, lightTail = 0;
+  let darkTail = 0,
+    lightTail = 0;
   for (let k = 0; k < res.length; k++) {
     const r = res[k];
-    if (r < -3 * s0) darkTail += -r - 3 * s0; else if (r > 3 * s0) lightTail += r - 3 * s0;
+    if (r < -3 * s0) darkTail += -r - 3 * s0;
+    else if (r > 3 * s0) lightTail += r - 3 * s0;
   }
   const dark = darkTail >= lightTail;
   // the paper: block medians, except blocks a stroke covers (far darker, or lighter, than a closing or
   // opening of the grid says the paper is there), which take their paper neighbours' median
-  const [first, second] = dark ? ['max', 'min'] as const : ['min', 'max'] as const;
+  const [first, second] = dark ? (['max', 'min'] as const) : (['min', 'max'] as const);
   const closed = gridFilter(gridFilter(g.med, cols, rows, REACH, first), cols, rows, REACH, second);
   // a closing is exact for ramps and steps of light but overshoots where light falls off towards the
   // picture's edge (vignetting); a smooth surface fitted to the paper blocks follows that: a block is
@@ -277,26 +349,36 @@ function channelInk(p: Float32Array, w: number, h: number, samples: Int32Array):
   const inked = g.med.map((m, b) => (inkOf(dark, m, closed[b]) > INKED && inkOf(dark, m, fit[b]) > INKED ? 1 : 0));
   const grid = g.med.map((m, b) => {
     if (!inked[b]) return m;
-    const x = b % cols, y = (b / cols) | 0, near: number[] = [];
+    const x = b % cols,
+      y = (b / cols) | 0,
+      near: number[] = [];
     for (let r = 1; r <= REACH && near.length === 0; r++) {
-      for (let dy = -r; dy <= r; dy++) for (let dx = -r; dx <= r; dx++) {
-        const X = x + dx, Y = y + dy;
-        if (X >= 0 && Y >= 0 && X < cols && Y < rows && !inked[Y * cols + X]) near.push(g.med[Y * cols + X]);
-      }
+      for (let dy = -r; dy <= r; dy++)
+        for (let dx = -r; dx <= r; dx++) {
+          const X = x + dx,
+            Y = y + dy;
+          if (X >= 0 && Y >= 0 && X < cols && Y < rows && !inked[Y * cols + X]) near.push(g.med[Y * cols + X]);
+        }
     }
     near.sort((a, c) => a - c);
     return near.length > 0 ? near[near.length >> 1] : closed[b];
   });
   const sample = new Float32Array(samples.length);
   for (let k = 0; k < samples.length; k++) {
-    const i = samples[k], y = (i / w) | 0;
+    const i = samples[k],
+      y = (i / w) | 0;
     sample[k] = inkOf(dark, p[i], at(grid, cols, rows, B, i - y * w, y));
   }
   return { plane: p, grid, cols, rows, B, dark, sample, sigma: noiseOf(sample) };
 }
 
 /** Each channel's paper, polarity and sampled ink: the costly part, done once per picture. */
-export interface Inks { width: number; height: number; chans: Channel[]; samples: Int32Array }
+export interface Inks {
+  width: number;
+  height: number;
+  chans: Channel[];
+  samples: Int32Array;
+}
 
 export function analyse(pic: Picture, budget = WORK_PIXELS): Inks {
   const { width, height, planes } = planesOf(pic, budget);
@@ -324,7 +406,8 @@ export function inkMapOf(inks: Inks, region?: Region): InkMap {
   if (region) {
     inRegion = new Uint8Array(samples.length);
     for (let k = 0; k < samples.length; k++) {
-      const y = (samples[k] / w) | 0, x = samples[k] - y * w;
+      const y = (samples[k] / w) | 0,
+        x = samples[k] - y * w;
       inRegion[k] = x >= region.x0 && x <= region.x1 && y >= region.y0 && y <= region.y1 ? 1 : 0;
     }
   }
@@ -336,7 +419,8 @@ export function inkMapOf(inks: Inks, region?: Region): InkMap {
   const wts = chans.map((c, i) => (snr[i] >= 0.25 * best ? c.level / (c.sigma * c.sigma) : 0));
   const total = wts.reduce((a, b) => a + b, 0);
   // a channel carrying under a tenth of the weight adds little but work
-  const major = wts.map((x) => (x >= 0.1 * total ? x : 0)), sum = major.reduce((a, b) => a + b, 0);
+  const major = wts.map((x) => (x >= 0.1 * total ? x : 0)),
+    sum = major.reduce((a, b) => a + b, 0);
   const used = chans.map((c, i) => ({ c, k: major[i] / sum })).filter((u) => u.k > 0);
   const S = new Float32Array(samples.length);
   for (const { c, k } of used) for (let i = 0; i < S.length; i++) S[i] += k * c.sample[i];
@@ -348,13 +432,17 @@ export function inkMapOf(inks: Inks, region?: Region): InkMap {
   const D = new Float32Array(w * h);
   for (const { c, k } of used) {
     const { plane, grid, cols, rows, B, dark } = c;
-    const xi = new Int32Array(w), xf = new Float32Array(w), line = new Float32Array(cols);
+    const xi = new Int32Array(w),
+      xf = new Float32Array(w),
+      line = new Float32Array(cols);
     for (let x = 0; x < w; x++) [xi[x], xf[x]] = cell(x, B, cols);
     for (let y = 0; y < h; y++) {
-      const [y0, fy] = cell(y, B, rows), y1 = Math.min(rows - 1, y0 + 1);
+      const [y0, fy] = cell(y, B, rows),
+        y1 = Math.min(rows - 1, y0 + 1);
       for (let j = 0; j < cols; j++) line[j] = grid[y0 * cols + j] * (1 - fy) + grid[y1 * cols + j] * fy;
       for (let x = 0, i = y * w; x < w; x++, i++) {
-        const j = xi[x], bg = line[j] * (1 - xf[x]) + line[Math.min(cols - 1, j + 1)] * xf[x];
+        const j = xi[x],
+          bg = line[j] * (1 - xf[x]) + line[Math.min(cols - 1, j + 1)] * xf[x];
         D[i] += k * (dark ? (bg - plane[i]) / Math.max(bg, 24) : (plane[i] - bg) / 255);
       }
     }
@@ -362,7 +450,8 @@ export function inkMapOf(inks: Inks, region?: Region): InkMap {
   // hysteresis: seeds at 40% of the ink's strength, grown through 30% of it (a ballpoint's faint
   // stretches), then a fringe of two pixels down to the noise (anti-aliased edges). Show-through and
   // faint rules that never reach 40% of the ink's strength, or only touch a stroke, stay out.
-  const hi = Math.max(0.4, 5 * noise) * level, grow = Math.max(0.3, 4 * noise) * level;
+  const hi = Math.max(0.4, 5 * noise) * level,
+    grow = Math.max(0.3, 4 * noise) * level;
   const lo = Math.max(0.05, 3 * noise) * level;
   const ink = new Float32Array(w * h);
   const stack = new Int32Array(w * h);
@@ -375,11 +464,16 @@ export function inkMapOf(inks: Inks, region?: Region): InkMap {
     ink[s] = value(D[s]);
     while (sp > 0) {
       const p = stack[--sp];
-      const y = (p / w) | 0, x = p - y * w;
-      for (let dy = y > 0 ? -1 : 0; dy <= (y < h - 1 ? 1 : 0); dy++) for (let dx = x > 0 ? -1 : 0; dx <= (x < w - 1 ? 1 : 0); dx++) {
-        const q = p + dy * w + dx;
-        if (ink[q] === 0 && D[q] > grow) { ink[q] = value(D[q]); stack[sp++] = q; }
-      }
+      const y = (p / w) | 0,
+        x = p - y * w;
+      for (let dy = y > 0 ? -1 : 0; dy <= (y < h - 1 ? 1 : 0); dy++)
+        for (let dx = x > 0 ? -1 : 0; dx <= (x < w - 1 ? 1 : 0); dx++) {
+          const q = p + dy * w + dx;
+          if (ink[q] === 0 && D[q] > grow) {
+            ink[q] = value(D[q]);
+            stack[sp++] = q;
+          }
+        }
     }
   }
   // the fringe: two rings of pixels around the strokes, found from the strokes' own pixels
@@ -388,9 +482,13 @@ export function inkMapOf(inks: Inks, region?: Region): InkMap {
   for (let ring = 0; ring < 2; ring++) {
     const add: number[] = [];
     for (const p of front) {
-      const y = (p / w) | 0, x = p - y * w;
+      const y = (p / w) | 0,
+        x = p - y * w;
       for (const q of [x > 0 ? p - 1 : -1, x < w - 1 ? p + 1 : -1, y > 0 ? p - w : -1, y < h - 1 ? p + w : -1]) {
-        if (q >= 0 && ink[q] === 0 && D[q] > lo) { ink[q] = -1; add.push(q); }
+        if (q >= 0 && ink[q] === 0 && D[q] > lo) {
+          ink[q] = -1;
+          add.push(q);
+        }
       }
     }
     for (const q of add) ink[q] = value(D[q]);

@@ -14,7 +14,10 @@ export const MNIST_FILES = {
 } as const;
 export type MnistFileName = (typeof MNIST_FILES)[keyof typeof MNIST_FILES];
 export const MNIST_FILE_NAMES: readonly MnistFileName[] = [
-  MNIST_FILES.trainImages, MNIST_FILES.trainLabels, MNIST_FILES.testImages, MNIST_FILES.testLabels,
+  MNIST_FILES.trainImages,
+  MNIST_FILES.trainLabels,
+  MNIST_FILES.testImages,
+  MNIST_FILES.testLabels,
 ];
 
 export interface Split {
@@ -54,9 +57,16 @@ export function findIdxFile(dir: string, base: string): string | undefined {
 export function resolveDataDir(opt?: string, env: NodeJS.ProcessEnv = process.env): string {
   let dir: string;
   let source: string;
-  if (opt !== undefined && opt !== '') { dir = opt; source = '--data'; }
-  else if (env.DIGITS_DATA) { dir = env.DIGITS_DATA; source = '$DIGITS_DATA'; }
-  else { dir = defaultCacheDir(); source = 'default cache'; }
+  if (opt !== undefined && opt !== '') {
+    dir = opt;
+    source = '--data';
+  } else if (env.DIGITS_DATA) {
+    dir = env.DIGITS_DATA;
+    source = '$DIGITS_DATA';
+  } else {
+    dir = defaultCacheDir();
+    source = 'default cache';
+  }
   dir = path.resolve(expandHome(dir));
 
   const hint = 'run `digits download` or pass --data DIR';
@@ -100,7 +110,8 @@ export interface DatasetTensors {
  */
 export function loadDatasetTensors(dir: string, classes?: number): DatasetTensors {
   const read = (imagesBase: string, labelsBase: string) => {
-    const imagesPath = locate(dir, imagesBase), labelsPath = locate(dir, labelsBase);
+    const imagesPath = locate(dir, imagesBase),
+      labelsPath = locate(dir, labelsBase);
     const images = readIdxAsFloat(imagesPath, { cache: true });
     checkImageDims(imagesPath, images.dims);
     const labels = readIdx(labelsPath);
@@ -113,18 +124,28 @@ export function loadDatasetTensors(dir: string, classes?: number): DatasetTensor
   return {
     train: { x: train.images, y: oneHot(train.split.labels, k), count: train.split.count },
     test: { x: test.images, y: oneHot(test.split.labels, k), count: test.split.count },
-    testLabels: test.split.labels, height: train.height, width: train.width, classes: k,
+    testLabels: test.split.labels,
+    height: train.height,
+    width: train.width,
+    classes: k,
   };
 }
 
-interface PairSide { split: { labels: Uint8Array; count: number }; height: number; width: number; imagesPath: string; labelsPath: string }
+interface PairSide {
+  split: { labels: Uint8Array; count: number };
+  height: number;
+  width: number;
+  imagesPath: string;
+  labelsPath: string;
+}
 
 /** The training and test halves agree on the image size and the labels on the classes; returns the class count. */
 function checkPair(train: PairSide, test: PairSide, classes?: number): number {
   if (train.height !== test.height || train.width !== test.width) {
     throw new DigitsError(
-      `image size differs: ${train.imagesPath} is ${train.height}x${train.width} `
-      + `but ${test.imagesPath} is ${test.height}x${test.width}`);
+      `image size differs: ${train.imagesPath} is ${train.height}x${train.width} ` +
+        `but ${test.imagesPath} is ${test.height}x${test.width}`,
+    );
   }
   const k = classes ?? maxLabel(train.split.labels) + 1;
   if (classes !== undefined) {
@@ -135,10 +156,17 @@ function checkPair(train: PairSide, test: PairSide, classes?: number): number {
     for (const v of train.split.labels) seen[v] = 1;
     const absent = seen.indexOf(0);
     if (absent >= 0) {
-      throw new DigitsError(`${train.labelsPath}: class ${absent} never appears among the ${train.split.count} training labels, yet the largest label makes ${k} classes (a corrupted label?)`);
+      throw new DigitsError(
+        `${train.labelsPath}: class ${absent} never appears among the ${train.split.count} training labels, yet the largest label makes ${k} classes (a corrupted label?)`,
+      );
     }
   }
-  checkLabels(test.labelsPath, test.split.labels, k, classes !== undefined ? `outside the model's ${k} classes (0..${k - 1})` : `not among the training classes (0..${k - 1})`);
+  checkLabels(
+    test.labelsPath,
+    test.split.labels,
+    k,
+    classes !== undefined ? `outside the model's ${k} classes (0..${k - 1})` : `not among the training classes (0..${k - 1})`,
+  );
   return k;
 }
 
@@ -168,8 +196,8 @@ export function loadSplitFiles(imagesPath: string, labelsPath: string): LoadedSp
 function checkImageDims(imagesPath: string, imageDims: number[]): void {
   if (imageDims.length !== 3) {
     throw new DigitsError(
-      `${imagesPath}: images need 3 dimensions (count x height x width), `
-      + `got ${imageDims.length} (dims ${imageDims.join('x')})`);
+      `${imagesPath}: images need 3 dimensions (count x height x width), ` + `got ${imageDims.length} (dims ${imageDims.join('x')})`,
+    );
   }
 }
 
@@ -287,9 +315,17 @@ function expandHome(p: string): string {
 }
 
 function isFile(p: string): boolean {
-  try { return fs.statSync(p).isFile(); } catch { return false; }
+  try {
+    return fs.statSync(p).isFile();
+  } catch {
+    return false;
+  }
 }
 
 function isDir(p: string): boolean {
-  try { return fs.statSync(p).isDirectory(); } catch { return false; }
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
 }

@@ -39,7 +39,8 @@ export function rgbaToGray(rgba: ArrayLike<number>, width: number, height: numbe
 }
 
 function crop(ink: Float32Array, width: number, b: Box): Float32Array {
-  const w = b.x1 - b.x0 + 1, h = b.y1 - b.y0 + 1;
+  const w = b.x1 - b.x0 + 1,
+    h = b.y1 - b.y0 + 1;
   const out = new Float32Array(w * h);
   for (let y = 0; y < h; y++) out.set(ink.subarray((b.y0 + y) * width + b.x0, (b.y0 + y) * width + b.x0 + w), y * w);
   return out;
@@ -47,10 +48,18 @@ function crop(ink: Float32Array, width: number, b: Box): Float32Array {
 
 /** The box of the values above `t`. */
 function inkBox(a: Float32Array, w: number, h: number, t: number): Box {
-  let x0 = w, x1 = -1, y0 = h, y1 = -1;
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) if (a[y * w + x] > t) {
-    if (x < x0) x0 = x; if (x > x1) x1 = x; if (y < y0) y0 = y; if (y > y1) y1 = y;
-  }
+  let x0 = w,
+    x1 = -1,
+    y0 = h,
+    y1 = -1;
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++)
+      if (a[y * w + x] > t) {
+        if (x < x0) x0 = x;
+        if (x > x1) x1 = x;
+        if (y < y0) y0 = y;
+        if (y > y1) y1 = y;
+      }
   return x1 < 0 ? { x0: 0, x1: w - 1, y0: 0, y1: h - 1 } : { x0, x1, y0, y1 };
 }
 
@@ -64,10 +73,12 @@ function normaliseStrokes(a: Float32Array, bw: number, bh: number): { a: Float32
   if (!(rel > 0) || (rel >= STROKE.low && rel <= STROKE.high)) return { a, w: bw, h: bh };
   // on a MID-sized copy (area-averaged down, or bilinear up for small pictures), with room to grow
   const s = MID / Math.max(bw, bh);
-  const mw = Math.max(1, Math.round(bw * s)), mh = Math.max(1, Math.round(bh * s));
+  const mw = Math.max(1, Math.round(bw * s)),
+    mh = Math.max(1, Math.round(bh * s));
   const small = resize(a, bw, bh, mw, mh);
   const pad = Math.ceil(STROKE.bold * MID);
-  const pw = mw + 2 * pad, ph = mh + 2 * pad;
+  const pw = mw + 2 * pad,
+    ph = mh + 2 * pad;
   let p: Float32Array = new Float32Array(pw * ph);
   for (let y = 0; y < mh; y++) p.set(small.subarray(y * mw, (y + 1) * mw), (y + pad) * pw + pad);
   // a stroke thinner than a pixel here comes out faint: bring it to full strength first
@@ -104,17 +115,26 @@ function ownStrength(a: Float32Array): Float32Array {
 /** Fit a crop into 20×20 keeping the aspect ratio, centre the mass in 28×28. Values in [0, 1]. */
 function place(crop: Float32Array, w: number, h: number): Float32Array {
   const s = BOX / Math.max(w, h);
-  const dw = Math.max(1, Math.round(w * s)), dh = Math.max(1, Math.round(h * s));
+  const dw = Math.max(1, Math.round(w * s)),
+    dh = Math.max(1, Math.round(h * s));
   const small = resize(crop, w, h, dw, dh);
-  let max = 0, mass = 0, mx = 0, my = 0;
-  for (let y = 0; y < dh; y++) for (let x = 0; x < dw; x++) {
-    const v = small[y * dw + x];
-    max = Math.max(max, v); mass += v; mx += x * v; my += y * v;
-  }
+  let max = 0,
+    mass = 0,
+    mx = 0,
+    my = 0;
+  for (let y = 0; y < dh; y++)
+    for (let x = 0; x < dw; x++) {
+      const v = small[y * dw + x];
+      max = Math.max(max, v);
+      mass += v;
+      mx += x * v;
+      my += y * v;
+    }
   // thin strokes shrunk from a large image come out grey; MNIST's strokes always reach full white
   const gain = max > 0 ? 1 / max : 0;
   // a lopsided digit (a 7's heavy bar) would be pushed off the edge: keep the whole box inside
-  const ox = clamp(Math.round(CENTRE - mx / mass), 0, SIZE - dw), oy = clamp(Math.round(CENTRE - my / mass), 0, SIZE - dh);
+  const ox = clamp(Math.round(CENTRE - mx / mass), 0, SIZE - dw),
+    oy = clamp(Math.round(CENTRE - my / mass), 0, SIZE - dh);
   const out = new Float32Array(SIZE * SIZE);
   for (let y = 0; y < dh; y++) for (let x = 0; x < dw; x++) out[(y + oy) * SIZE + x + ox] = Math.min(1, small[y * dw + x] * gain);
   return out;
@@ -122,11 +142,14 @@ function place(crop: Float32Array, w: number, h: number): Float32Array {
 
 /** A crop of the components' ink (nothing else) inside their box. */
 function cropOf(s: Strokes, cs: Component[]): { a: Float32Array; w: number; h: number } {
-  const b = boxOf(cs), w = b.x1 - b.x0 + 1, h = b.y1 - b.y0 + 1;
+  const b = boxOf(cs),
+    w = b.x1 - b.x0 + 1,
+    h = b.y1 - b.y0 + 1;
   const keep = new Uint8Array(s.all + 1);
   for (const c of cs) keep[c.id] = 1;
   const a = new Float32Array(w * h);
-  for (let y = 0; y < h; y++) for (let x = 0, i = (b.y0 + y) * s.width + b.x0; x < w; x++, i++) if (keep[s.labels[i]]) a[y * w + x] = s.ink[i];
+  for (let y = 0; y < h; y++)
+    for (let x = 0, i = (b.y0 + y) * s.width + b.x0; x < w; x++, i++) if (keep[s.labels[i]]) a[y * w + x] = s.ink[i];
   return { a, w, h };
 }
 
@@ -136,9 +159,19 @@ export function toMnist(crop: Float32Array, w: number, h: number): Float32Array 
   return place(n.a, n.w, n.h);
 }
 
-const digitOf = (s: Strokes, cs: Component[]) => { const c = cropOf(s, cs); return toMnist(c.a, c.w, c.h); };
+const digitOf = (s: Strokes, cs: Component[]) => {
+  const c = cropOf(s, cs);
+  return toMnist(c.a, c.w, c.h);
+};
 
-interface Strokes { ink: Float32Array; width: number; height: number; labels: Int32Array; kept: Component[]; all: number }
+interface Strokes {
+  ink: Float32Array;
+  width: number;
+  height: number;
+  labels: Int32Array;
+  kept: Component[];
+  all: number;
+}
 
 /** The strokes that matter in an ink map: without rules, frames, border shadows and specks, in components. */
 function segment(map: InkMap): Strokes {
@@ -155,10 +188,11 @@ function strengthIn(s: Strokes, cs: Component[]): number {
   const keep = new Set(cs.map((c) => c.id));
   const vals: number[] = [];
   const b = boxOf(cs);
-  for (let y = b.y0; y <= b.y1; y++) for (let x = b.x0; x <= b.x1; x++) {
-    const i = y * s.width + x;
-    if (keep.has(s.labels[i])) vals.push(s.ink[i]);
-  }
+  for (let y = b.y0; y <= b.y1; y++)
+    for (let x = b.x0; x <= b.x1; x++) {
+      const i = y * s.width + x;
+      if (keep.has(s.labels[i])) vals.push(s.ink[i]);
+    }
   vals.sort((p, q) => p - q);
   const strong = vals.filter((v) => v >= 0.4 * vals[Math.floor(0.95 * (vals.length - 1))]);
   return strong.length > 0 ? strong[Math.floor(0.75 * (strong.length - 1))] : 0;
@@ -174,8 +208,15 @@ function strokesOf(img: Picture, pick: (kept: Component[]) => Component[]): { s:
   const s = segment(inkMapOf(inks));
   const picked = pick(s.kept);
   if (strengthIn(s, picked) >= 0.7) return { s, picked };
-  const b = boxOf(picked), mx = Math.round(0.1 * (b.x1 - b.x0 + 1)), my = Math.round(0.1 * (b.y1 - b.y0 + 1));
-  const region = { x0: Math.max(0, b.x0 - mx), x1: Math.min(s.width - 1, b.x1 + mx), y0: Math.max(0, b.y0 - my), y1: Math.min(s.height - 1, b.y1 + my) };
+  const b = boxOf(picked),
+    mx = Math.round(0.1 * (b.x1 - b.x0 + 1)),
+    my = Math.round(0.1 * (b.y1 - b.y0 + 1));
+  const region = {
+    x0: Math.max(0, b.x0 - mx),
+    x1: Math.min(s.width - 1, b.x1 + mx),
+    y0: Math.max(0, b.y0 - my),
+    y1: Math.min(s.height - 1, b.y1 + my),
+  };
   try {
     const s2 = segment(inkMapOf(inks, region));
     return { s: s2, picked: pick(s2.kept) };
@@ -199,10 +240,14 @@ export function preprocess(img: Picture): Float32Array {
  */
 export function preprocessRow(img: Picture): Float32Array[] {
   const { s } = strokesOf(img, (kept) => kept);
-  const row = boxOf(s.kept), H = row.y1 - row.y0 + 1;
+  const row = boxOf(s.kept),
+    H = row.y1 - row.y0 + 1;
   const crops = rowGroups(s.kept).map((g) => cropOf(s, g));
   // a digit's width in this hand: the median of the groups that are one digit (not a 1, not too wide)
-  const widths = crops.map((c) => c.w).filter((w) => w > 0.35 * H && w <= 1.25 * H).sort((a, b) => a - b);
+  const widths = crops
+    .map((c) => c.w)
+    .filter((w) => w > 0.35 * H && w <= 1.25 * H)
+    .sort((a, b) => a - b);
   const pitch = widths.length > 0 ? Math.max(0.5 * H, widths[widths.length >> 1]) : 0.65 * H;
   return crops.flatMap((c) => splitWide(c, H, pitch).map((p) => toMnist(p.a, p.w, p.h)));
 }
@@ -215,7 +260,8 @@ function splitWide(c: { a: Float32Array; w: number; h: number }, H: number, pitc
   for (let y = 0; y < c.h; y++) for (let x = 0; x < c.w; x++) prof[x] += c.a[y * c.w + x];
   const cuts = [0];
   for (let j = 1; j < k; j++) {
-    const e = (j * c.w) / k, r = (0.25 * c.w) / k;
+    const e = (j * c.w) / k,
+      r = (0.25 * c.w) / k;
     let best = Math.round(e);
     for (let x = Math.max(cuts[cuts.length - 1] + 1, Math.ceil(e - r)); x <= Math.min(c.w - 1, Math.floor(e + r)); x++) {
       if (prof[x] < prof[best] || (prof[x] === prof[best] && Math.abs(x - e) < Math.abs(best - e))) best = x;

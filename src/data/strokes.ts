@@ -2,8 +2,19 @@
 // lines and frames, shadows and edges at the picture's border, specks), grouped into one digit or a
 // row of digits. Free of node modules: the page runs it too.
 
-export interface Box { x0: number; x1: number; y0: number; y1: number }
-export interface Component extends Box { id: number; mass: number; count: number; border: boolean; rim: number }
+export interface Box {
+  x0: number;
+  x1: number;
+  y0: number;
+  y1: number;
+}
+export interface Component extends Box {
+  id: number;
+  mass: number;
+  count: number;
+  border: boolean;
+  rim: number;
+}
 
 // components lighter than this share of the heaviest are paper specks, not strokes
 const SPECK = 0.01;
@@ -18,23 +29,38 @@ export function components(ink: Float32Array, width: number, height: number): { 
     if (ink[start] === 0 || labels[start] !== 0) continue;
     // locals, not object fields, in the hot loop: this runs once per ink pixel of every request
     const id = comps.length + 1;
-    let mass = 0, rim = 0, count = 0, x0 = width, x1 = -1, y0 = height, y1 = -1, sp = 0;
+    let mass = 0,
+      rim = 0,
+      count = 0,
+      x0 = width,
+      x1 = -1,
+      y0 = height,
+      y1 = -1,
+      sp = 0;
     stack[sp++] = start;
     labels[start] = id;
     while (sp > 0) {
       const p = stack[--sp];
-      const y = (p / width) | 0, x = p - y * width;
+      const y = (p / width) | 0,
+        x = p - y * width;
       const v = ink[p];
-      mass += v; count++;
+      mass += v;
+      count++;
       if (x < band || y < band || x >= width - band || y >= height - band) rim += v;
-      if (x < x0) x0 = x; if (x > x1) x1 = x;
-      if (y < y0) y0 = y; if (y > y1) y1 = y;
-      const dxLo = x > 0 ? -1 : 0, dxHi = x < width - 1 ? 1 : 0;
+      if (x < x0) x0 = x;
+      if (x > x1) x1 = x;
+      if (y < y0) y0 = y;
+      if (y > y1) y1 = y;
+      const dxLo = x > 0 ? -1 : 0,
+        dxHi = x < width - 1 ? 1 : 0;
       for (let dy = y > 0 ? -1 : 0, dyHi = y < height - 1 ? 1 : 0; dy <= dyHi; dy++) {
         const row = p + dy * width;
         for (let dx = dxLo; dx <= dxHi; dx++) {
           const q = row + dx;
-          if (labels[q] === 0 && ink[q] !== 0) { labels[q] = id; stack[sp++] = q; }
+          if (labels[q] === 0 && ink[q] !== 0) {
+            labels[q] = id;
+            stack[sp++] = q;
+          }
         }
       }
     }
@@ -45,8 +71,16 @@ export function components(ink: Float32Array, width: number, height: number): { 
 }
 
 export function boxOf(cs: Box[]): Box {
-  let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
-  for (const c of cs) { x0 = Math.min(x0, c.x0); x1 = Math.max(x1, c.x1); y0 = Math.min(y0, c.y0); y1 = Math.max(y1, c.y1); }
+  let x0 = Infinity,
+    x1 = -Infinity,
+    y0 = Infinity,
+    y1 = -Infinity;
+  for (const c of cs) {
+    x0 = Math.min(x0, c.x0);
+    x1 = Math.max(x1, c.x1);
+    y0 = Math.min(y0, c.y0);
+    y1 = Math.max(y1, c.y1);
+  }
   return { x0, x1, y0, y1 };
 }
 
@@ -83,51 +117,79 @@ export function removeLines(ink: Float32Array, w: number, h: number): Float32Arr
   // a rule runs on past the drawing at both ends; a 7's stem or a 1's body ends where its flag is
   const rule = bands.map((b, k) => {
     const [m0, m1] = b.vertical ? [main.y0, main.y1] : [main.x0, main.x1];
-    const extent = m1 - m0 + 1, margin = 0.25 * extent;
+    const extent = m1 - m0 + 1,
+      margin = 0.25 * extent;
     return b.b - b.a + 1 >= 2 * extent && b.a <= m0 - margin && b.b >= m1 + margin && main.mass >= 0.15 * bandMass[k];
   });
   // ruled paper: when one of its evenly spaced rules is plainly a rule, so are the others
   for (const vertical of [false, true]) {
-    if (bands.some((b, k) => rule[k] && b.ruled && b.vertical === vertical)) bands.forEach((b, k) => { if (b.ruled && b.vertical === vertical) rule[k] = true; });
+    if (bands.some((b, k) => rule[k] && b.ruled && b.vertical === vertical))
+      bands.forEach((b, k) => {
+        if (b.ruled && b.vertical === vertical) rule[k] = true;
+      });
   }
   if (!rule.some(Boolean)) return ink;
   const out = Float32Array.from(ink);
-  bands.forEach((_b, k) => { if (rule[k]) for (const i of masks[k]) out[i] = 0; });
+  bands.forEach((_b, k) => {
+    if (rule[k]) for (const i of masks[k]) out[i] = 0;
+  });
   return out;
 }
 
-interface Band { vertical: boolean; slope: number; r0: number; r1: number; a: number; b: number; cols: Uint8Array; ruled: boolean }
+interface Band {
+  vertical: boolean;
+  slope: number;
+  r0: number;
+  r1: number;
+  a: number;
+  b: number;
+  cols: Uint8Array;
+  ruled: boolean;
+}
 
 /** Thin bands of long runs along rows (or columns), at the tilt where the longest line is strongest. */
 function lineBands(ink: Float32Array, w: number, h: number, vertical: boolean): Band[] {
   // `along` runs the length of a line, `across` over the lines; sheared rows follow a tilt
-  const L = vertical ? h : w, A = vertical ? w : h;
+  const L = vertical ? h : w,
+    A = vertical ? w : h;
   const get = vertical ? (c: number, r: number) => ink[c * w + r] : (c: number, r: number) => ink[r * w + c];
   const minLen = 0.8 * L;
-  const xs: number[] = [], ys: number[] = [];
-  for (let i = 0; i < ink.length; i++) if (ink[i] > 0) {
-    const y = (i / w) | 0, x = i - y * w;
-    xs.push(vertical ? y : x); ys.push(vertical ? x : y);
-  }
+  const xs: number[] = [],
+    ys: number[] = [];
+  for (let i = 0; i < ink.length; i++)
+    if (ink[i] > 0) {
+      const y = (i / w) | 0,
+        x = i - y * w;
+      xs.push(vertical ? y : x);
+      ys.push(vertical ? x : y);
+    }
   if (xs.length < minLen) return [];
   // quick refusal: a rule tilted up to 4° lies within a band of rows 7% of its length high, and there
   // it covers most columns; a digit covers no more than its own width of any band
   // and from near one end of the picture to near the other
-  const bh = Math.ceil(0.07 * L) + 4, nb = Math.ceil(A / bh) + 1;
-  const seen = new Uint8Array(nb * L), cover = new Int32Array(nb), lo = new Int32Array(nb).fill(L), hi = new Int32Array(nb).fill(-1);
+  const bh = Math.ceil(0.07 * L) + 4,
+    nb = Math.ceil(A / bh) + 1;
+  const seen = new Uint8Array(nb * L),
+    cover = new Int32Array(nb),
+    lo = new Int32Array(nb).fill(L),
+    hi = new Int32Array(nb).fill(-1);
   for (let i = 0; i < xs.length; i++) {
-    const b = (ys[i] / bh) | 0, x = xs[i];
+    const b = (ys[i] / bh) | 0,
+      x = xs[i];
     for (let q = b; q <= b + 1; q++) {
       if (seen[q * L + x]) continue;
-      seen[q * L + x] = 1; cover[q]++;
-      if (x < lo[q]) lo[q] = x; if (x > hi[q]) hi[q] = x;
+      seen[q * L + x] = 1;
+      cover[q]++;
+      if (x < lo[q]) lo[q] = x;
+      if (x > hi[q]) hi[q] = x;
     }
   }
   let possible = false;
   for (let q = 0; q < nb && !possible; q++) possible = cover[q] >= 0.4 * L && lo[q] <= 0.12 * L && hi[q] >= 0.88 * L;
   if (!possible) return [];
   // the tilt: coarse steps over ±4°, then finer ones around the best, until a thin line stays in one row
-  const maxSlope = 0.07, steps = 8;
+  const maxSlope = 0.07,
+    steps = 8;
   const off = Math.ceil(maxSlope * L) + 2;
   const prof = new Float64Array(A + 2 * off);
   const strength = (s: number) => {
@@ -139,16 +201,34 @@ function lineBands(ink: Float32Array, w: number, h: number, vertical: boolean): 
     for (const v of prof) m += v * v;
     return m;
   };
-  let best = 0, slope = 0;
-  for (let k = -steps; k <= steps; k++) { const s = (k / steps) * maxSlope, m = strength(s); if (m > best) { best = m; slope = s; } }
+  let best = 0,
+    slope = 0;
+  for (let k = -steps; k <= steps; k++) {
+    const s = (k / steps) * maxSlope,
+      m = strength(s);
+    if (m > best) {
+      best = m;
+      slope = s;
+    }
+  }
   if (Math.sqrt(best) < 0.25 * minLen) return [];
   for (let step = maxSlope / steps / 2; step * L > 0.5; step /= 2) {
     const centre = slope;
-    for (const s of [centre - step, centre + step]) { const m = strength(s); if (m > best) { best = m; slope = s; } }
+    for (const s of [centre - step, centre + step]) {
+      const m = strength(s);
+      if (m > best) {
+        best = m;
+        slope = s;
+      }
+    }
   }
   let peak = 0;
   prof.fill(0);
-  for (let i = 0; i < xs.length; i++) { const r = ys[i] - Math.round(xs[i] * slope) + off; prof[r]++; if (prof[r] > peak) peak = prof[r]; }
+  for (let i = 0; i < xs.length; i++) {
+    const r = ys[i] - Math.round(xs[i] * slope) + off;
+    prof[r]++;
+    if (prof[r] > peak) peak = prof[r];
+  }
   if (peak < 0.4 * minLen) return [];
   const maxGap = Math.max(2, Math.round(0.03 * L)); // rules come out broken where they are faint
   const runs: { r: number; a: number; b: number }[] = [];
@@ -159,12 +239,21 @@ function lineBands(ink: Float32Array, w: number, h: number, vertical: boolean): 
     if (prof[r + off] + (r + 1 + off < prof.length ? prof[r + 1 + off] : 0) < 0.05 * L) continue;
     // where this sheared row is inside the picture: a tilted rule near a corner leaves it early, and
     // a run from edge to edge of that stretch is a rule cut off by the picture, not a short stroke
-    let in0 = -1, in1 = -1;
-    for (let c = 0; c < L; c++) { const y = r + Math.round(c * slope); if (y >= 0 && y < A) { if (in0 < 0) in0 = c; in1 = c; } }
+    let in0 = -1,
+      in1 = -1;
+    for (let c = 0; c < L; c++) {
+      const y = r + Math.round(c * slope);
+      if (y >= 0 && y < A) {
+        if (in0 < 0) in0 = c;
+        in1 = c;
+      }
+    }
     if (in0 < 0 || in1 - in0 + 1 < 0.2 * L) continue;
     const long = (a: number, b: number) => b - a + 1 >= minLen || (a <= in0 + maxGap && b >= in1 - maxGap && b - a + 1 >= 0.2 * L);
     const row: { a: number; b: number }[] = [];
-    let a = -1, last = -1, covered = 0;
+    let a = -1,
+      last = -1,
+      covered = 0;
     for (let c = in0; c <= in1; c++) {
       // a line one pixel thick may step between two sheared rows: either counts
       const y = r + Math.round(c * slope);
@@ -180,8 +269,10 @@ function lineBands(ink: Float32Array, w: number, h: number, vertical: boolean): 
     if (a >= 0) row.push({ a, b: last });
     // a rule: one long run, or (a faint rule, broken where it fades) pieces along most of the row,
     // from near one end of it to near the other
-    const pieces = row.filter((q) => q.b - q.a + 1 >= minPiece), span = in1 - in0 + 1;
-    const spread = pieces.length >= 2 && covered >= 0.4 * span && pieces[0].a <= in0 + 0.1 * span && pieces[pieces.length - 1].b >= in1 - 0.1 * span;
+    const pieces = row.filter((q) => q.b - q.a + 1 >= minPiece),
+      span = in1 - in0 + 1;
+    const spread =
+      pieces.length >= 2 && covered >= 0.4 * span && pieces[0].a <= in0 + 0.1 * span && pieces[pieces.length - 1].b >= in1 - 0.1 * span;
     rows.set(r, { pieces, covered: pieces.reduce((m, q) => m + q.b - q.a + 1, 0) / span });
     if (!row.some((q) => long(q.a, q.b)) && !spread) continue;
     for (const q of row) if (long(q.a, q.b) || q.b - q.a + 1 >= minPiece) runs.push({ r, ...q });
@@ -191,11 +282,15 @@ function lineBands(ink: Float32Array, w: number, h: number, vertical: boolean): 
   let ruled = false;
   const centres = [...new Set(runs.map((q) => q.r))].sort((p, q) => p - q).filter((r, i, rs) => i === 0 || r > rs[i - 1] + 1);
   if (centres.length >= 2) {
-    const gaps = centres.slice(1).map((r, i) => r - centres[i]).filter((g) => g >= 6);
+    const gaps = centres
+      .slice(1)
+      .map((r, i) => r - centres[i])
+      .filter((g) => g >= 6);
     const sp0 = Math.min(...gaps);
     const fits = gaps.filter((g) => Math.abs(g / sp0 - Math.round(g / sp0)) * sp0 <= 3).length;
     // the spacing to a fraction of a pixel, from the first clear rule to the last
-    const total = centres[centres.length - 1] - centres[0], sp = total / Math.max(1, Math.round(total / sp0));
+    const total = centres[centres.length - 1] - centres[0],
+      sp = total / Math.max(1, Math.round(total / sp0));
     if (Number.isFinite(sp0) && fits === gaps.length && fits >= 1) {
       ruled = true;
       const known = new Set(runs.map((q) => q.r));
@@ -215,8 +310,14 @@ function lineBands(ink: Float32Array, w: number, h: number, vertical: boolean): 
   const bands: Band[] = [];
   for (const run of runs) {
     let band = bands.at(-1);
-    if (band && run.r <= band.r1 + 1) { band.r1 = Math.max(band.r1, run.r); band.a = Math.min(band.a, run.a); band.b = Math.max(band.b, run.b); }
-    else { band = { vertical, slope, r0: run.r, r1: run.r, a: run.a, b: run.b, cols: new Uint8Array(L), ruled }; bands.push(band); }
+    if (band && run.r <= band.r1 + 1) {
+      band.r1 = Math.max(band.r1, run.r);
+      band.a = Math.min(band.a, run.a);
+      band.b = Math.max(band.b, run.b);
+    } else {
+      band = { vertical, slope, r0: run.r, r1: run.r, a: run.a, b: run.b, cols: new Uint8Array(L), ruled };
+      bands.push(band);
+    }
     band.cols.fill(1, run.a, run.b + 1);
   }
   return bands.filter((b) => b.r1 - b.r0 + 1 <= maxThick);
@@ -226,11 +327,13 @@ function lineBands(ink: Float32Array, w: number, h: number, vertical: boolean): 
 function bandPixels(ink: Float32Array, w: number, h: number, b: Band): number[] {
   const A = b.vertical ? w : h;
   const idx = b.vertical ? (c: number, r: number) => c * w + r : (c: number, r: number) => r * w + c;
-  const t = b.r1 - b.r0 + 1, out: number[] = [];
+  const t = b.r1 - b.r0 + 1,
+    out: number[] = [];
   for (let c = b.a; c <= b.b; c++) {
     if (!b.cols[c]) continue;
     const sh = Math.round(c * b.slope);
-    let u = Math.max(0, b.r0 + sh), d = Math.min(A - 1, b.r1 + sh);
+    let u = Math.max(0, b.r0 + sh),
+      d = Math.min(A - 1, b.r1 + sh);
     while (u > 0 && ink[idx(c, u - 1)] > 0) u--;
     while (d < A - 1 && ink[idx(c, d + 1)] > 0) d++;
     if (d - u + 1 > t + Math.max(2, t)) continue;
@@ -249,8 +352,11 @@ export function keepStrokes(ink: Float32Array, labels: Int32Array, comps: Compon
   const heaviest = comps.reduce((m, c) => Math.max(m, c.mass), 0);
   const minSide = Math.min(width, height);
   // a rule or a frame's side running from one edge of the picture to the other, thin beside it
-  const rule = (c: Component) => (c.x0 === 0 && c.x1 === width - 1 && c.y1 - c.y0 + 1 <= 0.1 * height) || (c.y0 === 0 && c.y1 === height - 1 && c.x1 - c.x0 + 1 <= 0.1 * width);
-  const junk = (c: Component) => c.border && (c.rim > 0.6 || (c.x1 - c.x0 + 1 >= 0.9 * width && c.y1 - c.y0 + 1 >= 0.9 * height) || rule(c));
+  const rule = (c: Component) =>
+    (c.x0 === 0 && c.x1 === width - 1 && c.y1 - c.y0 + 1 <= 0.1 * height) ||
+    (c.y0 === 0 && c.y1 === height - 1 && c.x1 - c.x0 + 1 <= 0.1 * width);
+  const junk = (c: Component) =>
+    c.border && (c.rim > 0.6 || (c.x1 - c.x0 + 1 >= 0.9 * width && c.y1 - c.y0 + 1 >= 0.9 * height) || rule(c));
   const inside = (c: Component, f: Component) => c.x0 > f.x0 && c.x1 < f.x1 && c.y0 > f.y0 && c.y1 < f.y1;
   const frame = (f: Component) => comps.some((c) => c !== f && c.mass >= 0.01 * f.mass && inside(c, f)) && isFrame(labels, width, f);
   const rest = comps.filter((c) => !junk(c) && !frame(c));
@@ -260,26 +366,30 @@ export function keepStrokes(ink: Float32Array, labels: Int32Array, comps: Compon
   let kept = comps;
   if (top && side(top) >= Math.max(0.05 * minSide, 0.25 * longest) && top.mass >= 0.02 * heaviest) kept = rest;
   // only shadows in the rim and edge-to-edge rules: a blank page, however lit
-  else if (comps.every((c) => c.border && (c.rim > 0.6 || rule(c)) || c.mass < SPECK * heaviest)) return [];
+  else if (comps.every((c) => (c.border && (c.rim > 0.6 || rule(c))) || c.mass < SPECK * heaviest)) return [];
   const h = kept.reduce((m, c) => Math.max(m, c.mass), 0);
   return kept.filter((c) => c.mass >= SPECK * h);
 }
 
 /** A rectangle's outline: nearly all its pixels within a thin band inside its box, and ink in at least three corners. */
 function isFrame(labels: Int32Array, width: number, f: Component): boolean {
-  const fw = f.x1 - f.x0 + 1, fh = f.y1 - f.y0 + 1;
+  const fw = f.x1 - f.x0 + 1,
+    fh = f.y1 - f.y0 + 1;
   if (f.count > 0.6 * fw * fh) return false;
   // the band: 6% of the box, or twice the line's width if the frame was drawn with a broad pen
   const t = f.count / (2 * (fw + fh));
-  const bx = Math.max(1, Math.round(Math.max(0.06 * fw, 2 * t))), by = Math.max(1, Math.round(Math.max(0.06 * fh, 2 * t)));
+  const bx = Math.max(1, Math.round(Math.max(0.06 * fw, 2 * t))),
+    by = Math.max(1, Math.round(Math.max(0.06 * fh, 2 * t)));
   let inBand = 0;
   const corner = [0, 0, 0, 0];
-  for (let y = f.y0; y <= f.y1; y++) for (let x = f.x0; x <= f.x1; x++) {
-    if (labels[y * width + x] !== f.id) continue;
-    const nearX = x < f.x0 + bx ? 0 : x > f.x1 - bx ? 1 : -1, nearY = y < f.y0 + by ? 0 : y > f.y1 - by ? 1 : -1;
-    if (nearX >= 0 || nearY >= 0) inBand++;
-    if (nearX >= 0 && nearY >= 0) corner[nearY * 2 + nearX] = 1;
-  }
+  for (let y = f.y0; y <= f.y1; y++)
+    for (let x = f.x0; x <= f.x1; x++) {
+      if (labels[y * width + x] !== f.id) continue;
+      const nearX = x < f.x0 + bx ? 0 : x > f.x1 - bx ? 1 : -1,
+        nearY = y < f.y0 + by ? 0 : y > f.y1 - by ? 1 : -1;
+      if (nearX >= 0 || nearY >= 0) inBand++;
+      if (nearX >= 0 && nearY >= 0) corner[nearY * 2 + nearX] = 1;
+    }
   return inBand >= 0.85 * f.count && corner.reduce((a, b) => a + b, 0) >= 3;
 }
 
@@ -296,7 +406,9 @@ export function digitGroup(kept: Component[]): Component[] {
       // near, and either substantial or touching: bits of a rule or dust beside a digit stay out
       const g = gap(box, c);
       if ((g <= 0.3 * side(box) && (c.mass >= 0.05 * sorted[0].mass || g <= 0.05 * side(box))) || c.mass >= 0.5 * sorted[0].mass) {
-        group.push(c); box = boxOf(group); changed = true;
+        group.push(c);
+        box = boxOf(group);
+        changed = true;
       }
     }
   }
@@ -312,25 +424,33 @@ export function digitGroup(kept: Component[]): Component[] {
  */
 export function rowGroups(kept: Component[]): Component[][] {
   const groups: Component[][] = [];
-  const height = (b: Box) => b.y1 - b.y0 + 1, width = (b: Box) => b.x1 - b.x0 + 1;
+  const height = (b: Box) => b.y1 - b.y0 + 1,
+    width = (b: Box) => b.x1 - b.x0 + 1;
   for (const c of [...kept].sort((a, b) => a.x0 - b.x0)) {
     const g = groups.find((gr) => {
       const b = boxOf(gr);
-      const overlap = Math.min(b.x1, c.x1) - Math.max(b.x0, c.x0) + 1, narrower = Math.min(width(b), width(c));
+      const overlap = Math.min(b.x1, c.x1) - Math.max(b.x0, c.x0) + 1,
+        narrower = Math.min(width(b), width(c));
       const part = Math.min(height(b), height(c)) < 0.6 * Math.max(height(b), height(c));
       // one above the other, not beside it: the pieces of a broken stroke (digits in a row sit side by side)
       const stacked = overlap > 0 && (c.y0 > b.y1 - 0.1 * height(b) || c.y1 < b.y0 + 0.1 * height(b));
       return overlap > 0.7 * narrower || (part && overlap > 0.3 * narrower) || stacked;
     });
-    if (g) g.push(c); else groups.push([c]);
+    if (g) g.push(c);
+    else groups.push([c]);
   }
   const tallest = Math.max(...groups.map((g) => height(boxOf(g))));
   // a short piece right beside a digit (a stroke broken off it) joins the nearer neighbour
   for (let i = 0; i < groups.length; i++) {
     const b = boxOf(groups[i]);
     if (groups.length < 2 || height(b) >= 0.5 * tallest) continue;
-    const gapTo = (j: number) => { const o = boxOf(groups[j]); return Math.max(0, Math.max(o.x0, b.x0) - Math.min(o.x1, b.x1)); };
-    const near = [i - 1, i + 1].filter((j) => j >= 0 && j < groups.length && height(boxOf(groups[j])) >= 0.5 * tallest).sort((p, q) => gapTo(p) - gapTo(q))[0];
+    const gapTo = (j: number) => {
+      const o = boxOf(groups[j]);
+      return Math.max(0, Math.max(o.x0, b.x0) - Math.min(o.x1, b.x1));
+    };
+    const near = [i - 1, i + 1]
+      .filter((j) => j >= 0 && j < groups.length && height(boxOf(groups[j])) >= 0.5 * tallest)
+      .sort((p, q) => gapTo(p) - gapTo(q))[0];
     if (near === undefined || gapTo(near) > 0.3 * tallest) continue;
     groups[near].push(...groups[i]);
     groups.splice(i--, 1);
@@ -345,16 +465,19 @@ export function rowGroups(kept: Component[]): Component[][] {
  * at half strength.
  */
 export function strokeWidth(ink: Float32Array, w: number, h: number, box: Box): number {
-  let area = 0, edges = 0;
-  for (let y = box.y0; y <= box.y1; y++) for (let x = box.x0; x <= box.x1; x++) {
-    const v = ink[y * w + x];
-    area += v;
-    const on = v >= 0.5;
-    const right = x + 1 < w && ink[y * w + x + 1] >= 0.5, down = y + 1 < h && ink[(y + 1) * w + x] >= 0.5;
-    if (on !== right) edges++;
-    if (on !== down) edges++;
-    if (x === box.x0 && on) edges++;
-    if (y === box.y0 && on) edges++;
-  }
+  let area = 0,
+    edges = 0;
+  for (let y = box.y0; y <= box.y1; y++)
+    for (let x = box.x0; x <= box.x1; x++) {
+      const v = ink[y * w + x];
+      area += v;
+      const on = v >= 0.5;
+      const right = x + 1 < w && ink[y * w + x + 1] >= 0.5,
+        down = y + 1 < h && ink[(y + 1) * w + x] >= 0.5;
+      if (on !== right) edges++;
+      if (on !== down) edges++;
+      if (x === box.x0 && on) edges++;
+      if (y === box.y0 && on) edges++;
+    }
   return edges > 0 ? (2 * area) / edges : 0;
 }

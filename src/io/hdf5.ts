@@ -42,7 +42,11 @@ export function h5wasm(): Promise<H5Wasm> {
     const original = console.error;
     console.error = (...args: unknown[]) => {
       const line = typeof args[0] === 'string' ? args[0] : '';
-      if (/^(HDF5-DIAG|\s+#\d{3}:|\s+(major|minor):)/.test(line)) { diag.push(line); if (diag.length > 64) diag.shift(); return; }
+      if (/^(HDF5-DIAG|\s+#\d{3}:|\s+(major|minor):)/.test(line)) {
+        diag.push(line);
+        if (diag.length > 64) diag.shift();
+        return;
+      }
       original.apply(console, args);
     };
     // h5wasm keeps its WebAssembly.Memory to itself: it is taken from the instance as it is made
@@ -89,7 +93,11 @@ export class H5File {
   /** HDF5's own allocations while the file is open: its metadata and one dataset at a time fit easily. */
   private readonly cap: { limit: number };
 
-  constructor(private readonly m: H5Wasm, bytes: Uint8Array, readonly where: string) {
+  constructor(
+    private readonly m: H5Wasm,
+    bytes: Uint8Array,
+    readonly where: string,
+  ) {
     this.path = `/digits-read-${++fileCounter}.h5`;
     this.budget = bytes.length;
     const hang = badGlobalHeap(bytes);
@@ -113,11 +121,19 @@ export class H5File {
 
   private unlink(): void {
     heapCaps.delete(this.cap);
-    try { this.m.FS!.unlink(this.path); } catch { /* already gone */ }
+    try {
+      this.m.FS!.unlink(this.path);
+    } catch {
+      /* already gone */
+    }
   }
 
   close(): void {
-    try { this.file.close(); } catch { /* a damaged file may not close cleanly; the bytes go either way */ }
+    try {
+      this.file.close();
+    } catch {
+      /* a damaged file may not close cleanly; the bytes go either way */
+    }
     this.unlink();
   }
 
@@ -135,20 +151,32 @@ export class H5File {
     }
   }
 
-  isGroup(path: string): boolean { return this.node(path)?.type === 'Group'; }
-  isDataset(path: string): boolean { return this.node(path)?.type === 'Dataset'; }
+  isGroup(path: string): boolean {
+    return this.node(path)?.type === 'Group';
+  }
+  isDataset(path: string): boolean {
+    return this.node(path)?.type === 'Dataset';
+  }
 
   /** Names of a group's members ([] when there is no such group). */
   keys(path: string): string[] {
     const n = this.node(path);
     if (n?.type !== 'Group') return [];
-    try { return (n as H5Group).keys(); } catch (e) { return this.fail(`cannot list ${path}`, e); }
+    try {
+      return (n as H5Group).keys();
+    } catch (e) {
+      return this.fail(`cannot list ${path}`, e);
+    }
   }
 
   attrNames(path: string): string[] {
     const n = this.node(path);
     if (!n) return [];
-    try { return Object.keys(n.attrs); } catch (e) { return this.fail(`cannot list the attributes of ${path}`, e); }
+    try {
+      return Object.keys(n.attrs);
+    } catch (e) {
+      return this.fail(`cannot list the attributes of ${path}`, e);
+    }
   }
 
   /**
@@ -160,10 +188,16 @@ export class H5File {
     const n = this.node(path);
     if (!n || !this.attrNames(path).includes(name)) return null;
     let meta: H5.Metadata;
-    try { meta = n.attrs[name].metadata; } catch (e) { return this.fail(`cannot read attribute ${name} of ${path}`, e); }
+    try {
+      meta = n.attrs[name].metadata;
+    } catch (e) {
+      return this.fail(`cannot read attribute ${name} of ${path}`, e);
+    }
     if (!meta.shape) return null;
-    const count = Number(meta.total_size ?? 1), bytes = meta.size * count;
-    if (!Number.isSafeInteger(bytes) || bytes > this.budget) this.fail(`attribute ${name} of ${path} claims more bytes than the file holds`);
+    const count = Number(meta.total_size ?? 1),
+      bytes = meta.size * count;
+    if (!Number.isSafeInteger(bytes) || bytes > this.budget)
+      this.fail(`attribute ${name} of ${path} claims more bytes than the file holds`);
     // Read here rather than through h5wasm's attribute value: after a failed H5Aread, h5wasm reclaims the
     // variable-length strings of a buffer HDF5 did not fill, freeing whatever pointers malloc left in it.
     // Repeated, that corrupts the wasm heap until valid files fail too ("memory access out of bounds").
@@ -183,10 +217,15 @@ export class H5File {
       if (e instanceof DigitsError) throw e;
       return this.fail(`cannot read attribute ${name} of ${path}`, e);
     } finally {
-      if (meta.vlen) try { M.reclaim_vlen_memory(this.file.file_id, n.path, name, BigInt(ptr)); } catch { /* nothing HDF5 allocated */ }
+      if (meta.vlen)
+        try {
+          M.reclaim_vlen_memory(this.file.file_id, n.path, name, BigInt(ptr));
+        } catch {
+          /* nothing HDF5 allocated */
+        }
       M._free(ptr);
     }
-    return meta.shape.length === 0 ? values[0] ?? null : (values as string[] | number[]);
+    return meta.shape.length === 0 ? (values[0] ?? null) : (values as string[] | number[]);
   }
 
   /** A dataset's shape and element type, without reading its data. */
@@ -211,11 +250,16 @@ export class H5File {
     if (n?.type !== 'Dataset') this.fail(`${path} is not a dataset`);
     const ds = n as H5Dataset;
     let meta: H5.Metadata;
-    try { meta = ds.metadata; } catch (e) { return this.fail(`cannot read ${path}`, e); }
+    try {
+      meta = ds.metadata;
+    } catch (e) {
+      return this.fail(`cannot read ${path}`, e);
+    }
     const shape = (meta.shape ?? []).map(Number);
     const count = shape.reduce((a, b) => a * b, 1);
     const bytes = count * meta.size;
-    if (!Number.isSafeInteger(bytes) || bytes > this.budget) this.fail(`${path}: [${shape}] of ${meta.size}-byte values is more than the file holds`);
+    if (!Number.isSafeInteger(bytes) || bytes > this.budget)
+      this.fail(`${path}: [${shape}] of ${meta.size}-byte values is more than the file holds`);
     this.budget -= bytes;
     const raw = this.readRaw(ds, shape, bytes, path);
     const bf16 = this.attr(path, 'dtype') === 'bfloat16';
@@ -228,7 +272,14 @@ export class H5File {
     if (!ptr) this.fail(`cannot allocate ${bytes} bytes for ${path}`);
     try {
       // a failed H5Dread is a negative status, not an exception: the buffer then holds whatever malloc gave
-      const status = M.get_dataset_data(ds.file_id, ds.path, shape.map(BigInt), shape.map(() => 0n), shape.map(() => 1n), BigInt(ptr));
+      const status = M.get_dataset_data(
+        ds.file_id,
+        ds.path,
+        shape.map(BigInt),
+        shape.map(() => 0n),
+        shape.map(() => 1n),
+        BigInt(ptr),
+      );
       if (status < 0) this.fail(`cannot read ${path}`);
       return M.HEAPU8.slice(ptr, ptr + bytes);
     } catch (e) {
@@ -241,7 +292,10 @@ export class H5File {
 }
 
 type Meta = { type: number; size: number; signed: boolean; littleEndian: boolean; vlen?: boolean };
-const H5T_INTEGER = 0, H5T_FLOAT = 1, H5T_STRING = 3, H5T_OPAQUE = 5;
+const H5T_INTEGER = 0,
+  H5T_FLOAT = 1,
+  H5T_STRING = 3,
+  H5T_OPAQUE = 5;
 
 /**
  * An attribute's elements as h5wasm's json_value gives them: strings (a variable-length one is a pointer
@@ -268,10 +322,19 @@ function decodeAttr(M: H5Wasm['Module'], raw: Uint8Array, meta: H5.Metadata, cou
   if (meta.type === H5T_INTEGER && [1, 2, 4, 8].includes(meta.size)) {
     return Array.from({ length: count }, (_x, i) => {
       const o = at(i);
-      return meta.size === 1 ? (meta.signed ? v.getInt8(o) : v.getUint8(o))
-        : meta.size === 2 ? (meta.signed ? v.getInt16(o, true) : v.getUint16(o, true))
-        : meta.size === 4 ? (meta.signed ? v.getInt32(o, true) : v.getUint32(o, true))
-        : Number(meta.signed ? v.getBigInt64(o, true) : v.getBigUint64(o, true));
+      return meta.size === 1
+        ? meta.signed
+          ? v.getInt8(o)
+          : v.getUint8(o)
+        : meta.size === 2
+          ? meta.signed
+            ? v.getInt16(o, true)
+            : v.getUint16(o, true)
+          : meta.size === 4
+            ? meta.signed
+              ? v.getInt32(o, true)
+              : v.getUint32(o, true)
+            : Number(meta.signed ? v.getBigInt64(o, true) : v.getBigUint64(o, true));
     });
   }
   if (meta.type === H5T_FLOAT && (meta.size === 4 || meta.size === 8)) {
@@ -288,7 +351,9 @@ function describe(m: Meta): string {
 }
 
 function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, f = h & 0x3ff;
+  const s = h & 0x8000 ? -1 : 1,
+    e = (h >> 10) & 0x1f,
+    f = h & 0x3ff;
   if (e === 0) return s * 2 ** -14 * (f / 1024);
   if (e === 31) return f ? NaN : s * Infinity;
   return s * 2 ** (e - 15) * (1 + f / 1024);
@@ -299,10 +364,14 @@ function toFloat32(raw: Uint8Array, m: Meta, bf16: boolean, bad: () => never): F
   const le = m.littleEndian;
   const n = raw.length / m.size;
   const out = new Float32Array(n);
-  const f32 = new Float32Array(1), u32 = new Uint32Array(f32.buffer);
+  const f32 = new Float32Array(1),
+    u32 = new Uint32Array(f32.buffer);
   if ((m.type === H5T_OPAQUE || m.type === H5T_INTEGER) && m.size === 2 && bf16) {
     // bfloat16 is the top half of a float32
-    for (let i = 0; i < n; i++) { u32[0] = v.getUint16(2 * i, true) << 16; out[i] = f32[0]; }
+    for (let i = 0; i < n; i++) {
+      u32[0] = v.getUint16(2 * i, true) << 16;
+      out[i] = f32[0];
+    }
   } else if (m.type === H5T_FLOAT && m.size === 2) {
     for (let i = 0; i < n; i++) out[i] = halfToFloat(v.getUint16(2 * i, le));
   } else if (m.type === H5T_FLOAT && m.size === 4) {
@@ -312,10 +381,20 @@ function toFloat32(raw: Uint8Array, m: Meta, bf16: boolean, bad: () => never): F
   } else if (m.type === H5T_INTEGER && [1, 2, 4, 8].includes(m.size)) {
     for (let i = 0; i < n; i++) {
       const o = i * m.size;
-      out[i] = m.size === 1 ? (m.signed ? v.getInt8(o) : v.getUint8(o))
-        : m.size === 2 ? (m.signed ? v.getInt16(o, le) : v.getUint16(o, le))
-        : m.size === 4 ? (m.signed ? v.getInt32(o, le) : v.getUint32(o, le))
-        : Number(m.signed ? v.getBigInt64(o, le) : v.getBigUint64(o, le));
+      out[i] =
+        m.size === 1
+          ? m.signed
+            ? v.getInt8(o)
+            : v.getUint8(o)
+          : m.size === 2
+            ? m.signed
+              ? v.getInt16(o, le)
+              : v.getUint16(o, le)
+            : m.size === 4
+              ? m.signed
+                ? v.getInt32(o, le)
+                : v.getUint32(o, le)
+              : Number(m.signed ? v.getBigInt64(o, le) : v.getBigUint64(o, le));
     }
   } else {
     bad();
@@ -365,9 +444,11 @@ function badGlobalHeap(bytes: Uint8Array): string | null {
     const end = c + length(c + 8);
     if (end > bytes.length) continue; // HDF5 cannot read it whole and says so
     for (let p = c + 8 + len; p + objHeader <= end;) {
-      const idx = v.getUint16(p, true), size = length(p + 8);
+      const idx = v.getUint16(p, true),
+        size = length(p + 8);
       const need = idx > 0 ? (objHeader + Math.ceil(size / 8) * 8) % 2 ** 32 : size;
-      if (need === 0 || need > end - p) return `global heap collection at byte ${c} is corrupt: object ${idx} at byte ${p} is ${need === 0 ? 'empty' : 'longer than the collection'}`;
+      if (need === 0 || need > end - p)
+        return `global heap collection at byte ${c} is corrupt: object ${idx} at byte ${p} is ${need === 0 ? 'empty' : 'longer than the collection'}`;
       p += need;
     }
   }
@@ -376,7 +457,10 @@ function badGlobalHeap(bytes: Uint8Array): string | null {
 
 /** Builds an HDF5 file in memory; the writers below produce exactly the types h5py gives Keras. */
 export class H5Writer {
-  constructor(private readonly m: H5Wasm, private readonly file: H5.File) {}
+  constructor(
+    private readonly m: H5Wasm,
+    private readonly file: H5.File,
+  ) {}
 
   /** Creates the group and any missing parents. */
   group(path: string): void {
@@ -394,7 +478,9 @@ export class H5Writer {
   }
 
   /** A Python str attribute: a variable-length UTF-8 scalar. */
-  attrString(path: string, name: string, value: string): void { this.target(path).create_attribute(name, value, null, 'S'); }
+  attrString(path: string, name: string, value: string): void {
+    this.target(path).create_attribute(name, value, null, 'S');
+  }
 
   /** A Python bytes attribute (Keras' `json.dumps(...).encode('utf8')`): a variable-length ASCII scalar. */
   attrBytes(path: string, name: string, value: string): void {
@@ -408,7 +494,10 @@ export class H5Writer {
    */
   attrBytesList(path: string, name: string, values: string[]): void {
     const t = this.target(path);
-    if (values.length === 0) { t.create_attribute(name, new Float64Array(0), [0], '<d'); return; }
+    if (values.length === 0) {
+      t.create_attribute(name, new Float64Array(0), [0], '<d');
+      return;
+    }
     const width = Math.max(1, ...values.map((v) => new TextEncoder().encode(v).length));
     t.create_attribute(name, values, [values.length], `A${width}`);
   }
@@ -417,7 +506,12 @@ export class H5Writer {
     const i = path.lastIndexOf('/');
     const parent = path.slice(0, i) || '/';
     this.group(parent);
-    (this.target(parent) as H5Group).create_dataset({ name: path.slice(i + 1), data, shape, dtype: data instanceof Float32Array ? '<f' : '<q' });
+    (this.target(parent) as H5Group).create_dataset({
+      name: path.slice(i + 1),
+      data,
+      shape,
+      dtype: data instanceof Float32Array ? '<f' : '<q',
+    });
   }
 }
 
@@ -427,9 +521,17 @@ export async function writeH5(fill: (w: H5Writer) => void): Promise<Uint8Array> 
   const path = `/digits-write-${++fileCounter}.h5`;
   try {
     const file = new m.File(path, 'w');
-    try { fill(new H5Writer(m, file)); } finally { file.close(); }
+    try {
+      fill(new H5Writer(m, file));
+    } finally {
+      file.close();
+    }
     return m.FS!.readFile(path);
   } finally {
-    try { m.FS!.unlink(path); } catch { /* never created */ }
+    try {
+      m.FS!.unlink(path);
+    } catch {
+      /* never created */
+    }
   }
 }

@@ -17,7 +17,10 @@ type Json = any;
  * message stays one readable line. `keep`, the file's name the message starts with, is never cut.
  */
 export function oneLine(message: string, keep = ''): string {
-  const escape = (s: string) => s.replace(/[\x00-\x1f\x7f\x85\u2028\u2029]/g, (c) => (c === '\n' ? '\\n' : c === '\r' ? '\\r' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+  const escape = (s: string) =>
+    s.replace(/[\x00-\x1f\x7f\x85\u2028\u2029]/g, (c) =>
+      c === '\n' ? '\\n' : c === '\r' ? '\\r' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+    );
   const head = keep && message.startsWith(keep) ? keep : '';
   let rest = escape(message.slice(head.length)).replace(/\S{121,}/g, (w) => `${w.slice(0, 60)}…${w.slice(-40)}`);
   if (rest.length > 800) rest = `${rest.slice(0, 560)} … ${rest.slice(-200)}`;
@@ -84,11 +87,14 @@ function chainOf(config: Json, where: string): Json[] {
     // Keras 2: [["input_1", 0, 0]]; Keras 3 also writes a single ["input_layer", 0, 0]
     const list = Array.isArray(ends) && typeof ends[0] === 'string' ? [ends] : ends;
     if (!Array.isArray(list) || list.length !== 1 || !Array.isArray(list[0]) || typeof list[0][0] !== 'string') {
-      throw new DigitsError(`${where}: the model has ${Array.isArray(list) ? list.length : 'no'} ${what}s; only single-input, single-output chains are supported`);
+      throw new DigitsError(
+        `${where}: the model has ${Array.isArray(list) ? list.length : 'no'} ${what}s; only single-input, single-output chains are supported`,
+      );
     }
     return list[0][0];
   };
-  const input = one(config.input_layers, 'input'), output = one(config.output_layers, 'output');
+  const input = one(config.input_layers, 'input'),
+    output = one(config.output_layers, 'output');
   const byName = new Map<string, Json>();
   for (const s of specs) byName.set(s?.name ?? s?.config?.name, s);
   const chain: Json[] = [];
@@ -103,7 +109,10 @@ function chainOf(config: Json, where: string): Json[] {
   if (!inputSpec) throw new DigitsError(`${where}: the model's input layer '${input}' is not defined`);
   chain.unshift(inputSpec);
   const off = specs.find((s) => !chain.includes(s));
-  if (off) throw new DigitsError(`${where}: layer '${off.name}' (${off.class_name}) is not on the chain from input to output; only plain chains are supported`);
+  if (off)
+    throw new DigitsError(
+      `${where}: layer '${off.name}' (${off.class_name}) is not on the chain from input to output; only plain chains are supported`,
+    );
   return chain;
 }
 
@@ -164,10 +173,14 @@ export function parseModelConfig(topology: Json, where: string, ctx: KerasContex
     if (layerCls === 'InputLayer') {
       if (raw.sparse || raw.ragged) throw new DigitsError(`${lw}: sparse and ragged inputs are not supported`);
       inputShape = sampleShape(raw.batch_input_shape ?? raw.batch_shape ?? raw.batchInputShape ?? raw.batchShape);
-      if (!inputShape) throw new DigitsError(`${lw}: no usable input shape (${JSON.stringify(raw.batch_input_shape ?? raw.batch_shape ?? raw.batchInputShape ?? null)})`);
+      if (!inputShape)
+        throw new DigitsError(
+          `${lw}: no usable input shape (${JSON.stringify(raw.batch_input_shape ?? raw.batch_shape ?? raw.batchInputShape ?? null)})`,
+        );
       return;
     }
-    if (layerCls === 'Sequential' || layerCls === 'Functional' || layerCls === 'Model') throw new DigitsError(`${lw}: nested models are not supported`);
+    if (layerCls === 'Sequential' || layerCls === 'Functional' || layerCls === 'Model')
+      throw new DigitsError(`${lw}: nested models are not supported`);
     const cfg = camelDeep(raw);
     if (typeof cfg.name !== 'string' || cfg.name === '') cfg.name = spec?.name ?? `${String(layerCls).toLowerCase()}_${i}`;
     const layer = makeLayer(layerCls, cfg, lw, ctx);
@@ -176,11 +189,14 @@ export function parseModelConfig(topology: Json, where: string, ctx: KerasContex
       // the kernels take these as numbers (epsilon added to the variance): anything else would crash predict or make NaN
       for (const k of ['epsilon', 'momentum']) {
         const v = cfg[k];
-        if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v >= 0)) throw new DigitsError(`${lw}: ${k} ${JSON.stringify(v)} is not a number ≥ 0`);
+        if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v >= 0))
+          throw new DigitsError(`${lw}: ${k} ${JSON.stringify(v)} is not a number ≥ 0`);
       }
     }
     // a batch_input_shape on any layer but the first (Keras 2 copies it when layers are reused) means nothing
-    if (layers.length === 0 && !inputShape) inputShape = sampleShape(raw.batch_input_shape ?? raw.batch_shape ?? raw.batchInputShape) ?? sampleShape(spec.build_config?.input_shape);
+    if (layers.length === 0 && !inputShape)
+      inputShape =
+        sampleShape(raw.batch_input_shape ?? raw.batch_shape ?? raw.batchInputShape) ?? sampleShape(spec.build_config?.input_shape);
     layers.push(layer);
   });
   inputShape ??= sampleShape(isObject(config) ? config.build_input_shape : undefined) ?? sampleShape(topo.build_config?.input_shape);
@@ -208,10 +224,12 @@ export function buildModel(spec: ModelSpec, where: string, maxWeightValues: numb
   }
   for (const l of model.layers) {
     const size = l.outputShape.reduce((a, b) => a * b, 1);
-    if (size > MAX_ACTIVATION) throw new DigitsError(`${where}: layer ${l.name} outputs ${size} values per sample, more than the limit of ${MAX_ACTIVATION}`);
+    if (size > MAX_ACTIVATION)
+      throw new DigitsError(`${where}: layer ${l.name} outputs ${size} values per sample, more than the limit of ${MAX_ACTIVATION}`);
   }
   for (const [l, axis] of spec.bnAxes) {
-    if (axis !== -1 && axis !== l.inputShape.length) throw new DigitsError(`${where}: layer ${l.name}: BatchNormalization over axis ${axis} is not supported (the channel axis only)`);
+    if (axis !== -1 && axis !== l.inputShape.length)
+      throw new DigitsError(`${where}: layer ${l.name}: BatchNormalization over axis ${axis} is not supported (the channel axis only)`);
   }
   return model;
 }
@@ -221,10 +239,15 @@ function parseLoss(loss: Json): { loss: string; fromLogits: boolean; labelSmooth
   const snake = (n: string) => n.replace(/([a-z])([A-Z])/g, '$1_$2').toLowerCase();
   if (typeof loss === 'string') return { loss: snake(loss), fromLogits: false, labelSmoothing: 0 };
   // Keras 3 writes a loss function as {class_name: 'function', config: 'categorical_crossentropy'}
-  if (isObject(loss) && loss.class_name === 'function' && typeof loss.config === 'string') return { loss: snake(loss.config), fromLogits: false, labelSmoothing: 0 };
+  if (isObject(loss) && loss.class_name === 'function' && typeof loss.config === 'string')
+    return { loss: snake(loss.config), fromLogits: false, labelSmoothing: 0 };
   if (isObject(loss) && typeof loss.class_name === 'string') {
     const c = isObject(loss.config) ? loss.config : {};
-    return { loss: snake(loss.class_name), fromLogits: c.from_logits === true, labelSmoothing: typeof c.label_smoothing === 'number' ? c.label_smoothing : 0 };
+    return {
+      loss: snake(loss.class_name),
+      fromLogits: c.from_logits === true,
+      labelSmoothing: typeof c.label_smoothing === 'number' ? c.label_smoothing : 0,
+    };
   }
   return null;
 }
@@ -238,18 +261,26 @@ function parseLoss(loss: Json): { loss: string; fromLogits: boolean; labelSmooth
 export function compileFromConfig(model: Sequential, tc: Json): { optimizerNote?: string } {
   if (!isObject(tc)) return {};
   const loss = parseLoss(tc.loss);
-  if (!loss) return { optimizerNote: `loss ${JSON.stringify(tc.loss)?.slice(0, 60)} not understood; the file's training settings are not used` };
+  if (!loss)
+    return { optimizerNote: `loss ${JSON.stringify(tc.loss)?.slice(0, 60)} not understood; the file's training settings are not used` };
   let oc = tc.optimizer_config ?? tc.optimizerConfig ?? tc.optimizer;
   if (typeof oc === 'string') oc = { class_name: oc, config: {} };
   const cfg = camelDeep(isObject(oc?.config) ? oc.config : {});
   const className = String(oc?.class_name ?? oc?.className ?? 'rmsprop');
   // what our optimizers do not do would train differently from Keras
   const unsupported = [
-    cfg.momentum && /rmsprop/i.test(className) && 'momentum', cfg.centered && 'centered', cfg.amsgrad && 'AMSGrad',
-    cfg.decay && 'learning-rate decay', cfg.useEma && 'EMA of weights', (cfg.clipnorm ?? cfg.clipvalue ?? cfg.globalClipnorm) != null && 'gradient clipping',
+    cfg.momentum && /rmsprop/i.test(className) && 'momentum',
+    cfg.centered && 'centered',
+    cfg.amsgrad && 'AMSGrad',
+    cfg.decay && 'learning-rate decay',
+    cfg.useEma && 'EMA of weights',
+    (cfg.clipnorm ?? cfg.clipvalue ?? cfg.globalClipnorm) != null && 'gradient clipping',
   ].filter(Boolean) as string[];
   let lr = cfg.learningRate ?? cfg.lr;
-  if (isObject(lr)) { unsupported.push(`learning-rate schedule ${lr.class_name}`); lr = undefined; }
+  if (isObject(lr)) {
+    unsupported.push(`learning-rate schedule ${lr.class_name}`);
+    lr = undefined;
+  }
   let optimizer;
   let optimizerNote: string | undefined;
   try {
@@ -261,7 +292,9 @@ export function compileFromConfig(model: Sequential, tc: Json): { optimizerNote?
   }
   try {
     model.compile({
-      optimizer, loss: loss.loss, fromLogits: loss.fromLogits,
+      optimizer,
+      loss: loss.loss,
+      fromLogits: loss.fromLogits,
       labelSmoothing: loss.labelSmoothing || (typeof tc.label_smoothing === 'number' ? tc.label_smoothing : undefined),
     });
   } catch (e) {
@@ -281,12 +314,55 @@ export type Flavor = 'tfjs' | 'keras2' | 'keras3';
 
 /** Activation names each reader knows, with the parameter the bare name implies. */
 const ACTIVATION_NAMES: Record<Flavor, Record<string, { name?: string; alpha?: number }>> = {
-  tfjs: { relu: {}, sigmoid: {}, tanh: {}, linear: {}, softmax: {}, elu: { alpha: 1 }, selu: {}, softplus: {}, softsign: {},
-    hard_sigmoid: { name: 'hardSigmoid', alpha: 0.2 }, relu6: {}, swish: {}, mish: {}, gelu: {} },
-  keras2: { relu: {}, sigmoid: {}, tanh: {}, linear: {}, softmax: {}, elu: { alpha: 1 }, selu: {}, softplus: {}, softsign: {},
-    hard_sigmoid: { alpha: 0.2 }, exponential: {}, swish: {}, gelu: {} },
-  keras3: { relu: {}, sigmoid: {}, tanh: {}, linear: {}, softmax: {}, elu: { alpha: 1 }, selu: {}, softplus: {}, softsign: {},
-    hard_sigmoid: { alpha: 1 / 6 }, exponential: {}, swish: { name: 'silu' }, gelu: {}, mish: {}, relu6: {}, leaky_relu: { alpha: 0.2 } },
+  tfjs: {
+    relu: {},
+    sigmoid: {},
+    tanh: {},
+    linear: {},
+    softmax: {},
+    elu: { alpha: 1 },
+    selu: {},
+    softplus: {},
+    softsign: {},
+    hard_sigmoid: { name: 'hardSigmoid', alpha: 0.2 },
+    relu6: {},
+    swish: {},
+    mish: {},
+    gelu: {},
+  },
+  keras2: {
+    relu: {},
+    sigmoid: {},
+    tanh: {},
+    linear: {},
+    softmax: {},
+    elu: { alpha: 1 },
+    selu: {},
+    softplus: {},
+    softsign: {},
+    hard_sigmoid: { alpha: 0.2 },
+    exponential: {},
+    swish: {},
+    gelu: {},
+  },
+  keras3: {
+    relu: {},
+    sigmoid: {},
+    tanh: {},
+    linear: {},
+    softmax: {},
+    elu: { alpha: 1 },
+    selu: {},
+    softplus: {},
+    softsign: {},
+    hard_sigmoid: { alpha: 1 / 6 },
+    exponential: {},
+    swish: { name: 'silu' },
+    gelu: {},
+    mish: {},
+    relu6: {},
+    leaky_relu: { alpha: 0.2 },
+  },
 };
 
 /** The activation string for `flavor`, or null when that reader has no name for it (with this parameter). */
@@ -299,7 +375,13 @@ function activationName(activation: string, alpha: number, flavor: Flavor): stri
 
 const glorot = { class_name: 'GlorotUniform', config: { seed: null } };
 const constant = (cls: string) => ({ class_name: cls, config: {} });
-const noRegularizers = { kernel_regularizer: null, bias_regularizer: null, activity_regularizer: null, kernel_constraint: null, bias_constraint: null };
+const noRegularizers = {
+  kernel_regularizer: null,
+  bias_regularizer: null,
+  activity_regularizer: null,
+  kernel_constraint: null,
+  bias_constraint: null,
+};
 
 /** Keras 3 serialises objects with their module; Keras 2 and TF.js with class_name and config only. */
 function keras3Object(o: { class_name: string; config: Json }, module: string): Json {
@@ -321,7 +403,9 @@ export function layerToKeras(l: Layer, flavor: Flavor, where: string): { class_n
     const name = activationName(a.activation!, a.alpha ?? NaN, flavor);
     if (name === null) {
       const alt = flavor === 'keras3' ? '' : ` (a .keras file can hold it${flavor === 'tfjs' ? '; so can .onnx' : ''})`;
-      throw new DigitsError(`${where}: layer ${l.name} (${l.className}): ${flavor === 'tfjs' ? 'TF.js' : flavor === 'keras2' ? 'Keras 2' : 'Keras 3'} has no name for activation ${a.activation}${Number.isNaN(a.alpha ?? NaN) ? '' : ` with alpha ${a.alpha}`}${alt}`);
+      throw new DigitsError(
+        `${where}: layer ${l.name} (${l.className}): ${flavor === 'tfjs' ? 'TF.js' : flavor === 'keras2' ? 'Keras 2' : 'Keras 3'} has no name for activation ${a.activation}${Number.isNaN(a.alpha ?? NaN) ? '' : ` with alpha ${a.alpha}`}${alt}`,
+      );
     }
     return name;
   };
@@ -329,14 +413,47 @@ export function layerToKeras(l: Layer, flavor: Flavor, where: string): { class_n
   const cls = l.className;
   switch (cls) {
     case 'Conv2D':
-      return { class_name: cls, config: { ...base, filters: c.filters, kernel_size: c.kernelSize, strides: c.strides, padding: c.padding, data_format: 'channels_last',
-        dilation_rate: [1, 1], ...(flavor !== 'tfjs' && { groups: 1 }), activation: act(), use_bias: c.useBias, kernel_initializer: init(glorot), bias_initializer: init(constant('Zeros')), ...noRegularizers } };
+      return {
+        class_name: cls,
+        config: {
+          ...base,
+          filters: c.filters,
+          kernel_size: c.kernelSize,
+          strides: c.strides,
+          padding: c.padding,
+          data_format: 'channels_last',
+          dilation_rate: [1, 1],
+          ...(flavor !== 'tfjs' && { groups: 1 }),
+          activation: act(),
+          use_bias: c.useBias,
+          kernel_initializer: init(glorot),
+          bias_initializer: init(constant('Zeros')),
+          ...noRegularizers,
+        },
+      };
     case 'Dense':
-      return { class_name: cls, config: { ...base, units: c.units, activation: act(), use_bias: c.useBias, kernel_initializer: init(glorot), bias_initializer: init(constant('Zeros')), ...noRegularizers } };
-    case 'MaxPooling2D': case 'AveragePooling2D':
-      return { class_name: cls, config: { ...base, pool_size: c.poolSize, padding: c.padding, strides: c.strides, data_format: 'channels_last' } };
-    case 'GlobalAveragePooling2D': case 'GlobalMaxPooling2D':
-      if (flavor === 'tfjs' && c.keepdims) throw new DigitsError(`${where}: layer ${l.name} (${cls}): keepdims cannot be written for TF.js`);
+      return {
+        class_name: cls,
+        config: {
+          ...base,
+          units: c.units,
+          activation: act(),
+          use_bias: c.useBias,
+          kernel_initializer: init(glorot),
+          bias_initializer: init(constant('Zeros')),
+          ...noRegularizers,
+        },
+      };
+    case 'MaxPooling2D':
+    case 'AveragePooling2D':
+      return {
+        class_name: cls,
+        config: { ...base, pool_size: c.poolSize, padding: c.padding, strides: c.strides, data_format: 'channels_last' },
+      };
+    case 'GlobalAveragePooling2D':
+    case 'GlobalMaxPooling2D':
+      if (flavor === 'tfjs' && c.keepdims)
+        throw new DigitsError(`${where}: layer ${l.name} (${cls}): keepdims cannot be written for TF.js`);
       return { class_name: cls, config: { ...base, data_format: 'channels_last', ...(flavor !== 'tfjs' && { keepdims: c.keepdims }) } };
     case 'Flatten':
       return { class_name: cls, config: { ...base, data_format: 'channels_last' } };
@@ -347,28 +464,60 @@ export function layerToKeras(l: Layer, flavor: Flavor, where: string): { class_n
     case 'Dropout':
       return { class_name: cls, config: { ...base, rate: c.rate, noise_shape: null, seed: null } };
     case 'BatchNormalization':
-      return { class_name: cls, config: { ...base, axis: -1, momentum: c.momentum, epsilon: c.epsilon, center: c.center, scale: c.scale,
-        beta_initializer: init(constant('Zeros')), gamma_initializer: init(constant('Ones')), moving_mean_initializer: init(constant('Zeros')),
-        moving_variance_initializer: init(constant('Ones')), beta_regularizer: null, gamma_regularizer: null, beta_constraint: null, gamma_constraint: null } };
+      return {
+        class_name: cls,
+        config: {
+          ...base,
+          axis: -1,
+          momentum: c.momentum,
+          epsilon: c.epsilon,
+          center: c.center,
+          scale: c.scale,
+          beta_initializer: init(constant('Zeros')),
+          gamma_initializer: init(constant('Ones')),
+          moving_mean_initializer: init(constant('Zeros')),
+          moving_variance_initializer: init(constant('Ones')),
+          beta_regularizer: null,
+          gamma_regularizer: null,
+          beta_constraint: null,
+          gamma_constraint: null,
+        },
+      };
     case 'Softmax':
       return { class_name: cls, config: { ...base, axis: -1 } };
     case 'ELU':
-      if (flavor === 'tfjs' && Math.abs((a.alpha ?? 1) - 1) > 1e-7) throw new DigitsError(`${where}: layer ${l.name} (ELU): TF.js's ELU takes alpha 1 only, not ${a.alpha} (a .keras file can hold it; so can .onnx)`);
+      if (flavor === 'tfjs' && Math.abs((a.alpha ?? 1) - 1) > 1e-7)
+        throw new DigitsError(
+          `${where}: layer ${l.name} (ELU): TF.js's ELU takes alpha 1 only, not ${a.alpha} (a .keras file can hold it; so can .onnx)`,
+        );
       return { class_name: cls, config: { ...base, alpha: a.alpha } };
     case 'LeakyReLU':
       return { class_name: cls, config: { ...base, [k3 ? 'negative_slope' : 'alpha']: a.alpha } };
-    case 'ReLU': case 'Activation': {
-      if (cls === 'ReLU' && flavor !== 'tfjs') return { class_name: cls, config: { ...base, max_value: c.maxValue, negative_slope: c.negativeSlope, threshold: c.threshold } };
+    case 'ReLU':
+    case 'Activation': {
+      if (cls === 'ReLU' && flavor !== 'tfjs')
+        return { class_name: cls, config: { ...base, max_value: c.maxValue, negative_slope: c.negativeSlope, threshold: c.threshold } };
       // what the reader cannot name as an activation, it reads as the equivalent layer
       const name = activationName(a.activation!, a.alpha ?? NaN, flavor);
       if (cls === 'Activation' && name !== null) return { class_name: cls, config: { ...base, activation: name } };
-      if (a.activation === 'leaky_relu') return { class_name: 'LeakyReLU', config: { ...base, [k3 ? 'negative_slope' : 'alpha']: a.alpha } };
+      if (a.activation === 'leaky_relu')
+        return { class_name: 'LeakyReLU', config: { ...base, [k3 ? 'negative_slope' : 'alpha']: a.alpha } };
       if (a.activation === 'elu') {
-        if (flavor === 'tfjs') throw new DigitsError(`${where}: layer ${l.name} (${cls}): TF.js has no elu with alpha ${a.alpha} (a .keras file can hold it; so can .onnx)`);
+        if (flavor === 'tfjs')
+          throw new DigitsError(
+            `${where}: layer ${l.name} (${cls}): TF.js has no elu with alpha ${a.alpha} (a .keras file can hold it; so can .onnx)`,
+          );
         return { class_name: 'ELU', config: { ...base, alpha: a.alpha } };
       }
       if (a.activation === 'relu' || a.activation === 'relu6') {
-        return { class_name: 'ReLU', config: { ...base, max_value: a.activation === 'relu6' ? 6 : null, ...(flavor !== 'tfjs' && { negative_slope: 0, threshold: 0 }) } };
+        return {
+          class_name: 'ReLU',
+          config: {
+            ...base,
+            max_value: a.activation === 'relu6' ? 6 : null,
+            ...(flavor !== 'tfjs' && { negative_slope: 0, threshold: 0 }),
+          },
+        };
       }
       return { class_name: cls, config: { ...base, activation: act() } };
     }

@@ -11,7 +11,6 @@ import { buildModel, compileFromConfig, layerToKeras, oneLineErrors, parseModelC
 import { applyMetadata, type DigitsMetadata, type LoadedModel } from './tfjs-json';
 import { keras2TrainingConfig, readLegacyOptimizerWeights, type OptimizerSlots } from './keras-optimizer';
 
-
 /** A list attribute, joining the chunks (`layer_names0`, `layer_names1`, …) Keras splits past 64 KB into. */
 export function listAttr(f: H5File, path: string, name: string): string[] {
   const parts: unknown[] = [];
@@ -33,22 +32,32 @@ function stringAttr(f: H5File, path: string, name: string): string | null {
 function parseJsonAttr(f: H5File, name: string): any {
   const text = stringAttr(f, '/', name);
   if (text === null) return null;
-  try { return JSON.parse(text); } catch (e) { throw new DigitsError(`${f.where}: attribute ${name} is not valid JSON (${(e as Error).message})`); }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new DigitsError(`${f.where}: attribute ${name} is not valid JSON (${(e as Error).message})`);
+  }
 }
 
 /** One layer's values in weight_names order, checked against what the layer built. */
 export function assignLayerWeights(f: H5File, layer: Layer, values: { name: string; shape: number[]; data: Float32Array }[]): void {
   if (values.length !== layer.weights.length) {
-    throw new DigitsError(`${f.where}: layer ${layer.name} (${layer.className}) has ${values.length} weights in the file, the layer needs ${layer.weights.length} (${layer.weights.map((w) => w.name).join(', ')})`);
+    throw new DigitsError(
+      `${f.where}: layer ${layer.name} (${layer.className}) has ${values.length} weights in the file, the layer needs ${layer.weights.length} (${layer.weights.map((w) => w.name).join(', ')})`,
+    );
   }
   layer.weights.forEach((w: Weight, i) => {
     const v = values[i];
-    if (v.shape.join() !== w.shape.join()) throw new DigitsError(`${f.where}: weight ${v.name} of layer ${layer.name} has shape [${v.shape}], the layer needs [${w.shape}]`);
+    if (v.shape.join() !== w.shape.join())
+      throw new DigitsError(`${f.where}: weight ${v.name} of layer ${layer.name} has shape [${v.shape}], the layer needs [${w.shape}]`);
     const bad = v.data.findIndex((x) => !Number.isFinite(x));
     if (bad >= 0) throw new DigitsError(`${f.where}: weight ${v.name} of layer ${layer.name} holds ${v.data[bad]} at index ${bad}`);
     // weights go by position, as Keras assigns them: a variance that is negative is another variable in its place
     const negative = w.name === 'moving_variance' ? v.data.findIndex((x) => x < 0) : -1;
-    if (negative >= 0) throw new DigitsError(`${f.where}: weight ${v.name} of layer ${layer.name} holds ${v.data[negative]} at index ${negative}, but it is the layer's moving_variance (a variance is never negative)`);
+    if (negative >= 0)
+      throw new DigitsError(
+        `${f.where}: weight ${v.name} of layer ${layer.name} holds ${v.data[negative]} at index ${negative}, but it is the layer's moving_variance (a variance is never negative)`,
+      );
     w.value.set(v.data);
   });
 }
@@ -63,7 +72,9 @@ export function readLegacyWeights(f: H5File, model: Sequential, root: string): v
   const weighted = names.filter((n) => listAttr(f, `${root}/${n}`, 'weight_names').length > 0);
   const ours = model.layers.filter((l) => l.weights.length > 0);
   if (weighted.length !== ours.length) {
-    throw new DigitsError(`${f.where}: the file has weights for ${weighted.length} layers (${weighted.join(', ')}), the model has ${ours.length} layers with weights`);
+    throw new DigitsError(
+      `${f.where}: the file has weights for ${weighted.length} layers (${weighted.join(', ')}), the model has ${ours.length} layers with weights`,
+    );
   }
   const byName = ours.every((l) => weighted.includes(l.name));
   ours.forEach((layer, i) => {
@@ -91,8 +102,10 @@ export function readLegacyModel(f: H5File, fileBytes: number, kernels?: Kernels)
 function readModel(f: H5File, fileBytes: number, kernels?: Kernels): LegacyModel {
   const config = parseJsonAttr(f, 'model_config');
   if (config === null) {
-    const kind = f.attr('/', 'layer_names') !== null || f.isGroup('/layers') || f.isGroup('/_layer_checkpoint_dependencies')
-      ? 'holds weights only (no model_config): load it onto an architecture with --weights' : 'is an HDF5 file but not a Keras model (no model_config attribute)';
+    const kind =
+      f.attr('/', 'layer_names') !== null || f.isGroup('/layers') || f.isGroup('/_layer_checkpoint_dependencies')
+        ? 'holds weights only (no model_config): load it onto an architecture with --weights'
+        : 'is an HDF5 file but not a Keras model (no model_config attribute)';
     throw new DigitsError(`${f.where}: ${kind}`);
   }
   const kerasVersion = stringAttr(f, '/', 'keras_version') ?? '';
@@ -104,7 +117,8 @@ function readModel(f: H5File, fileBytes: number, kernels?: Kernels): LegacyModel
   const { optimizerNote } = compileFromConfig(model, parseJsonAttr(f, 'training_config'));
   const metadata = (parseJsonAttr(f, 'digits_metadata') as DigitsMetadata | null) ?? null;
   applyMetadata(model, metadata);
-  const optimizerSlots = f.isGroup('/optimizer_weights') && model.optimizer && !optimizerNote ? readLegacyOptimizerWeights(f, model) : undefined;
+  const optimizerSlots =
+    f.isGroup('/optimizer_weights') && model.optimizer && !optimizerNote ? readLegacyOptimizerWeights(f, model) : undefined;
   return { model, metadata, notes, optimizerNote, kerasVersion, optimizerSlots };
 }
 
@@ -115,9 +129,13 @@ function writeNameList(w: H5Writer, path: string, name: string, values: string[]
   const width = Math.max(1, ...values.map((v) => new TextEncoder().encode(v).length));
   let chunks = 1;
   while (Math.ceil(values.length / chunks) * width > HEADER_LIMIT) chunks++;
-  if (chunks === 1) { w.attrBytesList(path, name, values); return; }
+  if (chunks === 1) {
+    w.attrBytesList(path, name, values);
+    return;
+  }
   // array_split: the first (length % chunks) chunks hold one more
-  const base = Math.floor(values.length / chunks), extra = values.length % chunks;
+  const base = Math.floor(values.length / chunks),
+    extra = values.length % chunks;
   for (let c = 0, at = 0; c < chunks; c++) {
     const n = base + (c < extra ? 1 : 0);
     w.attrBytesList(path, `${name}${c}`, values.slice(at, at + n));
@@ -127,13 +145,23 @@ function writeNameList(w: H5Writer, path: string, name: string, values: string[]
 
 /** Keras 2's weight group layout for one model (model_weights in a full file, the root in save_weights). */
 function writeWeightGroups(w: H5Writer, model: Sequential, root: string): void {
-  writeNameList(w, root, 'layer_names', model.layers.map((l) => l.name));
+  writeNameList(
+    w,
+    root,
+    'layer_names',
+    model.layers.map((l) => l.name),
+  );
   w.attrBytes(root, 'backend', 'tensorflow');
   w.attrBytes(root, 'keras_version', KERAS2_VERSION);
   for (const l of model.layers) {
     const group = `${root === '/' ? '' : root}/${l.name}`;
     w.group(group);
-    writeNameList(w, group, 'weight_names', l.weights.map((x) => `${l.name}/${x.name}:0`));
+    writeNameList(
+      w,
+      group,
+      'weight_names',
+      l.weights.map((x) => `${l.name}/${x.name}:0`),
+    );
     for (const x of l.weights) w.dataset(`${group}/${l.name}/${x.name}:0`, x.value, x.shape);
   }
   // tf.keras 2.11+ always writes the model's own (here: no) weights; both loaders accept it
@@ -157,7 +185,16 @@ export function writeLegacyModel(model: Sequential, metadata?: DigitsMetadata, w
   model.build();
   // the input shape goes on the InputLayer only: Keras 3 warns about batch_input_shape on any other layer
   const layers = model.layers.map((l) => layerToKeras(l, 'keras2', where));
-  const input = { class_name: 'InputLayer', config: { batch_input_shape: [null, ...model.inputShape], dtype: 'float32', sparse: false, ragged: false, name: `${model.layers[0].name}_input` } };
+  const input = {
+    class_name: 'InputLayer',
+    config: {
+      batch_input_shape: [null, ...model.inputShape],
+      dtype: 'float32',
+      sparse: false,
+      ragged: false,
+      name: `${model.layers[0].name}_input`,
+    },
+  };
   const modelConfig = { class_name: 'Sequential', config: { name: model.name, layers: [input, ...layers] } };
   return writeH5((w) => {
     w.attrString('/', 'keras_version', KERAS2_VERSION);

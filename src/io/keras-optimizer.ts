@@ -38,9 +38,13 @@ export function matchSlots(model: Sequential, named: { name: string; data: Float
   for (const { name, data } of named) {
     const bare = name.replace(/:\d+$/, '');
     const tokens = bare.split(/[/]/);
-    if (/^iter(ation)?s?$/.test(tokens[tokens.length - 1]) && data.length === 1) { iterations = data[0]; continue; }
+    if (/^iter(ation)?s?$/.test(tokens[tokens.length - 1]) && data.length === 1) {
+      iterations = data[0];
+      continue;
+    }
     // the longest matching path wins, so conv2d_1/kernel is not taken for conv2d/kernel
-    const hit = ws.filter(({ key }) => bare.includes(key) || bare.includes(key.replace('/', '_')))
+    const hit = ws
+      .filter(({ key }) => bare.includes(key) || bare.includes(key.replace('/', '_')))
       .sort((a, b) => b.key.length - a.key.length)[0];
     if (!hit) continue;
     const rest = bare.replace(hit.key, ' ').replace(hit.key.replace('/', '_'), ' ');
@@ -55,7 +59,8 @@ export function matchSlots(model: Sequential, named: { name: string; data: Float
 export function readLegacyOptimizerWeights(f: H5File, model: Sequential): OptimizerSlots | undefined {
   const names = f.attr('/optimizer_weights', 'weight_names');
   if (!Array.isArray(names)) return undefined;
-  const named = (names as unknown[]).filter((n): n is string => typeof n === 'string')
+  const named = (names as unknown[])
+    .filter((n): n is string => typeof n === 'string')
     .filter((n) => f.isDataset(`/optimizer_weights/${n}`))
     .map((n) => ({ name: n, ...f.readFloat32(`/optimizer_weights/${n}`) }));
   const byName = matchSlots(model, named);
@@ -94,7 +99,8 @@ export function applyOptimizerSlots(model: Sequential, s: OptimizerSlots | undef
   const names = opt.slotNames();
   const ws = trainable(model);
   const missing = ws.flatMap(({ key }) => names.filter((n) => !s.slots.has(`${key}/${n}`)).map((n) => `${key}/${n}`));
-  if (missing.length > 0) return `the file's ${opt.className} state lacks ${missing.length} of ${ws.length * names.length} slots (${missing[0]}, …); the optimizer starts fresh`;
+  if (missing.length > 0)
+    return `the file's ${opt.className} state lacks ${missing.length} of ${ws.length * names.length} slots (${missing[0]}, …); the optimizer starts fresh`;
   opt.setState({ iterations: s.iterations, slots: names.map((n) => ws.map(({ key }) => Float32Array.from(s.slots.get(`${key}/${n}`)!))) });
   return `${opt.className} state restored (${names.join(', ')} for ${ws.length} weights, step ${s.iterations})`;
 }
@@ -103,15 +109,28 @@ export function applyOptimizerSlots(model: Sequential, s: OptimizerSlots | undef
 export function keras2TrainingConfig(model: Sequential): Record<string, unknown> {
   const opt = model.optimizer;
   const c = opt.getConfig() as Record<string, unknown>;
-  const loss = model.fromLogits || model.labelSmoothing > 0
-    ? { class_name: model.loss === 'sparse_categorical_crossentropy' ? 'SparseCategoricalCrossentropy' : 'CategoricalCrossentropy',
-      config: { reduction: 'auto', name: model.loss, from_logits: model.fromLogits, ...(model.loss !== 'sparse_categorical_crossentropy' && { label_smoothing: model.labelSmoothing, axis: -1 }) } }
-    : model.loss;
+  const loss =
+    model.fromLogits || model.labelSmoothing > 0
+      ? {
+          class_name: model.loss === 'sparse_categorical_crossentropy' ? 'SparseCategoricalCrossentropy' : 'CategoricalCrossentropy',
+          config: {
+            reduction: 'auto',
+            name: model.loss,
+            from_logits: model.fromLogits,
+            ...(model.loss !== 'sparse_categorical_crossentropy' && { label_smoothing: model.labelSmoothing, axis: -1 }),
+          },
+        }
+      : model.loss;
   const extra: Record<string, Record<string, unknown>> = {
-    RMSprop: { momentum: 0, centered: false }, Adam: { amsgrad: false }, AdamW: { amsgrad: false },
+    RMSprop: { momentum: 0, centered: false },
+    Adam: { amsgrad: false },
+    AdamW: { amsgrad: false },
   };
   return {
-    loss, metrics: model.metrics, weighted_metrics: null, loss_weights: null,
+    loss,
+    metrics: model.metrics,
+    weighted_metrics: null,
+    loss_weights: null,
     optimizer_config: { class_name: opt.className, config: { name: opt.className, ...c, ...extra[opt.className] } },
   };
 }
@@ -120,14 +139,39 @@ export function keras2TrainingConfig(model: Sequential): Record<string, unknown>
 export function keras3CompileConfig(model: Sequential): Record<string, unknown> {
   const opt = model.optimizer;
   const c = opt.getConfig() as Record<string, unknown>;
-  const extra: Record<string, Record<string, unknown>> = { RMSprop: { momentum: 0, centered: false }, Adam: { amsgrad: false }, AdamW: { amsgrad: false } };
-  const loss = model.fromLogits || model.labelSmoothing > 0
-    ? { module: 'keras.losses', class_name: model.loss === 'sparse_categorical_crossentropy' ? 'SparseCategoricalCrossentropy' : 'CategoricalCrossentropy',
-      config: { name: model.loss, reduction: 'sum_over_batch_size', from_logits: model.fromLogits, ...(model.loss !== 'sparse_categorical_crossentropy' && { label_smoothing: model.labelSmoothing, axis: -1 }) }, registered_name: null }
-    : model.loss;
+  const extra: Record<string, Record<string, unknown>> = {
+    RMSprop: { momentum: 0, centered: false },
+    Adam: { amsgrad: false },
+    AdamW: { amsgrad: false },
+  };
+  const loss =
+    model.fromLogits || model.labelSmoothing > 0
+      ? {
+          module: 'keras.losses',
+          class_name: model.loss === 'sparse_categorical_crossentropy' ? 'SparseCategoricalCrossentropy' : 'CategoricalCrossentropy',
+          config: {
+            name: model.loss,
+            reduction: 'sum_over_batch_size',
+            from_logits: model.fromLogits,
+            ...(model.loss !== 'sparse_categorical_crossentropy' && { label_smoothing: model.labelSmoothing, axis: -1 }),
+          },
+          registered_name: null,
+        }
+      : model.loss;
   return {
-    optimizer: { module: 'keras.optimizers', class_name: opt.className, config: { name: opt.className === 'SGD' ? 'SGD' : opt.className.toLowerCase(), ...c, ...extra[opt.className] }, registered_name: null },
-    loss, loss_weights: null, metrics: model.metrics, weighted_metrics: null, run_eagerly: false, steps_per_execution: 1, jit_compile: false,
+    optimizer: {
+      module: 'keras.optimizers',
+      class_name: opt.className,
+      config: { name: opt.className === 'SGD' ? 'SGD' : opt.className.toLowerCase(), ...c, ...extra[opt.className] },
+      registered_name: null,
+    },
+    loss,
+    loss_weights: null,
+    metrics: model.metrics,
+    weighted_metrics: null,
+    run_eagerly: false,
+    steps_per_execution: 1,
+    jit_compile: false,
   };
 }
 

@@ -14,7 +14,6 @@ import { applyMetadata, type DigitsMetadata } from './tfjs-json';
 import { assignLayerWeights, type LegacyModel } from './keras-h5';
 import { keras3CompileConfig, readKeras3OptimizerVars, writeKeras3OptimizerVars } from './keras-optimizer';
 
-
 /** Members past these sizes are refused before they are inflated (a zip bomb declares small, inflates big). */
 const MAX_JSON = 64 << 20;
 const MAX_WEIGHTS = 1 << 30;
@@ -22,7 +21,9 @@ const MAX_WEIGHTS = 1 << 30;
 const MAX_RATIO = 1100;
 
 export function isZip(bytes: Uint8Array): boolean {
-  return bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && (bytes[2] === 3 || bytes[2] === 5) && (bytes[3] === 4 || bytes[3] === 6);
+  return (
+    bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && (bytes[2] === 3 || bytes[2] === 5) && (bytes[3] === 4 || bytes[3] === 6)
+  );
 }
 
 /** The members we need, with sizes checked against the archive's real size before anything is inflated. */
@@ -34,15 +35,20 @@ function unzipMembers(bytes: Uint8Array, where: string): Map<string, Uint8Array>
   try {
     files = unzipSync(bytes, {
       filter: (f) => {
-        if (++entries > bytes.length / 46) throw new DigitsError(`${where}: the zip directory claims more entries than the archive can hold`);
+        if (++entries > bytes.length / 46)
+          throw new DigitsError(`${where}: the zip directory claims more entries than the archive can hold`);
         const name = f.name.replace(/\\/g, '/');
         const max = wanted[name];
         if (max === undefined) return false;
         // the declared compressed size may lie too: only the bytes really there can inflate
         const size = Math.min(f.size, bytes.length);
         const bound = f.compression === 0 ? size : size * MAX_RATIO + 65536;
-        if (f.originalSize > max || f.originalSize > bound) throw new DigitsError(`${where}: member ${name} claims ${f.originalSize} bytes from ${f.size} compressed (over the limit; a zip bomb?)`);
-        if (f.compression !== 0 && f.compression !== 8) throw new DigitsError(`${where}: member ${name} uses zip compression method ${f.compression} (stored or deflated only)`);
+        if (f.originalSize > max || f.originalSize > bound)
+          throw new DigitsError(
+            `${where}: member ${name} claims ${f.originalSize} bytes from ${f.size} compressed (over the limit; a zip bomb?)`,
+          );
+        if (f.compression !== 0 && f.compression !== 8)
+          throw new DigitsError(`${where}: member ${name} uses zip compression method ${f.compression} (stored or deflated only)`);
         return true;
       },
     });
@@ -54,7 +60,11 @@ function unzipMembers(bytes: Uint8Array, where: string): Map<string, Uint8Array>
 }
 
 function parseJson(bytes: Uint8Array, where: string, member: string): any {
-  try { return JSON.parse(strFromU8(bytes)); } catch (e) { throw new DigitsError(`${where}: ${member} is not valid JSON (${(e as Error).message})`); }
+  try {
+    return JSON.parse(strFromU8(bytes));
+  } catch (e) {
+    throw new DigitsError(`${where}: ${member} is not valid JSON (${(e as Error).message})`);
+  }
 }
 
 /**
@@ -83,7 +93,9 @@ function varsGroup(f: H5File, parts: string[]): string | null {
 
 /** Reads every layer's variables from a model.weights.h5 / *.weights.h5 into the built model. */
 export function readKeras3Weights(f: H5File, model: Sequential): void {
-  const container = ['layers', '_layer_checkpoint_dependencies'].find((c) => f.isGroup(`/${c}`) || f.keys('/').some((k) => k.startsWith(`${c}\\`)));
+  const container = ['layers', '_layer_checkpoint_dependencies'].find(
+    (c) => f.isGroup(`/${c}`) || f.keys('/').some((k) => k.startsWith(`${c}\\`)),
+  );
   if (!container) throw new DigitsError(`${f.where}: no layers group (not a Keras 3 weights file)`);
   const paths = layerPaths(model.layers);
   const doubled = container === '_layer_checkpoint_dependencies' ? layerPaths(model.layers, true) : paths;
@@ -113,7 +125,8 @@ export function readKerasArchive(bytes: Uint8Array, where: string, kernels?: Ker
 
 async function readArchive(bytes: Uint8Array, where: string, kernels?: Kernels): Promise<ArchiveModel> {
   const members = unzipMembers(bytes, where);
-  for (const m of ['config.json', 'model.weights.h5']) if (!members.has(m)) throw new DigitsError(`${where}: the archive has no ${m} (not a Keras .keras file, or an incomplete one)`);
+  for (const m of ['config.json', 'model.weights.h5'])
+    if (!members.has(m)) throw new DigitsError(`${where}: the archive has no ${m} (not a Keras .keras file, or an incomplete one)`);
   const config = parseJson(members.get('config.json')!, where, 'config.json');
   const meta = members.has('metadata.json') ? parseJson(members.get('metadata.json')!, where, 'metadata.json') : {};
   const kerasVersion = String(meta?.keras_version ?? '');
@@ -138,15 +151,30 @@ async function readArchive(bytes: Uint8Array, where: string, kernels?: Kernels):
 export function keras3Config(model: Sequential, where = '.keras'): Record<string, unknown> {
   model.build();
   const batchShape = [null, ...model.inputShape];
-  const layers: unknown[] = [{ module: 'keras.layers', class_name: 'InputLayer', config: { batch_shape: batchShape, dtype: 'float32', sparse: false, name: 'input_layer' }, registered_name: null }];
+  const layers: unknown[] = [
+    {
+      module: 'keras.layers',
+      class_name: 'InputLayer',
+      config: { batch_shape: batchShape, dtype: 'float32', sparse: false, name: 'input_layer' },
+      registered_name: null,
+    },
+  ];
   for (const l of model.layers) {
     const { class_name, config } = layerToKeras(l, 'keras3', where);
-    layers.push({ module: 'keras.layers', class_name, config, registered_name: null, build_config: { input_shape: [null, ...l.inputShape] } });
+    layers.push({
+      module: 'keras.layers',
+      class_name,
+      config,
+      registered_name: null,
+      build_config: { input_shape: [null, ...l.inputShape] },
+    });
   }
   return {
-    module: 'keras', class_name: 'Sequential',
+    module: 'keras',
+    class_name: 'Sequential',
     config: { name: model.name, trainable: true, dtype: 'float32', layers, build_input_shape: batchShape },
-    registered_name: null, build_config: { input_shape: batchShape },
+    registered_name: null,
+    build_config: { input_shape: batchShape },
     ...(model.optimizer && { compile_config: keras3CompileConfig(model) }),
   };
 }
@@ -166,7 +194,12 @@ export function writeKeras3Weights(model: Sequential, withOptimizer: boolean): P
 }
 
 /** Our model as Keras 3's model.save('m.keras') writes it; `metadata` rides in metadata.json under "digits". */
-export async function writeKerasArchive(model: Sequential, metadata?: DigitsMetadata, where = '.keras', date = new Date()): Promise<Uint8Array> {
+export async function writeKerasArchive(
+  model: Sequential,
+  metadata?: DigitsMetadata,
+  where = '.keras',
+  date = new Date(),
+): Promise<Uint8Array> {
   const config = keras3Config(model, where);
   const weights = await writeKeras3Weights(model, true);
   const stamp = date.toISOString().replace('T', '@').slice(0, 19); // Keras: %Y-%m-%d@%H:%M:%S
@@ -183,5 +216,9 @@ export async function writeKerasArchive(model: Sequential, metadata?: DigitsMeta
 /** A Keras 3 `*.weights.h5` onto `model` (already built with the architecture it was saved from). */
 export async function readKeras3WeightsFile(bytes: Uint8Array, where: string, model: Sequential): Promise<void> {
   const f = await openH5(bytes, where);
-  try { readKeras3Weights(f, model); } finally { f.close(); }
+  try {
+    readKeras3Weights(f, model);
+  } finally {
+    f.close();
+  }
 }

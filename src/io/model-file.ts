@@ -26,7 +26,11 @@ export interface LoadedFile extends LegacyModel {
 
 function readBounded(file: string, what: string): Buffer {
   let st: fs.Stats;
-  try { st = fs.statSync(file); } catch (e) { throw new DigitsError(`${file}: cannot read ${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`); }
+  try {
+    st = fs.statSync(file);
+  } catch (e) {
+    throw new DigitsError(`${file}: cannot read ${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
   if (!st.isFile()) throw new DigitsError(`${file}: not a regular file`);
   if (st.size > MAX_FILE) throw new DigitsError(`${file}: larger than ${MAX_FILE >> 20} MiB, not a model file`);
   return fs.readFileSync(file);
@@ -42,11 +46,16 @@ async function loadFile(file: string): Promise<LoadedFile> {
   const bytes = readBounded(file, 'the model');
   if (isHdf5(bytes)) {
     const f = await openH5(bytes, file);
-    try { return { ...readLegacyModel(f, bytes.length), format: 'h5' }; } finally { f.close(); }
+    try {
+      return { ...readLegacyModel(f, bytes.length), format: 'h5' };
+    } finally {
+      f.close();
+    }
   }
   if (isZip(bytes)) return { ...(await readKerasArchive(bytes, file)), format: 'keras' };
   if (/^\s*\{/.test(bytes.subarray(0, 64).toString('latin1'))) {
-    if (isArchitectureJson(bytes)) throw new DigitsError(`${file}: a Keras architecture without weights (model.to_json()): give the weights with --weights FILE`);
+    if (isArchitectureJson(bytes))
+      throw new DigitsError(`${file}: a Keras architecture without weights (model.to_json()): give the weights with --weights FILE`);
     return { ...loadTfjsDir(file), format: 'tfjs', kerasVersion: '' };
   }
   throw new DigitsError(`${file}: not a model file (neither HDF5, a zip archive nor JSON: a model directory, model.json, .h5 or .keras)`);
@@ -57,7 +66,9 @@ function isArchitectureJson(bytes: Uint8Array): boolean {
   try {
     const j = JSON.parse(Buffer.from(bytes).toString('utf8'));
     return !!j && typeof j === 'object' && !j.modelTopology && typeof j.class_name === 'string';
-  } catch { return false; }
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -78,7 +89,11 @@ async function loadArchitectureOf(file: string, weightsFile: string): Promise<Lo
       const spec = parseModelConfig(json, file, { keras3: /^3\./.test(kerasVersion), notes });
       // the weights file bounds what the architecture may allocate; what it cannot hold is the weights file's fault
       let size: number;
-      try { size = fs.statSync(weightsFile).size; } catch (e) { throw new DigitsError(`${weightsFile}: cannot read the weights (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`); }
+      try {
+        size = fs.statSync(weightsFile).size;
+      } catch (e) {
+        throw new DigitsError(`${weightsFile}: cannot read the weights (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      }
       let model: Sequential;
       try {
         model = buildModel(spec, file, size / 2 + 1024);
@@ -140,13 +155,22 @@ export function writeAtomic(file: string, bytes: Uint8Array): void {
     fs.renameSync(tmp, target);
     fsyncDir(path.dirname(target));
   } catch (e) {
-    try { fs.rmSync(tmp, { force: true }); } catch { /* nothing was written */ }
+    try {
+      fs.rmSync(tmp, { force: true });
+    } catch {
+      /* nothing was written */
+    }
     throw new DigitsError(`${file}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
 }
 
 /** The bytes of `model` in a single-file format. */
-export async function modelBytes(model: Sequential, format: Exclude<ModelFormat, 'tfjs'>, metadata?: DigitsMetadata | null, where?: string): Promise<Uint8Array> {
+export async function modelBytes(
+  model: Sequential,
+  format: Exclude<ModelFormat, 'tfjs'>,
+  metadata?: DigitsMetadata | null,
+  where?: string,
+): Promise<Uint8Array> {
   const meta = withModelFacts(model, metadata);
   if (format === 'h5') return writeLegacyModel(model, meta, where);
   if (format === 'keras') return writeKerasArchive(model, meta, where);

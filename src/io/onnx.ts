@@ -20,18 +20,34 @@ export function onnxModelType(): Type {
   return (modelType ??= Root.fromJSON(ONNX_SCHEMA).lookupType('onnx.ModelProto'));
 }
 
-const FLOAT = 1, INT64 = 7; // TensorProto.DataType
-const ATTR_FLOAT = 1, ATTR_INT = 2, ATTR_INTS = 7; // AttributeProto.AttributeType
+const FLOAT = 1,
+  INT64 = 7; // TensorProto.DataType
+const ATTR_FLOAT = 1,
+  ATTR_INT = 2,
+  ATTR_INTS = 7; // AttributeProto.AttributeType
 const FLOAT_ATTRS = new Set(['alpha', 'beta', 'gamma', 'epsilon']);
 // Keras' (and our kernels') selu constants; ONNX's defaults are these rounded to float32 anyway
-const SELU_ALPHA = 1.6732632423543772, SELU_SCALE = 1.0507009873554805;
+const SELU_ALPHA = 1.6732632423543772,
+  SELU_SCALE = 1.0507009873554805;
 
 type Attrs = Record<string, number | number[]>;
-interface Windowed { poolSize?: [number, number]; strides: [number, number]; padding: 'valid' | 'same' }
-interface Activating { activation: string; alpha?: number; axis?: number }
+interface Windowed {
+  poolSize?: [number, number];
+  strides: [number, number];
+  padding: 'valid' | 'same';
+}
+interface Activating {
+  activation: string;
+  alpha?: number;
+  axis?: number;
+}
 
 /** The value flowing between layers: its name, Keras' per-sample shape, and whether ONNX holds it as NCHW. */
-interface Value { name: string; shape: number[]; nchw: boolean }
+interface Value {
+  name: string;
+  shape: number[];
+  nchw: boolean;
+}
 
 class GraphBuilder {
   readonly nodes: { name: string; op_type: string; input: string[]; output: string[]; attribute: object[] }[] = [];
@@ -49,8 +65,12 @@ class GraphBuilder {
   op(scope: string, opType: string, inputs: string[], attrs: Attrs = {}): string {
     const name = this.unique(`${scope}/${opType}`);
     const attribute = Object.entries(attrs).map(([k, v]) =>
-      Array.isArray(v) ? { name: k, type: ATTR_INTS, ints: v }
-        : FLOAT_ATTRS.has(k) ? { name: k, type: ATTR_FLOAT, f: v } : { name: k, type: ATTR_INT, i: v });
+      Array.isArray(v)
+        ? { name: k, type: ATTR_INTS, ints: v }
+        : FLOAT_ATTRS.has(k)
+          ? { name: k, type: ATTR_FLOAT, f: v }
+          : { name: k, type: ATTR_INT, i: v },
+    );
     this.nodes.push({ name, op_type: opType, input: inputs, output: [name], attribute });
     return name;
   }
@@ -134,9 +154,11 @@ function weightOf(layer: Layer, name: string): Weight | undefined {
 
 /** ONNX pads [top, left, bottom, right]: TF's 'same' puts the odd pixel at the bottom/right. */
 function pads(layer: Layer, kernel: [number, number], strides: [number, number], padding: 'valid' | 'same'): number[] {
-  const before: number[] = [], after: number[] = [];
+  const before: number[] = [],
+    after: number[] = [];
   for (const d of [0, 1]) {
-    const size = layer.inputShape[d], out = layer.outputShape[d];
+    const size = layer.inputShape[d],
+      out = layer.outputShape[d];
     const total = padding === 'same' ? Math.max((out - 1) * strides[d] + kernel[d] - size, 0) : 0;
     before.push(padGeometry(size, kernel[d], strides[d], padding).before);
     after.push(total - before[d]);
@@ -157,16 +179,24 @@ function exportLayer(g: GraphBuilder, layer: Layer, x: Value): Value {
     case 'Conv2D': {
       const l = layer as Layer & Windowed & Activating;
       x = toNchw(g, s, x);
-      const kernel = weightOf(layer, 'kernel')!, bias = weightOf(layer, 'bias');
+      const kernel = weightOf(layer, 'kernel')!,
+        bias = weightOf(layer, 'bias');
       const [kh, kw, cin, cout] = kernel.shape;
       const oihw = new Float32Array(kernel.value.length);
-      for (let h = 0; h < kh; h++) for (let w = 0; w < kw; w++) for (let i = 0; i < cin; i++) for (let o = 0; o < cout; o++) {
-        oihw[((o * cin + i) * kh + h) * kw + w] = kernel.value[((h * kw + w) * cin + i) * cout + o];
-      }
+      for (let h = 0; h < kh; h++)
+        for (let w = 0; w < kw; w++)
+          for (let i = 0; i < cin; i++)
+            for (let o = 0; o < cout; o++) {
+              oihw[((o * cin + i) * kh + h) * kw + w] = kernel.value[((h * kw + w) * cin + i) * cout + o];
+            }
       const inputs = [x.name, g.floats(`${s}/kernel`, [cout, cin, kh, kw], oihw)];
       if (bias) inputs.push(g.floats(`${s}/bias`, [cout], bias.value));
       const y = g.op(s, 'Conv', inputs, {
-        kernel_shape: [kh, kw], strides: l.strides, pads: pads(layer, [kh, kw], l.strides, l.padding), dilations: [1, 1], group: 1,
+        kernel_shape: [kh, kw],
+        strides: l.strides,
+        pads: pads(layer, [kh, kw], l.strides, l.padding),
+        dilations: [1, 1],
+        group: 1,
       });
       return activate(g, s, next(y, x), l.activation, l.alpha);
     }
@@ -198,7 +228,8 @@ function exportLayer(g: GraphBuilder, layer: Layer, x: Value): Value {
     case 'Dense': {
       const l = layer as Layer & Activating;
       x = toNhwc(g, s, x);
-      const kernel = weightOf(layer, 'kernel')!, bias = weightOf(layer, 'bias');
+      const kernel = weightOf(layer, 'kernel')!,
+        bias = weightOf(layer, 'bias');
       const inputs = [x.name, g.floats(`${s}/kernel`, kernel.shape, kernel.value)];
       if (bias) inputs.push(g.floats(`${s}/bias`, bias.shape, bias.value));
       return activate(g, s, next(g.op(s, 'Gemm', inputs), x), l.activation, l.alpha);
@@ -229,20 +260,27 @@ function exportLayer(g: GraphBuilder, layer: Layer, x: Value): Value {
 function batchNorm(g: GraphBuilder, layer: Layer, x: Value): Value {
   const s = layer.name;
   const l = layer as Layer & { epsilon: number };
-  const mean = weightOf(layer, 'moving_mean')!.value, variance = weightOf(layer, 'moving_variance')!.value;
+  const mean = weightOf(layer, 'moving_mean')!.value,
+    variance = weightOf(layer, 'moving_variance')!.value;
   const c = mean.length;
   // center=false / scale=false layers have no beta / gamma: they act as 0 / 1
   const gamma = weightOf(layer, 'gamma')?.value ?? new Float32Array(c).fill(1);
   const beta = weightOf(layer, 'beta')?.value ?? new Float32Array(c);
   if (x.shape.length === 3) x = toNchw(g, s, x);
   if (x.nchw || x.shape.length === 1) {
-    const inputs = [x.name, g.floats(`${s}/gamma`, [c], gamma), g.floats(`${s}/beta`, [c], beta),
-      g.floats(`${s}/moving_mean`, [c], mean), g.floats(`${s}/moving_variance`, [c], variance)];
+    const inputs = [
+      x.name,
+      g.floats(`${s}/gamma`, [c], gamma),
+      g.floats(`${s}/beta`, [c], beta),
+      g.floats(`${s}/moving_mean`, [c], mean),
+      g.floats(`${s}/moving_variance`, [c], variance),
+    ];
     return { ...x, name: g.op(s, 'BatchNormalization', inputs, { epsilon: l.epsilon }) };
   }
   // rows of a non-image input ([N, H, W], normalised over W): ONNX's BatchNormalization wants channels
   // at axis 1, so fold the statistics into y = x·scale + shift over the last axis
-  const scale = new Float32Array(c), shift = new Float32Array(c);
+  const scale = new Float32Array(c),
+    shift = new Float32Array(c);
   for (let i = 0; i < c; i++) {
     scale[i] = gamma[i] / Math.sqrt(variance[i] + l.epsilon);
     shift[i] = beta[i] - mean[i] * scale[i];
@@ -259,20 +297,47 @@ function activate(g: GraphBuilder, s: string, x: Value, act: string, alpha?: num
   const unary = (op: string, input = v) => g.op(s, op, [input]);
   let y: string;
   switch (act) {
-    case 'linear': return x;
-    case 'relu': y = unary('Relu'); break;
-    case 'sigmoid': y = unary('Sigmoid'); break;
-    case 'tanh': y = unary('Tanh'); break;
-    case 'softplus': y = unary('Softplus'); break;
-    case 'softsign': y = unary('Softsign'); break;
-    case 'exponential': y = unary('Exp'); break;
-    case 'elu': y = g.op(s, 'Elu', [v], { alpha: a }); break;
-    case 'leaky_relu': y = g.op(s, 'LeakyRelu', [v], { alpha: a }); break;
-    case 'selu': y = g.op(s, 'Selu', [v], { alpha: SELU_ALPHA, gamma: SELU_SCALE }); break;
-    case 'hard_sigmoid': y = g.op(s, 'HardSigmoid', [v], { alpha: a, beta: 0.5 }); break;
-    case 'relu6': y = g.op(s, 'Clip', [v, g.scalar(0), g.scalar(6)]); break;
-    case 'swish': y = g.op(s, 'Mul', [v, unary('Sigmoid')]); break;
-    case 'mish': y = g.op(s, 'Mul', [v, unary('Tanh', unary('Softplus'))]); break;
+    case 'linear':
+      return x;
+    case 'relu':
+      y = unary('Relu');
+      break;
+    case 'sigmoid':
+      y = unary('Sigmoid');
+      break;
+    case 'tanh':
+      y = unary('Tanh');
+      break;
+    case 'softplus':
+      y = unary('Softplus');
+      break;
+    case 'softsign':
+      y = unary('Softsign');
+      break;
+    case 'exponential':
+      y = unary('Exp');
+      break;
+    case 'elu':
+      y = g.op(s, 'Elu', [v], { alpha: a });
+      break;
+    case 'leaky_relu':
+      y = g.op(s, 'LeakyRelu', [v], { alpha: a });
+      break;
+    case 'selu':
+      y = g.op(s, 'Selu', [v], { alpha: SELU_ALPHA, gamma: SELU_SCALE });
+      break;
+    case 'hard_sigmoid':
+      y = g.op(s, 'HardSigmoid', [v], { alpha: a, beta: 0.5 });
+      break;
+    case 'relu6':
+      y = g.op(s, 'Clip', [v, g.scalar(0), g.scalar(6)]);
+      break;
+    case 'swish':
+      y = g.op(s, 'Mul', [v, unary('Sigmoid')]);
+      break;
+    case 'mish':
+      y = g.op(s, 'Mul', [v, unary('Tanh', unary('Softplus'))]);
+      break;
     case 'gelu': {
       // the exact form, ½·x·(1 + erf(x/√2)), as Keras' default approximate=False
       const erf = unary('Erf', g.op(s, 'Div', [v, g.scalar(Math.SQRT2)]));

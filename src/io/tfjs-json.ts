@@ -39,8 +39,12 @@ export function fromModelJson(json: any, weightData: Uint8Array, where: string, 
   loadWeights(model, json.weightsManifest, weightData, where);
   const tc = json.trainingConfig;
   // TF.js knows losses by name only; our writer keeps from_logits beside it, as it does label_smoothing
-  const { optimizerNote } = compileFromConfig(model, tc?.from_logits === true && typeof tc.loss === 'string'
-    ? { ...tc, loss: { class_name: tc.loss, config: { from_logits: true, label_smoothing: tc.label_smoothing ?? 0 } } } : tc);
+  const { optimizerNote } = compileFromConfig(
+    model,
+    tc?.from_logits === true && typeof tc.loss === 'string'
+      ? { ...tc, loss: { class_name: tc.loss, config: { from_logits: true, label_smoothing: tc.label_smoothing ?? 0 } } }
+      : tc,
+  );
   const metadata = json.userDefinedMetadata?.digits ?? null;
   applyMetadata(model, metadata);
   return { model, metadata, notes, optimizerNote };
@@ -48,36 +52,47 @@ export function fromModelJson(json: any, weightData: Uint8Array, where: string, 
 
 function loadWeights(model: Sequential, manifest: any, data: Uint8Array, where: string): void {
   if (!Array.isArray(manifest)) throw new DigitsError(`${where}: weightsManifest is missing or not a list`);
-  const all: { name: string; shape: number[]; dtype?: string; quantization?: unknown; group?: string }[] = manifest.flatMap((g: any) => g?.weights ?? []);
+  const all: { name: string; shape: number[]; dtype?: string; quantization?: unknown; group?: string }[] = manifest.flatMap(
+    (g: any) => g?.weights ?? [],
+  );
   const byName = new Map<string, { offset: number; size: number; shape: number[] }>();
   let offset = 0;
   for (const s of all) {
-    if (!s || typeof s !== 'object' || typeof s.name !== 'string') throw new DigitsError(`${where}: weightsManifest has an entry without a name: ${JSON.stringify(s)?.slice(0, 80)}`);
-    if (!Array.isArray(s.shape) || s.shape.some((d) => !(Number.isSafeInteger(d) && d >= 0))) throw new DigitsError(`${where}: weight ${s.name} has an invalid shape ${JSON.stringify(s.shape)?.slice(0, 80)}`);
+    if (!s || typeof s !== 'object' || typeof s.name !== 'string')
+      throw new DigitsError(`${where}: weightsManifest has an entry without a name: ${JSON.stringify(s)?.slice(0, 80)}`);
+    if (!Array.isArray(s.shape) || s.shape.some((d) => !(Number.isSafeInteger(d) && d >= 0)))
+      throw new DigitsError(`${where}: weight ${s.name} has an invalid shape ${JSON.stringify(s.shape)?.slice(0, 80)}`);
     if (s.group === 'optimizer') {
       // TF.js' includeOptimizer appends optimizer state (an int32 'iter', slots) after the model's weights:
       // skip its bytes; the optimizer restarts from the trainingConfig
-      if (!Array.isArray(s.shape) || s.quantization || !['float32', 'int32'].includes(s.dtype ?? 'float32')) throw new DigitsError(`${where}: optimizer weight ${s.name} cannot be skipped (dtype ${s.dtype})`);
+      if (!Array.isArray(s.shape) || s.quantization || !['float32', 'int32'].includes(s.dtype ?? 'float32'))
+        throw new DigitsError(`${where}: optimizer weight ${s.name} cannot be skipped (dtype ${s.dtype})`);
       offset += s.shape.reduce((a: number, b: number) => a * b, 1) * 4;
       continue;
     }
     if (s.dtype && s.dtype !== 'float32') throw new DigitsError(`${where}: weight ${s.name} has dtype ${s.dtype} (float32 only)`);
     if (s.quantization) throw new DigitsError(`${where}: weight ${s.name} is quantized (not supported)`);
-    if (!Array.isArray(s.shape) || s.shape.some((d) => !(Number.isInteger(d) && d >= 0))) throw new DigitsError(`${where}: weight ${s.name} has an invalid shape ${JSON.stringify(s.shape)}`);
+    if (!Array.isArray(s.shape) || s.shape.some((d) => !(Number.isInteger(d) && d >= 0)))
+      throw new DigitsError(`${where}: weight ${s.name} has an invalid shape ${JSON.stringify(s.shape)}`);
     const size = s.shape.reduce((a, b) => a * b, 1);
     byName.set(s.name, { offset, size, shape: s.shape });
     offset += size * 4;
   }
-  if (data.length < offset) throw new DigitsError(`${where}: weights data has ${data.length} bytes, the manifest needs ${offset} (truncated weights.bin?)`);
+  if (data.length < offset)
+    throw new DigitsError(`${where}: weights data has ${data.length} bytes, the manifest needs ${offset} (truncated weights.bin?)`);
   if (data.length > offset) throw new DigitsError(`${where}: weights data has ${data.length} bytes, the manifest describes ${offset}`);
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const ws = model.layers.flatMap((l) => l.weights.map((w) => ({ l, w })));
   const specs = all.filter((s) => s.group !== 'optimizer');
-  if (specs.length !== ws.length) throw new DigitsError(`${where}: manifest lists ${specs.length} weights, the topology needs ${ws.length}`);
+  if (specs.length !== ws.length)
+    throw new DigitsError(`${where}: manifest lists ${specs.length} weights, the topology needs ${ws.length}`);
   ws.forEach(({ l, w }, i) => {
     // TF.js matches by name; fall back to order for files whose weight names carry other prefixes
     const spec = byName.get(`${l.name}/${w.name}`) ?? byName.get(specs[i].name)!;
-    if (spec.size !== w.value.length || spec.shape.join() !== w.shape.join()) throw new DigitsError(`${where}: weight ${l.name}/${w.name} has shape [${spec.shape}] (${spec.size} values) in the manifest, the layer needs [${w.shape}] (${w.value.length})`);
+    if (spec.size !== w.value.length || spec.shape.join() !== w.shape.join())
+      throw new DigitsError(
+        `${where}: weight ${l.name}/${w.name} has shape [${spec.shape}] (${spec.size} values) in the manifest, the layer needs [${w.shape}] (${w.value.length})`,
+      );
     for (let j = 0; j < spec.size; j++) w.value[j] = view.getFloat32(spec.offset + 4 * j, true);
   });
 }

@@ -52,7 +52,10 @@ export function toModelJson(model: Sequential, metadata?: DigitsMetadata, flavor
       ...(model.labelSmoothing > 0 && { label_smoothing: model.labelSmoothing }),
       ...(model.fromLogits && { from_logits: true }),
       // TF.js looks optimizers up by its own class names ('RMSProp', not Keras' 'RMSprop')
-      optimizer_config: { class_name: TFJS_OPTIMIZER_CLASS[model.optimizer.className] ?? model.optimizer.className, config: model.optimizer.getConfig() },
+      optimizer_config: {
+        class_name: TFJS_OPTIMIZER_CLASS[model.optimizer.className] ?? model.optimizer.className,
+        config: model.optimizer.getConfig(),
+      },
     };
   }
   if (metadata) json.userDefinedMetadata = { digits: metadata };
@@ -68,12 +71,12 @@ export function weightsBuffer(model: Sequential): Buffer {
   return out;
 }
 
-
 /** Write the model directory atomically: build it beside the target, then swap it in by rename. */
 export function saveModel(model: Sequential, dir: string, metadata?: DigitsMetadata): void {
   const target = path.resolve(dir);
   const tmp = `${target}.tmp-${process.pid}-${Date.now()}`;
-  const isModelDir = () => fs.statSync(target).isDirectory() && (fs.existsSync(path.join(target, 'model.json')) || fs.readdirSync(target).length === 0);
+  const isModelDir = () =>
+    fs.statSync(target).isDirectory() && (fs.existsSync(path.join(target, 'model.json')) || fs.readdirSync(target).length === 0);
   if (fs.existsSync(target) && !isModelDir()) {
     throw new DigitsError(`${dir}: exists and is not a model directory (no model.json); not replacing it`);
   }
@@ -88,9 +91,20 @@ export function saveModel(model: Sequential, dir: string, metadata?: DigitsMetad
     }
     fs.renameSync(tmp, target);
   } catch (e) {
-    try { fs.rmSync(tmp, { recursive: true, force: true }); } catch { /* nothing was staged */ }
+    try {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    } catch {
+      /* nothing was staged */
+    }
     // put the previous model back if it was moved aside and the new one did not take its place
-    if (old && !fs.existsSync(target)) { try { fs.renameSync(old, target); old = null; } catch { /* left at old */ } }
+    if (old && !fs.existsSync(target)) {
+      try {
+        fs.renameSync(old, target);
+        old = null;
+      } catch {
+        /* left at old */
+      }
+    }
     throw new DigitsError(`${dir}: cannot save the model (${(e as Error).message.replace(/\s*\n\s*/g, ' ')})`);
   }
   if (old) fs.rmSync(old, { recursive: true, force: true });
@@ -108,7 +122,11 @@ function readBounded(file: string, max: number, what: string): Buffer {
 function interruptedSave(dir: string): string {
   const target = path.resolve(dir);
   let left: string | undefined;
-  try { left = fs.readdirSync(path.dirname(target)).find((n) => n.startsWith(`${path.basename(target)}.old-`)); } catch { /* no parent */ }
+  try {
+    left = fs.readdirSync(path.dirname(target)).find((n) => n.startsWith(`${path.basename(target)}.old-`));
+  } catch {
+    /* no parent */
+  }
   return left ? `; an interrupted save left the previous model in ${path.join(path.dirname(target), left)}` : '';
 }
 
@@ -124,12 +142,19 @@ export function loadModel(dir: string): LoadedModel {
     throw new DigitsError(`${file}: cannot read model (${code ?? (e as Error).message})${code === 'ENOENT' ? interruptedSave(dir) : ''}`);
   }
   let json: any;
-  try { json = JSON.parse(text); } catch (e) { throw new DigitsError(`${file}: invalid JSON (${(e as Error).message.replace(/\s*\n\s*/g, ' ')})`); }
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new DigitsError(`${file}: invalid JSON (${(e as Error).message.replace(/\s*\n\s*/g, ' ')})`);
+  }
   const base = path.dirname(file);
   const paths: string[] = Array.isArray(json?.weightsManifest) ? json.weightsManifest.flatMap((g: any) => g?.paths ?? []) : [];
   const chunks = paths.map((p) => {
-    if (typeof p !== 'string' || path.isAbsolute(p) || p.split(/[\\/]/).includes('..')) throw new DigitsError(`${file}: weight path ${JSON.stringify(p)} must be a relative file name`);
-    try { return readBounded(path.join(base, p), MAX_WEIGHTS_BYTES, 'not a weights file'); } catch (e) {
+    if (typeof p !== 'string' || path.isAbsolute(p) || p.split(/[\\/]/).includes('..'))
+      throw new DigitsError(`${file}: weight path ${JSON.stringify(p)} must be a relative file name`);
+    try {
+      return readBounded(path.join(base, p), MAX_WEIGHTS_BYTES, 'not a weights file');
+    } catch (e) {
       if (e instanceof DigitsError) throw e;
       throw new DigitsError(`${path.join(base, p)}: cannot read weights (${(e as NodeJS.ErrnoException).code})`);
     }

@@ -55,14 +55,21 @@ let warned = false;
 export function getKernels(): Kernels {
   if (chosen) return chosen;
   const want = process.env.DIGITS_BACKEND;
-  if (want && want !== 'reference' && want !== 'native' && want !== 'wasm') throw new DigitsError(`DIGITS_BACKEND: expected 'reference', 'native' or 'wasm', got '${want}'`, 2);
+  if (want && want !== 'reference' && want !== 'native' && want !== 'wasm')
+    throw new DigitsError(`DIGITS_BACKEND: expected 'reference', 'native' or 'wasm', got '${want}'`, 2);
   if (want === 'reference') return (chosen = reference);
-  const k = want === 'wasm' ? null : nativeModule()?.loadNative() ?? null;
+  const k = want === 'wasm' ? null : (nativeModule()?.loadNative() ?? null);
   if (k) return (chosen = k);
-  if (want === 'native') throw new DigitsError(`DIGITS_BACKEND=native but the native core is not available (${nativeModule()?.nativeLoadError?.() ?? 'addon not built'}); run npm ci on a machine with libdnnl-dev`);
+  if (want === 'native')
+    throw new DigitsError(
+      `DIGITS_BACKEND=native but the native core is not available (${nativeModule()?.nativeLoadError?.() ?? 'addon not built'}); run npm ci on a machine with libdnnl-dev`,
+    );
   const wk = wasmModule()?.loadWasm() ?? null;
   if (wk) return (chosen = wk);
-  if (want === 'wasm') throw new DigitsError(`DIGITS_BACKEND=wasm but the WebAssembly core does not load (${wasmModule()?.wasmLoadError() ?? 'src/kernels/wasm missing'})`);
+  if (want === 'wasm')
+    throw new DigitsError(
+      `DIGITS_BACKEND=wasm but the WebAssembly core does not load (${wasmModule()?.wasmLoadError() ?? 'src/kernels/wasm missing'})`,
+    );
   if (!warned) {
     warned = true;
     process.stderr.write('digits: native and WebAssembly cores not available, using the reference TypeScript core (slow)\n');
@@ -86,13 +93,14 @@ export function setThreads(n: number): void {
 
 /** The precision convolutions and dense layers compute in now: fp32 unless setPrecision('bf16') took. */
 export function getPrecision(): 'fp32' | 'bf16' {
-  return getKernels().name === 'native' ? nativeModule()?.getPrecision?.() ?? 'fp32' : 'fp32';
+  return getKernels().name === 'native' ? (nativeModule()?.getPrecision?.() ?? 'fp32') : 'fp32';
 }
 
 /** 'bf16' computes convolutions and dense layers in bfloat16 on the native core (fp32 master weights). */
 export function setPrecision(p: 'fp32' | 'bf16'): void {
   if (p === 'fp32' && getKernels().name !== 'native') return;
-  if (getKernels().name !== 'native') throw new DigitsError('--precision bf16: needs the native core (the reference core computes in fp32 only)', 2);
+  if (getKernels().name !== 'native')
+    throw new DigitsError('--precision bf16: needs the native core (the reference core computes in fp32 only)', 2);
   try {
     nativeModule()!.setPrecision!(p);
   } catch (e) {

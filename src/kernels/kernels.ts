@@ -8,19 +8,34 @@
 // - backward-weights kernels overwrite (not accumulate) dW and dB.
 
 export interface ConvGeom {
-  n: number; h: number; w: number; c: number; // input  [n, h, w, c]
-  f: number; oh: number; ow: number; // output [n, oh, ow, f]
-  kh: number; kw: number; // kernel [kh, kw, c, f]
-  sh: number; sw: number; // strides
-  padTop: number; padLeft: number; // TF 'same' pads the extra row/column at bottom/right
+  n: number;
+  h: number;
+  w: number;
+  c: number; // input  [n, h, w, c]
+  f: number;
+  oh: number;
+  ow: number; // output [n, oh, ow, f]
+  kh: number;
+  kw: number; // kernel [kh, kw, c, f]
+  sh: number;
+  sw: number; // strides
+  padTop: number;
+  padLeft: number; // TF 'same' pads the extra row/column at bottom/right
 }
 
 export interface PoolGeom {
-  n: number; h: number; w: number; c: number;
-  oh: number; ow: number;
-  ph: number; pw: number; // pool size
-  sh: number; sw: number;
-  padTop: number; padLeft: number; // padded cells never win the max and never count in the average
+  n: number;
+  h: number;
+  w: number;
+  c: number;
+  oh: number;
+  ow: number;
+  ph: number;
+  pw: number; // pool size
+  sh: number;
+  sw: number;
+  padTop: number;
+  padLeft: number; // padded cells never win the max and never count in the average
 }
 
 /**
@@ -32,18 +47,47 @@ export interface PoolGeom {
  * approximate=False); mish = x·tanh(softplus(x)). At a kink the backward takes the left derivative at
  * 0 (relu 0, leaky_relu and elu α) and 0 at both ends of relu6's and hard_sigmoid's ramps, as oneDNN does.
  */
-export type Eltwise = 'relu' | 'sigmoid' | 'tanh' | 'linear' | 'elu' | 'selu' | 'leaky_relu' | 'relu6' | 'softplus'
-  | 'softsign' | 'hard_sigmoid' | 'exponential' | 'swish' | 'gelu' | 'mish';
+export type Eltwise =
+  | 'relu'
+  | 'sigmoid'
+  | 'tanh'
+  | 'linear'
+  | 'elu'
+  | 'selu'
+  | 'leaky_relu'
+  | 'relu6'
+  | 'softplus'
+  | 'softsign'
+  | 'hard_sigmoid'
+  | 'exponential'
+  | 'swish'
+  | 'gelu'
+  | 'mish';
 
-export const ELTWISE_KINDS: readonly Eltwise[] = ['relu', 'sigmoid', 'tanh', 'linear', 'elu', 'selu', 'leaky_relu', 'relu6',
-  'softplus', 'softsign', 'hard_sigmoid', 'exponential', 'swish', 'gelu', 'mish'];
+export const ELTWISE_KINDS: readonly Eltwise[] = [
+  'relu',
+  'sigmoid',
+  'tanh',
+  'linear',
+  'elu',
+  'selu',
+  'leaky_relu',
+  'relu6',
+  'softplus',
+  'softsign',
+  'hard_sigmoid',
+  'exponential',
+  'swish',
+  'gelu',
+  'mish',
+];
 
 /** The alpha a kind uses when the caller gives none (undefined or NaN); kinds not listed ignore alpha. */
 export const ELTWISE_ALPHA: Partial<Record<Eltwise, number>> = { elu: 1, leaky_relu: 0.2, hard_sigmoid: 0.2 };
 
 /** The alpha `kind` computes with: the given one when it is a number, else the kind's default (0 if none). */
 export function eltwiseAlpha(kind: Eltwise, alpha?: number): number {
-  return alpha !== undefined && !Number.isNaN(alpha) ? alpha : ELTWISE_ALPHA[kind] ?? 0;
+  return alpha !== undefined && !Number.isNaN(alpha) ? alpha : (ELTWISE_ALPHA[kind] ?? 0);
 }
 
 export interface Kernels {
@@ -62,14 +106,29 @@ export interface Kernels {
    * pooling of the conv's output (Conv2D.poolFusable says when). The conv's [n, oh, ow, f] output, the
    * model's largest activation, is never stored; `workspace` is maxPool2dForward's, indexing it.
    */
-  conv2dReluMaxPoolForward(g: ConvGeom, p: PoolGeom, x: Float32Array, w: Float32Array, b: Float32Array | null,
-    y: Float32Array, workspace: Int32Array): void;
+  conv2dReluMaxPoolForward(
+    g: ConvGeom,
+    p: PoolGeom,
+    x: Float32Array,
+    w: Float32Array,
+    b: Float32Array | null,
+    y: Float32Array,
+    workspace: Int32Array,
+  ): void;
   /**
    * That conv's dw and db from dy, the gradient w.r.t. the pooled y: maxPool2dBackward(…, reluOf = y)
    * followed by conv2dBackwardWeights, without the conv-sized gradient in between.
    */
-  conv2dReluMaxPoolBackwardWeights(g: ConvGeom, p: PoolGeom, x: Float32Array, dy: Float32Array, workspace: Int32Array,
-    y: Float32Array, dw: Float32Array, db: Float32Array | null): void;
+  conv2dReluMaxPoolBackwardWeights(
+    g: ConvGeom,
+    p: PoolGeom,
+    x: Float32Array,
+    dy: Float32Array,
+    workspace: Int32Array,
+    y: Float32Array,
+    dw: Float32Array,
+    db: Float32Array | null,
+  ): void;
 
   /** y = max over each window; `workspace` records the flat input index of each winner (for backward). */
   maxPool2dForward(g: PoolGeom, x: Float32Array, y: Float32Array, workspace: Int32Array): void;
@@ -90,11 +149,28 @@ export interface Kernels {
   avgPool2dBackward(g: PoolGeom, dy: Float32Array, dx: Float32Array): void;
 
   /** y[n, out] = x[n, in] · w[in, out] + b, then ReLU when `relu`. */
-  denseForward(n: number, inF: number, outF: number, x: Float32Array, w: Float32Array, b: Float32Array | null, y: Float32Array, relu: boolean): void;
+  denseForward(
+    n: number,
+    inF: number,
+    outF: number,
+    x: Float32Array,
+    w: Float32Array,
+    b: Float32Array | null,
+    y: Float32Array,
+    relu: boolean,
+  ): void;
   /** dx[n, in] = dy[n, out] · wᵀ. */
   denseBackwardData(n: number, inF: number, outF: number, dy: Float32Array, w: Float32Array, dx: Float32Array): void;
   /** dw[in, out] = xᵀ · dy; db = column sums of dy. */
-  denseBackwardWeights(n: number, inF: number, outF: number, x: Float32Array, dy: Float32Array, dw: Float32Array, db: Float32Array | null): void;
+  denseBackwardWeights(
+    n: number,
+    inF: number,
+    outF: number,
+    x: Float32Array,
+    dy: Float32Array,
+    dw: Float32Array,
+    db: Float32Array | null,
+  ): void;
 
   /**
    * Batch norm over `rows` rows of `c` channels (rows = n·h·w for NHWC). Training: normalise with the
@@ -102,13 +178,43 @@ export interface Kernels {
    * statistics Keras-style: moving = moving·momentum + batch·(1−momentum), with the unbiased batch
    * variance (as TF's fused kernel and PyTorch do).
    */
-  batchNormForwardTraining(rows: number, c: number, x: Float32Array, gamma: Float32Array, beta: Float32Array,
-    movingMean: Float32Array, movingVar: Float32Array, momentum: number, eps: number,
-    y: Float32Array, saveMean: Float32Array, saveInvStd: Float32Array): void;
-  batchNormForwardInference(rows: number, c: number, x: Float32Array, gamma: Float32Array, beta: Float32Array,
-    movingMean: Float32Array, movingVar: Float32Array, eps: number, y: Float32Array): void;
-  batchNormBackward(rows: number, c: number, x: Float32Array, dy: Float32Array, gamma: Float32Array,
-    saveMean: Float32Array, saveInvStd: Float32Array, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array): void;
+  batchNormForwardTraining(
+    rows: number,
+    c: number,
+    x: Float32Array,
+    gamma: Float32Array,
+    beta: Float32Array,
+    movingMean: Float32Array,
+    movingVar: Float32Array,
+    momentum: number,
+    eps: number,
+    y: Float32Array,
+    saveMean: Float32Array,
+    saveInvStd: Float32Array,
+  ): void;
+  batchNormForwardInference(
+    rows: number,
+    c: number,
+    x: Float32Array,
+    gamma: Float32Array,
+    beta: Float32Array,
+    movingMean: Float32Array,
+    movingVar: Float32Array,
+    eps: number,
+    y: Float32Array,
+  ): void;
+  batchNormBackward(
+    rows: number,
+    c: number,
+    x: Float32Array,
+    dy: Float32Array,
+    gamma: Float32Array,
+    saveMean: Float32Array,
+    saveInvStd: Float32Array,
+    dx: Float32Array,
+    dgamma: Float32Array,
+    dbeta: Float32Array,
+  ): void;
 
   /** y = f(x) (y may alias x); alpha as in eltwiseAlpha. */
   eltwiseForward(kind: Eltwise, x: Float32Array, y: Float32Array, alpha?: number): void;
@@ -141,13 +247,30 @@ export interface Kernels {
   dropoutBackward(dy: Float32Array, mask: Float32Array, dx: Float32Array): void;
 
   /** Keras SGD: v = m·v − lr·g; w += v (nesterov: w += m·v − lr·g). Without momentum, w −= lr·g. */
-  sgdUpdate(params: Float32Array[], grads: Float32Array[], velocity: Float32Array[] | null, lr: number, momentum: number, nesterov: boolean): void;
+  sgdUpdate(
+    params: Float32Array[],
+    grads: Float32Array[],
+    velocity: Float32Array[] | null,
+    lr: number,
+    momentum: number,
+    nesterov: boolean,
+  ): void;
   /** Keras RMSprop: ms = ρ·ms + (1−ρ)·g²; w −= lr·g/(√ms + ε). */
   rmspropUpdate(params: Float32Array[], grads: Float32Array[], ms: Float32Array[], lr: number, rho: number, eps: number): void;
   /**
    * Keras Adam at step t (1-based): lr_t = lr·√(1−β₂ᵗ)/(1−β₁ᵗ); m, v moments; w −= lr_t·m/(√v + ε).
    * weightDecay > 0 makes it Keras' (and PyTorch's) AdamW: w −= lr·wd·w first, decoupled from m and v.
    */
-  adamUpdate(params: Float32Array[], grads: Float32Array[], m: Float32Array[], v: Float32Array[], lr: number,
-    beta1: number, beta2: number, eps: number, t: number, weightDecay: number): void;
+  adamUpdate(
+    params: Float32Array[],
+    grads: Float32Array[],
+    m: Float32Array[],
+    v: Float32Array[],
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    t: number,
+    weightDecay: number,
+  ): void;
 }

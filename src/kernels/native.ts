@@ -12,8 +12,25 @@ interface Addon {
   conv2dForward(g: Int32Array, x: Float32Array, w: Float32Array, b: Float32Array | null, y: Float32Array, relu: boolean): void;
   conv2dBackwardData(g: Int32Array, dy: Float32Array, w: Float32Array, dx: Float32Array): void;
   conv2dBackwardWeights(g: Int32Array, x: Float32Array, dy: Float32Array, dw: Float32Array, db: Float32Array | null): void;
-  conv2dReluMaxPoolForward(g: Int32Array, p: Int32Array, x: Float32Array, w: Float32Array, b: Float32Array | null, y: Float32Array, ws: Int32Array): void;
-  conv2dReluMaxPoolBackwardWeights(g: Int32Array, p: Int32Array, x: Float32Array, dy: Float32Array, ws: Int32Array, y: Float32Array, dw: Float32Array, db: Float32Array | null): void;
+  conv2dReluMaxPoolForward(
+    g: Int32Array,
+    p: Int32Array,
+    x: Float32Array,
+    w: Float32Array,
+    b: Float32Array | null,
+    y: Float32Array,
+    ws: Int32Array,
+  ): void;
+  conv2dReluMaxPoolBackwardWeights(
+    g: Int32Array,
+    p: Int32Array,
+    x: Float32Array,
+    dy: Float32Array,
+    ws: Int32Array,
+    y: Float32Array,
+    dw: Float32Array,
+    db: Float32Array | null,
+  ): void;
   maxPool2dForward(g: Int32Array, x: Float32Array, y: Float32Array, ws: Int32Array): void;
   maxPool2dBackward(g: Int32Array, dy: Float32Array, ws: Int32Array, dx: Float32Array, reluOf: Float32Array | null): void;
   avgPool2dForward(g: Int32Array, x: Float32Array, y: Float32Array): void;
@@ -27,9 +44,23 @@ interface Addon {
 }
 
 /** The native methods whose arguments are already plain numbers and arrays pass straight through. */
-type Direct = Pick<Kernels, 'denseForward' | 'denseBackwardData' | 'denseBackwardWeights' | 'batchNormForwardTraining'
-  | 'batchNormForwardInference' | 'batchNormBackward' | 'softmaxForward' | 'softmaxBackward' | 'softmaxCrossEntropy'
-  | 'sgdUpdate' | 'rmspropUpdate' | 'adamUpdate' | 'dropoutForward' | 'dropoutBackward'>;
+type Direct = Pick<
+  Kernels,
+  | 'denseForward'
+  | 'denseBackwardData'
+  | 'denseBackwardWeights'
+  | 'batchNormForwardTraining'
+  | 'batchNormForwardInference'
+  | 'batchNormBackward'
+  | 'softmaxForward'
+  | 'softmaxBackward'
+  | 'softmaxCrossEntropy'
+  | 'sgdUpdate'
+  | 'rmspropUpdate'
+  | 'adamUpdate'
+  | 'dropoutForward'
+  | 'dropoutBackward'
+>;
 
 export type Precision = 'fp32' | 'bf16';
 
@@ -67,7 +98,9 @@ function ownVersion(): string | null {
     try {
       const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
       if (pkg.name === 'digits') return pkg.version ?? null;
-    } catch { /* not here */ }
+    } catch {
+      /* not here */
+    }
   }
   return null;
 }
@@ -80,7 +113,11 @@ function ownVersion(): string | null {
 export function cpuTiers(cpuinfo?: string): string[] {
   let info = cpuinfo;
   if (info === undefined) {
-    try { info = fs.readFileSync('/proc/cpuinfo', 'utf8'); } catch { info = ''; }
+    try {
+      info = fs.readFileSync('/proc/cpuinfo', 'utf8');
+    } catch {
+      info = '';
+    }
   }
   const flags = new Set((/^flags\s*:(.*)$/m.exec(info)?.[1] ?? '').trim().split(/\s+/));
   const tiers = ['x64'];
@@ -103,9 +140,14 @@ function prebuiltAddon(): { file: string } | { error: string } | null {
     return null;
   }
   let version: string | undefined;
-  try { version = (JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { version?: string }).version; } catch { /* unreadable: below */ }
+  try {
+    version = (JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { version?: string }).version;
+  } catch {
+    /* unreadable: below */
+  }
   const want = ownVersion();
-  if (want !== null && version !== want) return { error: `${PLATFORM_PACKAGE} is version ${version ?? '?'} but digits is ${want}: install the same versions` };
+  if (want !== null && version !== want)
+    return { error: `${PLATFORM_PACKAGE} is version ${version ?? '?'} but digits is ${want}: install the same versions` };
   for (const tier of cpuTiers()) {
     const file = path.join(dir, 'lib', `digits_native.${tier}.node`);
     if (fs.existsSync(file)) return { file };
@@ -155,15 +197,36 @@ export function nativeAddonPath(): string | null {
 
 const convG = new Int32Array(13);
 function packConv(g: ConvGeom): Int32Array {
-  convG[0] = g.n; convG[1] = g.h; convG[2] = g.w; convG[3] = g.c; convG[4] = g.f; convG[5] = g.oh; convG[6] = g.ow;
-  convG[7] = g.kh; convG[8] = g.kw; convG[9] = g.sh; convG[10] = g.sw; convG[11] = g.padTop; convG[12] = g.padLeft;
+  convG[0] = g.n;
+  convG[1] = g.h;
+  convG[2] = g.w;
+  convG[3] = g.c;
+  convG[4] = g.f;
+  convG[5] = g.oh;
+  convG[6] = g.ow;
+  convG[7] = g.kh;
+  convG[8] = g.kw;
+  convG[9] = g.sh;
+  convG[10] = g.sw;
+  convG[11] = g.padTop;
+  convG[12] = g.padLeft;
   return convG;
 }
 
 const poolG = new Int32Array(12);
 function packPool(g: PoolGeom): Int32Array {
-  poolG[0] = g.n; poolG[1] = g.h; poolG[2] = g.w; poolG[3] = g.c; poolG[4] = g.oh; poolG[5] = g.ow;
-  poolG[6] = g.ph; poolG[7] = g.pw; poolG[8] = g.sh; poolG[9] = g.sw; poolG[10] = g.padTop; poolG[11] = g.padLeft;
+  poolG[0] = g.n;
+  poolG[1] = g.h;
+  poolG[2] = g.w;
+  poolG[3] = g.c;
+  poolG[4] = g.oh;
+  poolG[5] = g.ow;
+  poolG[6] = g.ph;
+  poolG[7] = g.pw;
+  poolG[8] = g.sh;
+  poolG[9] = g.sw;
+  poolG[10] = g.padTop;
+  poolG[11] = g.padLeft;
   return poolG;
 }
 
@@ -228,12 +291,17 @@ export function setThreads(n: number): void {
  */
 export function setPrecision(p: Precision): void {
   const a = load();
-  if (!a) { if (p === 'bf16') throw new Error('setPrecision: bf16 needs the native core'); return; }
+  if (!a) {
+    if (p === 'bf16') throw new Error('setPrecision: bf16 needs the native core');
+    return;
+  }
   if (!a.setPrecision(p)) throw new Error(`setPrecision: this CPU (oneDNN ISA ${a.info().isa}) has no native bf16`);
   precision = p;
 }
 let precision: Precision = 'fp32';
-export function getPrecision(): Precision { return precision; }
+export function getPrecision(): Precision {
+  return precision;
+}
 
 /** oneDNN's implementation name per primitive created so far, one `op: impl` per line. */
 export function nativeImplementations(): string {

@@ -124,7 +124,10 @@ export const reference: Kernels = {
                 const ix = ox * sw + px - padLeft;
                 if (ix < 0 || ix >= W) continue;
                 const xi = ((b0 * h + iy) * W + ix) * c + ci;
-                if (x[xi] > best || arg < 0) { best = x[xi]; arg = xi; }
+                if (x[xi] > best || arg < 0) {
+                  best = x[xi];
+                  arg = xi;
+                }
               }
             }
             y[yo + ci] = best;
@@ -141,12 +144,20 @@ export const reference: Kernels = {
   },
 
   avgPool2dForward(g, x, y) {
-    forEachWindowCell(g, (o, i, count) => { y[o] += x[i] / count; }, y);
+    forEachWindowCell(
+      g,
+      (o, i, count) => {
+        y[o] += x[i] / count;
+      },
+      y,
+    );
   },
 
   avgPool2dBackward(g, dy, dx) {
     dx.fill(0);
-    forEachWindowCell(g, (o, i, count) => { dx[i] += dy[o] / count; });
+    forEachWindowCell(g, (o, i, count) => {
+      dx[i] += dy[o] / count;
+    });
   },
 
   denseForward(n, inF, outF, x, w, b, y, relu) {
@@ -196,7 +207,11 @@ export const reference: Kernels = {
     const sq = new Float64Array(c);
     for (let r = 0; r < rows; r++) for (let k = 0; k < c; k++) mean[k] += x[r * c + k];
     for (let k = 0; k < c; k++) mean[k] /= rows;
-    for (let r = 0; r < rows; r++) for (let k = 0; k < c; k++) { const d = x[r * c + k] - mean[k]; sq[k] += d * d; }
+    for (let r = 0; r < rows; r++)
+      for (let k = 0; k < c; k++) {
+        const d = x[r * c + k] - mean[k];
+        sq[k] += d * d;
+      }
     for (let k = 0; k < c; k++) {
       const v = sq[k] / rows;
       saveMean[k] = mean[k];
@@ -233,23 +248,28 @@ export const reference: Kernels = {
         sdyx[k] += dy[i] * xh;
       }
     }
-    for (let k = 0; k < c; k++) { dgamma[k] = sdyx[k]; dbeta[k] = sdy[k]; }
+    for (let k = 0; k < c; k++) {
+      dgamma[k] = sdyx[k];
+      dbeta[k] = sdy[k];
+    }
     for (let r = 0; r < rows; r++) {
       for (let k = 0; k < c; k++) {
         const i = r * c + k;
         const xh = (x[i] - saveMean[k]) * saveInvStd[k];
-        dx[i] = (gamma[k] * saveInvStd[k] / rows) * (rows * dy[i] - sdy[k] - xh * sdyx[k]);
+        dx[i] = ((gamma[k] * saveInvStd[k]) / rows) * (rows * dy[i] - sdy[k] - xh * sdyx[k]);
       }
     }
   },
 
   eltwiseForward(kind, x, y, alpha) {
-    const f = ELTWISE[kind].fwd, a = eltwiseAlpha(kind, alpha);
+    const f = ELTWISE[kind].fwd,
+      a = eltwiseAlpha(kind, alpha);
     for (let i = 0; i < x.length; i++) y[i] = f(x[i], a);
   },
 
   eltwiseBackward(kind, x, y, dy, dx, alpha) {
-    const d = ELTWISE[kind].grad, a = eltwiseAlpha(kind, alpha);
+    const d = ELTWISE[kind].grad,
+      a = eltwiseAlpha(kind, alpha);
     for (let i = 0; i < x.length; i++) dx[i] = dy[i] * d(x[i], y[i], a);
   },
 
@@ -259,7 +279,11 @@ export const reference: Kernels = {
       let m = -Infinity;
       for (let j = 0; j < cols; j++) if (x[o + j] > m) m = x[o + j];
       let s = 0;
-      for (let j = 0; j < cols; j++) { const e = Math.exp(x[o + j] - m); y[o + j] = e; s += e; }
+      for (let j = 0; j < cols; j++) {
+        const e = Math.exp(x[o + j] - m);
+        y[o + j] = e;
+        s += e;
+      }
       for (let j = 0; j < cols; j++) y[o + j] /= s;
     }
   },
@@ -302,7 +326,8 @@ export const reference: Kernels = {
 
   sgdUpdate(params, grads, velocity, lr, momentum, nesterov) {
     for (let p = 0; p < params.length; p++) {
-      const w = params[p], g = grads[p];
+      const w = params[p],
+        g = grads[p];
       if (!velocity || momentum === 0) {
         for (let i = 0; i < w.length; i++) w[i] -= lr * g[i];
         continue;
@@ -317,7 +342,9 @@ export const reference: Kernels = {
 
   rmspropUpdate(params, grads, ms, lr, rho, eps) {
     for (let p = 0; p < params.length; p++) {
-      const w = params[p], g = grads[p], s = ms[p];
+      const w = params[p],
+        g = grads[p],
+        s = ms[p];
       for (let i = 0; i < w.length; i++) {
         s[i] = rho * s[i] + (1 - rho) * g[i] * g[i];
         w[i] -= (lr * g[i]) / (Math.sqrt(s[i]) + eps);
@@ -329,7 +356,10 @@ export const reference: Kernels = {
     const lrT = (lr * Math.sqrt(1 - Math.pow(beta2, t))) / (1 - Math.pow(beta1, t));
     const keep = Math.fround(1 - lr * weightDecay);
     for (let p = 0; p < params.length; p++) {
-      const w = params[p], g = grads[p], mp = m[p], vp = v[p];
+      const w = params[p],
+        g = grads[p],
+        mp = m[p],
+        vp = v[p];
       for (let i = 0; i < w.length; i++) {
         if (weightDecay) w[i] *= keep;
         mp[i] = beta1 * mp[i] + (1 - beta1) * g[i];
@@ -356,9 +386,11 @@ function forEachWindowCell(g: PoolGeom, cell: (o: number, i: number, count: numb
   const { n, h, w: W, c, oh, ow, ph, pw, sh, sw, padTop, padLeft } = g;
   for (let b0 = 0; b0 < n; b0++) {
     for (let oy = 0; oy < oh; oy++) {
-      const y0 = Math.max(oy * sh - padTop, 0), y1 = Math.min(oy * sh - padTop + ph, h);
+      const y0 = Math.max(oy * sh - padTop, 0),
+        y1 = Math.min(oy * sh - padTop + ph, h);
       for (let ox = 0; ox < ow; ox++) {
-        const x0 = Math.max(ox * sw - padLeft, 0), x1 = Math.min(ox * sw - padLeft + pw, W);
+        const x0 = Math.max(ox * sw - padLeft, 0),
+          x1 = Math.min(ox * sw - padLeft + pw, W);
         const count = Math.max(y1 - y0, 0) * Math.max(x1 - x0, 0);
         const yo = ((b0 * oh + oy) * ow + ox) * c;
         if (zero) zero.fill(0, yo, yo + c);
@@ -373,7 +405,8 @@ function forEachWindowCell(g: PoolGeom, cell: (o: number, i: number, count: numb
   }
 }
 
-const SELU_SCALE = 1.0507009873554805, SELU_ALPHA = 1.6732632423543772;
+const SELU_SCALE = 1.0507009873554805,
+  SELU_ALPHA = 1.6732632423543772;
 const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
 /** log(1 + eˣ) without overflow for large x or loss of precision for very negative x. */
 const softplus = (x: number): number => (x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x)));
@@ -385,9 +418,21 @@ const normalCdf = (x: number): number => 0.5 * erfc(-x / Math.SQRT2);
  * than float32, the precision the kernels store.
  */
 function erfc(x: number): number {
-  const z = Math.abs(x), t = 1 / (1 + 0.5 * z);
-  const r = t * Math.exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806
-    + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
+  const z = Math.abs(x),
+    t = 1 / (1 + 0.5 * z);
+  const r =
+    t *
+    Math.exp(
+      -z * z -
+        1.26551223 +
+        t *
+          (1.00002368 +
+            t *
+              (0.37409196 +
+                t *
+                  (0.09678418 +
+                    t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+    );
   return x >= 0 ? r : 2 - r;
 }
 
@@ -408,14 +453,26 @@ const ELTWISE: Record<Eltwise, { fwd: (x: number, a: number) => number; grad: (x
   softsign: { fwd: (x) => x / (1 + Math.abs(x)), grad: (x) => 1 / (1 + Math.abs(x)) ** 2 },
   hard_sigmoid: {
     fwd: (x, a) => Math.min(Math.max(a * x + 0.5, 0), 1),
-    grad: (x, _y, a) => { const v = a * x + 0.5; return v > 0 && v < 1 ? a : 0; },
+    grad: (x, _y, a) => {
+      const v = a * x + 0.5;
+      return v > 0 && v < 1 ? a : 0;
+    },
   },
   exponential: { fwd: Math.exp, grad: (_x, y) => y },
-  swish: { fwd: (x) => x * sigmoid(x), grad: (x) => { const s = sigmoid(x); return s * (1 + x * (1 - s)); } },
-  gelu: { fwd: (x) => x * normalCdf(x), grad: (x) => normalCdf(x) + x * Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI) },
+  swish: {
+    fwd: (x) => x * sigmoid(x),
+    grad: (x) => {
+      const s = sigmoid(x);
+      return s * (1 + x * (1 - s));
+    },
+  },
+  gelu: { fwd: (x) => x * normalCdf(x), grad: (x) => normalCdf(x) + (x * Math.exp(-0.5 * x * x)) / Math.sqrt(2 * Math.PI) },
   mish: {
     fwd: (x) => x * Math.tanh(softplus(x)),
-    grad: (x) => { const t = Math.tanh(softplus(x)); return t + x * (1 - t * t) * sigmoid(x); },
+    grad: (x) => {
+      const t = Math.tanh(softplus(x));
+      return t + x * (1 - t * t) * sigmoid(x);
+    },
   },
 };
 

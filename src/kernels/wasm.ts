@@ -31,10 +31,43 @@ interface Exports {
   dense_forward(n: number, inF: number, outF: number, x: number, w: number, b: number, y: number, relu: number): void;
   dense_backward_data(n: number, inF: number, outF: number, dy: number, w: number, dx: number): void;
   dense_backward_weights(n: number, inF: number, outF: number, x: number, dy: number, dw: number, db: number): void;
-  batchnorm_forward_training(rows: number, c: number, x: number, gamma: number, beta: number, mm: number, mv: number,
-    momentum: number, eps: number, y: number, saveMean: number, saveInvStd: number): void;
-  batchnorm_forward_inference(rows: number, c: number, x: number, gamma: number, beta: number, mm: number, mv: number, eps: number, y: number): void;
-  batchnorm_backward(rows: number, c: number, x: number, dy: number, gamma: number, sm: number, si: number, dx: number, dg: number, db: number): void;
+  batchnorm_forward_training(
+    rows: number,
+    c: number,
+    x: number,
+    gamma: number,
+    beta: number,
+    mm: number,
+    mv: number,
+    momentum: number,
+    eps: number,
+    y: number,
+    saveMean: number,
+    saveInvStd: number,
+  ): void;
+  batchnorm_forward_inference(
+    rows: number,
+    c: number,
+    x: number,
+    gamma: number,
+    beta: number,
+    mm: number,
+    mv: number,
+    eps: number,
+    y: number,
+  ): void;
+  batchnorm_backward(
+    rows: number,
+    c: number,
+    x: number,
+    dy: number,
+    gamma: number,
+    sm: number,
+    si: number,
+    dx: number,
+    dg: number,
+    db: number,
+  ): void;
   eltwise_forward(kind: number, len: number, x: number, y: number, alpha: number): void;
   eltwise_backward(kind: number, len: number, x: number, y: number, dy: number, dx: number, alpha: number): void;
   softmax_forward(rows: number, cols: number, x: number, y: number): void;
@@ -48,7 +81,13 @@ interface Exports {
 }
 
 // Parameter block slots (enum in wasm/src/core.h).
-const P_CONV = 0, P_POOL = 16, P_SCRATCH = 40, P_GROWN = 41, P_THREADS = 42, P_CAN_BLOCK = 43, P_SPIN = 44;
+const P_CONV = 0,
+  P_POOL = 16,
+  P_SCRATCH = 40,
+  P_GROWN = 41,
+  P_THREADS = 42,
+  P_CAN_BLOCK = 43,
+  P_SPIN = 44;
 const PAGE = 65536;
 /** The module's maximum memory (wasm/build.js links it with the same): sizes are int32 in C. */
 const MAX_PAGES = 32768;
@@ -70,7 +109,12 @@ if (typeof require === 'function') start(require('node:worker_threads').workerDa
 else self.onmessage = (e) => start(e.data);
 `;
 
-export interface WorkerStart { module: WebAssembly.Module; memory: WebAssembly.Memory; tid: number; stackTop: number }
+export interface WorkerStart {
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  tid: number;
+  stackTop: number;
+}
 
 export interface WasmOptions {
   /** Threads taking part in kernels, the calling thread included (default 1). */
@@ -107,7 +151,8 @@ function i32(fn: string, a: unknown, name: string, need: number): Int32Array {
 }
 
 function count(fn: string, v: number, name: string, positive = true): number {
-  if (!Number.isInteger(v) || v < (positive ? 1 : 0) || v > 0x7fffffff) fail(fn, `${name} must be a ${positive ? 'positive' : 'non-negative'} integer`);
+  if (!Number.isInteger(v) || v < (positive ? 1 : 0) || v > 0x7fffffff)
+    fail(fn, `${name} must be a ${positive ? 'positive' : 'non-negative'} integer`);
   return v;
 }
 
@@ -186,12 +231,17 @@ export class WasmCore {
     if (end <= this.bytes) return;
     const pages = Math.ceil((end - this.bytes) / PAGE);
     const have = this.bytes / PAGE;
-    if (have + pages > MAX_PAGES) throw new RangeError(`digits wasm: a call needs ${Math.ceil(end / 2 ** 20)} MiB, over the core's ${MAX_PAGES * PAGE / 2 ** 30} GiB memory`);
+    if (have + pages > MAX_PAGES)
+      throw new RangeError(
+        `digits wasm: a call needs ${Math.ceil(end / 2 ** 20)} MiB, over the core's ${(MAX_PAGES * PAGE) / 2 ** 30} GiB memory`,
+      );
     this.memory.grow(Math.min(MAX_PAGES - have, Math.max(pages, Math.ceil(have / 8))));
     this.refresh();
   }
 
-  private begin(): void { this.top = this.stageBase; }
+  private begin(): void {
+    this.top = this.stageBase;
+  }
 
   /** n floats (or int32s) of staging memory; 64 bytes of slack after each (vector loads may read past an end). */
   private alloc(n: number): number {
@@ -236,13 +286,17 @@ export class WasmCore {
 
   private conv(fn: string, g: ConvGeom): ConvGeom {
     const P = this.pBase + P_CONV;
-    CONV_FIELDS.forEach((k, i) => { this.i32v[P + i] = count(fn, g[k], `geometry.${k}`, i < 11); });
+    CONV_FIELDS.forEach((k, i) => {
+      this.i32v[P + i] = count(fn, g[k], `geometry.${k}`, i < 11);
+    });
     return g;
   }
 
   private pool(fn: string, g: PoolGeom): PoolGeom {
     const P = this.pBase + P_POOL;
-    POOL_FIELDS.forEach((k, i) => { this.i32v[P + i] = count(fn, g[k], `geometry.${k}`, i < 10); });
+    POOL_FIELDS.forEach((k, i) => {
+      this.i32v[P + i] = count(fn, g[k], `geometry.${k}`, i < 10);
+    });
     return g;
   }
 
@@ -283,171 +337,331 @@ export class WasmCore {
     const poolLens = (g: PoolGeom) => ({ x: g.n * g.h * g.w * g.c, y: g.n * g.oh * g.ow * g.c });
     const checkFused = (fn: string, g: ConvGeom, p: PoolGeom) => {
       if (g.c !== 1 || g.sh !== 1 || g.sw !== 1) fail(fn, 'the convolution must have one input channel and stride 1');
-      if (p.n !== g.n || p.h !== g.oh || p.w !== g.ow || p.c !== g.f) fail(fn, "the pooling geometry does not match the convolution's output");
-      if (p.ph !== 2 || p.pw !== 2 || p.sh !== 2 || p.sw !== 2 || p.padTop !== 0 || p.padLeft !== 0 || p.oh !== Math.floor(g.oh / 2) || p.ow !== Math.floor(g.ow / 2))
+      if (p.n !== g.n || p.h !== g.oh || p.w !== g.ow || p.c !== g.f)
+        fail(fn, "the pooling geometry does not match the convolution's output");
+      if (
+        p.ph !== 2 ||
+        p.pw !== 2 ||
+        p.sh !== 2 ||
+        p.sw !== 2 ||
+        p.padTop !== 0 ||
+        p.padLeft !== 0 ||
+        p.oh !== Math.floor(g.oh / 2) ||
+        p.ow !== Math.floor(g.ow / 2)
+      )
         fail(fn, "the pooling must be 2x2 with stride 2, 'valid'");
     };
     return {
       name: 'wasm',
 
       conv2dForward: (g, x, w, b, y, relu) => {
-        const fn = 'conv2dForward', L = convLens(this.conv(fn, g));
-        f32(fn, x, 'x', L.x); f32(fn, w, 'w', L.w); if (b !== null) f32(fn, b, 'b', g.f); f32(fn, y, 'y', L.y);
+        const fn = 'conv2dForward',
+          L = convLens(this.conv(fn, g));
+        f32(fn, x, 'x', L.x);
+        f32(fn, w, 'w', L.w);
+        if (b !== null) f32(fn, b, 'b', g.f);
+        f32(fn, y, 'y', L.y);
         this.begin();
-        const px = this.put(x, L.x), pw = this.put(w, L.w), pb = b ? this.put(b, g.f) : 0, py = this.alloc(L.y);
-        this.go(); ex.conv2d_forward(px, pw, pb, py, relu ? 1 : 0); this.done();
+        const px = this.put(x, L.x),
+          pw = this.put(w, L.w),
+          pb = b ? this.put(b, g.f) : 0,
+          py = this.alloc(L.y);
+        this.go();
+        ex.conv2d_forward(px, pw, pb, py, relu ? 1 : 0);
+        this.done();
         this.get(py, y, L.y);
       },
 
       conv2dBackwardData: (g, dy, w, dx) => {
-        const fn = 'conv2dBackwardData', L = convLens(this.conv(fn, g));
-        f32(fn, dy, 'dy', L.y); f32(fn, w, 'w', L.w); f32(fn, dx, 'dx', L.x);
+        const fn = 'conv2dBackwardData',
+          L = convLens(this.conv(fn, g));
+        f32(fn, dy, 'dy', L.y);
+        f32(fn, w, 'w', L.w);
+        f32(fn, dx, 'dx', L.x);
         this.begin();
-        const pdy = this.put(dy, L.y), pw = this.put(w, L.w), pdx = this.alloc(L.x);
-        this.go(); ex.conv2d_backward_data(pdy, pw, pdx); this.done();
+        const pdy = this.put(dy, L.y),
+          pw = this.put(w, L.w),
+          pdx = this.alloc(L.x);
+        this.go();
+        ex.conv2d_backward_data(pdy, pw, pdx);
+        this.done();
         this.get(pdx, dx, L.x);
       },
 
       conv2dBackwardWeights: (g, x, dy, dw, db) => {
-        const fn = 'conv2dBackwardWeights', L = convLens(this.conv(fn, g));
-        f32(fn, x, 'x', L.x); f32(fn, dy, 'dy', L.y); f32(fn, dw, 'dw', L.w); if (db !== null) f32(fn, db, 'db', g.f);
+        const fn = 'conv2dBackwardWeights',
+          L = convLens(this.conv(fn, g));
+        f32(fn, x, 'x', L.x);
+        f32(fn, dy, 'dy', L.y);
+        f32(fn, dw, 'dw', L.w);
+        if (db !== null) f32(fn, db, 'db', g.f);
         this.begin();
-        const px = this.put(x, L.x), pdy = this.put(dy, L.y), pdw = this.alloc(L.w), pdb = db ? this.alloc(g.f) : 0;
-        this.go(); ex.conv2d_backward_weights(px, pdy, pdw, pdb); this.done();
+        const px = this.put(x, L.x),
+          pdy = this.put(dy, L.y),
+          pdw = this.alloc(L.w),
+          pdb = db ? this.alloc(g.f) : 0;
+        this.go();
+        ex.conv2d_backward_weights(px, pdy, pdw, pdb);
+        this.done();
         this.get(pdw, dw, L.w);
         if (db) this.get(pdb, db, g.f);
       },
 
       conv2dReluMaxPoolForward: (g, p, x, w, b, y, ws) => {
         const fn = 'conv2dReluMaxPoolForward';
-        this.conv(fn, g); this.pool(fn, p); checkFused(fn, g, p);
-        const L = convLens(g), n = p.n * p.oh * p.ow * p.c;
-        f32(fn, x, 'x', L.x); f32(fn, w, 'w', L.w); if (b !== null) f32(fn, b, 'b', g.f); f32(fn, y, 'y', n); i32(fn, ws, 'workspace', n);
+        this.conv(fn, g);
+        this.pool(fn, p);
+        checkFused(fn, g, p);
+        const L = convLens(g),
+          n = p.n * p.oh * p.ow * p.c;
+        f32(fn, x, 'x', L.x);
+        f32(fn, w, 'w', L.w);
+        if (b !== null) f32(fn, b, 'b', g.f);
+        f32(fn, y, 'y', n);
+        i32(fn, ws, 'workspace', n);
         this.begin();
-        const px = this.put(x, L.x), pw = this.put(w, L.w), pb = b ? this.put(b, g.f) : 0, py = this.alloc(n), pws = this.alloc(n);
-        this.go(); ex.conv2d_relu_maxpool_forward(px, pw, pb, py, pws); this.done();
+        const px = this.put(x, L.x),
+          pw = this.put(w, L.w),
+          pb = b ? this.put(b, g.f) : 0,
+          py = this.alloc(n),
+          pws = this.alloc(n);
+        this.go();
+        ex.conv2d_relu_maxpool_forward(px, pw, pb, py, pws);
+        this.done();
         this.get(py, y, n);
         this.getI(pws, ws, n);
       },
 
       conv2dReluMaxPoolBackwardWeights: (g, p, x, dy, ws, y, dw, db) => {
         const fn = 'conv2dReluMaxPoolBackwardWeights';
-        this.conv(fn, g); this.pool(fn, p); checkFused(fn, g, p);
-        const L = convLens(g), n = p.n * p.oh * p.ow * p.c;
-        f32(fn, x, 'x', L.x); f32(fn, dy, 'dy', n); i32(fn, ws, 'workspace', n); f32(fn, y, 'y', n); f32(fn, dw, 'dw', L.w);
+        this.conv(fn, g);
+        this.pool(fn, p);
+        checkFused(fn, g, p);
+        const L = convLens(g),
+          n = p.n * p.oh * p.ow * p.c;
+        f32(fn, x, 'x', L.x);
+        f32(fn, dy, 'dy', n);
+        i32(fn, ws, 'workspace', n);
+        f32(fn, y, 'y', n);
+        f32(fn, dw, 'dw', L.w);
         if (db !== null) f32(fn, db, 'db', g.f);
         this.begin();
-        const px = this.put(x, L.x), pdy = this.put(dy, n), pws = this.putI(ws, n), py = this.put(y, n);
-        const pdw = this.alloc(L.w), pdb = db ? this.alloc(g.f) : 0;
-        this.go(); ex.conv2d_relu_maxpool_backward_weights(px, pdy, pws, py, pdw, pdb); this.done();
+        const px = this.put(x, L.x),
+          pdy = this.put(dy, n),
+          pws = this.putI(ws, n),
+          py = this.put(y, n);
+        const pdw = this.alloc(L.w),
+          pdb = db ? this.alloc(g.f) : 0;
+        this.go();
+        ex.conv2d_relu_maxpool_backward_weights(px, pdy, pws, py, pdw, pdb);
+        this.done();
         this.get(pdw, dw, L.w);
         if (db) this.get(pdb, db, g.f);
       },
 
       maxPool2dForward: (g, x, y, ws) => {
-        const fn = 'maxPool2dForward', L = poolLens(this.pool(fn, g));
-        f32(fn, x, 'x', L.x); f32(fn, y, 'y', L.y); i32(fn, ws, 'workspace', L.y);
+        const fn = 'maxPool2dForward',
+          L = poolLens(this.pool(fn, g));
+        f32(fn, x, 'x', L.x);
+        f32(fn, y, 'y', L.y);
+        i32(fn, ws, 'workspace', L.y);
         this.begin();
-        const px = this.put(x, L.x), py = this.alloc(L.y), pws = this.alloc(L.y);
-        this.go(); ex.maxpool2d_forward(px, py, pws); this.done();
+        const px = this.put(x, L.x),
+          py = this.alloc(L.y),
+          pws = this.alloc(L.y);
+        this.go();
+        ex.maxpool2d_forward(px, py, pws);
+        this.done();
         this.get(py, y, L.y);
         this.getI(pws, ws, L.y);
       },
 
       maxPool2dBackward: (g, dy, ws, dx, reluOf) => {
-        const fn = 'maxPool2dBackward', L = poolLens(this.pool(fn, g));
-        f32(fn, dy, 'dy', L.y); i32(fn, ws, 'workspace', L.y); f32(fn, dx, 'dx', L.x);
+        const fn = 'maxPool2dBackward',
+          L = poolLens(this.pool(fn, g));
+        f32(fn, dy, 'dy', L.y);
+        i32(fn, ws, 'workspace', L.y);
+        f32(fn, dx, 'dx', L.x);
         if (reluOf) f32(fn, reluOf, 'reluOf', L.y);
         this.begin();
-        const pdy = this.put(dy, L.y), pws = this.putI(ws, L.y), pr = reluOf ? this.put(reluOf, L.y) : 0, pdx = this.alloc(dx.length);
-        this.go(); ex.maxpool2d_backward(L.y, pdy, pws, pdx, dx.length, pr); this.done();
+        const pdy = this.put(dy, L.y),
+          pws = this.putI(ws, L.y),
+          pr = reluOf ? this.put(reluOf, L.y) : 0,
+          pdx = this.alloc(dx.length);
+        this.go();
+        ex.maxpool2d_backward(L.y, pdy, pws, pdx, dx.length, pr);
+        this.done();
         this.get(pdx, dx, dx.length);
       },
 
       avgPool2dForward: (g, x, y) => {
-        const fn = 'avgPool2dForward', L = poolLens(this.pool(fn, g));
-        f32(fn, x, 'x', L.x); f32(fn, y, 'y', L.y);
+        const fn = 'avgPool2dForward',
+          L = poolLens(this.pool(fn, g));
+        f32(fn, x, 'x', L.x);
+        f32(fn, y, 'y', L.y);
         this.begin();
-        const px = this.put(x, L.x), py = this.alloc(L.y);
-        this.go(); ex.avgpool2d_forward(px, py); this.done();
+        const px = this.put(x, L.x),
+          py = this.alloc(L.y);
+        this.go();
+        ex.avgpool2d_forward(px, py);
+        this.done();
         this.get(py, y, L.y);
       },
 
       avgPool2dBackward: (g, dy, dx) => {
-        const fn = 'avgPool2dBackward', L = poolLens(this.pool(fn, g));
-        f32(fn, dy, 'dy', L.y); f32(fn, dx, 'dx', L.x);
+        const fn = 'avgPool2dBackward',
+          L = poolLens(this.pool(fn, g));
+        f32(fn, dy, 'dy', L.y);
+        f32(fn, dx, 'dx', L.x);
         this.begin();
-        const pdy = this.put(dy, L.y), pdx = this.alloc(L.x);
-        this.go(); ex.avgpool2d_backward(pdy, pdx); this.done();
+        const pdy = this.put(dy, L.y),
+          pdx = this.alloc(L.x);
+        this.go();
+        ex.avgpool2d_backward(pdy, pdx);
+        this.done();
         this.get(pdx, dx, L.x);
       },
 
       denseForward: (n, inF, outF, x, w, b, y, relu) => {
         const fn = 'denseForward';
-        count(fn, n, 'n'); count(fn, inF, 'inF'); count(fn, outF, 'outF');
-        f32(fn, x, 'x', n * inF); f32(fn, w, 'w', inF * outF); if (b !== null) f32(fn, b, 'b', outF); f32(fn, y, 'y', n * outF);
+        count(fn, n, 'n');
+        count(fn, inF, 'inF');
+        count(fn, outF, 'outF');
+        f32(fn, x, 'x', n * inF);
+        f32(fn, w, 'w', inF * outF);
+        if (b !== null) f32(fn, b, 'b', outF);
+        f32(fn, y, 'y', n * outF);
         this.begin();
-        const px = this.put(x, n * inF), pw = this.put(w, inF * outF), pb = b ? this.put(b, outF) : 0, py = this.alloc(n * outF);
-        this.go(); ex.dense_forward(n, inF, outF, px, pw, pb, py, relu ? 1 : 0); this.done();
+        const px = this.put(x, n * inF),
+          pw = this.put(w, inF * outF),
+          pb = b ? this.put(b, outF) : 0,
+          py = this.alloc(n * outF);
+        this.go();
+        ex.dense_forward(n, inF, outF, px, pw, pb, py, relu ? 1 : 0);
+        this.done();
         this.get(py, y, n * outF);
       },
 
       denseBackwardData: (n, inF, outF, dy, w, dx) => {
         const fn = 'denseBackwardData';
-        count(fn, n, 'n'); count(fn, inF, 'inF'); count(fn, outF, 'outF');
-        f32(fn, dy, 'dy', n * outF); f32(fn, w, 'w', inF * outF); f32(fn, dx, 'dx', n * inF);
+        count(fn, n, 'n');
+        count(fn, inF, 'inF');
+        count(fn, outF, 'outF');
+        f32(fn, dy, 'dy', n * outF);
+        f32(fn, w, 'w', inF * outF);
+        f32(fn, dx, 'dx', n * inF);
         this.begin();
-        const pdy = this.put(dy, n * outF), pw = this.put(w, inF * outF), pdx = this.alloc(n * inF);
-        this.go(); ex.dense_backward_data(n, inF, outF, pdy, pw, pdx); this.done();
+        const pdy = this.put(dy, n * outF),
+          pw = this.put(w, inF * outF),
+          pdx = this.alloc(n * inF);
+        this.go();
+        ex.dense_backward_data(n, inF, outF, pdy, pw, pdx);
+        this.done();
         this.get(pdx, dx, n * inF);
       },
 
       denseBackwardWeights: (n, inF, outF, x, dy, dw, db) => {
         const fn = 'denseBackwardWeights';
-        count(fn, n, 'n'); count(fn, inF, 'inF'); count(fn, outF, 'outF');
-        f32(fn, x, 'x', n * inF); f32(fn, dy, 'dy', n * outF); f32(fn, dw, 'dw', inF * outF); if (db !== null) f32(fn, db, 'db', outF);
+        count(fn, n, 'n');
+        count(fn, inF, 'inF');
+        count(fn, outF, 'outF');
+        f32(fn, x, 'x', n * inF);
+        f32(fn, dy, 'dy', n * outF);
+        f32(fn, dw, 'dw', inF * outF);
+        if (db !== null) f32(fn, db, 'db', outF);
         this.begin();
-        const px = this.put(x, n * inF), pdy = this.put(dy, n * outF), pdw = this.alloc(inF * outF), pdb = db ? this.alloc(outF) : 0;
-        this.go(); ex.dense_backward_weights(n, inF, outF, px, pdy, pdw, pdb); this.done();
+        const px = this.put(x, n * inF),
+          pdy = this.put(dy, n * outF),
+          pdw = this.alloc(inF * outF),
+          pdb = db ? this.alloc(outF) : 0;
+        this.go();
+        ex.dense_backward_weights(n, inF, outF, px, pdy, pdw, pdb);
+        this.done();
         this.get(pdw, dw, inF * outF);
         if (db) this.get(pdb, db, outF);
       },
 
       batchNormForwardTraining: (rows, c, x, gamma, beta, movingMean, movingVar, momentum, eps, y, saveMean, saveInvStd) => {
         const fn = 'batchNormForwardTraining';
-        count(fn, rows, 'rows'); count(fn, c, 'c');
-        f32(fn, x, 'x', rows * c); f32(fn, gamma, 'gamma', c); f32(fn, beta, 'beta', c); f32(fn, movingMean, 'movingMean', c);
-        f32(fn, movingVar, 'movingVar', c); f32(fn, y, 'y', rows * c); f32(fn, saveMean, 'saveMean', c); f32(fn, saveInvStd, 'saveInvStd', c);
+        count(fn, rows, 'rows');
+        count(fn, c, 'c');
+        f32(fn, x, 'x', rows * c);
+        f32(fn, gamma, 'gamma', c);
+        f32(fn, beta, 'beta', c);
+        f32(fn, movingMean, 'movingMean', c);
+        f32(fn, movingVar, 'movingVar', c);
+        f32(fn, y, 'y', rows * c);
+        f32(fn, saveMean, 'saveMean', c);
+        f32(fn, saveInvStd, 'saveInvStd', c);
         this.begin();
-        const px = this.put(x, rows * c), pg = this.put(gamma, c), pb = this.put(beta, c), pmm = this.put(movingMean, c), pmv = this.put(movingVar, c);
-        const py = this.alloc(rows * c), psm = this.alloc(c), psi = this.alloc(c);
-        this.go(); ex.batchnorm_forward_training(rows, c, px, pg, pb, pmm, pmv, momentum, eps, py, psm, psi); this.done();
-        this.get(py, y, rows * c); this.get(pmm, movingMean, c); this.get(pmv, movingVar, c);
-        this.get(psm, saveMean, c); this.get(psi, saveInvStd, c);
+        const px = this.put(x, rows * c),
+          pg = this.put(gamma, c),
+          pb = this.put(beta, c),
+          pmm = this.put(movingMean, c),
+          pmv = this.put(movingVar, c);
+        const py = this.alloc(rows * c),
+          psm = this.alloc(c),
+          psi = this.alloc(c);
+        this.go();
+        ex.batchnorm_forward_training(rows, c, px, pg, pb, pmm, pmv, momentum, eps, py, psm, psi);
+        this.done();
+        this.get(py, y, rows * c);
+        this.get(pmm, movingMean, c);
+        this.get(pmv, movingVar, c);
+        this.get(psm, saveMean, c);
+        this.get(psi, saveInvStd, c);
       },
 
       batchNormForwardInference: (rows, c, x, gamma, beta, movingMean, movingVar, eps, y) => {
         const fn = 'batchNormForwardInference';
-        count(fn, rows, 'rows'); count(fn, c, 'c');
-        f32(fn, x, 'x', rows * c); f32(fn, gamma, 'gamma', c); f32(fn, beta, 'beta', c); f32(fn, movingMean, 'movingMean', c);
-        f32(fn, movingVar, 'movingVar', c); f32(fn, y, 'y', rows * c);
+        count(fn, rows, 'rows');
+        count(fn, c, 'c');
+        f32(fn, x, 'x', rows * c);
+        f32(fn, gamma, 'gamma', c);
+        f32(fn, beta, 'beta', c);
+        f32(fn, movingMean, 'movingMean', c);
+        f32(fn, movingVar, 'movingVar', c);
+        f32(fn, y, 'y', rows * c);
         this.begin();
-        const px = this.put(x, rows * c), pg = this.put(gamma, c), pb = this.put(beta, c), pmm = this.put(movingMean, c), pmv = this.put(movingVar, c);
+        const px = this.put(x, rows * c),
+          pg = this.put(gamma, c),
+          pb = this.put(beta, c),
+          pmm = this.put(movingMean, c),
+          pmv = this.put(movingVar, c);
         const py = same(x, y) ? px : this.alloc(rows * c);
-        this.go(); ex.batchnorm_forward_inference(rows, c, px, pg, pb, pmm, pmv, eps, py); this.done();
+        this.go();
+        ex.batchnorm_forward_inference(rows, c, px, pg, pb, pmm, pmv, eps, py);
+        this.done();
         this.get(py, y, rows * c);
       },
 
       batchNormBackward: (rows, c, x, dy, gamma, saveMean, saveInvStd, dx, dgamma, dbeta) => {
         const fn = 'batchNormBackward';
-        count(fn, rows, 'rows'); count(fn, c, 'c');
-        f32(fn, x, 'x', rows * c); f32(fn, dy, 'dy', rows * c); f32(fn, gamma, 'gamma', c); f32(fn, saveMean, 'saveMean', c);
-        f32(fn, saveInvStd, 'saveInvStd', c); f32(fn, dx, 'dx', rows * c); f32(fn, dgamma, 'dgamma', c); f32(fn, dbeta, 'dbeta', c);
+        count(fn, rows, 'rows');
+        count(fn, c, 'c');
+        f32(fn, x, 'x', rows * c);
+        f32(fn, dy, 'dy', rows * c);
+        f32(fn, gamma, 'gamma', c);
+        f32(fn, saveMean, 'saveMean', c);
+        f32(fn, saveInvStd, 'saveInvStd', c);
+        f32(fn, dx, 'dx', rows * c);
+        f32(fn, dgamma, 'dgamma', c);
+        f32(fn, dbeta, 'dbeta', c);
         this.begin();
-        const px = this.put(x, rows * c), pdy = this.put(dy, rows * c), pg = this.put(gamma, c), psm = this.put(saveMean, c), psi = this.put(saveInvStd, c);
-        const pdx = this.alloc(rows * c), pdg = this.alloc(c), pdb = this.alloc(c);
-        this.go(); ex.batchnorm_backward(rows, c, px, pdy, pg, psm, psi, pdx, pdg, pdb); this.done();
-        this.get(pdx, dx, rows * c); this.get(pdg, dgamma, c); this.get(pdb, dbeta, c);
+        const px = this.put(x, rows * c),
+          pdy = this.put(dy, rows * c),
+          pg = this.put(gamma, c),
+          psm = this.put(saveMean, c),
+          psi = this.put(saveInvStd, c);
+        const pdx = this.alloc(rows * c),
+          pdg = this.alloc(c),
+          pdb = this.alloc(c);
+        this.go();
+        ex.batchnorm_backward(rows, c, px, pdy, pg, psm, psi, pdx, pdg, pdb);
+        this.done();
+        this.get(pdx, dx, rows * c);
+        this.get(pdg, dgamma, c);
+        this.get(pdb, dbeta, c);
       },
 
       eltwiseForward: (kind, x, y, alpha) => {
@@ -456,8 +670,11 @@ export class WasmCore {
         const n = f32(fn, x, 'x', 0).length;
         f32(fn, y, 'y', n);
         this.begin();
-        const px = this.put(x, n), py = same(x, y) ? px : this.alloc(n);
-        this.go(); ex.eltwise_forward(KIND[kind], n, px, py, eltwiseAlpha(kind, alpha)); this.done();
+        const px = this.put(x, n),
+          py = same(x, y) ? px : this.alloc(n);
+        this.go();
+        ex.eltwise_forward(KIND[kind], n, px, py, eltwiseAlpha(kind, alpha));
+        this.done();
         this.get(py, y, n);
       },
 
@@ -465,43 +682,69 @@ export class WasmCore {
         const fn = 'eltwiseBackward';
         if (!(kind in KIND)) fail(fn, `unknown eltwise kind '${kind}'`);
         const n = f32(fn, x, 'x', 0).length;
-        f32(fn, y, 'y', n); f32(fn, dy, 'dy', n); f32(fn, dx, 'dx', n);
+        f32(fn, y, 'y', n);
+        f32(fn, dy, 'dy', n);
+        f32(fn, dx, 'dx', n);
         this.begin();
-        const px = this.put(x, n), py = same(x, y) ? px : this.put(y, n), pdy = this.put(dy, n), pdx = same(dy, dx) ? pdy : this.alloc(n);
-        this.go(); ex.eltwise_backward(KIND[kind], n, px, py, pdy, pdx, eltwiseAlpha(kind, alpha)); this.done();
+        const px = this.put(x, n),
+          py = same(x, y) ? px : this.put(y, n),
+          pdy = this.put(dy, n),
+          pdx = same(dy, dx) ? pdy : this.alloc(n);
+        this.go();
+        ex.eltwise_backward(KIND[kind], n, px, py, pdy, pdx, eltwiseAlpha(kind, alpha));
+        this.done();
         this.get(pdx, dx, n);
       },
 
       softmaxForward: (rows, cols, x, y) => {
         const fn = 'softmaxForward';
-        count(fn, rows, 'rows', false); count(fn, cols, 'cols', false);
+        count(fn, rows, 'rows', false);
+        count(fn, cols, 'cols', false);
         const n = rows * cols;
-        f32(fn, x, 'x', n); f32(fn, y, 'y', n);
+        f32(fn, x, 'x', n);
+        f32(fn, y, 'y', n);
         this.begin();
-        const px = this.put(x, n), py = this.alloc(n);
-        this.go(); ex.softmax_forward(rows, cols, px, py); this.done();
+        const px = this.put(x, n),
+          py = this.alloc(n);
+        this.go();
+        ex.softmax_forward(rows, cols, px, py);
+        this.done();
         this.get(py, y, n);
       },
 
       softmaxBackward: (rows, cols, y, dy, dx) => {
         const fn = 'softmaxBackward';
-        count(fn, rows, 'rows', false); count(fn, cols, 'cols', false);
+        count(fn, rows, 'rows', false);
+        count(fn, cols, 'cols', false);
         const n = rows * cols;
-        f32(fn, y, 'y', n); f32(fn, dy, 'dy', n); f32(fn, dx, 'dx', n);
+        f32(fn, y, 'y', n);
+        f32(fn, dy, 'dy', n);
+        f32(fn, dx, 'dx', n);
         this.begin();
-        const py = this.put(y, n), pdy = this.put(dy, n), pdx = this.alloc(n);
-        this.go(); ex.softmax_backward(rows, cols, py, pdy, pdx); this.done();
+        const py = this.put(y, n),
+          pdy = this.put(dy, n),
+          pdx = this.alloc(n);
+        this.go();
+        ex.softmax_backward(rows, cols, py, pdy, pdx);
+        this.done();
         this.get(pdx, dx, n);
       },
 
       softmaxCrossEntropy: (rows, cols, p, t, dlogits, scale) => {
         const fn = 'softmaxCrossEntropy';
-        count(fn, rows, 'rows', false); count(fn, cols, 'cols', false);
+        count(fn, rows, 'rows', false);
+        count(fn, cols, 'cols', false);
         const n = rows * cols;
-        f32(fn, p, 'p', n); f32(fn, t, 't', n); if (dlogits) f32(fn, dlogits, 'dlogits', n);
+        f32(fn, p, 'p', n);
+        f32(fn, t, 't', n);
+        if (dlogits) f32(fn, dlogits, 'dlogits', n);
         this.begin();
-        const pp = this.put(p, n), pt = this.put(t, n), pd = dlogits ? this.alloc(n) : 0;
-        this.go(); const loss = ex.softmax_cross_entropy(rows, cols, pp, pt, pd, scale); this.done();
+        const pp = this.put(p, n),
+          pt = this.put(t, n),
+          pd = dlogits ? this.alloc(n) : 0;
+        this.go();
+        const loss = ex.softmax_cross_entropy(rows, cols, pp, pt, pd, scale);
+        this.done();
         if (dlogits) this.get(pd, dlogits, n);
         return loss;
       },
@@ -509,12 +752,17 @@ export class WasmCore {
       dropoutForward: (x, y, mask, rate, seed) => {
         const fn = 'dropoutForward';
         const n = f32(fn, x, 'x', 0).length;
-        f32(fn, y, 'y', n); f32(fn, mask, 'mask', n);
+        f32(fn, y, 'y', n);
+        f32(fn, mask, 'mask', n);
         if (!(rate >= 0 && rate < 1)) fail(fn, 'rate must be in [0, 1)');
         if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) fail(fn, 'seed must be a uint32');
         this.begin();
-        const px = this.put(x, n), py = same(x, y) ? px : this.alloc(n), pm = this.alloc(n);
-        this.go(); ex.dropout_forward(n, px, py, pm, rate, seed | 0); this.done();
+        const px = this.put(x, n),
+          py = same(x, y) ? px : this.alloc(n),
+          pm = this.alloc(n);
+        this.go();
+        ex.dropout_forward(n, px, py, pm, rate, seed | 0);
+        this.done();
         this.get(py, y, n);
         this.get(pm, mask, n);
       },
@@ -522,42 +770,60 @@ export class WasmCore {
       dropoutBackward: (dy, mask, dx) => {
         const fn = 'dropoutBackward';
         const n = f32(fn, dy, 'dy', 0).length;
-        f32(fn, mask, 'mask', n); f32(fn, dx, 'dx', n);
+        f32(fn, mask, 'mask', n);
+        f32(fn, dx, 'dx', n);
         this.begin();
-        const pdy = this.put(dy, n), pm = this.put(mask, n), pdx = same(dy, dx) ? pdy : this.alloc(n);
-        this.go(); ex.mul_arrays(n, pdy, pm, pdx); this.done();
+        const pdy = this.put(dy, n),
+          pm = this.put(mask, n),
+          pdx = same(dy, dx) ? pdy : this.alloc(n);
+        this.go();
+        ex.mul_arrays(n, pdy, pm, pdx);
+        this.done();
         this.get(pdx, dx, n);
       },
 
       sgdUpdate: (params, grads, velocity, lr, momentum, nesterov) => {
         const fn = 'sgdUpdate';
-        const w = this.list(fn, 'params', params, null), lens = w.map((a) => a.length);
-        const g = this.list(fn, 'grads', grads, lens), v = velocity ? this.list(fn, 'velocity', velocity, lens) : null;
+        const w = this.list(fn, 'params', params, null),
+          lens = w.map((a) => a.length);
+        const g = this.list(fn, 'grads', grads, lens),
+          v = velocity ? this.list(fn, 'velocity', velocity, lens) : null;
         this.begin();
         const table = this.optimizer(w, g, v, null);
-        this.go(); ex.sgd_update(w.length, table, lr, momentum, nesterov ? 1 : 0, v ? 1 : 0); this.done();
+        this.go();
+        ex.sgd_update(w.length, table, lr, momentum, nesterov ? 1 : 0, v ? 1 : 0);
+        this.done();
         this.optimizerBack(table, w, v && momentum !== 0 ? v : null, null);
       },
 
       rmspropUpdate: (params, grads, ms, lr, rho, eps) => {
         const fn = 'rmspropUpdate';
-        const w = this.list(fn, 'params', params, null), lens = w.map((a) => a.length);
-        const g = this.list(fn, 'grads', grads, lens), s = this.list(fn, 'ms', ms, lens);
+        const w = this.list(fn, 'params', params, null),
+          lens = w.map((a) => a.length);
+        const g = this.list(fn, 'grads', grads, lens),
+          s = this.list(fn, 'ms', ms, lens);
         this.begin();
         const table = this.optimizer(w, g, s, null);
-        this.go(); ex.rmsprop_update(w.length, table, lr, rho, eps); this.done();
+        this.go();
+        ex.rmsprop_update(w.length, table, lr, rho, eps);
+        this.done();
         this.optimizerBack(table, w, s, null);
       },
 
       adamUpdate: (params, grads, m, v, lr, beta1, beta2, eps, t, weightDecay) => {
         const fn = 'adamUpdate';
-        const w = this.list(fn, 'params', params, null), lens = w.map((a) => a.length);
-        const g = this.list(fn, 'grads', grads, lens), mm = this.list(fn, 'm', m, lens), vv = this.list(fn, 'v', v, lens);
+        const w = this.list(fn, 'params', params, null),
+          lens = w.map((a) => a.length);
+        const g = this.list(fn, 'grads', grads, lens),
+          mm = this.list(fn, 'm', m, lens),
+          vv = this.list(fn, 'v', v, lens);
         // per-step scalars folded in double, as the reference and the native core do
         const lrT = (lr * Math.sqrt(1 - Math.pow(beta2, t))) / (1 - Math.pow(beta1, t));
         this.begin();
         const table = this.optimizer(w, g, mm, vv);
-        this.go(); ex.adam_update(w.length, table, beta1, beta2, eps, lrT, 1 - lr * weightDecay); this.done();
+        this.go();
+        ex.adam_update(w.length, table, beta1, beta2, eps, lrT, 1 - lr * weightDecay);
+        this.done();
         this.optimizerBack(table, w, mm, vv);
       },
     };
@@ -571,8 +837,10 @@ let loadError: string | null = null;
 
 /** The package's wasm/digits.wasm: the nearest ancestor of this file holding it (dist/src/kernels or src/kernels). */
 export function wasmPath(): string {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const fs = require('fs') as typeof import('fs'), path = require('path') as typeof import('path');
+  /* eslint-disable @typescript-eslint/no-require-imports -- Node's modules, loaded only in Node (browser bundles stub them) */
+  const fs = require('fs') as typeof import('fs');
+  const path = require('path') as typeof import('path');
+  /* eslint-enable @typescript-eslint/no-require-imports */
   for (let dir = __dirname, i = 0; i < 5; i++, dir = path.dirname(dir)) {
     const file = path.join(dir, 'wasm', 'digits.wasm');
     if (fs.existsSync(file)) return file;

@@ -82,7 +82,9 @@ export interface Filters {
 
 /** The kernels of the first `count` Conv2D layers. */
 export function convFilters(model: Sequential, count = 2): Filters[] {
-  return model.layers.filter((l): l is Conv2D => l instanceof Conv2D).slice(0, count)
+  return model.layers
+    .filter((l): l is Conv2D => l instanceof Conv2D)
+    .slice(0, count)
     .map((l) => ({ layer: l.name, shape: l.weights[0].shape, kernel: l.weights[0].value.slice() }));
 }
 

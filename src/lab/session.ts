@@ -32,12 +32,18 @@ export interface LabSplit {
   count: number;
 }
 
-export interface LabData { train: LabSplit; test: LabSplit }
+export interface LabData {
+  train: LabSplit;
+  test: LabSplit;
+}
 
 function split(imagesBytes: Uint8Array, labelsBytes: Uint8Array, imagesName: string, labelsName: string): LabSplit {
-  const images = parseIdx(imagesBytes, imagesName), labels = parseIdx(labelsBytes, labelsName);
-  if (images.dims.length !== 3 || images.dims[1] !== 28 || images.dims[2] !== 28) throw new DigitsError(`${imagesName}: expected 28x28 images, got dims ${images.dims.join('x')}`);
-  if (labels.dims.length !== 1 || labels.dims[0] !== images.dims[0]) throw new DigitsError(`${labelsName}: ${labels.dims.join('x')} labels for ${images.dims[0]} images`);
+  const images = parseIdx(imagesBytes, imagesName),
+    labels = parseIdx(labelsBytes, labelsName);
+  if (images.dims.length !== 3 || images.dims[1] !== 28 || images.dims[2] !== 28)
+    throw new DigitsError(`${imagesName}: expected 28x28 images, got dims ${images.dims.join('x')}`);
+  if (labels.dims.length !== 1 || labels.dims[0] !== images.dims[0])
+    throw new DigitsError(`${labelsName}: ${labels.dims.join('x')} labels for ${images.dims[0]} images`);
   const count = images.dims[0];
   const x = new Float32Array(count * PIXELS);
   for (let i = 0; i < x.length; i++) x[i] = images.data[i] / 255;
@@ -62,9 +68,14 @@ export function decodeMnist(files: Record<string, Uint8Array>): LabData {
 }
 
 /** model.json (TF.js' flavour when TF.js can name every activation, else Keras 3's) + the weights' bytes. */
-export function modelTransfer(model: Sequential, metadata?: Record<string, unknown> | null): { json: Record<string, unknown>; weights: Uint8Array } {
+export function modelTransfer(
+  model: Sequential,
+  metadata?: Record<string, unknown> | null,
+): { json: Record<string, unknown>; weights: Uint8Array } {
   let json: Record<string, unknown>;
-  try { json = toModelJson(model, metadata ?? undefined); } catch (e) {
+  try {
+    json = toModelJson(model, metadata ?? undefined);
+  } catch (e) {
     if (!(e instanceof DigitsError)) throw e;
     json = toModelJson(model, metadata ?? undefined, 'keras3');
   }
@@ -115,9 +126,20 @@ export interface TrainOutcome {
   batch: number;
 }
 
-export interface Mistake { index: number; label: number; predicted: number; confidence: number; pixels: Uint8Array }
+export interface Mistake {
+  index: number;
+  label: number;
+  predicted: number;
+  confidence: number;
+  pixels: Uint8Array;
+}
 
-export interface TestReport { loss: number; accuracy: number; confusion: number[][]; mistakes: Mistake[] }
+export interface TestReport {
+  loss: number;
+  accuracy: number;
+  confusion: number[][];
+  mistakes: Mistake[];
+}
 
 /** Seconds spent inside batches (shuffle, gather, step), not in epoch-end evaluation. */
 class BatchClock implements Callback {
@@ -126,8 +148,12 @@ class BatchClock implements Callback {
   private t0 = 0;
   private sizes: { batch: number; steps: number; samples: number } = { batch: 0, steps: 0, samples: 0 };
   constructor(private readonly now: () => number) {}
-  setParams(p: { batchSize: number; steps: number; samples: number }) { this.sizes = { batch: p.batchSize, steps: p.steps, samples: p.samples }; }
-  onBatchBegin() { this.t0 = this.now(); }
+  setParams(p: { batchSize: number; steps: number; samples: number }) {
+    this.sizes = { batch: p.batchSize, steps: p.steps, samples: p.samples };
+  }
+  onBatchBegin() {
+    this.t0 = this.now();
+  }
   onBatchEnd(b: number) {
     this.seconds += (this.now() - this.t0) / 1000;
     this.samples += Math.min(this.sizes.batch, this.sizes.samples - b * this.sizes.batch);
@@ -137,20 +163,36 @@ class BatchClock implements Callback {
 class Hooked implements Callback {
   private steps = 0;
   /** A run resumed mid-epoch gets no onEpochBegin for that epoch: it starts from the snapshot's. */
-  constructor(private readonly hooks: TrainHooks, private epochNow = 0) {}
-  setParams(p: { steps: number }) { this.steps = p.steps; }
-  onEpochBegin(e: number) { this.epochNow = e; }
-  onBatchEnd(b: number, logs: Logs) { this.hooks.batch?.(this.epochNow, b, this.steps, logs); }
-  onEpochEnd(e: number, logs: Logs) { this.hooks.epoch?.(e, logs); }
+  constructor(
+    private readonly hooks: TrainHooks,
+    private epochNow = 0,
+  ) {}
+  setParams(p: { steps: number }) {
+    this.steps = p.steps;
+  }
+  onEpochBegin(e: number) {
+    this.epochNow = e;
+  }
+  onBatchEnd(b: number, logs: Logs) {
+    this.hooks.batch?.(this.epochNow, b, this.steps, logs);
+  }
+  onEpochEnd(e: number, logs: Logs) {
+    this.hooks.epoch?.(e, logs);
+  }
 }
 
 /** Evaluates the test set after every epoch into the logs (watch only: nothing monitors it). */
 class TestWatch implements Callback {
   private model!: Sequential;
   constructor(private readonly test: LabSplit) {}
-  setModel(m: Sequential) { this.model = m; }
+  setModel(m: Sequential) {
+    this.model = m;
+  }
   onEpochEnd(_e: number, logs: Logs) {
-    const r = this.model.evaluate({ shape: [this.test.count, 28, 28, 1], data: this.test.x }, { shape: [this.test.count, CLASSES], data: this.test.y });
+    const r = this.model.evaluate(
+      { shape: [this.test.count, 28, 28, 1], data: this.test.x },
+      { shape: [this.test.count, CLASSES], data: this.test.y },
+    );
     logs.test_loss = r.loss;
     logs.test_accuracy = r.accuracy;
   }
@@ -158,7 +200,17 @@ class TestWatch implements Callback {
 
 /** Keras' live bar (train/progress.ts) drawn into `log` as a terminal would receive it. */
 function progressBar(steps: number, epochs: number, log: (s: string) => void): ProgressBar {
-  return new ProgressBar(steps, epochs, { write: (s: string) => { log(s); return true; } } as unknown as NodeJS.WriteStream, true);
+  return new ProgressBar(
+    steps,
+    epochs,
+    {
+      write: (s: string) => {
+        log(s);
+        return true;
+      },
+    } as unknown as NodeJS.WriteStream,
+    true,
+  );
 }
 
 const clock = (): number => (typeof performance !== 'undefined' ? performance.now() : Date.now());
@@ -167,16 +219,29 @@ export class LabSession {
   /** A stopped run's snapshot and its options: resume() continues it bit for bit. */
   private paused: { state: FitState; opts: TrainOptions } | null = null;
 
-  constructor(public model: Sequential, public data: LabData | null = null, public metadata: Record<string, unknown> | null = null) {}
+  constructor(
+    public model: Sequential,
+    public data: LabData | null = null,
+    public metadata: Record<string, unknown> | null = null,
+  ) {}
 
-  get canResume(): boolean { return this.paused !== null; }
+  get canResume(): boolean {
+    return this.paused !== null;
+  }
 
   /** Puts the session's model on `kernels` (the wasm core in the worker). */
-  useKernels(k: Kernels): void { this.model.kernels = k; }
+  useKernels(k: Kernels): void {
+    this.model.kernels = k;
+  }
 
   /** Compiles an uncompiled model as `digits train --from` does for one: RMSprop 1e-3, categorical cross-entropy. */
   ensureCompiled(): void {
-    if (!this.model.optimizer) this.model.compile({ optimizer: makeOptimizer('rmsprop', { learningRate: 1e-3 }), loss: 'categorical_crossentropy', metrics: ['accuracy'] });
+    if (!this.model.optimizer)
+      this.model.compile({
+        optimizer: makeOptimizer('rmsprop', { learningRate: 1e-3 }),
+        loss: 'categorical_crossentropy',
+        metrics: ['accuracy'],
+      });
   }
 
   train(opts: TrainOptions, hooks: TrainHooks = {}): TrainOutcome {
@@ -208,28 +273,43 @@ export class LabSession {
     callbacks.push(timer, new Hooked(hooks, resume?.epoch ?? 0));
     let stopped = false;
     let last: FitState | null = null;
-    const bar = hooks.log ? progressBar(Math.ceil(n * (1 - (r?.validationSplit ?? 0)) / opts.batchSize), opts.epochs, hooks.log) : null;
+    const bar = hooks.log ? progressBar(Math.ceil((n * (1 - (r?.validationSplit ?? 0))) / opts.batchSize), opts.epochs, hooks.log) : null;
     if (bar) {
       // last, as Keras' progress logger is: the epoch's line shows what the others logged (test_loss…)
       callbacks.push(bar);
       if (resume && resume.batch > 0) bar.onEpochBegin(resume.epoch);
     }
     const history = this.model.fit(x, y, {
-      epochs: opts.epochs, batchSize: opts.batchSize, seed: opts.seed ?? 0, verbose: 0, callbacks,
-      ...(r ? recipeValidation(r, { test: { shape: [d.test.count, 28, 28, 1], data: d.test.x }, testLabels: { shape: [d.test.count, CLASSES], data: d.test.y } }) : {}),
+      epochs: opts.epochs,
+      batchSize: opts.batchSize,
+      seed: opts.seed ?? 0,
+      verbose: 0,
+      callbacks,
+      ...(r
+        ? recipeValidation(r, {
+            test: { shape: [d.test.count, 28, 28, 1], data: d.test.x },
+            testLabels: { shape: [d.test.count, CLASSES], data: d.test.y },
+          })
+        : {}),
       augment: r ? recipeAugmenter(r, [28, 28, 1]) : undefined,
       resume,
       checkpoint: {
-        save: (state) => { last = state; },
+        save: (state) => {
+          last = state;
+        },
         interrupted: () => (stopped ||= hooks.stop?.() ?? false),
       },
     });
     if (stopped && last) this.paused = { state: last, opts };
     const where = this.paused?.state;
     return {
-      history, stopped, samples: timer.samples, seconds: timer.seconds,
+      history,
+      stopped,
+      samples: timer.samples,
+      seconds: timer.seconds,
       samplesPerSecond: timer.seconds > 0 ? timer.samples / timer.seconds : 0,
-      epoch: where ? where.epoch : history.epoch.length, batch: where ? where.batch : 0,
+      epoch: where ? where.epoch : history.epoch.length,
+      batch: where ? where.batch : 0,
     };
   }
 
@@ -245,7 +325,13 @@ export class LabSession {
     const wrong: Mistake[] = [];
     for (let i = 0; i < t.count; i++) {
       if (pred[i] === t.labels[i]) continue;
-      wrong.push({ index: i, label: t.labels[i], predicted: pred[i], confidence: probs[i * CLASSES + pred[i]], pixels: t.images.subarray(i * PIXELS, (i + 1) * PIXELS) });
+      wrong.push({
+        index: i,
+        label: t.labels[i],
+        predicted: pred[i],
+        confidence: probs[i * CLASSES + pred[i]],
+        pixels: t.images.subarray(i * PIXELS, (i + 1) * PIXELS),
+      });
     }
     wrong.sort((a, b) => b.confidence - a.confidence);
     return { loss, accuracy, confusion, mistakes: wrong.slice(0, k).map((m) => ({ ...m, pixels: m.pixels.slice() })) };
@@ -256,20 +342,30 @@ export class LabSession {
    * repeated `repeat` times among `mnist` random training digits, every sample slightly rotated, shifted
    * and zoomed (the drawings are few), at a learning rate of at most `learningRate`.
    */
-  fineTune(examples: { pixels: ArrayLike<number>; label: number }[], o: { epochs?: number; batchSize?: number; mnist?: number; repeat?: number; learningRate?: number; seed?: number } = {}, hooks: TrainHooks = {}): TrainOutcome {
+  fineTune(
+    examples: { pixels: ArrayLike<number>; label: number }[],
+    o: { epochs?: number; batchSize?: number; mnist?: number; repeat?: number; learningRate?: number; seed?: number } = {},
+    hooks: TrainHooks = {},
+  ): TrainOutcome {
     const d = this.data;
     if (!d) throw new DigitsError('fine-tune: MNIST is not loaded');
     if (examples.length === 0) throw new DigitsError('fine-tune: no drawings to learn from');
     this.ensureCompiled();
     this.paused = null;
     const rng = new Rng(o.seed ?? 1);
-    const repeat = o.repeat ?? 8, mnist = Math.min(d.train.count, o.mnist ?? 1500);
+    const repeat = o.repeat ?? 8,
+      mnist = Math.min(d.train.count, o.mnist ?? 1500);
     const n = examples.length * repeat + mnist;
-    const x = new Float32Array(n * PIXELS), y = new Float32Array(n * CLASSES);
+    const x = new Float32Array(n * PIXELS),
+      y = new Float32Array(n * CLASSES);
     let at = 0;
     for (const e of examples) {
-      if (e.pixels.length !== PIXELS || !(e.label >= 0 && e.label < CLASSES)) throw new DigitsError('fine-tune: a drawing must be 28x28 pixels with a label 0-9');
-      for (let r = 0; r < repeat; r++, at++) { x.set(e.pixels, at * PIXELS); y[at * CLASSES + e.label] = 1; }
+      if (e.pixels.length !== PIXELS || !(e.label >= 0 && e.label < CLASSES))
+        throw new DigitsError('fine-tune: a drawing must be 28x28 pixels with a label 0-9');
+      for (let r = 0; r < repeat; r++, at++) {
+        x.set(e.pixels, at * PIXELS);
+        y[at * CLASSES + e.label] = 1;
+      }
     }
     for (let i = 0; i < mnist; i++, at++) {
       const j = rng.int(d.train.count);
@@ -283,11 +379,27 @@ export class LabSession {
     const callbacks: Callback[] = [timer, new Hooked(hooks)];
     if (hooks.log) callbacks.push(progressBar(Math.ceil(n / (o.batchSize ?? 32)), o.epochs ?? 4, hooks.log));
     try {
-      const history = this.model.fit({ shape: [n, 28, 28, 1], data: x }, { shape: [n, CLASSES], data: y }, {
-        epochs: o.epochs ?? 4, batchSize: o.batchSize ?? 32, seed: o.seed ?? 1, verbose: 0, callbacks,
-        augment: recipeAugmentation({ rotation: 8, zoom: 0.08, shift: 0.08 }).augmenter([28, 28, 1]),
-      });
-      return { history, stopped: false, samples: timer.samples, seconds: timer.seconds, samplesPerSecond: timer.samples / Math.max(1e-9, timer.seconds), epoch: history.epoch.length, batch: 0 };
+      const history = this.model.fit(
+        { shape: [n, 28, 28, 1], data: x },
+        { shape: [n, CLASSES], data: y },
+        {
+          epochs: o.epochs ?? 4,
+          batchSize: o.batchSize ?? 32,
+          seed: o.seed ?? 1,
+          verbose: 0,
+          callbacks,
+          augment: recipeAugmentation({ rotation: 8, zoom: 0.08, shift: 0.08 }).augmenter([28, 28, 1]),
+        },
+      );
+      return {
+        history,
+        stopped: false,
+        samples: timer.samples,
+        seconds: timer.seconds,
+        samplesPerSecond: timer.samples / Math.max(1e-9, timer.seconds),
+        epoch: history.epoch.length,
+        batch: 0,
+      };
     } finally {
       opt.learningRate = saved;
     }

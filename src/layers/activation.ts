@@ -9,7 +9,8 @@ const ALIASES: Record<string, ActivationName> = { silu: 'swish' };
 
 export function checkActivation(a: string | undefined, where: string): ActivationName {
   const v = (ALIASES[a ?? ''] ?? a ?? 'linear') as ActivationName;
-  if (!ACTIVATIONS.includes(v)) throw new UsageError(`${where}: unknown activation '${a}' (expected one of ${ACTIVATIONS.join(', ')}, or silu)`);
+  if (!ACTIVATIONS.includes(v))
+    throw new UsageError(`${where}: unknown activation '${a}' (expected one of ${ACTIVATIONS.join(', ')}, or silu)`);
   return v;
 }
 
@@ -17,18 +18,36 @@ export function checkActivation(a: string | undefined, where: string): Activatio
  * y = act(z) over [rows, cols]; relu is expected to have been fused already (y === z allowed). alpha
  * is elu's, leaky_relu's or hard_sigmoid's parameter (undefined or NaN: the kernel's default).
  */
-export function activationForward(k: Kernels, act: ActivationName, rows: number, cols: number, z: Float32Array, y: Float32Array, alpha?: number): void {
+export function activationForward(
+  k: Kernels,
+  act: ActivationName,
+  rows: number,
+  cols: number,
+  z: Float32Array,
+  y: Float32Array,
+  alpha?: number,
+): void {
   if (act === 'softmax') k.softmaxForward(rows, cols, z, y);
   else if (act !== 'relu' && act !== 'linear') k.eltwiseForward(act, z, y, alpha);
   else if (y !== z) y.set(z);
 }
 
 /** dz = dy · act'(z), from the forward's z and y (for a fused relu, z may be y). */
-export function activationBackward(k: Kernels, act: ActivationName, rows: number, cols: number, z: Float32Array, y: Float32Array,
-  dy: Float32Array, dz: Float32Array, alpha?: number): void {
+export function activationBackward(
+  k: Kernels,
+  act: ActivationName,
+  rows: number,
+  cols: number,
+  z: Float32Array,
+  y: Float32Array,
+  dy: Float32Array,
+  dz: Float32Array,
+  alpha?: number,
+): void {
   if (act === 'softmax') k.softmaxBackward(rows, cols, y, dy, dz);
-  else if (act === 'linear') { if (dz !== dy) dz.set(dy); }
-  else k.eltwiseBackward(act, z, y, dy, dz, alpha);
+  else if (act === 'linear') {
+    if (dz !== dy) dz.set(dy);
+  } else k.eltwiseBackward(act, z, y, dy, dz, alpha);
 }
 
 /**
@@ -49,7 +68,9 @@ export abstract class Activated extends Layer {
     this.activation = checkActivation(args.activation, where);
   }
 
-  protected get units(): number { return this.outputShape[this.outputShape.length - 1]; }
+  protected get units(): number {
+    return this.outputShape[this.outputShape.length - 1];
+  }
 
   /** Pre-activation into `z`, with ReLU fused when relu is true. */
   protected abstract forwardLinear(x: Float32Array, n: number, z: Float32Array, relu: boolean, ctx: RunContext): void;
@@ -86,12 +107,20 @@ export abstract class Activated extends Layer {
 
 export class ActivationLayer extends Activated {
   readonly className = 'Activation';
-  constructor(args: LayerArgs & { activation: string }) { super(args, 'Activation'); }
-  computeOutputShape(s: number[]): number[] { return s; }
+  constructor(args: LayerArgs & { activation: string }) {
+    super(args, 'Activation');
+  }
+  computeOutputShape(s: number[]): number[] {
+    return s;
+  }
   protected forwardLinear(x: Float32Array, _n: number, z: Float32Array, relu: boolean, ctx: RunContext): void {
     if (relu) ctx.k.eltwiseForward('relu', x, z);
     else z.set(x);
   }
-  protected backwardLinear(dz: Float32Array): Float32Array { return dz; }
-  getConfig() { return { activation: this.activation }; }
+  protected backwardLinear(dz: Float32Array): Float32Array {
+    return dz;
+  }
+  getConfig() {
+    return { activation: this.activation };
+  }
 }

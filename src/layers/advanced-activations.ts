@@ -5,12 +5,16 @@ import type { LayerArgs, RunContext } from './layer';
 import { UsageError } from '../errors';
 
 abstract class ActivationLayerBase extends Activated {
-  computeOutputShape(s: number[]): number[] { return s; }
+  computeOutputShape(s: number[]): number[] {
+    return s;
+  }
   protected forwardLinear(x: Float32Array, _n: number, z: Float32Array, relu: boolean, ctx: RunContext): void {
     if (relu) ctx.k.eltwiseForward('relu', x, z);
     else z.set(x);
   }
-  protected backwardLinear(dz: Float32Array): Float32Array { return dz; }
+  protected backwardLinear(dz: Float32Array): Float32Array {
+    return dz;
+  }
 }
 
 /** ReLU(max_value, negative_slope, threshold): the cases that are relu, relu6 and leaky_relu. */
@@ -20,14 +24,24 @@ export class ReLU extends ActivationLayerBase {
   negativeSlope: number;
   threshold: number;
   constructor(args: LayerArgs & { maxValue?: number | null; negativeSlope?: number; threshold?: number } = {}) {
-    const maxValue = args.maxValue ?? null, slope = args.negativeSlope ?? 0, threshold = args.threshold ?? 0;
-    const act = threshold !== 0 ? null : maxValue === null ? (slope === 0 ? 'relu' : 'leaky_relu') : maxValue === 6 && slope === 0 ? 'relu6' : null;
-    if (!act) throw new UsageError(`ReLU: max_value ${maxValue}, negative_slope ${slope}, threshold ${threshold} is not supported (relu, relu6 or leaky relu only)`);
+    const maxValue = args.maxValue ?? null,
+      slope = args.negativeSlope ?? 0,
+      threshold = args.threshold ?? 0;
+    const act =
+      threshold !== 0 ? null : maxValue === null ? (slope === 0 ? 'relu' : 'leaky_relu') : maxValue === 6 && slope === 0 ? 'relu6' : null;
+    if (!act)
+      throw new UsageError(
+        `ReLU: max_value ${maxValue}, negative_slope ${slope}, threshold ${threshold} is not supported (relu, relu6 or leaky relu only)`,
+      );
     super({ ...args, activation: act }, 'ReLU');
-    this.maxValue = maxValue; this.negativeSlope = slope; this.threshold = threshold;
+    this.maxValue = maxValue;
+    this.negativeSlope = slope;
+    this.threshold = threshold;
     if (act === 'leaky_relu') this.alpha = slope;
   }
-  getConfig() { return { maxValue: this.maxValue, negativeSlope: this.negativeSlope, threshold: this.threshold }; }
+  getConfig() {
+    return { maxValue: this.maxValue, negativeSlope: this.negativeSlope, threshold: this.threshold };
+  }
 }
 
 /** LeakyReLU: Keras 2 and TF.js call the slope `alpha`, Keras 3 `negative_slope`; 0.3 by default in both. */
@@ -38,7 +52,9 @@ export class LeakyReLU extends ActivationLayerBase {
     this.alpha = args.alpha ?? 0.3;
     if (!Number.isFinite(this.alpha)) throw new UsageError(`LeakyReLU: alpha must be a number, got ${args.alpha}`);
   }
-  getConfig() { return { alpha: this.alpha }; }
+  getConfig() {
+    return { alpha: this.alpha };
+  }
 }
 
 export class ELU extends ActivationLayerBase {
@@ -48,7 +64,9 @@ export class ELU extends ActivationLayerBase {
     this.alpha = args.alpha ?? 1;
     if (!Number.isFinite(this.alpha)) throw new UsageError(`ELU: alpha must be a number, got ${args.alpha}`);
   }
-  getConfig() { return { alpha: this.alpha }; }
+  getConfig() {
+    return { alpha: this.alpha };
+  }
 }
 
 export class Softmax extends ActivationLayerBase {
@@ -57,13 +75,17 @@ export class Softmax extends ActivationLayerBase {
   constructor(args: LayerArgs & { axis?: number | number[] } = {}) {
     super({ ...args, activation: 'softmax' }, 'Softmax');
     const axis = ([] as number[]).concat(args.axis ?? -1);
-    if (axis.length !== 1 || !Number.isInteger(axis[0])) throw new UsageError(`Softmax: axis ${JSON.stringify(args.axis)} is not supported (one axis, the last)`);
+    if (axis.length !== 1 || !Number.isInteger(axis[0]))
+      throw new UsageError(`Softmax: axis ${JSON.stringify(args.axis)} is not supported (one axis, the last)`);
     this.axis = axis[0];
   }
   override computeOutputShape(s: number[]): number[] {
     // Keras counts the batch axis: on [batch, 10] the last axis is 1 as well as -1
-    if (this.axis !== -1 && this.axis !== s.length) throw new UsageError(`${this.name}: Softmax over axis ${this.axis} is not supported (the last axis only)`);
+    if (this.axis !== -1 && this.axis !== s.length)
+      throw new UsageError(`${this.name}: Softmax over axis ${this.axis} is not supported (the last axis only)`);
     return s;
   }
-  getConfig() { return { axis: -1 }; }
+  getConfig() {
+    return { axis: -1 };
+  }
 }

@@ -29,7 +29,9 @@ export class BatchNormalization extends Layer {
     this.scale = args.scale ?? true;
   }
 
-  computeOutputShape(s: number[]): number[] { return s; }
+  computeOutputShape(s: number[]): number[] {
+    return s;
+  }
 
   protected override createWeights(): Weight[] {
     const c = this.channels;
@@ -41,16 +43,25 @@ export class BatchNormalization extends Layer {
     ];
   }
 
-  private get channels(): number { return this.inputShape[this.inputShape.length - 1]; }
+  private get channels(): number {
+    return this.inputShape[this.inputShape.length - 1];
+  }
 
   /** gamma, beta (constants 1 and 0 when the layer has none), moving mean and variance. */
   private get params(): { gamma: Weight; beta: Weight; mean: Weight; variance: Weight } {
     const byName = (n: string) => this.weights.find((w) => w.name === n);
     const c = this.channels;
-    const constant = (name: string, v: number): Weight => ({ name, shape: [c], value: this.buffer(name, c).fill(v), grad: this.buffer(`d${name}`, c) });
+    const constant = (name: string, v: number): Weight => ({
+      name,
+      shape: [c],
+      value: this.buffer(name, c).fill(v),
+      grad: this.buffer(`d${name}`, c),
+    });
     return {
-      gamma: byName('gamma') ?? constant('gamma', 1), beta: byName('beta') ?? constant('beta', 0),
-      mean: byName('moving_mean')!, variance: byName('moving_variance')!,
+      gamma: byName('gamma') ?? constant('gamma', 1),
+      beta: byName('beta') ?? constant('beta', 0),
+      mean: byName('moving_mean')!,
+      variance: byName('moving_variance')!,
     };
   }
 
@@ -61,8 +72,20 @@ export class BatchNormalization extends Layer {
     this.rows = x.length / c;
     if (training && this.trainable) {
       this.x = x;
-      ctx.k.batchNormForwardTraining(this.rows, c, x, gamma.value, beta.value, mean.value, variance.value,
-        this.momentum, this.epsilon, y, this.buffer('saveMean', c), this.buffer('saveInvStd', c));
+      ctx.k.batchNormForwardTraining(
+        this.rows,
+        c,
+        x,
+        gamma.value,
+        beta.value,
+        mean.value,
+        variance.value,
+        this.momentum,
+        this.epsilon,
+        y,
+        this.buffer('saveMean', c),
+        this.buffer('saveInvStd', c),
+      );
     } else {
       ctx.k.batchNormForwardInference(this.rows, c, x, gamma.value, beta.value, mean.value, variance.value, this.epsilon, y);
     }
@@ -75,13 +98,28 @@ export class BatchNormalization extends Layer {
     const dx = this.buffer('dx', dy.length);
     if (!this.trainable) {
       // inference mode is a fixed per-channel affine: dx = dy · gamma / √(moving variance + ε)
-      for (let i = 0; i < dy.length; i++) { const k = i % c; dx[i] = dy[i] * gamma.value[k] / Math.sqrt(variance.value[k] + this.epsilon); }
+      for (let i = 0; i < dy.length; i++) {
+        const k = i % c;
+        dx[i] = (dy[i] * gamma.value[k]) / Math.sqrt(variance.value[k] + this.epsilon);
+      }
       return dx;
     }
-    ctx.k.batchNormBackward(this.rows, c, this.x, dy, gamma.value, this.buffer('saveMean', c), this.buffer('saveInvStd', c),
-      dx, gamma.grad!, beta.grad!);
+    ctx.k.batchNormBackward(
+      this.rows,
+      c,
+      this.x,
+      dy,
+      gamma.value,
+      this.buffer('saveMean', c),
+      this.buffer('saveInvStd', c),
+      dx,
+      gamma.grad!,
+      beta.grad!,
+    );
     return dx;
   }
 
-  getConfig() { return { momentum: this.momentum, epsilon: this.epsilon, center: this.center, scale: this.scale }; }
+  getConfig() {
+    return { momentum: this.momentum, epsilon: this.epsilon, center: this.center, scale: this.scale };
+  }
 }

@@ -31,15 +31,18 @@ export class Conv2D extends Activated {
     this.strides = pair(args.strides ?? 1, 'Conv2D: strides');
     this.padding = args.padding ?? 'valid';
     this.useBias = args.useBias ?? true;
-    if (!(Number.isSafeInteger(this.filters) && this.filters > 0)) throw new UsageError(`Conv2D: filters must be positive, got ${args.filters}`);
-    if (this.padding !== 'valid' && this.padding !== 'same') throw new UsageError(`Conv2D: padding must be 'valid' or 'same', got '${args.padding}'`);
+    if (!(Number.isSafeInteger(this.filters) && this.filters > 0))
+      throw new UsageError(`Conv2D: filters must be positive, got ${args.filters}`);
+    if (this.padding !== 'valid' && this.padding !== 'same')
+      throw new UsageError(`Conv2D: padding must be 'valid' or 'same', got '${args.padding}'`);
   }
 
   computeOutputShape(s: number[]): number[] {
     if (s.length !== 3) throw new UsageError(`${this.name}: Conv2D expects [height, width, channels] input, got [${s}]`);
     const r = padGeometry(s[0], this.kernelSize[0], this.strides[0], this.padding);
     const c = padGeometry(s[1], this.kernelSize[1], this.strides[1], this.padding);
-    if (r.out < 1 || c.out < 1) throw new UsageError(`${this.name}: kernel ${this.kernelSize.join('x')} does not fit input ${s[0]}x${s[1]}`);
+    if (r.out < 1 || c.out < 1)
+      throw new UsageError(`${this.name}: kernel ${this.kernelSize.join('x')} does not fit input ${s[0]}x${s[1]}`);
     return [r.out, c.out, this.filters];
   }
 
@@ -57,7 +60,17 @@ export class Conv2D extends Activated {
     const [kh, kw] = this.kernelSize;
     const [sh, sw] = this.strides;
     return {
-      n, h, w, c, f, oh, ow, kh, kw, sh, sw,
+      n,
+      h,
+      w,
+      c,
+      f,
+      oh,
+      ow,
+      kh,
+      kw,
+      sh,
+      sw,
       padTop: padGeometry(h, kh, sh, this.padding).before,
       padLeft: padGeometry(w, kw, sw, this.padding).before,
     };
@@ -85,8 +98,17 @@ export class Conv2D extends Activated {
    * 2x2 at stride 2 with 'valid' padding — the first two layers of every seed CNN but seed000/004.
    */
   poolFusable(pool: MaxPooling2D): boolean {
-    return this.activation === 'relu' && this.inputShape[2] === 1 && this.strides[0] === 1 && this.strides[1] === 1 &&
-      pool.poolSize[0] === 2 && pool.poolSize[1] === 2 && pool.strides[0] === 2 && pool.strides[1] === 2 && pool.padding === 'valid';
+    return (
+      this.activation === 'relu' &&
+      this.inputShape[2] === 1 &&
+      this.strides[0] === 1 &&
+      this.strides[1] === 1 &&
+      pool.poolSize[0] === 2 &&
+      pool.poolSize[1] === 2 &&
+      pool.strides[0] === 2 &&
+      pool.strides[1] === 2 &&
+      pool.padding === 'valid'
+    );
   }
 
   /** Forward through this conv and `pool` at once; returns the pool's output. */
@@ -96,7 +118,8 @@ export class Conv2D extends Activated {
     this.pooledBy = pool;
     const [kernel, bias] = this.weights;
     return pool.forwardFrom(n * this.outputShape.reduce((a, b) => a * b, 1), n, (pg, y, ws) =>
-      ctx.k.conv2dReluMaxPoolForward(this.g, pg, x, kernel.value, bias ? bias.value : null, y, ws));
+      ctx.k.conv2dReluMaxPoolForward(this.g, pg, x, kernel.value, bias ? bias.value : null, y, ws),
+    );
   }
 
   /**
@@ -116,8 +139,12 @@ export class Conv2D extends Activated {
 
   getConfig() {
     return {
-      filters: this.filters, kernelSize: this.kernelSize, strides: this.strides, padding: this.padding,
-      activation: this.activation, useBias: this.useBias,
+      filters: this.filters,
+      kernelSize: this.kernelSize,
+      strides: this.strides,
+      padding: this.padding,
+      activation: this.activation,
+      useBias: this.useBias,
     };
   }
 }

@@ -36,7 +36,16 @@ export class Dense extends Activated {
 
   protected forwardLinear(x: Float32Array, n: number, z: Float32Array, relu: boolean, ctx: RunContext): void {
     this.x = x;
-    ctx.k.denseForward(n, this.inputShape[0], this.unitCount, x, this.weights[0].value, this.useBias ? this.weights[1].value : null, z, relu);
+    ctx.k.denseForward(
+      n,
+      this.inputShape[0],
+      this.unitCount,
+      x,
+      this.weights[0].value,
+      this.useBias ? this.weights[1].value : null,
+      z,
+      relu,
+    );
   }
 
   protected backwardLinear(dz: Float32Array, n: number, ctx: RunContext): Float32Array {
@@ -49,5 +58,7 @@ export class Dense extends Activated {
     return dx;
   }
 
-  getConfig() { return { units: this.unitCount, activation: this.activation, useBias: this.useBias }; }
+  getConfig() {
+    return { units: this.unitCount, activation: this.activation, useBias: this.useBias };
+  }
 }

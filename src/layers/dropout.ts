@@ -14,7 +14,9 @@ export class Dropout extends Layer {
     if (!(args.rate >= 0 && args.rate < 1)) throw new UsageError(`Dropout: rate must be in [0, 1), got ${args.rate}`);
   }
 
-  computeOutputShape(s: number[]): number[] { return s; }
+  computeOutputShape(s: number[]): number[] {
+    return s;
+  }
 
   forward(x: Float32Array, _n: number, training: boolean, ctx: RunContext): Float32Array {
     this.active = training && this.rate > 0;
@@ -33,5 +35,7 @@ export class Dropout extends Layer {
     return dx;
   }
 
-  getConfig() { return { rate: this.rate }; }
+  getConfig() {
+    return { rate: this.rate };
+  }
 }

@@ -60,7 +60,9 @@ export abstract class Layer {
   }
 
   abstract computeOutputShape(inputShape: number[]): number[];
-  protected createWeights(_rng: Rng): Weight[] { return []; }
+  protected createWeights(_rng: Rng): Weight[] {
+    return [];
+  }
 
   /** x holds n samples of inputShape; returns n samples of outputShape (a buffer the layer owns). */
   abstract forward(x: Float32Array, n: number, training: boolean, ctx: RunContext): Float32Array;
@@ -70,14 +72,21 @@ export abstract class Layer {
   /** Keras config (camelCase here; the saver converts to Keras' snake_case). */
   abstract getConfig(): Record<string, unknown>;
 
-  countParams(): number { return this.weights.reduce((s, w) => s + w.value.length, 0); }
-  trainableParams(): number { return this.weights.reduce((s, w) => s + (w.grad ? w.value.length : 0), 0); }
+  countParams(): number {
+    return this.weights.reduce((s, w) => s + w.value.length, 0);
+  }
+  trainableParams(): number {
+    return this.weights.reduce((s, w) => s + (w.grad ? w.value.length : 0), 0);
+  }
 
   /** A reusable buffer per (purpose, size): no allocation per step once batch sizes have been seen. */
   protected buffer(key: string, size: number): Float32Array {
     const id = `${key}:${size}`;
     let b = this.buffers.get(id);
-    if (!b) { b = new Float32Array(size); this.buffers.set(id, b); }
+    if (!b) {
+      b = new Float32Array(size);
+      this.buffers.set(id, b);
+    }
     return b;
   }
 }
@@ -91,13 +100,18 @@ let weightBudget = Infinity;
 export function withWeightBudget<T>(maxValues: number, fn: () => T): T {
   const saved = weightBudget;
   weightBudget = maxValues;
-  try { return fn(); } finally { weightBudget = saved; }
+  try {
+    return fn();
+  } finally {
+    weightBudget = saved;
+  }
 }
 
 export function weight(name: string, shape: number[], trainable: boolean, fill?: (i: number) => number): Weight {
   const size = sizeOf(shape);
   if (!Number.isSafeInteger(size) || size < 0) throw new UsageError(`weight ${name}: invalid shape [${shape}]`);
-  if (size > weightBudget) throw new DigitsError(`weight ${name} [${shape}] needs ${size} values, more than the weights data holds (${weightBudget} left)`);
+  if (size > weightBudget)
+    throw new DigitsError(`weight ${name} [${shape}] needs ${size} values, more than the weights data holds (${weightBudget} left)`);
   weightBudget -= size;
   const value = new Float32Array(size);
   if (fill) for (let i = 0; i < value.length; i++) value[i] = fill(i);

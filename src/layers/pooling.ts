@@ -22,7 +22,8 @@ abstract class Pooling2D extends Layer {
     this.poolSize = pair(args.poolSize ?? 2, `${what}: poolSize`);
     this.strides = pair(args.strides ?? this.poolSize, `${what}: strides`);
     this.padding = args.padding ?? 'valid';
-    if (this.padding !== 'valid' && this.padding !== 'same') throw new UsageError(`${what}: padding must be 'valid' or 'same', got '${args.padding}'`);
+    if (this.padding !== 'valid' && this.padding !== 'same')
+      throw new UsageError(`${what}: padding must be 'valid' or 'same', got '${args.padding}'`);
   }
 
   computeOutputShape(s: number[]): number[] {
@@ -39,13 +40,24 @@ abstract class Pooling2D extends Layer {
     const [ph, pw] = this.poolSize;
     const [sh, sw] = this.strides;
     return {
-      n, h, w, c, oh, ow, ph, pw, sh, sw,
+      n,
+      h,
+      w,
+      c,
+      oh,
+      ow,
+      ph,
+      pw,
+      sh,
+      sw,
       padTop: padGeometry(h, ph, sh, this.padding).before,
       padLeft: padGeometry(w, pw, sw, this.padding).before,
     };
   }
 
-  getConfig() { return { poolSize: this.poolSize, strides: this.strides, padding: this.padding }; }
+  getConfig() {
+    return { poolSize: this.poolSize, strides: this.strides, padding: this.padding };
+  }
 }
 
 export class MaxPooling2D extends Pooling2D {
@@ -53,7 +65,9 @@ export class MaxPooling2D extends Pooling2D {
   private ws: Int32Array = new Int32Array(0);
   private y: Float32Array = new Float32Array(0);
 
-  constructor(args: Pooling2DArgs = {}) { super(args, 'MaxPooling2D'); }
+  constructor(args: Pooling2DArgs = {}) {
+    super(args, 'MaxPooling2D');
+  }
 
   forward(x: Float32Array, n: number, _training: boolean, ctx: RunContext): Float32Array {
     this.g = this.geometry(n);
@@ -82,7 +96,9 @@ export class MaxPooling2D extends Pooling2D {
   }
 
   /** What the last forward saved for a backward: geometry, output and winners. */
-  get saved(): { g: PoolGeom; y: Float32Array; workspace: Int32Array } { return { g: this.g, y: this.y, workspace: this.ws }; }
+  get saved(): { g: PoolGeom; y: Float32Array; workspace: Int32Array } {
+    return { g: this.g, y: this.y, workspace: this.ws };
+  }
 
   /**
    * With `throughRelu` the gradient also goes back through the ReLU that produced this layer's input
@@ -98,7 +114,9 @@ export class MaxPooling2D extends Pooling2D {
 /** Keras AveragePooling2D: the mean of the window's cells inside the input (padding is not counted, as in TF). */
 export class AveragePooling2D extends Pooling2D {
   readonly className = 'AveragePooling2D';
-  constructor(args: Pooling2DArgs = {}) { super(args, 'AveragePooling2D'); }
+  constructor(args: Pooling2DArgs = {}) {
+    super(args, 'AveragePooling2D');
+  }
 
   forward(x: Float32Array, n: number, _training: boolean, ctx: RunContext): Float32Array {
     this.g = this.geometry(n);
@@ -135,7 +153,9 @@ abstract class GlobalPooling2D extends Layer {
     const [h, w, c] = this.inputShape;
     return { n, h, w, c, oh: 1, ow: 1, ph: h, pw: w, sh: h, sw: w, padTop: 0, padLeft: 0 };
   }
-  getConfig() { return { keepdims: this.keepdims }; }
+  getConfig() {
+    return { keepdims: this.keepdims };
+  }
 }
 
 export class GlobalAveragePooling2D extends GlobalPooling2D {

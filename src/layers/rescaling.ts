@@ -14,15 +14,23 @@ export class Rescaling extends Layer {
     super(args);
     this.scale = args.scale;
     this.offset = args.offset ?? 0;
-    for (const [k, v] of [['scale', this.scale], ['offset', this.offset]] as const) {
-      if (!([] as unknown[]).concat(v).every((d) => typeof d === 'number' && Number.isFinite(d))) throw new UsageError(`Rescaling: ${k} must be a finite number or a list of them, got ${JSON.stringify(v)}`);
+    for (const [k, v] of [
+      ['scale', this.scale],
+      ['offset', this.offset],
+    ] as const) {
+      if (!([] as unknown[]).concat(v).every((d) => typeof d === 'number' && Number.isFinite(d)))
+        throw new UsageError(`Rescaling: ${k} must be a finite number or a list of them, got ${JSON.stringify(v)}`);
     }
   }
 
   computeOutputShape(s: number[]): number[] {
     const c = s[s.length - 1];
-    for (const [k, v] of [['scale', this.scale], ['offset', this.offset]] as const) {
-      if (Array.isArray(v) && v.length !== 1 && v.length !== c) throw new UsageError(`${this.name}: ${k} has ${v.length} values, the input has ${c} channels`);
+    for (const [k, v] of [
+      ['scale', this.scale],
+      ['offset', this.offset],
+    ] as const) {
+      if (Array.isArray(v) && v.length !== 1 && v.length !== c)
+        throw new UsageError(`${this.name}: ${k} has ${v.length} values, the input has ${c} channels`);
     }
     return s;
   }
@@ -33,9 +41,13 @@ export class Rescaling extends Layer {
 
   forward(x: Float32Array, _n: number, _training: boolean, _ctx: RunContext): Float32Array {
     const c = this.inputShape[this.inputShape.length - 1];
-    const a = this.perChannel(this.scale, c), b = this.perChannel(this.offset, c);
+    const a = this.perChannel(this.scale, c),
+      b = this.perChannel(this.offset, c);
     const y = this.buffer('y', x.length);
-    for (let i = 0; i < x.length; i++) { const k = i % c; y[i] = x[i] * a[k] + b[k]; }
+    for (let i = 0; i < x.length; i++) {
+      const k = i % c;
+      y[i] = x[i] * a[k] + b[k];
+    }
     return y;
   }
 
@@ -47,5 +59,7 @@ export class Rescaling extends Layer {
     return dx;
   }
 
-  getConfig() { return { scale: this.scale, offset: this.offset }; }
+  getConfig() {
+    return { scale: this.scale, offset: this.offset };
+  }
 }

@@ -82,7 +82,6 @@ export interface History {
   history: Record<string, number[]>;
 }
 
-
 export class Sequential {
   name: string;
   layers: Layer[] = [];
@@ -139,11 +138,18 @@ export class Sequential {
     return this;
   }
 
-  get outputShape(): number[] { return this.layers[this.layers.length - 1].outputShape; }
+  get outputShape(): number[] {
+    return this.layers[this.layers.length - 1].outputShape;
+  }
 
-  countParams(): number { return this.layers.reduce((s, l) => s + l.countParams(), 0); }
+  countParams(): number {
+    return this.layers.reduce((s, l) => s + l.countParams(), 0);
+  }
 
-  summary(): string { this.build(); return summary(this); }
+  summary(): string {
+    this.build();
+    return summary(this);
+  }
 
   compile(args: CompileArgs): void {
     this.build();
@@ -152,12 +158,14 @@ export class Sequential {
     this.metrics = args.metrics ?? ['accuracy'];
     const ls = args.labelSmoothing ?? 0;
     if (!(Number.isFinite(ls) && ls >= 0 && ls < 1)) throw new UsageError(`compile: labelSmoothing must be in [0, 1), got ${ls}`);
-    if (ls > 0 && this.loss !== 'categorical_crossentropy') throw new UsageError(`compile: labelSmoothing needs categorical_crossentropy, not ${this.loss}`);
+    if (ls > 0 && this.loss !== 'categorical_crossentropy')
+      throw new UsageError(`compile: labelSmoothing needs categorical_crossentropy, not ${this.loss}`);
     this.labelSmoothing = ls;
     const fromLogits = args.fromLogits ?? false;
     if (fromLogits && !fusesSoftmax(this.loss)) throw new UsageError(`compile: fromLogits needs a cross-entropy loss, not ${this.loss}`);
     const last = this.layers[this.layers.length - 1];
-    if (fromLogits && last instanceof Activated && last.activation === 'softmax') throw new UsageError('compile: fromLogits with a softmax output layer would apply softmax twice');
+    if (fromLogits && last instanceof Activated && last.activation === 'softmax')
+      throw new UsageError('compile: fromLogits with a softmax output layer would apply softmax twice');
     this.fromLogits = fromLogits;
   }
 
@@ -171,13 +179,16 @@ export class Sequential {
   }
 
   /** All variables (trainable and not) in Keras' order: layer by layer, kernel before bias. */
-  getWeights(): Float32Array[] { return this.layers.flatMap((l) => l.weights.map((w) => w.value)); }
+  getWeights(): Float32Array[] {
+    return this.layers.flatMap((l) => l.weights.map((w) => w.value));
+  }
 
   setWeights(values: Float32Array[]): void {
     const ws = this.layers.flatMap((l) => l.weights);
     if (values.length !== ws.length) throw new DigitsError(`setWeights: model has ${ws.length} weights, got ${values.length}`);
     ws.forEach((w, i) => {
-      if (values[i].length !== w.value.length) throw new DigitsError(`setWeights: ${w.name} needs ${w.value.length} values, got ${values[i].length}`);
+      if (values[i].length !== w.value.length)
+        throw new DigitsError(`setWeights: ${w.name} needs ${w.value.length} values, got ${values[i].length}`);
       w.value.set(values[i]);
     });
   }
@@ -195,7 +206,8 @@ export class Sequential {
       for (let i = 0; i < x.length; i++) h[i] = x[i] * this.inputScale;
     }
     for (let i = 0; i < this.layers.length; i++) {
-      const l = this.layers[i], next = this.layers[i + 1];
+      const l = this.layers[i],
+        next = this.layers[i + 1];
       if (l instanceof Conv2D && next instanceof MaxPooling2D && l.poolFusable(next)) {
         h = l.forwardPooled(h, n, next, ctx);
         done?.(i);
@@ -208,7 +220,9 @@ export class Sequential {
     return h;
   }
 
-  context(rng: Rng = this.rng): RunContext { return { k: this.kernels, rng }; }
+  context(rng: Rng = this.rng): RunContext {
+    return { k: this.kernels, rng };
+  }
 
   /** One optimisation step on a batch; returns the summed loss and the number of correct predictions. */
   trainOnBatch(x: Float32Array, t: Float32Array, n: number, ctx: RunContext = this.context()): { loss: number; correct: number } {
@@ -228,7 +242,7 @@ export class Sequential {
     } finally {
       first.needInputGrad = true;
     }
-    this.optimizer.step(this.kernels, this.allWeights ??= this.layers.flatMap((l) => l.weights));
+    this.optimizer.step(this.kernels, (this.allWeights ??= this.layers.flatMap((l) => l.weights)));
     return { loss, correct };
   }
 
@@ -242,7 +256,8 @@ export class Sequential {
     let g = fromLogits ? (this.layers[last] as Activated).backwardFromLogits(grad, n, ctx) : this.layers[last].backward(grad, n, ctx);
     done?.(last);
     for (let i = last - 1; i >= 0; i--) {
-      const l = this.layers[i], before = this.layers[i - 1];
+      const l = this.layers[i],
+        before = this.layers[i - 1];
       // ReLU then max-pooling (every seed CNN): the pool's backward masks its winners by y > 0, which
       // is the ReLU's backward, and saves a pass over the largest activation of the model.
       if (before instanceof Conv2D && before.pooledBy === l && !before.needInputGrad) {
@@ -275,7 +290,10 @@ export class Sequential {
 
   fit(x: Tensor, y: Tensor, args: FitArgs = {}): History {
     const run = this.fitSteps(x, y, args);
-    for (;;) { const r = run.next(); if (r.done) return r.value; }
+    for (;;) {
+      const r = run.next();
+      if (r.done) return r.value;
+    }
   }
 
   /** fit that lets the event loop run between batches, so signal handlers and timers fire during training. */
@@ -284,7 +302,10 @@ export class Sequential {
     for (let last = Date.now(); ;) {
       const r = run.next();
       if (r.done) return r.value;
-      if (Date.now() - last >= 20) { await new Promise((res) => setImmediate(res)); last = Date.now(); }
+      if (Date.now() - last >= 20) {
+        await new Promise((res) => setImmediate(res));
+        last = Date.now();
+      }
     }
   }
 
@@ -298,7 +319,8 @@ export class Sequential {
     let trainEnd = n;
     let val: [Tensor, Tensor] | undefined = args.validationData;
     if (!val && args.validationSplit) {
-      if (!(args.validationSplit > 0 && args.validationSplit < 1)) throw new UsageError(`fit: validationSplit must be in (0, 1), got ${args.validationSplit}`);
+      if (!(args.validationSplit > 0 && args.validationSplit < 1))
+        throw new UsageError(`fit: validationSplit must be in (0, 1), got ${args.validationSplit}`);
       trainEnd = Math.floor(n * (1 - args.validationSplit));
       val = [slice(x, trainEnd, n), slice(y, trainEnd, n)];
     }
@@ -321,17 +343,24 @@ export class Sequential {
     const ck = args.checkpoint;
     const resume = args.resume;
     if (resume) {
-      if (resume.batch > steps || (resume.order && resume.order.length !== trainEnd)) throw new UsageError(`fit: the resume state does not fit ${trainEnd} training samples in batches of ${batchSize}`);
+      if (resume.batch > steps || (resume.order && resume.order.length !== trainEnd))
+        throw new UsageError(`fit: the resume state does not fit ${trainEnd} training samples in batches of ${batchSize}`);
       shuffleRng.setState(resume.rngs.shuffle);
       ctx.rng.setState(resume.rngs.dropout);
       augmentRng.setState(resume.rngs.augment);
-      userCallbacks.forEach((c, i) => { if (resume.callbacks[i] != null) c.setState?.(resume.callbacks[i]); });
+      userCallbacks.forEach((c, i) => {
+        if (resume.callbacks[i] != null) c.setState?.(resume.callbacks[i]);
+      });
       history.epoch.push(...resume.history.epoch);
       for (const [k, v] of Object.entries(resume.history.history)) history.history[k] = [...v];
       this.stopTraining = resume.stopTraining;
     }
     const snapshot = (epoch: number, batch: number, order: Int32Array | null, loss: number, correct: number, seen: number): FitState => ({
-      epoch, batch, order: batch > 0 ? order : null, sums: { loss, correct, seen }, stopTraining: this.stopTraining,
+      epoch,
+      batch,
+      order: batch > 0 ? order : null,
+      sums: { loss, correct, seen },
+      stopTraining: this.stopTraining,
       rngs: { shuffle: shuffleRng.getState(), dropout: ctx.rng.getState(), augment: augmentRng.getState() },
       history: { epoch: [...history.epoch], history: Object.fromEntries(Object.entries(history.history).map(([k, v]) => [k, [...v]])) },
       callbacks: userCallbacks.map((c) => c.getState?.() ?? null),
@@ -342,7 +371,9 @@ export class Sequential {
       // the callbacks already began this epoch before the snapshot (a scheduler would apply twice); only the bar redraws
       for (const c of callbacks) if (!midEpoch || c === bar) c.onEpochBegin?.(epoch);
       const order = midEpoch ? resume.order : args.shuffle === false ? null : shuffleRng.permutation(trainEnd);
-      let lossSum = 0, correct = 0, seen = 0;
+      let lossSum = 0,
+        correct = 0,
+        seen = 0;
       if (midEpoch) ({ loss: lossSum, correct, seen } = resume.sums);
       for (let b = midEpoch ? resume.batch : 0; b < steps; b++) {
         for (const c of callbacks) c.onBatchBegin?.(b);
@@ -353,8 +384,11 @@ export class Sequential {
         gatherBatch(x, y, order, start, bs, sampleSize, classes, isSparse(this.loss) && integerLabels(y), xb, tb);
         args.augment?.(xb, bs, augmentRng);
         const r = this.trainOnBatch(xb, tb, bs, ctx);
-        if (!Number.isFinite(r.loss)) throw new DigitsError(`fit: loss became ${r.loss} at epoch ${epoch + 1}, batch ${b + 1}; lower the learning rate`);
-        lossSum += r.loss; correct += r.correct; seen += bs;
+        if (!Number.isFinite(r.loss))
+          throw new DigitsError(`fit: loss became ${r.loss} at epoch ${epoch + 1}, batch ${b + 1}; lower the learning rate`);
+        lossSum += r.loss;
+        correct += r.correct;
+        seen += bs;
         for (const c of callbacks) c.onBatchEnd?.(b, { loss: lossSum / seen, accuracy: correct / seen });
         const stop = ck?.interrupted?.() ?? false;
         if (stop || (b + 1 < steps && ck?.due?.())) {
@@ -386,7 +420,10 @@ export class Sequential {
   private batchBuffer(key: string, size: number): Float32Array {
     const id = `${key}:${size}`;
     let b = this.batchBufs.get(id);
-    if (!b) { b = new Float32Array(size); this.batchBufs.set(id, b); }
+    if (!b) {
+      b = new Float32Array(size);
+      this.batchBufs.set(id, b);
+    }
     return b;
   }
 
@@ -397,7 +434,8 @@ export class Sequential {
     const classes = sizeOf(this.outputShape);
     const sampleSize = sizeOf(x.shape.slice(1));
     const bsMax = args.batchSize ?? 256;
-    let loss = 0, correct = 0;
+    let loss = 0,
+      correct = 0;
     for (let start = 0; start < n; start += bsMax) {
       const bs = Math.min(bsMax, n - start);
       const out = this.forward(x.data.subarray(start * sampleSize, (start + bs) * sampleSize), bs, false);
@@ -413,7 +451,8 @@ export class Sequential {
     this.build();
     const n = x.shape[0];
     const sampleSize = sizeOf(this.inputShape);
-    if (sizeOf(x.shape.slice(1)) !== sampleSize) throw new UsageError(`predict: input samples have shape [${x.shape.slice(1)}], the model expects [${this.inputShape}]`);
+    if (sizeOf(x.shape.slice(1)) !== sampleSize)
+      throw new UsageError(`predict: input samples have shape [${x.shape.slice(1)}], the model expects [${this.inputShape}]`);
     const classes = sizeOf(this.outputShape);
     const res = new Float32Array(n * classes);
     const bsMax = args.batchSize ?? 256;
@@ -446,19 +485,24 @@ export class Sequential {
 
 function checkData(model: Sequential, x: Tensor, y: Tensor, where: string): void {
   model.build();
-  if (sizeOf(x.shape.slice(1)) !== sizeOf(model.inputShape)) throw new UsageError(`${where}: input samples have shape [${x.shape.slice(1)}], the model expects [${model.inputShape}]`);
+  if (sizeOf(x.shape.slice(1)) !== sizeOf(model.inputShape))
+    throw new UsageError(`${where}: input samples have shape [${x.shape.slice(1)}], the model expects [${model.inputShape}]`);
   if (x.shape[0] !== y.shape[0]) throw new UsageError(`${where}: ${x.shape[0]} inputs but ${y.shape[0]} targets`);
   const classes = sizeOf(model.outputShape);
   const perSample = sizeOf(y.shape.slice(1));
   // sparse_categorical_crossentropy takes integer labels; one-hot rows mean the same and are taken too
   if (isSparse(model.loss) && perSample === 1) return;
   if (perSample !== classes) {
-    throw new UsageError(`${where}: targets have ${perSample} values per sample, the model outputs ${classes} (one-hot labels, or integer labels with sparse_categorical_crossentropy)`);
+    throw new UsageError(
+      `${where}: targets have ${perSample} values per sample, the model outputs ${classes} (one-hot labels, or integer labels with sparse_categorical_crossentropy)`,
+    );
   }
 }
 
 /** Targets given as one integer label per sample (else one-hot or soft rows). */
-function integerLabels(y: Tensor): boolean { return sizeOf(y.shape.slice(1)) === 1; }
+function integerLabels(y: Tensor): boolean {
+  return sizeOf(y.shape.slice(1)) === 1;
+}
 
 function slice(t: Tensor, from: number, to: number): Tensor {
   const per = sizeOf(t.shape.slice(1));
@@ -466,8 +510,18 @@ function slice(t: Tensor, from: number, to: number): Tensor {
 }
 
 /** Copy rows (in `order`, or in sequence) into the batch buffers; sparse labels become one-hot. */
-function gatherBatch(x: Tensor, y: Tensor, order: Int32Array | null, start: number, bs: number, sampleSize: number,
-  classes: number, sparse: boolean, xb: Float32Array | null, tb: Float32Array): void {
+function gatherBatch(
+  x: Tensor,
+  y: Tensor,
+  order: Int32Array | null,
+  start: number,
+  bs: number,
+  sampleSize: number,
+  classes: number,
+  sparse: boolean,
+  xb: Float32Array | null,
+  tb: Float32Array,
+): void {
   if (sparse) tb.fill(0);
   for (let i = 0; i < bs; i++) {
     const r = order ? order[start + i] : start + i;
@@ -479,10 +533,14 @@ function gatherBatch(x: Tensor, y: Tensor, order: Int32Array | null, start: numb
 
 /** NaN/Inf weights stop training before they reach a checkpoint; one pass over the parameters is cheap. */
 function checkWeights(model: Sequential, epoch: number, batch: number): void {
-  for (const l of model.layers) for (const w of l.weights) {
-    const bad = w.value.find((v) => !Number.isFinite(v));
-    if (bad !== undefined) throw new DigitsError(`fit: weight ${l.name}/${w.name} became ${bad} at epoch ${epoch + 1}, batch ${batch + 1}; lower the learning rate`);
-  }
+  for (const l of model.layers)
+    for (const w of l.weights) {
+      const bad = w.value.find((v) => !Number.isFinite(v));
+      if (bad !== undefined)
+        throw new DigitsError(
+          `fit: weight ${l.name}/${w.name} became ${bad} at epoch ${epoch + 1}, batch ${batch + 1}; lower the learning rate`,
+        );
+    }
 }
 
 function countCorrect(out: Float32Array, t: Float32Array, n: number, classes: number): number {

@@ -28,7 +28,11 @@ export function summary(model: Sequential): string {
   });
   const total = model.countParams();
   const trainable = model.layers.reduce((s, l) => s + l.trainableParams(), 0);
-  lines.push(`Total params: ${formatCount(total)}`, `Trainable params: ${formatCount(trainable)}`,
-    `Non-trainable params: ${formatCount(total - trainable)}`, '_'.repeat(width));
+  lines.push(
+    `Total params: ${formatCount(total)}`,
+    `Trainable params: ${formatCount(trainable)}`,
+    `Non-trainable params: ${formatCount(total - trainable)}`,
+    '_'.repeat(width),
+  );
   return lines.join('\n');
 }

@@ -81,10 +81,18 @@ export interface ReportMeta {
 }
 
 /** Confusion matrix and the most confident mistakes, from test probabilities. */
-export function analyse(probs: Float32Array, labels: ArrayLike<number>, images: Float32Array, classes: number, h: number, w: number, maxShown = 48):
-  { confusion: number[][]; misclassified: Misclassified[]; misclassifiedTotal: number; accuracy: number } {
+export function analyse(
+  probs: Float32Array,
+  labels: ArrayLike<number>,
+  images: Float32Array,
+  classes: number,
+  h: number,
+  w: number,
+  maxShown = 48,
+): { confusion: number[][]; misclassified: Misclassified[]; misclassifiedTotal: number; accuracy: number } {
   const n = labels.length;
-  const predicted = new Int32Array(n), confidence = new Float32Array(n);
+  const predicted = new Int32Array(n),
+    confidence = new Float32Array(n);
   for (let r = 0; r < n; r++) {
     let best = 0;
     for (let c = 1; c < classes; c++) if (probs[r * classes + c] > probs[r * classes + best]) best = c;
@@ -98,7 +106,10 @@ export function analyse(probs: Float32Array, labels: ArrayLike<number>, images: 
   wrong.sort((a, b) => confidence[b] - confidence[a] || a - b);
   const size = h * w;
   const misclassified = wrong.slice(0, maxShown).map((r) => ({
-    index: r, label: labels[r], predicted: predicted[r], confidence: confidence[r],
+    index: r,
+    label: labels[r],
+    predicted: predicted[r],
+    confidence: confidence[r],
     pixels: Array.from(images.subarray(r * size, (r + 1) * size), (v) => Math.round(v * 1000) / 1000),
   }));
   return { confusion, misclassified, misclassifiedTotal: wrong.length, accuracy: (n - wrong.length) / n };
@@ -119,20 +130,45 @@ function verdict(e: ReportEntry): string {
   return e.testAccuracy >= e.target ? '✓' : '✗';
 }
 
-interface Figures { curves: string | null; confusion: string; misclassified: string }
+interface Figures {
+  curves: string | null;
+  confusion: string;
+  misclassified: string;
+}
 
 async function figures(e: ReportEntry): Promise<Figures> {
   const hasCurves = Object.values(e.history).some((v) => v.length > 0);
-  const seedNote = e.ensemble ? ` (member 1, seed ${e.shownSeed})` : e.runs.length > 1 ? ` (seed ${e.shownSeed}, the median of ${e.runs.length})` : '';
+  const seedNote = e.ensemble
+    ? ` (member 1, seed ${e.shownSeed})`
+    : e.runs.length > 1
+      ? ` (seed ${e.shownSeed}, the median of ${e.runs.length})`
+      : '';
   return {
-    curves: hasCurves ? await renderSvg(learningCurvesSpec(e.history, `${e.name}: learning curves${seedNote}${e.reference ? ', the notebook\u2019s run dashed' : ''}`, e.reference?.run.history)) : null,
+    curves: hasCurves
+      ? await renderSvg(
+          learningCurvesSpec(
+            e.history,
+            `${e.name}: learning curves${seedNote}${e.reference ? ', the notebook\u2019s run dashed' : ''}`,
+            e.reference?.run.history,
+          ),
+        )
+      : null,
     confusion: await renderSvg(confusionSpec(e.confusion, `${e.name}: confusion matrix (test set, ${pct(e.testAccuracy)})`)),
-    misclassified: await misclassifiedSvg(e.misclassified, e.imageShape[0], e.imageShape[1],
-      `${e.name}: ${e.misclassified.length < e.misclassifiedTotal ? `the ${e.misclassified.length} most confident of ` : ''}${e.misclassifiedTotal} misclassified test digits (true → predicted, confidence)`),
+    misclassified: await misclassifiedSvg(
+      e.misclassified,
+      e.imageShape[0],
+      e.imageShape[1],
+      `${e.name}: ${e.misclassified.length < e.misclassifiedTotal ? `the ${e.misclassified.length} most confident of ` : ''}${e.misclassifiedTotal} misclassified test digits (true → predicted, confidence)`,
+    ),
   };
 }
 
-export interface WrittenReport { markdown: string; html: string; json: string; figures: string[] }
+export interface WrittenReport {
+  markdown: string;
+  html: string;
+  json: string;
+  figures: string[];
+}
 
 /** Writes report.md, report.html, results.json and figures/ (SVG + PNG) into `outDir`. */
 export async function writeReport(entries: ReportEntry[], meta: ReportMeta, outDir: string): Promise<WrittenReport> {
@@ -151,10 +187,25 @@ export async function writeReport(entries: ReportEntry[], meta: ReportMeta, outD
       written.push(`${base}.svg`, `${base}.png`);
     }
   }
-  const md = path.join(outDir, 'report.md'), html = path.join(outDir, 'report.html'), json = path.join(outDir, 'results.json');
+  const md = path.join(outDir, 'report.md'),
+    html = path.join(outDir, 'report.html'),
+    json = path.join(outDir, 'results.json');
   fs.writeFileSync(md, markdown(entries, meta));
   fs.writeFileSync(html, htmlPage(entries, meta, rendered));
-  fs.writeFileSync(json, JSON.stringify({ meta, entries: entries.map(({ misclassified, ...rest }) => ({ ...rest, misclassified: misclassified.map(({ pixels: _pixels, ...m }) => m) })) }, null, 1));
+  fs.writeFileSync(
+    json,
+    JSON.stringify(
+      {
+        meta,
+        entries: entries.map(({ misclassified, ...rest }) => ({
+          ...rest,
+          misclassified: misclassified.map(({ pixels: _pixels, ...m }) => m),
+        })),
+      },
+      null,
+      1,
+    ),
+  );
   return { markdown: md, html, json, figures: written };
 }
 
@@ -166,10 +217,13 @@ function runLabel(e: ReportEntry, r: RunSummary, i: number): string {
 
 function tableRows(entries: ReportEntry[]): string[][] {
   return entries.map((e) => [
-    e.name, e.params.toLocaleString('en-US'), e.reportedAccuracy === null && e.ours ? '— (our design)' : pct(e.reportedAccuracy),
+    e.name,
+    e.params.toLocaleString('en-US'),
+    e.reportedAccuracy === null && e.ours ? '— (our design)' : pct(e.reportedAccuracy),
     `${pct(e.testAccuracy)}${e.ensemble ? ` (vote of ${e.runs.length})` : e.runs.length > 1 ? ` (median of ${e.runs.length})` : ''}`,
     e.target === null ? '—' : `≥ ${pct(e.target)} ${verdict(e)}`,
-    String(e.epochs) + (e.epochsScale !== 1 ? ` (×${e.epochsScale})` : ''), minutes(e.totalSeconds),
+    String(e.epochs) + (e.epochsScale !== 1 ? ` (×${e.epochsScale})` : ''),
+    minutes(e.totalSeconds),
     Math.round(e.samplesPerSecond).toLocaleString('en-US'),
   ]);
 }
@@ -190,9 +244,14 @@ function comparison(e: ReportEntry): { head: string[]; rows: string[][] } | null
 function referenceText(e: ReportEntry): string[] {
   const r = e.reference;
   if (!r) return [];
-  const out = [`The notebook's own run (${r.run.source.repository}, ${r.run.source.file}: ${r.run.source.what}) reached ${pct(r.run.test.accuracy)} on the test set${r.run.test.note ? ` (${r.run.test.note})` : ''}; its per-epoch numbers are drawn dashed beside ours and tabulated below.`];
+  const out = [
+    `The notebook's own run (${r.run.source.repository}, ${r.run.source.file}: ${r.run.source.what}) reached ${pct(r.run.test.accuracy)} on the test set${r.run.test.note ? ` (${r.run.test.note})` : ''}; its per-epoch numbers are drawn dashed beside ours and tabulated below.`,
+  ];
   const m = r.model;
-  if (m && 'accuracy' in m) out.push(`The notebook's own trained model, ${path.basename(m.file)} (Keras ${m.kerasVersion}), evaluated here: test accuracy ${pct(m.accuracy)}, loss ${m.loss.toFixed(4)}.`);
+  if (m && 'accuracy' in m)
+    out.push(
+      `The notebook's own trained model, ${path.basename(m.file)} (Keras ${m.kerasVersion}), evaluated here: test accuracy ${pct(m.accuracy)}, loss ${m.loss.toFixed(4)}.`,
+    );
   else if (m) out.push(`The notebook's own trained model, ${m.file}: ${m.missing}.`);
   return out;
 }
@@ -201,32 +260,58 @@ const HEAD = ['preset', 'params', "seed's accuracy", 'ours', 'target', 'epochs',
 
 function caveats(meta: ReportMeta): string[] {
   const out: string[] = [];
-  if (meta.epochsScale !== 1) out.push(`Quick run: every recipe's epochs were scaled by ${meta.epochsScale}. These are not the real recipes, and the accuracies are not comparable with the seeds'.`);
+  if (meta.epochsScale !== 1)
+    out.push(
+      `Quick run: every recipe's epochs were scaled by ${meta.epochsScale}. These are not the real recipes, and the accuracies are not comparable with the seeds'.`,
+    );
   // seeds 0: a single saved model, where seeds say nothing
   if (meta.seedsNote) out.push(meta.seedsNote);
-  else if (meta.seeds > 0) out.push(meta.seeds > 1 ? `Each accuracy is the median over ${meta.seeds} seeds; the figures show the median run.` : 'Each accuracy is from one seed (run with --seeds 3 for the median of three).');
+  else if (meta.seeds > 0)
+    out.push(
+      meta.seeds > 1
+        ? `Each accuracy is the median over ${meta.seeds} seeds; the figures show the median run.`
+        : 'Each accuracy is from one seed (run with --seeds 3 for the median of three).',
+    );
   out.push(meta.precision ?? 'Precision: float32 throughout; no preset used bf16.');
   if (meta.tunedNote) out.push(meta.tunedNote);
   return out;
 }
 
 export function markdown(entries: ReportEntry[], meta: ReportMeta): string {
-  const L: string[] = [`# ${meta.title}`, '',
-    `Generated ${meta.generated} by digits ${meta.version}; ${meta.backend}; ${meta.machine}.` + (meta.command ? ` Command: \`${meta.command}\`.` : ''), ''];
+  const L: string[] = [
+    `# ${meta.title}`,
+    '',
+    `Generated ${meta.generated} by digits ${meta.version}; ${meta.backend}; ${meta.machine}.` +
+      (meta.command ? ` Command: \`${meta.command}\`.` : ''),
+    '',
+  ];
   for (const c of caveats(meta)) L.push(`- ${c}`);
   L.push('', `| ${HEAD.join(' | ')} |`, `|${HEAD.map((_h, i) => (i === 0 ? '---' : '---:')).join('|')}|`);
   for (const r of tableRows(entries)) L.push(`| ${r.join(' | ')} |`);
   L.push('', `Total training time: ${minutes(entries.reduce((s, e) => s + e.totalSeconds, 0))} minutes.`, '');
   for (const e of entries) {
     const s = slug(e.name);
-    L.push(`## ${e.name}`, '', e.description, '', `Recipe: ${e.recipe}`, '',
+    L.push(
+      `## ${e.name}`,
+      '',
+      e.description,
+      '',
+      `Recipe: ${e.recipe}`,
+      '',
       `Test accuracy **${pct(e.testAccuracy)}** (loss ${e.testLoss.toFixed(4)})` +
         `; ${documentSays(e)}` +
-        (e.target !== null ? `; target ≥ ${pct(e.target)} ${verdict(e)}` : '') + '.',
-      '', `Training: ${e.epochs} epochs of batch ${e.batchSize} in ${minutes(e.trainSeconds)} min (${Math.round(e.samplesPerSecond).toLocaleString('en-US')} samples/s, ${e.backend} backend).`, '');
+        (e.target !== null ? `; target ≥ ${pct(e.target)} ${verdict(e)}` : '') +
+        '.',
+      '',
+      `Training: ${e.epochs} epochs of batch ${e.batchSize} in ${minutes(e.trainSeconds)} min (${Math.round(e.samplesPerSecond).toLocaleString('en-US')} samples/s, ${e.backend} backend).`,
+      '',
+    );
     if (e.runs.length > 1) {
       L.push(`| ${e.ensemble ? 'member' : 'seed'} | test accuracy | test loss | minutes | samples/s |`, '|---:|---:|---:|---:|---:|');
-      for (const [i, r] of e.runs.entries()) L.push(`| ${runLabel(e, r, i)} | ${pct(r.testAccuracy)} | ${r.testLoss.toFixed(4)} | ${minutes(r.trainSeconds)} | ${Math.round(r.samplesPerSecond)} |`);
+      for (const [i, r] of e.runs.entries())
+        L.push(
+          `| ${runLabel(e, r, i)} | ${pct(r.testAccuracy)} | ${r.testLoss.toFixed(4)} | ${minutes(r.trainSeconds)} | ${Math.round(r.samplesPerSecond)} |`,
+        );
       L.push('');
     }
     for (const n of e.notes) L.push(`- ${n}`);
@@ -239,9 +324,14 @@ export function markdown(entries: ReportEntry[], meta: ReportMeta): string {
       L.push('');
     }
     L.push('```', e.summary, '```', '');
-    if (Object.values(e.history).some((v) => v.length)) L.push(`![learning curves](figures/${s}-curves.png) ([SVG](figures/${s}-curves.svg))`, '');
-    L.push(`![confusion matrix](figures/${s}-confusion.png) ([SVG](figures/${s}-confusion.svg))`, '',
-      `![misclassified test digits](figures/${s}-misclassified.png) ([SVG](figures/${s}-misclassified.svg))`, '');
+    if (Object.values(e.history).some((v) => v.length))
+      L.push(`![learning curves](figures/${s}-curves.png) ([SVG](figures/${s}-curves.svg))`, '');
+    L.push(
+      `![confusion matrix](figures/${s}-confusion.png) ([SVG](figures/${s}-confusion.svg))`,
+      '',
+      `![misclassified test digits](figures/${s}-misclassified.png) ([SVG](figures/${s}-misclassified.svg))`,
+      '',
+    );
   }
   return L.join('\n');
 }
@@ -272,22 +362,32 @@ function comparisonHtml(e: ReportEntry): string {
 
 export function htmlPage(entries: ReportEntry[], meta: ReportMeta, figs: Figures[]): string {
   const cls = (e: ReportEntry) => (e.target === null ? '' : e.testAccuracy >= e.target ? 'ok' : 'miss');
-  const rows = tableRows(entries).map((r, i) => `<tr>${r.map((c, j) => `<td${j === 3 || j === 4 ? ` class="${cls(entries[i])}"` : ''}>${j === 0 ? `<a href="#${slug(entries[i].name)}">${esc(c)}</a>` : esc(c)}</td>`).join('')}</tr>`);
+  const rows = tableRows(entries).map(
+    (r, i) =>
+      `<tr>${r.map((c, j) => `<td${j === 3 || j === 4 ? ` class="${cls(entries[i])}"` : ''}>${j === 0 ? `<a href="#${slug(entries[i].name)}">${esc(c)}</a>` : esc(c)}</td>`).join('')}</tr>`,
+  );
   const fig = (svg: string, alt: string, caption: string) =>
     `<figure><img alt="${esc(alt)}" src="${dataUri(svg)}"><figcaption>${esc(caption)}</figcaption></figure>`;
   const sections = entries.map((e, i) => {
     const f = figs[i];
-    const runs = e.runs.length > 1
-      ? `<table><tr><th>${e.ensemble ? 'member' : 'seed'}</th><th>test accuracy</th><th>test loss</th><th>minutes</th><th>samples/s</th></tr>${e.runs.map((r, i) =>
-        `<tr><td>${esc(runLabel(e, r, i))}</td><td>${pct(r.testAccuracy)}</td><td>${r.testLoss.toFixed(4)}</td><td>${minutes(r.trainSeconds)}</td><td>${Math.round(r.samplesPerSecond)}</td></tr>`).join('')}</table>`
-      : '';
+    const runs =
+      e.runs.length > 1
+        ? `<table><tr><th>${e.ensemble ? 'member' : 'seed'}</th><th>test accuracy</th><th>test loss</th><th>minutes</th><th>samples/s</th></tr>${e.runs
+            .map(
+              (r, i) =>
+                `<tr><td>${esc(runLabel(e, r, i))}</td><td>${pct(r.testAccuracy)}</td><td>${r.testLoss.toFixed(4)}</td><td>${minutes(r.trainSeconds)}</td><td>${Math.round(r.samplesPerSecond)}</td></tr>`,
+            )
+            .join('')}</table>`
+        : '';
     return `<section id="${slug(e.name)}"><h2>${esc(e.name)}</h2>
 <p>${esc(e.description)}</p>
 <p class="acc">test accuracy <b class="${cls(e)}">${pct(e.testAccuracy)}</b> <span class="meta">(loss ${e.testLoss.toFixed(4)})</span> —
 ${e.reportedAccuracy !== null ? `the seed document reports <b>${pct(e.reportedAccuracy)}</b>` : esc(documentSays(e))}${e.target !== null ? `; target ≥ ${pct(e.target)} <span class="${cls(e)}">${verdict(e)}</span>` : ''}</p>
 <p>Recipe: ${esc(e.recipe)}<br>Training: ${e.epochs} epochs of batch ${e.batchSize} in ${minutes(e.trainSeconds)} min, ${Math.round(e.samplesPerSecond).toLocaleString('en-US')} samples/s (${esc(e.backend)} backend)</p>
 ${runs}${e.notes.length ? `<ul>${e.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : ''}
-${referenceText(e).map((t) => `<p class="reference">${esc(t)}</p>`).join('\n')}${comparisonHtml(e)}
+${referenceText(e)
+  .map((t) => `<p class="reference">${esc(t)}</p>`)
+  .join('\n')}${comparisonHtml(e)}
 <details open><summary>model summary</summary><pre>${esc(e.summary)}</pre></details>
 ${f.curves ? fig(f.curves, `${e.name} learning curves`, 'Loss (log scale) and accuracy per epoch.') : '<p class="meta">No training history was saved with this model, so there are no learning curves.</p>'}
 ${fig(f.confusion, `${e.name} confusion matrix`, 'Rows: true label; columns: predicted. Colour on a symlog scale so single errors show.')}
@@ -300,7 +400,9 @@ ${fig(f.misclassified, `${e.name} misclassified digits`, 'Green: true label; red
 <body><main>
 <h1>${esc(meta.title)}</h1>
 <p class="meta">Generated ${esc(meta.generated)} by digits ${esc(meta.version)}; ${esc(meta.backend)}; ${esc(meta.machine)}.${meta.command ? ` Command: <code>${esc(meta.command)}</code>.` : ''}</p>
-<ul>${caveats(meta).map((c) => `<li>${esc(c)}</li>`).join('')}</ul>
+<ul>${caveats(meta)
+    .map((c) => `<li>${esc(c)}</li>`)
+    .join('')}</ul>
 <table id="summary"><tr>${HEAD.map((h) => `<th>${esc(h)}</th>`).join('')}</tr>
 ${rows.join('\n')}
 </table>

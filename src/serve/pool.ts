@@ -10,9 +10,17 @@ import type { Job, JobResult, WorkerInit } from './worker';
 import { BusyError } from './queue';
 
 export type JobInput = { image: Uint8Array; name: string; row: boolean } | { pixels: Float32Array; preprocess: boolean };
-export interface JobOutput { digits: Float32Array[]; predictions: Prediction[] }
+export interface JobOutput {
+  digits: Float32Array[];
+  predictions: Prediction[];
+}
 
-interface Pending { job: Job; resolve: (r: JobOutput) => void; reject: (e: unknown) => void; timer: NodeJS.Timeout }
+interface Pending {
+  job: Job;
+  resolve: (r: JobOutput) => void;
+  reject: (e: unknown) => void;
+  timer: NodeJS.Timeout;
+}
 
 export interface PoolOptions {
   workers: number;
@@ -36,7 +44,10 @@ export class WorkerPool {
   private readonly maxWaiting: number;
   private readonly timeoutMs: number;
 
-  constructor(private readonly init: WorkerInit, private readonly o: PoolOptions) {
+  constructor(
+    private readonly init: WorkerInit,
+    private readonly o: PoolOptions,
+  ) {
     this.maxBatch = o.maxBatch ?? 32;
     this.maxWaiting = o.maxWaiting ?? 4096;
     this.timeoutMs = o.timeoutMs ?? 30_000;
@@ -51,14 +62,20 @@ export class WorkerPool {
 
   run(input: JobInput): Promise<JobOutput> {
     if (this.closed) return Promise.reject(new BusyError('server closing'));
-    if (this.queue.length >= this.maxWaiting) return Promise.reject(new BusyError(`server busy: ${this.queue.length} requests already waiting, retry later`));
+    if (this.queue.length >= this.maxWaiting)
+      return Promise.reject(new BusyError(`server busy: ${this.queue.length} requests already waiting, retry later`));
     return new Promise((resolve, reject) => {
-      const p: Pending = { job: { id: this.nextId++, ...input } as Job, resolve, reject, timer: setTimeout(() => {
-        const i = this.queue.indexOf(p);
-        if (i < 0) return; // already with a worker: it will answer
-        this.queue.splice(i, 1);
-        reject(new BusyError(`server busy: no worker within ${this.timeoutMs} ms, retry later`));
-      }, this.timeoutMs) };
+      const p: Pending = {
+        job: { id: this.nextId++, ...input } as Job,
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          const i = this.queue.indexOf(p);
+          if (i < 0) return; // already with a worker: it will answer
+          this.queue.splice(i, 1);
+          reject(new BusyError(`server busy: no worker within ${this.timeoutMs} ms, retry later`));
+        }, this.timeoutMs),
+      };
       this.queue.push(p);
       this.dispatch();
     });
@@ -68,7 +85,9 @@ export class WorkerPool {
     const w = new Worker(path.join(__dirname, 'worker.js'), { workerData: this.init });
     w.on('message', (results: JobResult[]) => this.finish(w, results));
     w.on('error', (e) => this.fail(w, e));
-    w.on('exit', (code) => { if (!this.closed) this.fail(w, new Error(`worker exited with code ${code}`)); });
+    w.on('exit', (code) => {
+      if (!this.closed) this.fail(w, new Error(`worker exited with code ${code}`));
+    });
     this.inFlight.set(w, []);
     this.idle.push(w);
   }
@@ -114,7 +133,10 @@ export class WorkerPool {
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const p of this.queue) { clearTimeout(p.timer); p.reject(new BusyError('server closing')); }
+    for (const p of this.queue) {
+      clearTimeout(p.timer);
+      p.reject(new BusyError('server closing'));
+    }
     this.queue = [];
     const workers = [...this.inFlight.keys()];
     this.inFlight.clear();

@@ -11,8 +11,10 @@ export interface Prediction {
 
 /** Refuses models that do not take 28×28×1 inputs and give 10 classes, naming `where`. */
 export function checkDigitModel(model: Sequential, where: string): void {
-  if (sizeOf(model.inputShape) !== SIZE * SIZE) throw new DigitsError(`${where}: the model takes [${model.inputShape}] inputs, not 28x28 digits`);
-  if (sizeOf(model.outputShape) !== 10) throw new DigitsError(`${where}: the model has ${sizeOf(model.outputShape)} outputs, not 10 digits`);
+  if (sizeOf(model.inputShape) !== SIZE * SIZE)
+    throw new DigitsError(`${where}: the model takes [${model.inputShape}] inputs, not 28x28 digits`);
+  if (sizeOf(model.outputShape) !== 10)
+    throw new DigitsError(`${where}: the model has ${sizeOf(model.outputShape)} outputs, not 10 digits`);
 }
 
 /** One forward pass over all the digits (batching is what makes many at once cheap). */
@@ -24,8 +26,10 @@ export function classify(model: Sequential, digits: Float32Array[]): Prediction[
   const probs = model.predictProba({ shape: [digits.length, SIZE, SIZE, 1], data: x }).data;
   return digits.map((_d, i) => {
     const probabilities = Array.from(probs.subarray(i * 10, i * 10 + 10));
-    const top = probabilities.map((probability, digit) => ({ digit, probability }))
-      .sort((a, b) => b.probability - a.probability).slice(0, 3);
+    const top = probabilities
+      .map((probability, digit) => ({ digit, probability }))
+      .sort((a, b) => b.probability - a.probability)
+      .slice(0, 3);
     return { top, probabilities };
   });
 }

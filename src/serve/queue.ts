@@ -7,21 +7,34 @@ import { classify, type Prediction } from './predict';
 
 export class BusyError extends Error {
   readonly statusCode = 503;
-  constructor(message: string) { super(message); this.name = 'BusyError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'BusyError';
+  }
 }
 
 export class Limiter {
   private active = 0;
   private waiting: (() => void)[] = [];
-  constructor(readonly maxActive: number, readonly maxWaiting: number, readonly waitMs: number) {}
+  constructor(
+    readonly maxActive: number,
+    readonly maxWaiting: number,
+    readonly waitMs: number,
+  ) {}
 
-  get load(): { active: number; waiting: number } { return { active: this.active, waiting: this.waiting.length }; }
+  get load(): { active: number; waiting: number } {
+    return { active: this.active, waiting: this.waiting.length };
+  }
 
   async run<T>(job: () => Promise<T>): Promise<T> {
     if (this.active >= this.maxActive) {
-      if (this.waiting.length >= this.maxWaiting) throw new BusyError(`server busy: ${this.waiting.length} requests already waiting, retry later`);
+      if (this.waiting.length >= this.maxWaiting)
+        throw new BusyError(`server busy: ${this.waiting.length} requests already waiting, retry later`);
       await new Promise<void>((resolve, reject) => {
-        const go = () => { clearTimeout(timer); resolve(); };
+        const go = () => {
+          clearTimeout(timer);
+          resolve();
+        };
         const timer = setTimeout(() => {
           this.waiting.splice(this.waiting.indexOf(go), 1);
           reject(new BusyError(`server busy: no inference slot within ${this.waitMs} ms, retry later`));
@@ -30,9 +43,12 @@ export class Limiter {
       });
     } else this.active++;
     // a released slot passes straight to the next waiter, so `active` counts it already
-    try { return await job(); } finally {
+    try {
+      return await job();
+    } finally {
       const next = this.waiting.shift();
-      if (next) next(); else this.active--;
+      if (next) next();
+      else this.active--;
     }
   }
 }
@@ -40,7 +56,11 @@ export class Limiter {
 export class Batcher {
   private pending: { digits: Float32Array[]; resolve: (p: Prediction[]) => void; reject: (e: unknown) => void }[] = [];
   private scheduled = false;
-  constructor(private model: Sequential, private maxBatch = 64, private onBatch?: (requests: number) => void) {}
+  constructor(
+    private model: Sequential,
+    private maxBatch = 64,
+    private onBatch?: (requests: number) => void,
+  ) {}
 
   classify(digits: Float32Array[]): Promise<Prediction[]> {
     return new Promise((resolve, reject) => {
@@ -52,7 +72,10 @@ export class Batcher {
   private schedule(): void {
     if (this.scheduled || this.pending.length === 0) return;
     this.scheduled = true;
-    setImmediate(() => { this.scheduled = false; this.flush(); });
+    setImmediate(() => {
+      this.scheduled = false;
+      this.flush();
+    });
   }
 
   private flush(): void {
@@ -65,9 +88,15 @@ export class Batcher {
     }
     this.onBatch?.(take.length);
     try {
-      const preds = classify(this.model, take.flatMap((j) => j.digits));
+      const preds = classify(
+        this.model,
+        take.flatMap((j) => j.digits),
+      );
       let o = 0;
-      for (const j of take) { j.resolve(preds.slice(o, o + j.digits.length)); o += j.digits.length; }
+      for (const j of take) {
+        j.resolve(preds.slice(o, o + j.digits.length));
+        o += j.digits.length;
+      }
     } catch (e) {
       for (const j of take) j.reject(e);
     }

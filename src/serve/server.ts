@@ -48,11 +48,13 @@ const STATIC: Record<string, { file: string; type: string }> = {
 const LAB_DIR = path.join(ROOT, 'dist/web/lab');
 const LAB_ASSET = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.js(\.map)?$/;
 const IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/webp', 'application/octet-stream'];
-const CSP = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+const CSP =
+  "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 // the lab compiles WebAssembly, starts its threads from a Blob (WORKER_SOURCE) and lets Vega compile its
 // chart expressions (new Function): wasm-unsafe-eval, unsafe-eval and blob: workers, on that page only
-const LAB_CSP = "default-src 'self'; script-src 'self' 'unsafe-eval' 'wasm-unsafe-eval'; worker-src 'self' blob:; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+const LAB_CSP =
+  "default-src 'self'; script-src 'self' 'unsafe-eval' 'wasm-unsafe-eval'; worker-src 'self' blob:; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 const round = (v: number) => Math.round(v * 1e4) / 1e4;
 const rows = (d: Float32Array) => Array.from({ length: SIZE }, (_r, y) => Array.from(d.subarray(y * SIZE, (y + 1) * SIZE), round));
@@ -61,15 +63,21 @@ const answer = (p: Prediction, d: Float32Array) => ({ top: p.top, probabilities:
 /** A JSON body `{pixels: 28×28 (or 784) numbers in [0, 1], preprocess?: boolean}` → checked pixels (cheap, so on the event loop). */
 function jsonPixels(body: unknown): { pixels: Float32Array; preprocess: boolean } {
   const b = body as { pixels?: unknown; preprocess?: unknown } | null;
-  if (!b || typeof b !== 'object' || Array.isArray(b)) throw new ImageError('JSON body must be an object {pixels: 28x28 numbers in [0, 1]}');
+  if (!b || typeof b !== 'object' || Array.isArray(b))
+    throw new ImageError('JSON body must be an object {pixels: 28x28 numbers in [0, 1]}');
   const p = b.pixels;
-  const flat: unknown[] | null = !Array.isArray(p) ? null
-    : p.length === SIZE && p.every((r) => Array.isArray(r) && r.length === SIZE) ? (p as unknown[][]).flat()
-    : p.length === SIZE * SIZE ? p : null;
+  const flat: unknown[] | null = !Array.isArray(p)
+    ? null
+    : p.length === SIZE && p.every((r) => Array.isArray(r) && r.length === SIZE)
+      ? (p as unknown[][]).flat()
+      : p.length === SIZE * SIZE
+        ? p
+        : null;
   if (!flat) throw new ImageError('pixels: expected 28 rows of 28 numbers (or 784 numbers)');
   const x = new Float32Array(SIZE * SIZE);
   flat.forEach((v, i) => {
-    if (typeof v !== 'number' || !(v >= 0 && v <= 1)) throw new ImageError(`pixels: value ${i} is ${JSON.stringify(v)}, expected a number in [0, 1]`);
+    if (typeof v !== 'number' || !(v >= 0 && v <= 1))
+      throw new ImageError(`pixels: value ${i} is ${JSON.stringify(v)}, expected a number in [0, 1]`);
     x[i] = v;
   });
   if (b.preprocess !== undefined && typeof b.preprocess !== 'boolean') throw new ImageError('preprocess: expected true or false');
@@ -78,7 +86,8 @@ function jsonPixels(body: unknown): { pixels: Float32Array; preprocess: boolean 
 
 function loadSamples(dir: string | undefined): LoadedSplit | null {
   if (!dir) return null;
-  const images = findIdxFile(dir, MNIST_FILES.testImages), labels = findIdxFile(dir, MNIST_FILES.testLabels);
+  const images = findIdxFile(dir, MNIST_FILES.testImages),
+    labels = findIdxFile(dir, MNIST_FILES.testLabels);
   if (!images || !labels) return null;
   const s = loadSplitFiles(images, labels);
   return s.height === SIZE && s.width === SIZE ? s : null;
@@ -86,14 +95,16 @@ function loadSamples(dir: string | undefined): LoadedSplit | null {
 
 /** The page runs the model from a model.json: TF.js' own form when TF.js can name every activation, else Keras 3's. */
 function pageModelJson(model: Parameters<typeof toModelJson>[0], metadata?: Record<string, unknown>): Record<string, unknown> {
-  try { return toModelJson(model, metadata); } catch (e) {
+  try {
+    return toModelJson(model, metadata);
+  } catch (e) {
     if (!(e instanceof DigitsError)) throw e;
     return toModelJson(model, metadata, 'keras3');
   }
 }
 
 export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> {
-  const { model, metadata } = opts.loaded ?? await loadModelFile(opts.modelDir);
+  const { model, metadata } = opts.loaded ?? (await loadModelFile(opts.modelDir));
   checkDigitModel(model, opts.modelDir);
   const modelJson = JSON.stringify(pageModelJson(model, metadata ?? undefined));
   const weights = weightsBuffer(model);
@@ -103,27 +114,41 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
   const metrics = new ServeMetrics();
   const workers = opts.workers ?? os.availableParallelism();
   // with workers, the pool bounds and batches the work; without, the Limiter and Batcher do on the event loop
-  const pool = workers > 0 ? new WorkerPool({ modelJson: JSON.parse(modelJson), weights: new Uint8Array(weights), threads: 1 },
-    { workers, maxWaiting: opts.maxWaiting, timeoutMs, onBatch: (n) => metrics.batch(n) }) : null;
+  const pool =
+    workers > 0
+      ? new WorkerPool(
+          { modelJson: JSON.parse(modelJson), weights: new Uint8Array(weights), threads: 1 },
+          { workers, maxWaiting: opts.maxWaiting, timeoutMs, onBatch: (n) => metrics.batch(n) },
+        )
+      : null;
   const limiter = new Limiter(opts.maxActive ?? 8, opts.maxWaiting ?? 4096, timeoutMs);
   const batcher = new Batcher(model, 64, (n) => metrics.batch(n));
   metrics.queue(() => (pool ? pool.load : { ...limiter.load, workers: 0 }));
   let closing = false;
 
-  const app = Fastify({ logger: opts.logger ?? false, bodyLimit, requestTimeout: timeoutMs, connectionTimeout: 2 * timeoutMs, keepAliveTimeout: 5_000 });
+  const app = Fastify({
+    logger: opts.logger ?? false,
+    bodyLimit,
+    requestTimeout: timeoutMs,
+    connectionTimeout: 2 * timeoutMs,
+    keepAliveTimeout: 5_000,
+  });
   await app.register(multipart, { limits: { fileSize: bodyLimit, files: 1, fields: 4, parts: 5, fieldSize: 1024, headerPairs: 50 } });
   // fastify parses text/plain to a string by default, which nothing here accepts (and sharp would take for a path)
   app.removeContentTypeParser('text/plain');
   app.addContentTypeParser(IMAGE_TYPES, { parseAs: 'buffer', bodyLimit }, (_req, body, done) => done(null, body));
 
   app.setErrorHandler((err: Error & { statusCode?: number; status?: number }, req, reply) => {
-    const status = err instanceof ImageError ? err.status : err.statusCode ?? 500;
-    if ((err as { code?: string }).code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') err.message = `content type '${req.headers['content-type'] ?? '(none)'}' not accepted: send image/png, image/jpeg, image/webp, multipart/form-data or application/json`;
+    const status = err instanceof ImageError ? err.status : (err.statusCode ?? 500);
+    if ((err as { code?: string }).code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
+      err.message = `content type '${req.headers['content-type'] ?? '(none)'}' not accepted: send image/png, image/jpeg, image/webp, multipart/form-data or application/json`;
     if (status >= 500 && status !== 503) req.log.error(err);
     if (status === 503) reply.header('retry-after', '1');
     reply.code(status).send({ error: status >= 500 && status !== 503 ? 'internal error' : err.message.split('\n')[0] });
   });
-  app.setNotFoundHandler((req, reply) => { reply.code(404).send({ error: `no such route: ${req.method} ${req.url.split('?')[0]}` }); });
+  app.setNotFoundHandler((req, reply) => {
+    reply.code(404).send({ error: `no such route: ${req.method} ${req.url.split('?')[0]}` });
+  });
   app.addHook('onSend', async (_req, reply) => {
     reply.header('x-content-type-options', 'nosniff');
     // cross-origin isolation on the pages and everything they load: SharedArrayBuffer (the lab's wasm threads) needs it
@@ -133,9 +158,15 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
     // a kept-alive socket that goes idle after close() began would hold the process for keepAliveTimeout
     if (closing) reply.header('connection', 'close');
   });
-  app.addHook('preClose', async () => { closing = true; });
-  app.addHook('onClose', async () => { await pool?.close(); });
-  app.addHook('onResponse', async (req, reply) => { metrics.request(req.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000); });
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onClose', async () => {
+    await pool?.close();
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    metrics.request(req.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+  });
 
   /** The request's input: image bytes, or checked pixels from JSON. */
   async function bodyInput(req: FastifyRequest, row: boolean): Promise<JobInput> {
@@ -160,8 +191,10 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
   /** The event-loop path (workers 0): what a worker does, through the Limiter and Batcher. */
   async function inProcess(input: JobInput): Promise<{ digits: Float32Array[]; predictions: Prediction[] }> {
     return limiter.run(async () => {
-      const digits = 'image' in input ? await imageToDigits(input.image, input.name, input.row)
-        : [input.preprocess ? preprocess({ width: SIZE, height: SIZE, data: input.pixels.map((v) => v * 255) }) : input.pixels];
+      const digits =
+        'image' in input
+          ? await imageToDigits(input.image, input.name, input.row)
+          : [input.preprocess ? preprocess({ width: SIZE, height: SIZE, data: input.pixels.map((v) => v * 255) }) : input.pixels];
       return { digits, predictions: await batcher.classify(digits) };
     });
   }
@@ -201,50 +234,71 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
   app.get('/model/model.json', async (_req, reply) => reply.type('application/json').send(modelJson));
   app.get('/model/weights.bin', async (_req, reply) => reply.type('application/octet-stream').send(weights));
   app.get('/favicon.ico', async (_req, reply) => reply.code(204).send());
-  app.get('/healthz', async (_req, reply) => (closing ? reply.code(503).send({ status: 'closing' }) : { status: 'ok', ...(pool ? pool.load : limiter.load) }));
+  app.get('/healthz', async (_req, reply) =>
+    closing ? reply.code(503).send({ status: 'closing' }) : { status: 'ok', ...(pool ? pool.load : limiter.load) },
+  );
   app.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.text()));
 
   // MNIST's idx files as they lie in the data directory (gzipped or not), for the lab to train on: fetched
   // once, then the browser's caches answer (an ETag from size and mtime, and the lab's Cache API copy)
   app.get('/api/mnist/:file', async (req, reply) => {
     const name = (req.params as { file: string }).file.replace(/\.gz$/, '');
-    if (!(MNIST_FILE_NAMES as readonly string[]).includes(name)) return reply.code(404).send({ error: `no such MNIST file: ${name} (one of ${MNIST_FILE_NAMES.join(', ')})` });
+    if (!(MNIST_FILE_NAMES as readonly string[]).includes(name))
+      return reply.code(404).send({ error: `no such MNIST file: ${name} (one of ${MNIST_FILE_NAMES.join(', ')})` });
     const file = opts.dataDir ? findIdxFile(opts.dataDir, name) : undefined;
     if (!file) return reply.code(404).send({ error: 'no MNIST data on this server (start it with --data DIR)' });
     const st = fs.statSync(file);
     const etag = `"${st.size.toString(16)}-${Math.floor(st.mtimeMs).toString(16)}"`;
     reply.header('etag', etag).header('cache-control', 'public, max-age=604800').header('x-idx-file', path.basename(file));
     if (req.headers['if-none-match'] === etag) return reply.code(304).send();
-    return reply.type(file.endsWith('.gz') ? 'application/gzip' : 'application/octet-stream').header('content-length', st.size).send(fs.createReadStream(file));
+    return reply
+      .type(file.endsWith('.gz') ? 'application/gzip' : 'application/octet-stream')
+      .header('content-length', st.size)
+      .send(fs.createReadStream(file));
   });
 
   app.get('/lab', async (_req, reply) => {
     let body: Buffer;
-    try { body = fs.readFileSync(path.join(ROOT, 'web/lab.html')); } catch { return reply.code(404).send({ error: 'web/lab.html is missing' }); }
+    try {
+      body = fs.readFileSync(path.join(ROOT, 'web/lab.html'));
+    } catch {
+      return reply.code(404).send({ error: 'web/lab.html is missing' });
+    }
     return reply.type('text/html; charset=utf-8').header('content-security-policy', LAB_CSP).header('cache-control', 'no-cache').send(body);
   });
   app.get('/lab/:file', async (req, reply) => {
     const name = (req.params as { file: string }).file;
     if (!LAB_ASSET.test(name)) return reply.code(404).send({ error: `no such lab asset: ${name}` });
     let body: Buffer;
-    try { body = fs.readFileSync(path.join(LAB_DIR, name)); } catch {
+    try {
+      body = fs.readFileSync(path.join(LAB_DIR, name));
+    } catch {
       return reply.code(404).send({ error: `dist/web/lab/${name} is missing: run npm run build` });
     }
     // esbuild names shared chunks by content hash: those never change under their name
     const cache = name.startsWith('chunk-') ? 'public, max-age=31536000, immutable' : 'no-cache';
-    return reply.type(name.endsWith('.map') ? 'application/json' : 'text/javascript; charset=utf-8')
-      .header('content-security-policy', LAB_CSP).header('cache-control', cache).send(body);
+    return reply
+      .type(name.endsWith('.map') ? 'application/json' : 'text/javascript; charset=utf-8')
+      .header('content-security-policy', LAB_CSP)
+      .header('cache-control', cache)
+      .send(body);
   });
   app.get('/wasm/digits.wasm', async (_req, reply) => {
     let body: Buffer;
-    try { body = fs.readFileSync(wasmPath()); } catch { return reply.code(404).send({ error: 'wasm/digits.wasm is missing' }); }
+    try {
+      body = fs.readFileSync(wasmPath());
+    } catch {
+      return reply.code(404).send({ error: 'wasm/digits.wasm is missing' });
+    }
     return reply.type('application/wasm').header('cache-control', 'no-cache').send(body);
   });
 
   for (const [route, { file, type }] of Object.entries(STATIC)) {
     app.get(route, async (_req, reply) => {
       let body: Buffer;
-      try { body = fs.readFileSync(file); } catch {
+      try {
+        body = fs.readFileSync(file);
+      } catch {
         return reply.code(404).send({ error: `${path.relative(ROOT, file)} is missing: run npm run build` });
       }
       return reply.type(type).header('content-security-policy', CSP).header('cache-control', 'no-cache').send(body);

@@ -8,7 +8,11 @@ import { imageToDigits, ImageError } from '../data/image';
 import { preprocess, SIZE } from '../data/preprocess';
 import { classify, type Prediction } from './predict';
 
-export interface WorkerInit { modelJson: unknown; weights: Uint8Array; threads: number }
+export interface WorkerInit {
+  modelJson: unknown;
+  weights: Uint8Array;
+  threads: number;
+}
 
 /** A request as the pool hands it over: image bytes, or 28×28 pixels in [0, 1] (the JSON API). */
 export type Job = { id: number; image: Uint8Array; name: string; row: boolean } | { id: number; pixels: Float32Array; preprocess: boolean };
@@ -31,7 +35,14 @@ parentPort!.on('message', async (jobs: Job[]) => {
   const ok = settled.flatMap((s, i) => (s.status === 'fulfilled' ? [{ i, digits: s.value }] : []));
   let preds: Prediction[] = [];
   let failure: unknown;
-  try { preds = classify(model, ok.flatMap((o) => o.digits)); } catch (e) { failure = e; }
+  try {
+    preds = classify(
+      model,
+      ok.flatMap((o) => o.digits),
+    );
+  } catch (e) {
+    failure = e;
+  }
   const results: JobResult[] = [];
   let at = 0;
   settled.forEach((s, i) => {

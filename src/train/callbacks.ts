@@ -5,7 +5,12 @@ import { UsageError } from '../errors';
 
 export type Logs = Record<string, number>;
 
-export interface FitParams { epochs: number; steps: number; batchSize: number; samples: number }
+export interface FitParams {
+  epochs: number;
+  steps: number;
+  batchSize: number;
+  samples: number;
+}
 
 export interface Callback {
   setModel?(model: Sequential): void;
@@ -28,15 +33,28 @@ abstract class Monitoring implements Callback {
   protected wait = 0;
   protected readonly better: (a: number, b: number) => boolean;
 
-  constructor(readonly monitor: string, mode: 'min' | 'max' | 'auto', readonly minDelta: number) {
+  constructor(
+    readonly monitor: string,
+    mode: 'min' | 'max' | 'auto',
+    readonly minDelta: number,
+  ) {
     const max = mode === 'max' || (mode === 'auto' && /acc/.test(monitor));
     this.better = max ? (a, b) => a > b + this.minDelta : (a, b) => a < b - this.minDelta;
     this.best = max ? -Infinity : Infinity;
   }
-  setModel(m: Sequential) { this.model = m; }
-  protected value(logs: Logs): number | undefined { return logs[this.monitor]; }
-  getState(): { best: number; wait: number } { return { best: this.best, wait: this.wait }; }
-  setState(s: { best: number; wait: number }) { this.best = s.best; this.wait = s.wait; }
+  setModel(m: Sequential) {
+    this.model = m;
+  }
+  protected value(logs: Logs): number | undefined {
+    return logs[this.monitor];
+  }
+  getState(): { best: number; wait: number } {
+    return { best: this.best, wait: this.wait };
+  }
+  setState(s: { best: number; wait: number }) {
+    this.best = s.best;
+    this.wait = s.wait;
+  }
 }
 
 export class EarlyStopping extends Monitoring {
@@ -45,7 +63,9 @@ export class EarlyStopping extends Monitoring {
   readonly patience: number;
   readonly restoreBestWeights: boolean;
 
-  constructor(o: { monitor?: string; patience?: number; minDelta?: number; mode?: 'min' | 'max' | 'auto'; restoreBestWeights?: boolean } = {}) {
+  constructor(
+    o: { monitor?: string; patience?: number; minDelta?: number; mode?: 'min' | 'max' | 'auto'; restoreBestWeights?: boolean } = {},
+  ) {
     super(o.monitor ?? 'val_loss', o.mode ?? 'auto', o.minDelta ?? 0);
     this.patience = o.patience ?? 0;
     this.restoreBestWeights = o.restoreBestWeights ?? false;
@@ -68,15 +88,34 @@ export class EarlyStopping extends Monitoring {
     }
   }
 
-  override getState() { return { ...super.getState(), stoppedEpoch: this.stoppedEpoch, bestWeights: this.bestWeights }; }
-  override setState(s: ReturnType<EarlyStopping['getState']>) { super.setState(s); this.stoppedEpoch = s.stoppedEpoch; this.bestWeights = s.bestWeights; }
+  override getState() {
+    return { ...super.getState(), stoppedEpoch: this.stoppedEpoch, bestWeights: this.bestWeights };
+  }
+  override setState(s: ReturnType<EarlyStopping['getState']>) {
+    super.setState(s);
+    this.stoppedEpoch = s.stoppedEpoch;
+    this.bestWeights = s.bestWeights;
+  }
 }
 
 export class ReduceLROnPlateau extends Monitoring {
-  readonly factor: number; readonly patience: number; readonly minLr: number; readonly cooldown: number;
+  readonly factor: number;
+  readonly patience: number;
+  readonly minLr: number;
+  readonly cooldown: number;
   private cooldownLeft = 0;
 
-  constructor(o: { monitor?: string; factor?: number; patience?: number; minDelta?: number; minLr?: number; cooldown?: number; mode?: 'min' | 'max' | 'auto' } = {}) {
+  constructor(
+    o: {
+      monitor?: string;
+      factor?: number;
+      patience?: number;
+      minDelta?: number;
+      minLr?: number;
+      cooldown?: number;
+      mode?: 'min' | 'max' | 'auto';
+    } = {},
+  ) {
     super(o.monitor ?? 'val_loss', o.mode ?? 'auto', o.minDelta ?? 1e-4);
     this.factor = o.factor ?? 0.1;
     this.patience = o.patience ?? 10;
@@ -89,8 +128,15 @@ export class ReduceLROnPlateau extends Monitoring {
     logs.lr = opt.learningRate;
     const v = this.value(logs);
     if (v === undefined) return;
-    if (this.cooldownLeft > 0) { this.cooldownLeft--; this.wait = 0; }
-    if (this.better(v, this.best)) { this.best = v; this.wait = 0; return; }
+    if (this.cooldownLeft > 0) {
+      this.cooldownLeft--;
+      this.wait = 0;
+    }
+    if (this.better(v, this.best)) {
+      this.best = v;
+      this.wait = 0;
+      return;
+    }
     if (this.cooldownLeft === 0 && ++this.wait >= this.patience && opt.learningRate > this.minLr) {
       opt.learningRate = Math.max(opt.learningRate * this.factor, this.minLr);
       this.cooldownLeft = this.cooldown;
@@ -98,15 +144,24 @@ export class ReduceLROnPlateau extends Monitoring {
     }
   }
 
-  override getState() { return { ...super.getState(), cooldownLeft: this.cooldownLeft }; }
-  override setState(s: ReturnType<ReduceLROnPlateau['getState']>) { super.setState(s); this.cooldownLeft = s.cooldownLeft; }
+  override getState() {
+    return { ...super.getState(), cooldownLeft: this.cooldownLeft };
+  }
+  override setState(s: ReturnType<ReduceLROnPlateau['getState']>) {
+    super.setState(s);
+    this.cooldownLeft = s.cooldownLeft;
+  }
 }
 
 export class LearningRateScheduler implements Callback {
   private model!: Sequential;
   constructor(readonly schedule: (epoch: number, lr: number) => number) {}
-  setModel(m: Sequential) { this.model = m; }
-  onEpochBegin(epoch: number) { this.model.optimizer.learningRate = this.schedule(epoch, this.model.optimizer.learningRate); }
+  setModel(m: Sequential) {
+    this.model = m;
+  }
+  onEpochBegin(epoch: number) {
+    this.model.optimizer.learningRate = this.schedule(epoch, this.model.optimizer.learningRate);
+  }
 }
 
 /** Keras' filepath formatting: `{epoch}` (1-based), `{epoch:02d}`, `{val_accuracy:.4f}`, any key of the logs. */
@@ -133,8 +188,18 @@ export class ModelCheckpoint extends Monitoring {
   private readonly metadata?: (epoch: number, logs: Logs) => DigitsMetadata;
   private readonly log: (s: string) => void;
 
-  constructor(readonly filepath: string, o: { monitor?: string; mode?: 'min' | 'max' | 'auto'; saveBestOnly?: boolean; verbose?: 0 | 1;
-    initialValueThreshold?: number; metadata?: (epoch: number, logs: Logs) => DigitsMetadata; log?: (s: string) => void } = {}) {
+  constructor(
+    readonly filepath: string,
+    o: {
+      monitor?: string;
+      mode?: 'min' | 'max' | 'auto';
+      saveBestOnly?: boolean;
+      verbose?: 0 | 1;
+      initialValueThreshold?: number;
+      metadata?: (epoch: number, logs: Logs) => DigitsMetadata;
+      log?: (s: string) => void;
+    } = {},
+  ) {
     super(o.monitor ?? 'val_loss', o.mode ?? 'auto', 0);
     this.saveBestOnly = o.saveBestOnly ?? false;
     this.verbose = o.verbose ?? 0;
@@ -148,14 +213,17 @@ export class ModelCheckpoint extends Monitoring {
     if (this.saveBestOnly) {
       const v = this.value(logs);
       if (v === undefined) {
-        this.log(`ModelCheckpoint: can save best model only with ${this.monitor} available, skipping (logs have ${Object.keys(logs).join(', ')})`);
+        this.log(
+          `ModelCheckpoint: can save best model only with ${this.monitor} available, skipping (logs have ${Object.keys(logs).join(', ')})`,
+        );
         return;
       }
       if (!this.better(v, this.best)) {
         if (this.verbose) this.log(`Epoch ${epoch + 1}: ${this.monitor} did not improve from ${this.best.toFixed(5)}`);
         return;
       }
-      if (this.verbose) this.log(`Epoch ${epoch + 1}: ${this.monitor} improved from ${this.best.toFixed(5)} to ${v.toFixed(5)}, saving model to ${path}`);
+      if (this.verbose)
+        this.log(`Epoch ${epoch + 1}: ${this.monitor} improved from ${this.best.toFixed(5)} to ${v.toFixed(5)}, saving model to ${path}`);
       this.best = v;
     } else if (this.verbose) this.log(`Epoch ${epoch + 1}: saving model to ${path}`);
     saveModel(this.model, path, this.metadata?.(epoch, logs) ?? { checkpoint: { epoch: epoch + 1, logs } });
@@ -186,13 +254,19 @@ export interface OneCycleOptions {
  * PyTorch's OneCycleLR (two phases), which is the reference definition — Keras has no built-in one.
  */
 export function oneCycleAt(step: number, totalSteps: number, o: OneCycleOptions): { lr: number; momentum: number } {
-  const pctStart = o.pctStart ?? 0.3, div = o.divFactor ?? 25, finalDiv = o.finalDivFactor ?? 1e4;
-  const base = o.baseMomentum ?? 0.85, max = o.maxMomentum ?? 0.95;
-  const initial = o.maxLr / div, min = initial / finalDiv;
-  const anneal = o.annealStrategy === 'linear'
-    ? (a: number, b: number, p: number) => a + (b - a) * p
-    : (a: number, b: number, p: number) => b + ((a - b) / 2) * (Math.cos(Math.PI * p) + 1);
-  const warmEnd = pctStart * totalSteps - 1, end = totalSteps - 1;
+  const pctStart = o.pctStart ?? 0.3,
+    div = o.divFactor ?? 25,
+    finalDiv = o.finalDivFactor ?? 1e4;
+  const base = o.baseMomentum ?? 0.85,
+    max = o.maxMomentum ?? 0.95;
+  const initial = o.maxLr / div,
+    min = initial / finalDiv;
+  const anneal =
+    o.annealStrategy === 'linear'
+      ? (a: number, b: number, p: number) => a + (b - a) * p
+      : (a: number, b: number, p: number) => b + ((a - b) / 2) * (Math.cos(Math.PI * p) + 1);
+  const warmEnd = pctStart * totalSteps - 1,
+    end = totalSteps - 1;
   if (step <= warmEnd) {
     const p = warmEnd > 0 ? step / warmEnd : 1;
     return { lr: anneal(initial, o.maxLr, p), momentum: anneal(max, base, p) };
@@ -214,9 +288,16 @@ export class OneCycle implements Callback {
   constructor(readonly options: OneCycleOptions) {
     if (!(options.maxLr > 0)) throw new UsageError(`OneCycle: maxLr must be > 0, got ${options.maxLr}`);
   }
-  setModel(m: Sequential) { this.model = m; }
-  setParams(p: FitParams) { this.stepsPerEpoch = p.steps; this.total = this.options.totalSteps ?? p.epochs * p.steps; }
-  onEpochBegin(epoch: number) { this.epoch = epoch; }
+  setModel(m: Sequential) {
+    this.model = m;
+  }
+  setParams(p: FitParams) {
+    this.stepsPerEpoch = p.steps;
+    this.total = this.options.totalSteps ?? p.epochs * p.steps;
+  }
+  onEpochBegin(epoch: number) {
+    this.epoch = epoch;
+  }
   onBatchBegin(batch: number) {
     const { lr, momentum } = oneCycleAt(this.epoch * this.stepsPerEpoch + batch, this.total, this.options);
     const opt = this.model.optimizer as { learningRate: number; beta1?: number; momentum?: number };
@@ -226,7 +307,13 @@ export class OneCycle implements Callback {
       else if (typeof opt.momentum === 'number' && opt.momentum > 0) opt.momentum = momentum;
     }
   }
-  onEpochEnd(_epoch: number, logs: Logs) { logs.lr = this.model.optimizer.learningRate; }
-  getState() { return { epoch: this.epoch }; }
-  setState(s: { epoch: number }) { this.epoch = s.epoch; }
+  onEpochEnd(_epoch: number, logs: Logs) {
+    logs.lr = this.model.optimizer.learningRate;
+  }
+  getState() {
+    return { epoch: this.epoch };
+  }
+  setState(s: { epoch: number }) {
+    this.epoch = s.epoch;
+  }
 }

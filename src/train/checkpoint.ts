@@ -80,7 +80,11 @@ export function encodeState(value: unknown): { json: string; bin: Buffer } {
 
 export function decodeState(json: string, bin: Uint8Array, where: string): any {
   let parsed: unknown;
-  try { parsed = JSON.parse(json); } catch (e) { throw new DigitsError(`${where}: invalid JSON (${oneLine((e as Error).message)})`); }
+  try {
+    parsed = JSON.parse(json);
+  } catch (e) {
+    throw new DigitsError(`${where}: invalid JSON (${oneLine((e as Error).message)})`);
+  }
   const revive = (v: any): any => {
     if (Array.isArray(v)) return v.map(revive);
     if (!v || typeof v !== 'object') return v;
@@ -91,8 +95,15 @@ export function decodeState(json: string, bin: Uint8Array, where: string): any {
     }
     if (v.$typed !== undefined) {
       const { $typed: t, offset, length } = v;
-      if ((t !== 'f32' && t !== 'i32') || !Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0
-        || offset % 4 !== 0 || offset + 4 * length > bin.length) {
+      if (
+        (t !== 'f32' && t !== 'i32') ||
+        !Number.isInteger(offset) ||
+        !Number.isInteger(length) ||
+        offset < 0 ||
+        length < 0 ||
+        offset % 4 !== 0 ||
+        offset + 4 * length > bin.length
+      ) {
         throw new DigitsError(`${where}: array reference ${JSON.stringify(v)} is outside state.bin (${bin.length} bytes)`);
       }
       // a copy: the file's buffer may sit at any byte offset, and typed arrays need theirs aligned
@@ -106,21 +117,30 @@ export function decodeState(json: string, bin: Uint8Array, where: string): any {
 
 // ---- writing ----
 
-
 const sha256 = (b: Uint8Array) => crypto.createHash('sha256').update(b).digest('hex');
 
 function listCheckpoints(dir: string): { name: string; seq: number; epoch: number; batch: number }[] {
   let names: string[];
-  try { names = fs.readdirSync(dir); } catch { return []; }
-  return names.flatMap((name) => {
-    const m = NAME.exec(name);
-    return m ? [{ name, seq: Number(m[1]), epoch: Number(m[2]), batch: Number(m[3]) }] : [];
-  }).sort((a, b) => a.seq - b.seq);
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names
+    .flatMap((name) => {
+      const m = NAME.exec(name);
+      return m ? [{ name, seq: Number(m[1]), epoch: Number(m[2]), batch: Number(m[3]) }] : [];
+    })
+    .sort((a, b) => a.seq - b.seq);
 }
 
 /** Writes a checkpoint of `model` and `fit` into `dir` atomically; returns its path. */
-export function writeCheckpoint(dir: string, model: Sequential, fit: FitState,
-  extra: { run: TrainRun; trainSeconds: number; backend: string }): string {
+export function writeCheckpoint(
+  dir: string,
+  model: Sequential,
+  fit: FitState,
+  extra: { run: TrainRun; trainSeconds: number; backend: string },
+): string {
   try {
     mkdirp(dir);
     const existing = listCheckpoints(dir);
@@ -133,9 +153,19 @@ export function writeCheckpoint(dir: string, model: Sequential, fit: FitState,
     const opt = model.optimizer.getState();
     const weights = weightsBuffer(model);
     const { json, bin } = encodeState({
-      format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, savedAt: new Date().toISOString(), backend: extra.backend,
-      run: extra.run, trainSeconds: extra.trainSeconds, fit,
-      optimizer: { className: model.optimizer.className, learningRate: model.optimizer.learningRate, iterations: opt.iterations, slots: opt.slots },
+      format: CHECKPOINT_FORMAT,
+      version: CHECKPOINT_VERSION,
+      savedAt: new Date().toISOString(),
+      backend: extra.backend,
+      run: extra.run,
+      trainSeconds: extra.trainSeconds,
+      fit,
+      optimizer: {
+        className: model.optimizer.className,
+        learningRate: model.optimizer.learningRate,
+        iterations: opt.iterations,
+        slots: opt.slots,
+      },
       sha256: { weights: sha256(weights) },
     });
     writeFileSynced(path.join(tmp, 'weights.bin'), weights);
@@ -159,8 +189,16 @@ export function writeCheckpoint(dir: string, model: Sequential, fit: FitState,
 /** Removes a checkpoint directory written by writeCheckpoint (and nothing else it may contain). */
 export function removeCheckpoints(dir: string): void {
   for (const c of listCheckpoints(dir)) fs.rmSync(path.join(dir, c.name), { recursive: true, force: true });
-  try { for (const name of fs.readdirSync(dir)) if (TEMP.test(name)) fs.rmSync(path.join(dir, name), { recursive: true, force: true }); } catch { /* gone */ }
-  try { fs.rmdirSync(dir); } catch { /* not empty: the user keeps other files there */ }
+  try {
+    for (const name of fs.readdirSync(dir)) if (TEMP.test(name)) fs.rmSync(path.join(dir, name), { recursive: true, force: true });
+  } catch {
+    /* gone */
+  }
+  try {
+    fs.rmdirSync(dir);
+  } catch {
+    /* not empty: the user keeps other files there */
+  }
 }
 
 // ---- reading ----
@@ -190,22 +228,37 @@ export function readCheckpoint(dir: string): Checkpoint {
   const json = read('state.json', MAX_STATE_JSON);
   const bin = read('state.bin');
   const sums = read('state.sha256', 4096).toString('utf8');
-  if (!sums.includes(`${sha256(bin)}  state.bin`)) throw new DigitsError(`${path.join(at, 'state.bin')}: checksum mismatch (corrupt checkpoint)`);
+  if (!sums.includes(`${sha256(bin)}  state.bin`))
+    throw new DigitsError(`${path.join(at, 'state.bin')}: checksum mismatch (corrupt checkpoint)`);
   if (!sums.includes(`${sha256(json)}  state.json`)) throw new DigitsError(`${where}: checksum mismatch (corrupt checkpoint)`);
   const s = decodeState(json.toString('utf8'), bin, where);
-  const bad = (field: string, what: string): never => { throw new DigitsError(`${where}: ${field} ${what}`); };
+  const bad = (field: string, what: string): never => {
+    throw new DigitsError(`${where}: ${field} ${what}`);
+  };
   if (!s || typeof s !== 'object' || s.format !== CHECKPOINT_FORMAT) bad('format', `is not '${CHECKPOINT_FORMAT}'`);
-  if (s.version !== CHECKPOINT_VERSION) bad('version', `${JSON.stringify(s.version)} is not supported (this digits reads version ${CHECKPOINT_VERSION})`);
-  if (sha256(read('weights.bin')) !== s.sha256?.weights) throw new DigitsError(`${path.join(at, 'weights.bin')}: checksum mismatch (corrupt checkpoint)`);
+  if (s.version !== CHECKPOINT_VERSION)
+    bad('version', `${JSON.stringify(s.version)} is not supported (this digits reads version ${CHECKPOINT_VERSION})`);
+  if (sha256(read('weights.bin')) !== s.sha256?.weights)
+    throw new DigitsError(`${path.join(at, 'weights.bin')}: checksum mismatch (corrupt checkpoint)`);
   checkFitState(s.fit, bad);
   checkRun(s.run, bad);
   const o = s.optimizer;
   if (!o || typeof o.className !== 'string') bad('optimizer', 'is missing');
-  if (!(typeof o.learningRate === 'number' && o.learningRate >= 0 && Number.isFinite(o.learningRate))) bad('optimizer.learningRate', 'is not a finite number ≥ 0');
+  if (!(typeof o.learningRate === 'number' && o.learningRate >= 0 && Number.isFinite(o.learningRate)))
+    bad('optimizer.learningRate', 'is not a finite number ≥ 0');
   if (!isCount(o.iterations)) bad('optimizer.iterations', 'is not a count');
-  if (!Array.isArray(o.slots) || !o.slots.every((g: unknown) => Array.isArray(g) && g.every((a) => a instanceof Float32Array))) bad('optimizer.slots', 'are not lists of float arrays');
+  if (!Array.isArray(o.slots) || !o.slots.every((g: unknown) => Array.isArray(g) && g.every((a) => a instanceof Float32Array)))
+    bad('optimizer.slots', 'are not lists of float arrays');
   if (typeof s.trainSeconds !== 'number' || !(s.trainSeconds >= 0)) bad('trainSeconds', 'is not a number ≥ 0');
-  return { path: at, run: s.run, fit: s.fit, optimizer: o, trainSeconds: s.trainSeconds, backend: String(s.backend), savedAt: String(s.savedAt) };
+  return {
+    path: at,
+    run: s.run,
+    fit: s.fit,
+    optimizer: o,
+    trainSeconds: s.trainSeconds,
+    backend: String(s.backend),
+    savedAt: String(s.savedAt),
+  };
 }
 
 const isCount = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0;
@@ -216,23 +269,27 @@ function checkFitState(f: any, bad: (field: string, what: string) => never): voi
   if (!isCount(f.epoch) || !isCount(f.batch)) bad('fit.epoch/batch', 'are not counts');
   for (const k of ['shuffle', 'dropout', 'augment']) {
     const r = f.rngs?.[k];
-    if (!(Array.isArray(r) && r.length === 4 && r.every((w) => Number.isInteger(w) && w >= -(2 ** 31) && w < 2 ** 32))) bad(`fit.rngs.${k}`, 'is not four 32-bit words');
+    if (!(Array.isArray(r) && r.length === 4 && r.every((w) => Number.isInteger(w) && w >= -(2 ** 31) && w < 2 ** 32)))
+      bad(`fit.rngs.${k}`, 'is not four 32-bit words');
   }
   if (f.order !== null && !(f.order instanceof Int32Array)) bad('fit.order', 'is not null or an int array');
   if (f.batch > 0 && f.order && f.order.some((i: number) => i < 0 || i >= f.order.length)) bad('fit.order', 'is not a permutation');
   if (!f.sums || !['loss', 'correct', 'seen'].every((k) => typeof f.sums[k] === 'number')) bad('fit.sums', 'are not numbers');
   if (typeof f.stopTraining !== 'boolean') bad('fit.stopTraining', 'is not a boolean');
   const h = f.history;
-  if (!h || !isNumbers(h.epoch) || !h.history || typeof h.history !== 'object' || !Object.values(h.history).every(isNumbers)) bad('fit.history', 'is not {epoch: number[], history: {name: number[]}}');
+  if (!h || !isNumbers(h.epoch) || !h.history || typeof h.history !== 'object' || !Object.values(h.history).every(isNumbers))
+    bad('fit.history', 'is not {epoch: number[], history: {name: number[]}}');
   if (!Array.isArray(f.callbacks)) bad('fit.callbacks', 'is not a list');
 }
 
 function checkRun(r: any, bad: (field: string, what: string) => never): void {
   if (!r || typeof r !== 'object') bad('run', 'is missing');
-  if (typeof r.preset !== 'string' || typeof r.optimizer !== 'string' || typeof r.data !== 'string') bad('run', 'lacks preset, optimizer or data');
+  if (typeof r.preset !== 'string' || typeof r.optimizer !== 'string' || typeof r.data !== 'string')
+    bad('run', 'lacks preset, optimizer or data');
   for (const k of ['epochs', 'batchSize']) if (!(isCount(r[k]) && r[k] > 0)) bad(`run.${k}`, 'is not a positive integer');
   if (!isCount(r.seed)) bad('run.seed', 'is not an integer ≥ 0');
-  if (!(typeof r.validationSplit === 'number' && r.validationSplit >= 0 && r.validationSplit < 1)) bad('run.validationSplit', 'is not in [0, 1)');
+  if (!(typeof r.validationSplit === 'number' && r.validationSplit >= 0 && r.validationSplit < 1))
+    bad('run.validationSplit', 'is not in [0, 1)');
 }
 
 /** Puts the checkpoint's weights (BN moving statistics included) and optimizer state into a compiled model. */
@@ -240,14 +297,17 @@ export function restoreCheckpoint(model: Sequential, ckpt: Checkpoint): void {
   const saved = loadModel(ckpt.path).model;
   model.setWeights(saved.getWeights());
   const o = ckpt.optimizer;
-  if (o.className !== model.optimizer.className) throw new DigitsError(`${ckpt.path}: the checkpoint's optimizer is ${o.className}, the model's is ${model.optimizer.className}`);
+  if (o.className !== model.optimizer.className)
+    throw new DigitsError(`${ckpt.path}: the checkpoint's optimizer is ${o.className}, the model's is ${model.optimizer.className}`);
   const trainable = model.layers.flatMap((l) => l.weights.filter((w) => w.grad));
   for (const slot of o.slots) {
     if (slot.length !== trainable.length || slot.some((a, i) => a.length !== trainable[i].value.length)) {
       throw new DigitsError(`${ckpt.path}: the optimizer slots do not match the model's ${trainable.length} trainable weights`);
     }
   }
-  try { model.optimizer.setState({ iterations: o.iterations, slots: o.slots }); } catch (e) {
+  try {
+    model.optimizer.setState({ iterations: o.iterations, slots: o.slots });
+  } catch (e) {
     throw e instanceof DigitsError ? new DigitsError(`${ckpt.path}: ${e.message}`) : e;
   }
   model.optimizer.learningRate = o.learningRate;
@@ -260,13 +320,26 @@ export function restoreCheckpoint(model: Sequential, ckpt: Checkpoint): void {
  * break the replay (epochs to train to, learning rate, paths, output format). `given` says which options
  * the user typed; any other option that differs from the checkpoint's is a usage error, not a silent change.
  */
-export function resumeRun(preset: string, ckpt: Checkpoint, opts: Record<string, unknown>, given: (key: string) => boolean, dir: string): TrainRun {
+export function resumeRun(
+  preset: string,
+  ckpt: Checkpoint,
+  opts: Record<string, unknown>,
+  given: (key: string) => boolean,
+  dir: string,
+): TrainRun {
   const run: TrainRun = { ...ckpt.run };
   if (preset !== run.preset) throw new UsageError(`--resume ${dir}: the checkpoint is of preset ${run.preset}, not ${preset}`);
-  const fixed: [string, keyof TrainRun, string][] = [['batchSize', 'batchSize', '--batch-size'], ['optimizer', 'optimizer', '--optimizer'],
-    ['seed', 'seed', '--seed'], ['validationSplit', 'validationSplit', '--validation-split'], ['limit', 'limit', '--limit'], ['classes', 'classes', '--classes']];
+  const fixed: [string, keyof TrainRun, string][] = [
+    ['batchSize', 'batchSize', '--batch-size'],
+    ['optimizer', 'optimizer', '--optimizer'],
+    ['seed', 'seed', '--seed'],
+    ['validationSplit', 'validationSplit', '--validation-split'],
+    ['limit', 'limit', '--limit'],
+    ['classes', 'classes', '--classes'],
+  ];
   for (const [opt, key, flag] of fixed) {
-    if (given(opt) && opts[opt] !== run[key]) throw new UsageError(`${flag}: the run in ${dir} uses ${run[key] ?? 'none'}; a resumed run keeps it (drop the option)`);
+    if (given(opt) && opts[opt] !== run[key])
+      throw new UsageError(`${flag}: the run in ${dir} uses ${run[key] ?? 'none'}; a resumed run keeps it (drop the option)`);
   }
   if (given('epochs')) {
     const epochs = opts.epochs as number;
@@ -274,7 +347,9 @@ export function resumeRun(preset: string, ckpt: Checkpoint, opts: Record<string,
     run.epochs = epochs;
   }
   if (given('data')) run.data = path.resolve(String(opts.data));
-  if (given('out')) { run.out = path.resolve(String(opts.out)); }
+  if (given('out')) {
+    run.out = path.resolve(String(opts.out));
+  }
   if (given('json')) run.json = Boolean(opts.json);
   if (given('checkpointMinutes')) run.checkpointMinutes = opts.checkpointMinutes as number;
   run.checkpointDir = given('checkpointDir') ? path.resolve(String(opts.checkpointDir)) : path.resolve(dir);
@@ -300,7 +375,9 @@ export function resumeTarget(dir: string): string {
 export function checkFreshCheckpointDir(dir: string, command: string): void {
   const last = latestCheckpoint(dir);
   if (!last) return;
-  throw new UsageError(`${dir} holds a checkpoint of an earlier run (${path.basename(last)}): resume it with \`${command}\`, or remove the directory`);
+  throw new UsageError(
+    `${dir} holds a checkpoint of an earlier run (${path.basename(last)}): resume it with \`${command}\`, or remove the directory`,
+  );
 }
 
 /** How the user invoked us, for a copy-paste resume command. */
@@ -330,23 +407,36 @@ export class CheckpointWriter implements FitCheckpoint {
   private readonly started = Date.now();
 
   /** `resumedFrom`: the checkpoint this session started from, the good one until the first save. */
-  constructor(private readonly model: Sequential, private readonly run: TrainRun, private readonly backend: string,
-    private readonly priorSeconds = 0, resumedFrom?: string) {
+  constructor(
+    private readonly model: Sequential,
+    private readonly run: TrainRun,
+    private readonly backend: string,
+    private readonly priorSeconds = 0,
+    resumedFrom?: string,
+  ) {
     this.lastPath = resumedFrom ?? null;
   }
 
-  trainSeconds(): number { return this.priorSeconds + (Date.now() - this.started) / 1000; }
+  trainSeconds(): number {
+    return this.priorSeconds + (Date.now() - this.started) / 1000;
+  }
 
   due(): boolean {
     return this.run.checkpointMinutes !== undefined && Date.now() - this.lastSave >= this.run.checkpointMinutes * 60_000;
   }
 
-  interrupted(): boolean { return this.signal !== null; }
+  interrupted(): boolean {
+    return this.signal !== null;
+  }
 
   save(state: FitState): void {
     this.last = { epoch: state.epoch, batch: state.batch };
     if (this.run.checkpointDir) {
-      this.lastPath = writeCheckpoint(this.run.checkpointDir, this.model, state, { run: this.run, trainSeconds: this.trainSeconds(), backend: this.backend });
+      this.lastPath = writeCheckpoint(this.run.checkpointDir, this.model, state, {
+        run: this.run,
+        trainSeconds: this.trainSeconds(),
+        backend: this.backend,
+      });
     }
     this.lastSave = Date.now();
   }
@@ -362,14 +452,21 @@ export class CheckpointWriter implements FitCheckpoint {
     };
     process.on('SIGINT', handler);
     process.on('SIGTERM', handler);
-    return () => { process.off('SIGINT', handler); process.off('SIGTERM', handler); };
+    return () => {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    };
   }
 
   /** The one-line error for an interrupted run: where it stopped and the exact command that continues it. */
   interruption(resumeCommand: string): DigitsError {
     const sig = this.signal ?? 'SIGINT';
     const l = this.last;
-    const at = !l ? 'the start' : l.batch > 0 ? `epoch ${l.epoch + 1}/${this.run.epochs}, batch ${l.batch}` : `the end of epoch ${l.epoch}/${this.run.epochs}`;
+    const at = !l
+      ? 'the start'
+      : l.batch > 0
+        ? `epoch ${l.epoch + 1}/${this.run.epochs}, batch ${l.batch}`
+        : `the end of epoch ${l.epoch}/${this.run.epochs}`;
     const msg = this.lastPath
       ? `interrupted by ${sig} at ${at}; checkpoint saved; resume with: ${resumeCommand}`
       : `interrupted by ${sig} at ${at}; nothing saved (train with --out DIR or --checkpoint-dir DIR to make runs resumable)`;

@@ -6,7 +6,12 @@ import { UsageError } from '../errors';
 
 export type LossName = 'categorical_crossentropy' | 'sparse_categorical_crossentropy' | 'mean_squared_error';
 export const LOSSES: readonly LossName[] = ['categorical_crossentropy', 'sparse_categorical_crossentropy', 'mean_squared_error'];
-const ALIASES: Record<string, LossName> = { mse: 'mean_squared_error', categoricalCrossentropy: 'categorical_crossentropy', sparseCategoricalCrossentropy: 'sparse_categorical_crossentropy', meanSquaredError: 'mean_squared_error' };
+const ALIASES: Record<string, LossName> = {
+  mse: 'mean_squared_error',
+  categoricalCrossentropy: 'categorical_crossentropy',
+  sparseCategoricalCrossentropy: 'sparse_categorical_crossentropy',
+  meanSquaredError: 'mean_squared_error',
+};
 
 export function checkLoss(name: string): LossName {
   const l = (ALIASES[name] ?? name) as LossName;
@@ -15,13 +20,26 @@ export function checkLoss(name: string): LossName {
 }
 
 /** Sparse labels arrive as integers; the loss itself always sees one-hot targets. */
-export function isSparse(loss: LossName): boolean { return loss === 'sparse_categorical_crossentropy'; }
+export function isSparse(loss: LossName): boolean {
+  return loss === 'sparse_categorical_crossentropy';
+}
 
 /** Whether the gradient can skip the softmax backward (cross-entropy after softmax). */
-export function fusesSoftmax(loss: LossName): boolean { return loss !== 'mean_squared_error'; }
+export function fusesSoftmax(loss: LossName): boolean {
+  return loss !== 'mean_squared_error';
+}
 
-export function lossForward(k: Kernels, loss: LossName, rows: number, cols: number, p: Float32Array, t: Float32Array,
-  grad: Float32Array | null, gradIsLogits: boolean, fromLogits = false): number {
+export function lossForward(
+  k: Kernels,
+  loss: LossName,
+  rows: number,
+  cols: number,
+  p: Float32Array,
+  t: Float32Array,
+  grad: Float32Array | null,
+  gradIsLogits: boolean,
+  fromLogits = false,
+): number {
   if (fromLogits) return crossEntropyFromLogits(rows, cols, p, t, grad);
   if (loss === 'mean_squared_error') {
     // Keras: mean over the last axis, then mean over the batch
@@ -54,8 +72,12 @@ function crossEntropyFromLogits(rows: number, cols: number, z: Float32Array, t: 
     const o = r * cols;
     let m = -Infinity;
     for (let j = 0; j < cols; j++) m = Math.max(m, z[o + j]);
-    let e = 0, ts = 0;
-    for (let j = 0; j < cols; j++) { e += Math.exp(z[o + j] - m); ts += t[o + j]; }
+    let e = 0,
+      ts = 0;
+    for (let j = 0; j < cols; j++) {
+      e += Math.exp(z[o + j] - m);
+      ts += t[o + j];
+    }
     const lse = m + Math.log(e);
     for (let j = 0; j < cols; j++) {
       sum += t[o + j] * (lse - z[o + j]);

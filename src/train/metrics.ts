@@ -15,7 +15,13 @@ export function confusionMatrix(truth: ArrayLike<number>, predicted: ArrayLike<n
   return cm;
 }
 
-export interface ClassMetrics { label: number; precision: number; recall: number; f1: number; support: number }
+export interface ClassMetrics {
+  label: number;
+  precision: number;
+  recall: number;
+  f1: number;
+  support: number;
+}
 
 export function perClassMetrics(cm: number[][]): ClassMetrics[] {
   return cm.map((row, c) => {
@@ -37,6 +43,9 @@ export function formatConfusionMatrix(cm: number[][]): string {
 
 export function formatClassReport(m: ClassMetrics[]): string {
   const lines = ['class  precision  recall  f1-score  support'];
-  for (const c of m) lines.push(`${String(c.label).padStart(5)}  ${c.precision.toFixed(4).padStart(9)}  ${c.recall.toFixed(4).padStart(6)}  ${c.f1.toFixed(4).padStart(8)}  ${String(c.support).padStart(7)}`);
+  for (const c of m)
+    lines.push(
+      `${String(c.label).padStart(5)}  ${c.precision.toFixed(4).padStart(9)}  ${c.recall.toFixed(4).padStart(6)}  ${c.f1.toFixed(4).padStart(8)}  ${String(c.support).padStart(7)}`,
+    );
   return lines.join('\n');
 }

@@ -2,11 +2,14 @@
 import type { Callback, Logs } from './callbacks';
 
 function fmt(logs: Logs): string {
-  return Object.entries(logs).map(([k, v]) => `${k}: ${k === 'lr' ? v.toExponential(2) : v.toFixed(4)}`).join(' - ');
+  return Object.entries(logs)
+    .map(([k, v]) => `${k}: ${k === 'lr' ? v.toExponential(2) : v.toFixed(4)}`)
+    .join(' - ');
 }
 
 function duration(s: number): string {
-  if (s >= 3600) return `${Math.floor(s / 3600)}:${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}:${String(Math.floor(s % 60)).padStart(2, '0')}`;
+  if (s >= 3600)
+    return `${Math.floor(s / 3600)}:${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}:${String(Math.floor(s % 60)).padStart(2, '0')}`;
   if (s >= 60) return `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, '0')}`;
   return `${Math.round(s)}s`;
 }
@@ -16,8 +19,14 @@ export class ProgressBar implements Callback {
   private lastDraw = 0;
   private epochs = 0;
 
-  constructor(private steps: number, epochs: number, private out: NodeJS.WriteStream = process.stderr,
-    private tty = Boolean(process.stderr.isTTY)) { this.epochs = epochs; }
+  constructor(
+    private steps: number,
+    epochs: number,
+    private out: NodeJS.WriteStream = process.stderr,
+    private tty = Boolean(process.stderr.isTTY),
+  ) {
+    this.epochs = epochs;
+  }
 
   onEpochBegin(epoch: number) {
     this.start = Date.now();
@@ -37,14 +46,17 @@ export class ProgressBar implements Callback {
   onEpochEnd(_epoch: number, logs: Logs) {
     const secs = (Date.now() - this.start) / 1000;
     const perStep = Math.round((secs * 1000) / this.steps);
-    this.out.write(`${this.tty ? '\r' : ''}${this.bar(this.steps)} - ${duration(secs)} ${perStep}ms/step - ${fmt(logs)}${this.tty ? '\x1b[K' : ''}\n`);
+    this.out.write(
+      `${this.tty ? '\r' : ''}${this.bar(this.steps)} - ${duration(secs)} ${perStep}ms/step - ${fmt(logs)}${this.tty ? '\x1b[K' : ''}\n`,
+    );
   }
 
   private bar(done: number): string {
     const w = String(this.steps).length;
     const width = 30;
     const filled = Math.floor((width * done) / this.steps);
-    const body = done >= this.steps ? '='.repeat(width) : '='.repeat(Math.max(filled - 1, 0)) + '>' + '.'.repeat(width - Math.max(filled, 1));
+    const body =
+      done >= this.steps ? '='.repeat(width) : '='.repeat(Math.max(filled - 1, 0)) + '>' + '.'.repeat(width - Math.max(filled, 1));
     return `${String(done).padStart(w)}/${this.steps} [${body}]`;
   }
 }

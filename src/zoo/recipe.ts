@@ -11,8 +11,13 @@ import { makeOptimizer } from '../train/optimizers';
 import type { Preset, Recipe } from './presets';
 
 export interface PresetData {
-  train: Tensor; trainLabels: Tensor; test: Tensor; testLabels: Tensor;
-  height: number; width: number; classes: number;
+  train: Tensor;
+  trainLabels: Tensor;
+  test: Tensor;
+  testLabels: Tensor;
+  height: number;
+  width: number;
+  classes: number;
   /** Test labels as integers, for confusion matrices. */
   testClasses: Uint8Array;
 }
@@ -28,7 +33,10 @@ export function loadPresetData(dir?: string, limit?: number, classes = 10): Pres
     trainLabels: { shape: [n, ds.classes], data: tr.y },
     test: { shape: [ds.test.count, ds.height, ds.width, 1], data: te.x },
     testLabels: { shape: [ds.test.count, ds.classes], data: te.y },
-    height: ds.height, width: ds.width, classes: ds.classes, testClasses: ds.test.labels,
+    height: ds.height,
+    width: ds.width,
+    classes: ds.classes,
+    testClasses: ds.test.labels,
   };
 }
 
@@ -76,20 +84,33 @@ class KeepBest implements Callback {
   private model!: Sequential;
   private best = Infinity;
   private weights: Float32Array[] | null = null;
-  setModel(m: Sequential) { this.model = m; }
+  setModel(m: Sequential) {
+    this.model = m;
+  }
   onEpochEnd(_epoch: number, logs: Logs) {
     const v = logs.val_loss;
     if (v === undefined || !(v < this.best)) return;
     this.best = v;
     this.weights = this.model.getWeights().map((w) => w.slice());
   }
-  onTrainEnd() { if (this.weights) this.model.setWeights(this.weights); }
-  getState() { return { best: this.best, weights: this.weights }; }
-  setState(s: { best: number; weights: Float32Array[] | null }) { this.best = s.best; this.weights = s.weights; }
+  onTrainEnd() {
+    if (this.weights) this.model.setWeights(this.weights);
+  }
+  getState() {
+    return { best: this.best, weights: this.weights };
+  }
+  setState(s: { best: number; weights: Float32Array[] | null }) {
+    this.best = s.best;
+    this.weights = s.weights;
+  }
 }
 
 /** fit()'s validation arguments: a split when there is one (a user's --validation-split wins), else the test set where the recipe says so. */
-export function recipeValidation(r: Recipe, d: { test: Tensor; testLabels: Tensor }, validationSplit = r.validationSplit): Pick<FitArgs, 'validationSplit' | 'validationData'> {
+export function recipeValidation(
+  r: Recipe,
+  d: { test: Tensor; testLabels: Tensor },
+  validationSplit = r.validationSplit,
+): Pick<FitArgs, 'validationSplit' | 'validationData'> {
   if (validationSplit > 0) return { validationSplit };
   return r.validation === 'test' ? { validationData: [d.test, d.testLabels] } : {};
 }
@@ -106,8 +127,13 @@ export function recipeAugmenter(r: Recipe, shape: number[]): FitArgs['augment'] 
  */
 export class TestMonitor implements Callback {
   private model!: Sequential;
-  constructor(private readonly x: Tensor, private readonly y: Tensor) {}
-  setModel(m: Sequential) { this.model = m; }
+  constructor(
+    private readonly x: Tensor,
+    private readonly y: Tensor,
+  ) {}
+  setModel(m: Sequential) {
+    this.model = m;
+  }
   onEpochEnd(_epoch: number, logs: Logs) {
     const r = this.model.evaluate(this.x, this.y);
     logs.test_loss = r.loss;
@@ -166,21 +192,44 @@ export async function trainPreset(preset: Preset, d: PresetData, o: TrainOptions
   model.compile({ optimizer: makeOptimizer(optimizer, { learningRate }), loss: r.loss, labelSmoothing: r.labelSmoothing });
   const validationSplit = o.validationSplit ?? r.validationSplit;
   const hooks = o.setup?.(model) ?? {};
-  const callbacks = [...recipeCallbacks(r, { validationSplit, learningRate: learningRate ?? model.optimizer.learningRate }), ...(o.callbacks ?? [])];
+  const callbacks = [
+    ...recipeCallbacks(r, { validationSplit, learningRate: learningRate ?? model.optimizer.learningRate }),
+    ...(o.callbacks ?? []),
+  ];
   // the test set already is the validation data of a recipe that validates on it
   if (o.monitorTest && !validates(r, validationSplit)) callbacks.push(new TestMonitor(d.test, d.testLabels));
   const epochs = o.epochs ?? r.epochs;
   const batchSize = o.batchSize ?? r.batchSize;
   const t0 = process.hrtime.bigint();
   const history = await model.fitAsync(d.train, d.trainLabels, {
-    epochs, batchSize, ...recipeValidation(r, d, validationSplit), seed: o.seed, callbacks, verbose: o.verbose ?? 1,
-    augment: o.augment === false ? undefined : recipeAugmenter(r, [d.height, d.width, 1]), ...hooks,
+    epochs,
+    batchSize,
+    ...recipeValidation(r, d, validationSplit),
+    seed: o.seed,
+    callbacks,
+    verbose: o.verbose ?? 1,
+    augment: o.augment === false ? undefined : recipeAugmenter(r, [d.height, d.width, 1]),
+    ...hooks,
   });
   const trainSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const samples = Math.floor(d.train.shape[0] * (1 - validationSplit)) * history.epoch.length;
-  const base = { model, history, trainSeconds, samplesPerSecond: samples / trainSeconds, epochs: history.epoch.length, batchSize, backend: getKernels().name };
-  if (hooks.checkpoint?.interrupted?.()) return { ...base, finished: false, test: { loss: NaN, accuracy: NaN }, probs: new Float32Array(0) };
-  return { ...base, finished: true, test: model.evaluate(d.test, d.testLabels), probs: o.probs === false ? new Float32Array(0) : model.predictProba(d.test).data };
+  const base = {
+    model,
+    history,
+    trainSeconds,
+    samplesPerSecond: samples / trainSeconds,
+    epochs: history.epoch.length,
+    batchSize,
+    backend: getKernels().name,
+  };
+  if (hooks.checkpoint?.interrupted?.())
+    return { ...base, finished: false, test: { loss: NaN, accuracy: NaN }, probs: new Float32Array(0) };
+  return {
+    ...base,
+    finished: true,
+    test: model.evaluate(d.test, d.testLabels),
+    probs: o.probs === false ? new Float32Array(0) : model.predictProba(d.test).data,
+  };
 }
 
 /** Mean of several models' probabilities (soft voting). */

@@ -38,7 +38,9 @@ export function writeIdx(file: string, spec: IdxSpec, gzip = false): string {
 
 const made: string[] = [];
 // node --test runs each test file in its own process: its scratch directories go when it exits
-process.on('exit', () => { for (const d of made) fs.rmSync(d, { recursive: true, force: true }); });
+process.on('exit', () => {
+  for (const d of made) fs.rmSync(d, { recursive: true, force: true });
+});
 
 /** A fresh directory under the OS temp dir, removed when the test file's process exits. */
 export function tempDir(prefix = 'digits-test-'): string {
@@ -47,12 +49,16 @@ export function tempDir(prefix = 'digits-test-'): string {
   return d;
 }
 
-export interface TinySplitSpec { n: number; h: number; w: number; labels?: number[]; labelCount?: number }
+export interface TinySplitSpec {
+  n: number;
+  h: number;
+  w: number;
+  labels?: number[];
+  labelCount?: number;
+}
 
 /** A full four-file dataset with deterministic pixels; labels default to i % 3. */
-export function writeTinyDataset(
-  dir: string, train: TinySplitSpec, test: TinySplitSpec, gzip = true,
-): void {
+export function writeTinyDataset(dir: string, train: TinySplitSpec, test: TinySplitSpec, gzip = true): void {
   const write = (spec: TinySplitSpec, imagesBase: string, labelsBase: string): void => {
     const pixels = Array.from({ length: spec.n * spec.h * spec.w }, (_, i) => (i * 37) % 256);
     const labels = spec.labels ?? Array.from({ length: spec.labelCount ?? spec.n }, (_, i) => i % 3);
@@ -67,13 +73,21 @@ export function writeTinyDataset(
 /** Runs `fn`, requires a one-line DigitsError, and checks its message against every pattern. */
 export function expectDigitsError(fn: () => unknown, ...patterns: RegExp[]): DigitsError {
   let caught: unknown;
-  try { fn(); } catch (e) { caught = e; }
+  try {
+    fn();
+  } catch (e) {
+    caught = e;
+  }
   return checkDigitsError(caught, patterns);
 }
 
 export async function expectDigitsErrorAsync(fn: () => Promise<unknown>, ...patterns: RegExp[]): Promise<DigitsError> {
   let caught: unknown;
-  try { await fn(); } catch (e) { caught = e; }
+  try {
+    await fn();
+  } catch (e) {
+    caught = e;
+  }
   return checkDigitsError(caught, patterns);
 }
 

@@ -37,12 +37,24 @@ export function applyMutations(input: Uint8Array, ms: Mutation[]): Buffer {
   for (const m of ms) {
     const at = b.length === 0 ? 0 : m.at % (b.length + (m.kind === 'insert' || m.kind === 'truncate' ? 1 : 0));
     switch (m.kind) {
-      case 'flip': if (b.length) b[at] ^= m.mask; break;
-      case 'set': if (b.length) b[at] = m.byte; break;
-      case 'u32': if (b.length >= 4) b.writeUInt32BE(m.value >>> 0, Math.min(at, b.length - 4)); break;
-      case 'truncate': b = b.subarray(0, at); break;
-      case 'insert': b = Buffer.concat([b.subarray(0, at), m.bytes, b.subarray(at)]); break;
-      case 'delete': b = Buffer.concat([b.subarray(0, at), b.subarray(at + m.count)]); break;
+      case 'flip':
+        if (b.length) b[at] ^= m.mask;
+        break;
+      case 'set':
+        if (b.length) b[at] = m.byte;
+        break;
+      case 'u32':
+        if (b.length >= 4) b.writeUInt32BE(m.value >>> 0, Math.min(at, b.length - 4));
+        break;
+      case 'truncate':
+        b = b.subarray(0, at);
+        break;
+      case 'insert':
+        b = Buffer.concat([b.subarray(0, at), m.bytes, b.subarray(at)]);
+        break;
+      case 'delete':
+        b = Buffer.concat([b.subarray(0, at), b.subarray(at + m.count)]);
+        break;
     }
   }
   return b;
@@ -52,19 +64,64 @@ export function applyMutations(input: Uint8Array, ms: Mutation[]): Buffer {
 
 /** Values a hostile or broken model.json might hold where a number, string or list belongs. */
 export const nasty = fc.oneof(
-  fc.constantFrom(0, -1, 1, 2, 3, 0.5, 1e9, 4e9, 2 ** 31, 2 ** 32, 1e308, -1e308, '', 'same', 'valid', 'relu', 'softmax', 'channels_first',
-    'Dense', 'Conv2D', 'InputLayer', 'Sequential', 'float16', 'int32', 'optimizer', '../../etc/passwd', '/abs', true, false, null, [], {},
-    [null, 1e6, 1e6, 1], [null, 0, 28, 1], [null, -28, 28, 1], [4e9], [1, 1], [0, 0], [-1, 3]),
+  fc.constantFrom(
+    0,
+    -1,
+    1,
+    2,
+    3,
+    0.5,
+    1e9,
+    4e9,
+    2 ** 31,
+    2 ** 32,
+    1e308,
+    -1e308,
+    '',
+    'same',
+    'valid',
+    'relu',
+    'softmax',
+    'channels_first',
+    'Dense',
+    'Conv2D',
+    'InputLayer',
+    'Sequential',
+    'float16',
+    'int32',
+    'optimizer',
+    '../../etc/passwd',
+    '/abs',
+    true,
+    false,
+    null,
+    [],
+    {},
+    [null, 1e6, 1e6, 1],
+    [null, 0, 28, 1],
+    [null, -28, 28, 1],
+    [4e9],
+    [1, 1],
+    [0, 0],
+    [-1, 3],
+  ),
   fc.jsonValue({ maxDepth: 2 }),
 );
 
 export type Edit = { path: number; op: 'replace' | 'delete' | 'duplicate' | 'wrap'; value: unknown };
-export const edit: fc.Arbitrary<Edit> = fc.record({ path: fc.nat(), op: fc.constantFrom('replace', 'replace', 'delete', 'duplicate', 'wrap'), value: nasty });
+export const edit: fc.Arbitrary<Edit> = fc.record({
+  path: fc.nat(),
+  op: fc.constantFrom('replace', 'replace', 'delete', 'duplicate', 'wrap'),
+  value: nasty,
+});
 
 /** Every (parent, key) in a JSON tree, so an edit can pick one by index. */
 function slots(v: any, out: [any, string | number][] = []): [any, string | number][] {
   if (v && typeof v === 'object') {
-    for (const k of Array.isArray(v) ? v.keys() : Object.keys(v)) { out.push([v, k]); slots(v[k], out); }
+    for (const k of Array.isArray(v) ? v.keys() : Object.keys(v)) {
+      out.push([v, k]);
+      slots(v[k], out);
+    }
   }
   return out;
 }
@@ -84,7 +141,12 @@ export function applyEdits(json: any, edits: Edit[]): any {
   return json;
 }
 
-export interface Tally { tried: number; accepted: number; rejected: number; slowestMs: number }
+export interface Tally {
+  tried: number;
+  accepted: number;
+  rejected: number;
+  slowestMs: number;
+}
 export const newTally = (): Tally => ({ tried: 0, accepted: 0, rejected: 0, slowestMs: 0 });
 
 /** Runs one input: a value, or a one-line DigitsError; anything else (another exception type, a slow input) fails. */
@@ -124,7 +186,8 @@ function rejected(tally: Tally, e: unknown): undefined {
 }
 
 function checkRejection(e: unknown): void {
-  if (!(e instanceof DigitsError)) throw new Error(`expected a DigitsError, got ${(e as Error)?.constructor?.name}: ${(e as Error)?.stack ?? String(e)}`);
+  if (!(e instanceof DigitsError))
+    throw new Error(`expected a DigitsError, got ${(e as Error)?.constructor?.name}: ${(e as Error)?.stack ?? String(e)}`);
   assert.doesNotMatch(e.message, /\n/, 'error messages are one line');
   assert.ok(e.message.length > 0 && e.message.length < 1000, `message length ${e.message.length}`);
 }
@@ -141,16 +204,30 @@ function noteTime(tally: Tally, t0: NodeJS.CpuUsage, maxMs: number): void {
  * Bounded for CI: `numRuns` inputs or `seconds`, whichever comes first; reports the count in the test output.
  * DIGITS_FUZZ_SCALE=N runs N times longer (a deeper local search); DIGITS_FUZZ_SEED replays a reported seed.
  */
-export async function fuzz(t: TestContext, name: string, tally: Tally, prop: fc.IProperty<any> | fc.IAsyncProperty<any>,
-  numRuns: number, seconds: number): Promise<void> {
+export async function fuzz(
+  t: TestContext,
+  name: string,
+  tally: Tally,
+  prop: fc.IProperty<any> | fc.IAsyncProperty<any>,
+  numRuns: number,
+  seconds: number,
+): Promise<void> {
   const scale = Number(process.env.DIGITS_FUZZ_SCALE ?? 1);
   numRuns = Math.round(numRuns * scale);
   seconds *= scale;
   const seed = process.env.DIGITS_FUZZ_SEED === undefined ? undefined : Number(process.env.DIGITS_FUZZ_SEED);
   const rssBefore = process.memoryUsage().rss;
-  const res = await fc.check(prop as fc.IAsyncProperty<any>, { numRuns, seed, interruptAfterTimeLimit: seconds * 1000, markInterruptAsFailure: false });
+  const res = await fc.check(prop as fc.IAsyncProperty<any>, {
+    numRuns,
+    seed,
+    interruptAfterTimeLimit: seconds * 1000,
+    markInterruptAsFailure: false,
+  });
   const grew = (process.memoryUsage().rss - rssBefore) / 2 ** 20;
-  t.diagnostic(`${name}: ${tally.tried} inputs tried (${tally.accepted} accepted, ${tally.rejected} rejected with a DigitsError), slowest ${tally.slowestMs.toFixed(1)} ms CPU, rss +${grew.toFixed(0)} MiB, seed ${res.seed}`);
-  if (res.failed) assert.fail(`${fc.defaultReportMessage(res) ?? `${name} failed`}\n${(res.errorInstance as Error)?.stack ?? String(res.errorInstance)}`);
+  t.diagnostic(
+    `${name}: ${tally.tried} inputs tried (${tally.accepted} accepted, ${tally.rejected} rejected with a DigitsError), slowest ${tally.slowestMs.toFixed(1)} ms CPU, rss +${grew.toFixed(0)} MiB, seed ${res.seed}`,
+  );
+  if (res.failed)
+    assert.fail(`${fc.defaultReportMessage(res) ?? `${name} failed`}\n${(res.errorInstance as Error)?.stack ?? String(res.errorInstance)}`);
   assert.ok(grew < 512, `memory grew by ${grew.toFixed(0)} MiB`);
 }

@@ -80,8 +80,10 @@ export function close(a: number, b: number, tol: Tolerance): boolean {
 /** Assert |actual − expected| ≤ rtol·max(|actual|, |expected|) + atol, with a readable message. */
 export function assertClose(actual: number, expected: number, tol: Tolerance, what: string): void {
   if (!Number.isFinite(actual) || !close(actual, expected, tol)) {
-    assert.fail(`${what}: got ${actual}, expected ${expected} (|diff| ${Math.abs(actual - expected).toExponential(3)}, ` +
-      `rtol ${tol.rtol}, atol ${tol.atol})`);
+    assert.fail(
+      `${what}: got ${actual}, expected ${expected} (|diff| ${Math.abs(actual - expected).toExponential(3)}, ` +
+        `rtol ${tol.rtol}, atol ${tol.atol})`,
+    );
   }
 }
 
@@ -89,7 +91,9 @@ export function assertClose(actual: number, expected: number, tol: Tolerance, wh
 export function assertRel(actual: number, expected: number, rel: number, what: string, tiny = 1e-30): void {
   const err = Math.abs(actual - expected);
   if (!Number.isFinite(actual) || err > rel * Math.max(Math.abs(expected), tiny)) {
-    assert.fail(`${what}: got ${actual}, expected ${expected} (rel err ${(err / Math.max(Math.abs(expected), tiny)).toExponential(3)} > ${rel})`);
+    assert.fail(
+      `${what}: got ${actual}, expected ${expected} (rel err ${(err / Math.max(Math.abs(expected), tiny)).toExponential(3)} > ${rel})`,
+    );
   }
 }
 
@@ -101,10 +105,16 @@ export function maxAbs(a: ArrayLike<number>): number {
 
 /** Float64 sum and sum of absolute values. */
 export function sums(a: ArrayLike<number>): { sum: number; absSum: number } {
-  let sum = 0, absSum = 0;
-  for (let i = 0; i < a.length; i++) { sum += a[i]; absSum += Math.abs(a[i]); }
+  let sum = 0,
+    absSum = 0;
+  for (let i = 0; i < a.length; i++) {
+    sum += a[i];
+    absSum += Math.abs(a[i]);
+  }
   return { sum, absSum };
 }
 
 /** A copy that later forward/backward passes (which reuse layer buffers) cannot overwrite. */
-export function copy(a: Float32Array): Float32Array { return Float32Array.from(a); }
+export function copy(a: Float32Array): Float32Array {
+  return Float32Array.from(a);
+}

@@ -22,35 +22,59 @@ export type RenderKind = 'paint' | 'canvas' | 'thin' | 'wide' | 'photo' | 'crop'
 export const RENDER_KINDS: RenderKind[] = ['paint', 'canvas', 'thin', 'wide', 'photo', 'crop', 'colour', 'ruled', 'frame'];
 
 type RGB = [number, number, number];
-interface Seg { x0: number; y0: number; x1: number; y1: number }
+interface Seg {
+  x0: number;
+  y0: number;
+  x1: number;
+  y1: number;
+}
 
 const UP = 4;
 
 /** The digit's centre line as segments in 28×28 frame units, and its own stroke width there. */
 export function centreLine(digit: ArrayLike<number>): { segs: Seg[]; width: number } {
   const n = 28 * UP;
-  const big = resize(Float32Array.from(digit, (v) => v / 255), 28, 28, n, n);
+  const big = resize(
+    Float32Array.from(digit, (v) => v / 255),
+    28,
+    28,
+    n,
+    n,
+  );
   const m = new Uint8Array(n * n);
-  let area = 0, edges = 0;
-  for (let i = 0; i < m.length; i++) if (big[i] >= 0.4) { m[i] = 1; area++; }
-  for (let y = 0; y < n; y++) for (let x = 0; x < n; x++) {
-    const v = m[y * n + x];
-    if (x + 1 < n && v !== m[y * n + x + 1]) edges++;
-    if (y + 1 < n && v !== m[(y + 1) * n + x]) edges++;
-  }
+  let area = 0,
+    edges = 0;
+  for (let i = 0; i < m.length; i++)
+    if (big[i] >= 0.4) {
+      m[i] = 1;
+      area++;
+    }
+  for (let y = 0; y < n; y++)
+    for (let x = 0; x < n; x++) {
+      const v = m[y * n + x];
+      if (x + 1 < n && v !== m[y * n + x + 1]) edges++;
+      if (y + 1 < n && v !== m[(y + 1) * n + x]) edges++;
+    }
   thin(m, n, n);
   const segs: Seg[] = [];
-  for (let y = 0; y < n; y++) for (let x = 0; x < n; x++) {
-    if (!m[y * n + x]) continue;
-    // each 8-neighbour pair once (right, down-left, down, down-right)
-    for (const [dx, dy] of [[1, 0], [-1, 1], [0, 1], [1, 1]]) {
-      const X = x + dx, Y = y + dy;
-      if (X < 0 || X >= n || Y >= n || !m[Y * n + X]) continue;
-      // a diagonal beside an axis step would double the corner
-      if (dx !== 0 && dy !== 0 && (m[y * n + X] || m[Y * n + x])) continue;
-      segs.push({ x0: (x + 0.5) / UP, y0: (y + 0.5) / UP, x1: (X + 0.5) / UP, y1: (Y + 0.5) / UP });
+  for (let y = 0; y < n; y++)
+    for (let x = 0; x < n; x++) {
+      if (!m[y * n + x]) continue;
+      // each 8-neighbour pair once (right, down-left, down, down-right)
+      for (const [dx, dy] of [
+        [1, 0],
+        [-1, 1],
+        [0, 1],
+        [1, 1],
+      ]) {
+        const X = x + dx,
+          Y = y + dy;
+        if (X < 0 || X >= n || Y >= n || !m[Y * n + X]) continue;
+        // a diagonal beside an axis step would double the corner
+        if (dx !== 0 && dy !== 0 && (m[y * n + X] || m[Y * n + x])) continue;
+        segs.push({ x0: (x + 0.5) / UP, y0: (y + 0.5) / UP, x1: (X + 0.5) / UP, y1: (Y + 0.5) / UP });
+      }
     }
-  }
   return { segs, width: edges > 0 ? (2 * area) / edges / UP : 2 };
 }
 
@@ -63,16 +87,26 @@ export function drawable(digit: ArrayLike<number>): boolean {
 }
 
 /** A deterministic measurement set: `perKind` drawable MNIST test digits per kind, spread over the test set. */
-export function renderPlan(labels: ArrayLike<number>, images: Uint8Array, perKind: number, kinds = RENDER_KINDS): { kind: RenderKind; index: number; seed: number }[] {
+export function renderPlan(
+  labels: ArrayLike<number>,
+  images: Uint8Array,
+  perKind: number,
+  kinds = RENDER_KINDS,
+): { kind: RenderKind; index: number; seed: number }[] {
   const plan: { kind: RenderKind; index: number; seed: number }[] = [];
   let i = 0;
-  for (let j = 0; j < perKind; j++) for (const kind of kinds) {
-    // a stride coprime with 10,000 walks the whole test set without repeating
-    for (;; i++) {
-      const index = (i * 7919) % labels.length;
-      if (drawable(images.subarray(index * 784, (index + 1) * 784))) { plan.push({ kind, index, seed: plan.length + 1 }); i++; break; }
+  for (let j = 0; j < perKind; j++)
+    for (const kind of kinds) {
+      // a stride coprime with 10,000 walks the whole test set without repeating
+      for (; ; i++) {
+        const index = (i * 7919) % labels.length;
+        if (drawable(images.subarray(index * 784, (index + 1) * 784))) {
+          plan.push({ kind, index, seed: plan.length + 1 });
+          i++;
+          break;
+        }
+      }
     }
-  }
   return plan;
 }
 
@@ -83,18 +117,19 @@ function thin(m: Uint8Array, w: number, h: number): void {
     changed = false;
     for (const step of [0, 1]) {
       del.length = 0;
-      for (let y = 1; y < h - 1; y++) for (let x = 1; x < w - 1; x++) {
-        const p = y * w + x;
-        if (!m[p]) continue;
-        const nb = [m[p - w], m[p - w + 1], m[p + 1], m[p + w + 1], m[p + w], m[p + w - 1], m[p - 1], m[p - w - 1]];
-        const b = nb.reduce((a, v) => a + v, 0);
-        if (b < 2 || b > 6) continue;
-        let a = 0;
-        for (let k = 0; k < 8; k++) if (!nb[k] && nb[(k + 1) % 8]) a++;
-        if (a !== 1) continue;
-        if (step === 0 ? nb[0] * nb[2] * nb[4] || nb[2] * nb[4] * nb[6] : nb[0] * nb[2] * nb[6] || nb[0] * nb[4] * nb[6]) continue;
-        del.push(p);
-      }
+      for (let y = 1; y < h - 1; y++)
+        for (let x = 1; x < w - 1; x++) {
+          const p = y * w + x;
+          if (!m[p]) continue;
+          const nb = [m[p - w], m[p - w + 1], m[p + 1], m[p + w + 1], m[p + w], m[p + w - 1], m[p - 1], m[p - w - 1]];
+          const b = nb.reduce((a, v) => a + v, 0);
+          if (b < 2 || b > 6) continue;
+          let a = 0;
+          for (let k = 0; k < 8; k++) if (!nb[k] && nb[(k + 1) % 8]) a++;
+          if (a !== 1) continue;
+          if (step === 0 ? nb[0] * nb[2] * nb[4] || nb[2] * nb[4] * nb[6] : nb[0] * nb[2] * nb[6] || nb[0] * nb[4] * nb[6]) continue;
+          del.push(p);
+        }
       for (const p of del) m[p] = 0;
       if (del.length > 0) changed = true;
     }
@@ -102,34 +137,56 @@ function thin(m: Uint8Array, w: number, h: number): void {
 }
 
 /** A placement of the 28×28 frame: scale (px per frame unit), small rotation and shear, offset. */
-interface Place { k: number; cx: number; cy: number; rot: number; shear: number }
+interface Place {
+  k: number;
+  cx: number;
+  cy: number;
+  rot: number;
+  shear: number;
+}
 
 function mapper(p: Place) {
-  const c = Math.cos(p.rot), s = Math.sin(p.rot);
+  const c = Math.cos(p.rot),
+    s = Math.sin(p.rot);
   return (x: number, y: number): [number, number] => {
-    const u = (x - 14) + p.shear * (y - 14), v = y - 14;
+    const u = x - 14 + p.shear * (y - 14),
+      v = y - 14;
     return [p.cx + p.k * (c * u - s * v), p.cy + p.k * (s * u + c * v)];
   };
 }
 
 /** Pen coverage (0..1) of segments drawn `width` px wide; `aliased` draws hard pixels, `pressure` varies the ink along the line. */
-function drawSegs(cov: Float32Array, W: number, H: number, segs: Seg[], at: (x: number, y: number) => [number, number],
-  width: number, opts: { aliased?: boolean; pressure?: (x: number, y: number) => number } = {}): void {
+function drawSegs(
+  cov: Float32Array,
+  W: number,
+  H: number,
+  segs: Seg[],
+  at: (x: number, y: number) => [number, number],
+  width: number,
+  opts: { aliased?: boolean; pressure?: (x: number, y: number) => number } = {},
+): void {
   const r = width / 2;
   for (const sg of segs) {
-    const [ax, ay] = at(sg.x0, sg.y0), [bx, by] = at(sg.x1, sg.y1);
-    const dx = bx - ax, dy = by - ay, len2 = dx * dx + dy * dy;
-    const x0 = Math.max(0, Math.floor(Math.min(ax, bx) - r - 1)), x1 = Math.min(W - 1, Math.ceil(Math.max(ax, bx) + r + 1));
-    const y0 = Math.max(0, Math.floor(Math.min(ay, by) - r - 1)), y1 = Math.min(H - 1, Math.ceil(Math.max(ay, by) + r + 1));
+    const [ax, ay] = at(sg.x0, sg.y0),
+      [bx, by] = at(sg.x1, sg.y1);
+    const dx = bx - ax,
+      dy = by - ay,
+      len2 = dx * dx + dy * dy;
+    const x0 = Math.max(0, Math.floor(Math.min(ax, bx) - r - 1)),
+      x1 = Math.min(W - 1, Math.ceil(Math.max(ax, bx) + r + 1));
+    const y0 = Math.max(0, Math.floor(Math.min(ay, by) - r - 1)),
+      y1 = Math.min(H - 1, Math.ceil(Math.max(ay, by) + r + 1));
     const pr = opts.pressure ? opts.pressure((ax + bx) / 2, (ay + by) / 2) : 1;
-    for (let y = y0; y <= y1; y++) for (let x = x0; x <= x1; x++) {
-      const px = x + 0.5 - ax, py = y + 0.5 - ay;
-      const t = len2 > 0 ? Math.max(0, Math.min(1, (px * dx + py * dy) / len2)) : 0;
-      const d = Math.hypot(px - t * dx, py - t * dy);
-      const c = (opts.aliased ? (d <= Math.max(0.5, r) ? 1 : 0) : Math.max(0, Math.min(1, r + 0.5 - d))) * pr;
-      const o = y * W + x;
-      if (c > cov[o]) cov[o] = c;
-    }
+    for (let y = y0; y <= y1; y++)
+      for (let x = x0; x <= x1; x++) {
+        const px = x + 0.5 - ax,
+          py = y + 0.5 - ay;
+        const t = len2 > 0 ? Math.max(0, Math.min(1, (px * dx + py * dy) / len2)) : 0;
+        const d = Math.hypot(px - t * dx, py - t * dy);
+        const c = (opts.aliased ? (d <= Math.max(0.5, r) ? 1 : 0) : Math.max(0, Math.min(1, r + 0.5 - d))) * pr;
+        const o = y * W + x;
+        if (c > cov[o]) cov[o] = c;
+      }
   }
 }
 
@@ -137,9 +194,16 @@ function drawSegs(cov: Float32Array, W: number, H: number, segs: Seg[], at: (x: 
  * The digit's centre line drawn `width` px wide into a W×H coverage map (0..1), `tall` px tall
  * centred at (cx, cy): the pen drawing the step tests put on paper of their own.
  */
-export function penDrawing(digit: ArrayLike<number>, W: number, H: number, o: { tall: number; cx: number; cy: number; width: number; aliased?: boolean }): Float32Array {
+export function penDrawing(
+  digit: ArrayLike<number>,
+  W: number,
+  H: number,
+  o: { tall: number; cx: number; cy: number; width: number; aliased?: boolean },
+): Float32Array {
   const cov = new Float32Array(W * H);
-  drawSegs(cov, W, H, centreLine(digit).segs, mapper({ k: o.tall / 20, cx: o.cx, cy: o.cy, rot: 0, shear: 0 }), o.width, { aliased: o.aliased });
+  drawSegs(cov, W, H, centreLine(digit).segs, mapper({ k: o.tall / 20, cx: o.cx, cy: o.cy, rot: 0, shear: 0 }), o.width, {
+    aliased: o.aliased,
+  });
   return cov;
 }
 
@@ -154,32 +218,51 @@ const pick = <T>(rng: Rng, xs: T[]): T => xs[rng.int(xs.length)];
 const between = (rng: Rng, lo: number, hi: number) => lo + rng.int(hi - lo + 1);
 
 const INKS: Record<string, RGB> = {
-  black: [0.08, 0.08, 0.1], ballpoint: [0.12, 0.14, 0.55], blue: [0.1, 0.25, 0.75], red: [0.75, 0.1, 0.12],
-  green: [0.1, 0.45, 0.2], purple: [0.4, 0.12, 0.5], pencil: [0.42, 0.42, 0.44], felt: [0.05, 0.05, 0.05],
+  black: [0.08, 0.08, 0.1],
+  ballpoint: [0.12, 0.14, 0.55],
+  blue: [0.1, 0.25, 0.75],
+  red: [0.75, 0.1, 0.12],
+  green: [0.1, 0.45, 0.2],
+  purple: [0.4, 0.12, 0.5],
+  pencil: [0.42, 0.42, 0.44],
+  felt: [0.05, 0.05, 0.05],
 };
 const PAPERS: Record<string, RGB> = {
-  white: [0.93, 0.93, 0.92], grey: [0.78, 0.79, 0.8], cream: [0.95, 0.92, 0.82], yellow: [0.97, 0.92, 0.55],
-  pink: [0.97, 0.76, 0.82], sky: [0.72, 0.86, 0.96], mint: [0.76, 0.93, 0.74], orange: [0.98, 0.78, 0.55],
+  white: [0.93, 0.93, 0.92],
+  grey: [0.78, 0.79, 0.8],
+  cream: [0.95, 0.92, 0.82],
+  yellow: [0.97, 0.92, 0.55],
+  pink: [0.97, 0.76, 0.82],
+  sky: [0.72, 0.86, 0.96],
+  mint: [0.76, 0.93, 0.74],
+  orange: [0.98, 0.78, 0.55],
 };
 
 /** Light over the page: a gradient, a vignette and sometimes a soft shadow; values about 0.55-1.1. */
 function lighting(rng: Rng, W: number, H: number, strength: number): (x: number, y: number) => number {
-  const ang = rng.uniform(0, 2 * Math.PI), g = rng.uniform(0.1, 0.35) * strength;
+  const ang = rng.uniform(0, 2 * Math.PI),
+    g = rng.uniform(0.1, 0.35) * strength;
   const vig = rng.uniform(0, 0.3) * strength;
   const shadow = rng.next() < 0.35 * strength;
-  const sa = rng.uniform(0, 2 * Math.PI), so = rng.uniform(-0.5, 0.5), sd = rng.uniform(0.15, 0.3), soft = rng.uniform(0.05, 0.2);
+  const sa = rng.uniform(0, 2 * Math.PI),
+    so = rng.uniform(-0.5, 0.5),
+    sd = rng.uniform(0.15, 0.3),
+    soft = rng.uniform(0.05, 0.2);
   const D = Math.hypot(W, H);
   return (x, y) => {
-    const u = (x - W / 2) / D, v = (y - H / 2) / D;
+    const u = (x - W / 2) / D,
+      v = (y - H / 2) / D;
     let l = 1 + g * (u * Math.cos(ang) + v * Math.sin(ang)) * 2 - vig * (u * u + v * v) * 4;
-    if (shadow) l -= sd / (1 + Math.exp(-((u * Math.cos(sa) + v * Math.sin(sa)) - so * 0.5) / (soft * 0.5)));
+    if (shadow) l -= sd / (1 + Math.exp(-(u * Math.cos(sa) + v * Math.sin(sa) - so * 0.5) / (soft * 0.5)));
     return l;
   };
 }
 
 interface Scene {
-  W: number; H: number;
-  paper: RGB; inkRgb: RGB;
+  W: number;
+  H: number;
+  paper: RGB;
+  inkRgb: RGB;
   light?: (x: number, y: number) => number;
   noise: number; // sensor noise, in levels
 }
@@ -192,34 +275,55 @@ function compose(rng: Rng, s: Scene, layers: { cov: Float32Array; rgb: RGB; alph
   const table = Float32Array.from({ length: 4096 }, () => s.noise * gauss(rng));
   let seed = rng.nextUint32();
   const ratio = layers.map((L) => L.rgb.map((v, c) => 1 - v / Math.max(0.05, s.paper[c])));
-  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
-    const o = y * W + x, l = s.light ? s.light(x, y) : 1;
-    for (let c = 0; c < 3; c++) {
-      let r = s.paper[c];
-      for (let k = 0; k < layers.length; k++) { const a = layers[k].cov[o] * (layers[k].alpha ?? 1); if (a > 0) r *= 1 - a * ratio[k][c]; }
-      seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
-      const v = 255 * r * l + (s.noise > 0 ? table[seed >>> 20] : 0);
-      out[o * 3 + c] = v <= 0 ? 0 : v >= 255 ? 255 : Math.round(v);
+  for (let y = 0; y < H; y++)
+    for (let x = 0; x < W; x++) {
+      const o = y * W + x,
+        l = s.light ? s.light(x, y) : 1;
+      for (let c = 0; c < 3; c++) {
+        let r = s.paper[c];
+        for (let k = 0; k < layers.length; k++) {
+          const a = layers[k].cov[o] * (layers[k].alpha ?? 1);
+          if (a > 0) r *= 1 - a * ratio[k][c];
+        }
+        seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+        const v = 255 * r * l + (s.noise > 0 ? table[seed >>> 20] : 0);
+        out[o * 3 + c] = v <= 0 ? 0 : v >= 255 ? 255 : Math.round(v);
+      }
     }
-  }
   return out;
 }
 
-const png = (raw: Buffer, W: number, H: number, ch = 3) => sharp(raw, { raw: { width: W, height: H, channels: ch as 3 } }).png().toBuffer();
+const png = (raw: Buffer, W: number, H: number, ch = 3) =>
+  sharp(raw, { raw: { width: W, height: H, channels: ch as 3 } })
+    .png()
+    .toBuffer();
 
 /** The picture a person would make of `digit` (28×28 bytes, MNIST's white on black) as `kind`; encoded bytes. */
-export async function renderRealistic(digit: ArrayLike<number>, kind: RenderKind, seed: number, other?: ArrayLike<number>): Promise<Buffer> {
+export async function renderRealistic(
+  digit: ArrayLike<number>,
+  kind: RenderKind,
+  seed: number,
+  other?: ArrayLike<number>,
+): Promise<Buffer> {
   const rng = new Rng(seed * 7919 + RENDER_KINDS.indexOf(kind));
   const { segs, width: natural } = centreLine(digit);
   const tilt = () => ({ rot: rng.uniform(-0.12, 0.12), shear: rng.uniform(-0.15, 0.15) });
   // the digit is about 20 frame units tall: k px per unit makes it 20k px tall
   switch (kind) {
     case 'paint': {
-      const W = between(rng, 100, 360), H = Math.round(W * rng.uniform(0.8, 1.3));
+      const W = between(rng, 100, 360),
+        H = Math.round(W * rng.uniform(0.8, 1.3));
       const k = (Math.min(W, H) * rng.uniform(0.55, 0.9)) / 20;
       const cov = new Float32Array(W * H);
       const pen = Math.max(1.5, rng.uniform(0.03, 0.17) * 20 * k);
-      drawSegs(cov, W, H, segs, mapper({ k, cx: W / 2 + rng.uniform(-0.1, 0.1) * W, cy: H / 2 + rng.uniform(-0.1, 0.1) * H, ...tilt() }), pen);
+      drawSegs(
+        cov,
+        W,
+        H,
+        segs,
+        mapper({ k, cx: W / 2 + rng.uniform(-0.1, 0.1) * W, cy: H / 2 + rng.uniform(-0.1, 0.1) * H, ...tilt() }),
+        pen,
+      );
       const ink = pick(rng, ['black', 'black', 'green', 'blue', 'red']);
       if (rng.next() < 0.5) {
         // ink in the alpha channel of a transparent canvas
@@ -231,28 +335,47 @@ export async function renderRealistic(digit: ArrayLike<number>, kind: RenderKind
       return png(compose(rng, { W, H, paper: [1, 1, 1], inkRgb: INKS[ink], noise: 0 }, [{ cov, rgb: INKS[ink] }]), W, H);
     }
     case 'canvas': {
-      const W = pick(rng, [280, 400, 560]), H = W;
+      const W = pick(rng, [280, 400, 560]),
+        H = W;
       const k = (W * rng.uniform(0.45, 0.8)) / 20;
       const cov = new Float32Array(W * H);
-      drawSegs(cov, W, H, segs, mapper({ k, cx: W / 2 + rng.uniform(-0.1, 0.1) * W, cy: H / 2 + rng.uniform(-0.1, 0.1) * H, ...tilt() }), rng.uniform(0.04, 0.16) * 20 * k);
+      drawSegs(
+        cov,
+        W,
+        H,
+        segs,
+        mapper({ k, cx: W / 2 + rng.uniform(-0.1, 0.1) * W, cy: H / 2 + rng.uniform(-0.1, 0.1) * H, ...tilt() }),
+        rng.uniform(0.04, 0.16) * 20 * k,
+      );
       const dark = rng.next() < 0.5;
       const raw = Buffer.alloc(W * H * 3);
       for (let i = 0; i < W * H; i++) raw.fill(Math.round(255 * (dark ? cov[i] : 1 - cov[i])), i * 3, i * 3 + 3);
       return png(raw, W, H);
     }
     case 'thin': {
-      const W = between(rng, 200, 600), H = Math.round(W * rng.uniform(0.7, 1.4));
+      const W = between(rng, 200, 600),
+        H = Math.round(W * rng.uniform(0.7, 1.4));
       const k = (Math.min(W, H) * rng.uniform(0.4, 0.85)) / 20;
       const cov = new Float32Array(W * H);
-      drawSegs(cov, W, H, segs, mapper({ k, cx: W / 2 + rng.uniform(-0.15, 0.15) * W, cy: H / 2 + rng.uniform(-0.15, 0.15) * H, ...tilt() }), 1, { aliased: rng.next() < 0.5 });
+      drawSegs(
+        cov,
+        W,
+        H,
+        segs,
+        mapper({ k, cx: W / 2 + rng.uniform(-0.15, 0.15) * W, cy: H / 2 + rng.uniform(-0.15, 0.15) * H, ...tilt() }),
+        1,
+        { aliased: rng.next() < 0.5 },
+      );
       const ink = pick(rng, ['black', 'blue', 'felt']);
       return png(compose(rng, { W, H, paper: [1, 1, 1], inkRgb: INKS[ink], noise: 0 }, [{ cov, rgb: INKS[ink] }]), W, H);
     }
     case 'wide': {
-      const W = between(rng, 700, 1800), H = between(rng, 250, 600);
+      const W = between(rng, 700, 1800),
+        H = between(rng, 250, 600);
       const tall = rng.uniform(30, 90);
       const k = tall / 20;
-      const cx = rng.uniform(0.1, 0.9) * W, cy = rng.uniform(0.25, 0.75) * H;
+      const cx = rng.uniform(0.1, 0.9) * W,
+        cy = rng.uniform(0.25, 0.75) * H;
       const cov = new Float32Array(W * H);
       drawSegs(cov, W, H, segs, mapper({ k, cx, cy, ...tilt() }), rng.uniform(1.5, 8));
       const dark = rng.next() < 0.3;
@@ -264,35 +387,67 @@ export async function renderRealistic(digit: ArrayLike<number>, kind: RenderKind
       const ink = pick(rng, ['black', 'blue', 'red']);
       return png(compose(rng, { W, H, paper: [1, 1, 1], inkRgb: INKS[ink], noise: 0 }, [{ cov, rgb: INKS[ink] }]), W, H);
     }
-    case 'photo': case 'colour': case 'ruled': case 'frame': case 'crop':
+    case 'photo':
+    case 'colour':
+    case 'ruled':
+    case 'frame':
+    case 'crop':
       return photo(rng, kind, segs, natural, tilt(), other);
   }
 }
 
-async function photo(rng: Rng, kind: RenderKind, segs: Seg[], natural: number, t: { rot: number; shear: number }, other?: ArrayLike<number>): Promise<Buffer> {
+async function photo(
+  rng: Rng,
+  kind: RenderKind,
+  segs: Seg[],
+  natural: number,
+  t: { rot: number; shear: number },
+  other?: ArrayLike<number>,
+): Promise<Buffer> {
   // composed at half size (phone photos are soft at full size anyway), then enlarged
   const crop = kind === 'crop';
   const portrait = rng.next() < 0.7;
-  const [FW, FH] = crop ? [between(rng, 60, 110), between(rng, 60, 110)] : portrait ? pick(rng, [[1080, 1920], [720, 1280]]) : pick(rng, [[1280, 1280], [960, 960]]);
+  const [FW, FH] = crop
+    ? [between(rng, 60, 110), between(rng, 60, 110)]
+    : portrait
+      ? pick(rng, [
+          [1080, 1920],
+          [720, 1280],
+        ])
+      : pick(rng, [
+          [1280, 1280],
+          [960, 960],
+        ]);
   const half = crop ? 1 : 2;
-  const W = Math.round(FW / half), H = Math.round(FH / half);
+  const W = Math.round(FW / half),
+    H = Math.round(FH / half);
   const tall = crop ? rng.uniform(0.65, 0.95) * H : rng.uniform(0.2, 0.55) * Math.min(W, H) * (portrait ? 1.3 : 1);
   const k = tall / 20;
-  const cx = W / 2 + rng.uniform(-0.12, 0.12) * W, cy = H / 2 + rng.uniform(-0.12, 0.12) * H;
+  const cx = W / 2 + rng.uniform(-0.12, 0.12) * W,
+    cy = H / 2 + rng.uniform(-0.12, 0.12) * H;
   const at = mapper({ k, cx, cy, ...t });
   // ballpoint: a fine line, uneven pressure; a marker: broad
   const marker = crop ? rng.next() < 0.6 : rng.next() < 0.25;
   const pen = marker ? rng.uniform(0.08, 0.16) * tall : Math.max(1, rng.uniform(0.025, 0.07) * tall);
-  const ph = rng.uniform(0, 6), pf = rng.uniform(0.02, 0.06);
+  const ph = rng.uniform(0, 6),
+    pf = rng.uniform(0.02, 0.06);
   const pressure = (x: number, y: number) => 0.8 + 0.2 * Math.sin(ph + pf * (x + 0.7 * y));
   const cov = new Float32Array(W * H);
   drawSegs(cov, W, H, segs, at, pen, { pressure });
-  const paperName = kind === 'colour' ? pick(rng, ['yellow', 'pink', 'sky', 'mint', 'orange', 'cream']) : pick(rng, ['white', 'grey', 'grey', 'cream']);
-  const inkName = kind === 'colour' ? pick(rng, ['red', 'blue', 'green', 'purple', 'black']) : marker ? 'felt' : pick(rng, ['ballpoint', 'ballpoint', 'black', 'pencil', 'blue']);
+  const paperName =
+    kind === 'colour' ? pick(rng, ['yellow', 'pink', 'sky', 'mint', 'orange', 'cream']) : pick(rng, ['white', 'grey', 'grey', 'cream']);
+  const inkName =
+    kind === 'colour'
+      ? pick(rng, ['red', 'blue', 'green', 'purple', 'black'])
+      : marker
+        ? 'felt'
+        : pick(rng, ['ballpoint', 'ballpoint', 'black', 'pencil', 'blue']);
   const layers: { cov: Float32Array; rgb: RGB; alpha?: number }[] = [];
   if (kind === 'ruled') {
     const rules = new Float32Array(W * H);
-    const gap = rng.uniform(0.18, 0.35) * tall, off = rng.uniform(0, gap), lw = rng.uniform(0.8, 2);
+    const gap = rng.uniform(0.18, 0.35) * tall,
+      off = rng.uniform(0, gap),
+      lw = rng.uniform(0.8, 2);
     const slope = rng.uniform(-0.02, 0.02);
     for (let y = off; y < H; y += gap) drawLine(rules, W, H, 0, y, W, y + slope * W, lw);
     layers.push({ cov: rules, rgb: [0.45, 0.65, 0.9] });
@@ -306,10 +461,17 @@ async function photo(rng: Rng, kind: RenderKind, segs: Seg[], natural: number, t
   if (kind === 'frame') {
     const fr = new Float32Array(W * H);
     // people draw the box first and write inside it: clear of the digit
-    const mx = rng.uniform(0.6, 0.9) * tall + pen, my = rng.uniform(0.6, 0.85) * tall + pen;
-    const x0 = cx - mx, x1 = cx + mx, y0 = cy - my, y1 = cy + my, lw = Math.max(1, pen * rng.uniform(0.6, 1.2));
-    drawLine(fr, W, H, x0, y0, x1, y0, lw); drawLine(fr, W, H, x1, y0, x1, y1, lw);
-    drawLine(fr, W, H, x1, y1, x0, y1, lw); drawLine(fr, W, H, x0, y1, x0, y0, lw);
+    const mx = rng.uniform(0.6, 0.9) * tall + pen,
+      my = rng.uniform(0.6, 0.85) * tall + pen;
+    const x0 = cx - mx,
+      x1 = cx + mx,
+      y0 = cy - my,
+      y1 = cy + my,
+      lw = Math.max(1, pen * rng.uniform(0.6, 1.2));
+    drawLine(fr, W, H, x0, y0, x1, y0, lw);
+    drawLine(fr, W, H, x1, y0, x1, y1, lw);
+    drawLine(fr, W, H, x1, y1, x0, y1, lw);
+    drawLine(fr, W, H, x0, y1, x0, y0, lw);
     layers.push({ cov: fr, rgb: INKS[rng.next() < 0.5 ? inkName : 'black'] });
   }
   if (other && !crop && rng.next() < 0.5) {
@@ -317,20 +479,45 @@ async function photo(rng: Rng, kind: RenderKind, segs: Seg[], natural: number, t
     const back = new Float32Array(W * H);
     const o = centreLine(other);
     const mirrored = o.segs.map((s) => ({ x0: 28 - s.x0, y0: s.y0, x1: 28 - s.x1, y1: s.y1 }));
-    drawSegs(back, W, H, mirrored, mapper({ k: k * rng.uniform(0.8, 1.2), cx: cx + rng.uniform(-0.3, 0.3) * tall, cy: cy + rng.uniform(-0.3, 0.3) * tall, rot: 0, shear: 0 }), pen * 1.5);
+    drawSegs(
+      back,
+      W,
+      H,
+      mirrored,
+      mapper({
+        k: k * rng.uniform(0.8, 1.2),
+        cx: cx + rng.uniform(-0.3, 0.3) * tall,
+        cy: cy + rng.uniform(-0.3, 0.3) * tall,
+        rot: 0,
+        shear: 0,
+      }),
+      pen * 1.5,
+    );
     layers.push({ cov: back, rgb: INKS.ballpoint, alpha: rng.uniform(0.05, 0.15) });
   }
   layers.push({ cov, rgb: INKS[inkName], alpha: inkName === 'pencil' ? rng.uniform(0.6, 1) : 1 });
-  const raw = compose(rng, { W, H, paper: PAPERS[paperName], inkRgb: INKS[inkName], light: lighting(rng, W, H, crop ? 0.6 : 1), noise: rng.uniform(1, 4) }, layers);
+  const raw = compose(
+    rng,
+    { W, H, paper: PAPERS[paperName], inkRgb: INKS[inkName], light: lighting(rng, W, H, crop ? 0.6 : 1), noise: rng.uniform(1, 4) },
+    layers,
+  );
   let img = sharp(raw, { raw: { width: W, height: H, channels: 3 } });
   const blur = crop ? rng.uniform(0.5, 1.6) : rng.uniform(0.3, 1.2);
   img = img.blur(Math.max(0.3, blur));
-  if (half > 1) img = sharp(await img.resize(FW, FH, { kernel: 'cubic' }).raw().toBuffer(), { raw: { width: FW, height: FH, channels: 3 } });
+  if (half > 1)
+    img = sharp(await img.resize(FW, FH, { kernel: 'cubic' }).raw().toBuffer(), { raw: { width: FW, height: FH, channels: 3 } });
   if (!crop && rng.next() < 0.3) {
     // stored sideways with an EXIF orientation, as phones do
-    const [angle, orientation] = pick(rng, [[270, 6], [90, 8], [180, 3]] as [number, number][]);
+    const [angle, orientation] = pick(rng, [
+      [270, 6],
+      [90, 8],
+      [180, 3],
+    ] as [number, number][]);
     const { data, info } = await img.rotate(angle).raw().toBuffer({ resolveWithObject: true });
-    return sharp(data, { raw: { width: info.width, height: info.height, channels: 3 } }).withMetadata({ orientation }).jpeg({ quality: between(rng, 70, 93) }).toBuffer();
+    return sharp(data, { raw: { width: info.width, height: info.height, channels: 3 } })
+      .withMetadata({ orientation })
+      .jpeg({ quality: between(rng, 70, 93) })
+      .toBuffer();
   }
   if (crop && rng.next() < 0.5) return img.png().toBuffer();
   return img.jpeg({ quality: between(rng, 60, 93) }).toBuffer();

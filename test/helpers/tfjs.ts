@@ -55,19 +55,25 @@ export async function tfjsLoadDir(tf: Tfjs, dir: string, opts: { dropTrainingCon
  */
 export async function tfjsSaveDir(model: TF.LayersModel, dir: string, includeOptimizer = false): Promise<void> {
   const tf = await loadTfjs();
-  await model.save(tf.io.withSaveHandler(async (a) => {
-    fs.mkdirSync(dir, { recursive: true });
-    const json: Record<string, unknown> = {
-      modelTopology: a.modelTopology, format: a.format, generatedBy: a.generatedBy, convertedBy: a.convertedBy,
-      weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }],
-    };
-    if (a.trainingConfig != null) json.trainingConfig = a.trainingConfig;
-    if (a.userDefinedMetadata != null) json.userDefinedMetadata = a.userDefinedMetadata;
-    const data = a.weightData instanceof ArrayBuffer ? a.weightData : tf.io.concatenateArrayBuffers(a.weightData as ArrayBuffer[]);
-    fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify(json));
-    fs.writeFileSync(path.join(dir, 'weights.bin'), Buffer.from(data));
-    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-  }), { includeOptimizer });
+  await model.save(
+    tf.io.withSaveHandler(async (a) => {
+      fs.mkdirSync(dir, { recursive: true });
+      const json: Record<string, unknown> = {
+        modelTopology: a.modelTopology,
+        format: a.format,
+        generatedBy: a.generatedBy,
+        convertedBy: a.convertedBy,
+        weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }],
+      };
+      if (a.trainingConfig != null) json.trainingConfig = a.trainingConfig;
+      if (a.userDefinedMetadata != null) json.userDefinedMetadata = a.userDefinedMetadata;
+      const data = a.weightData instanceof ArrayBuffer ? a.weightData : tf.io.concatenateArrayBuffers(a.weightData as ArrayBuffer[]);
+      fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify(json));
+      fs.writeFileSync(path.join(dir, 'weights.bin'), Buffer.from(data));
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+    { includeOptimizer },
+  );
 }
 
 export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {

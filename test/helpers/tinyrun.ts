@@ -10,7 +10,8 @@ import type { Tensor } from '../../src/tensor';
 
 export function tinyData(n: number): { x: Tensor; y: Tensor } {
   const rng = new Rng(7);
-  const x = new Float32Array(n * 64), y = new Float32Array(n * 3);
+  const x = new Float32Array(n * 64),
+    y = new Float32Array(n * 3);
   for (let i = 0; i < n; i++) {
     const c = i % 3;
     y[i * 3 + c] = 1;
@@ -20,18 +21,30 @@ export function tinyData(n: number): { x: Tensor; y: Tensor } {
 }
 
 export function tinyModel(): Sequential {
-  const m = new Sequential({ seed: 3, kernels: reference, layers: [
-    new Conv2D({ filters: 4, kernelSize: 3, activation: 'relu', inputShape: [8, 8, 1] }),
-    new BatchNormalization(),
-    new Dropout({ rate: 0.3 }),
-    new Flatten(),
-    new Dense({ units: 3, activation: 'softmax' }),
-  ] });
+  const m = new Sequential({
+    seed: 3,
+    kernels: reference,
+    layers: [
+      new Conv2D({ filters: 4, kernelSize: 3, activation: 'relu', inputShape: [8, 8, 1] }),
+      new BatchNormalization(),
+      new Dropout({ rate: 0.3 }),
+      new Flatten(),
+      new Dense({ units: 3, activation: 'softmax' }),
+    ],
+  });
   m.compile({ optimizer: 'adam', loss: 'categorical_crossentropy' });
   return m;
 }
 
-export const RUN: TrainRun = { preset: 'tiny', epochs: 4, batchSize: 16, optimizer: 'adam', seed: 5, validationSplit: 0.2, data: '/nonexistent' };
+export const RUN: TrainRun = {
+  preset: 'tiny',
+  epochs: 4,
+  batchSize: 16,
+  optimizer: 'adam',
+  seed: 5,
+  validationSplit: 0.2,
+  data: '/nonexistent',
+};
 
 export function fitArgs(): FitArgs {
   const callbacks: Callback[] = [
@@ -39,7 +52,16 @@ export function fitArgs(): FitArgs {
     new EarlyStopping({ monitor: 'val_loss', patience: 10, restoreBestWeights: true }),
   ];
   // augmentation draws from its own stream, so that stream has to survive the checkpoint too
-  const augment = (x: Float32Array, n: number, rng: Rng) => { for (let i = 0; i < n * 64; i += 7) x[i] += (rng.next() - 0.5) * 0.1; };
-  return { epochs: RUN.epochs, batchSize: RUN.batchSize, validationSplit: RUN.validationSplit, seed: RUN.seed, verbose: 0, callbacks, augment };
+  const augment = (x: Float32Array, n: number, rng: Rng) => {
+    for (let i = 0; i < n * 64; i += 7) x[i] += (rng.next() - 0.5) * 0.1;
+  };
+  return {
+    epochs: RUN.epochs,
+    batchSize: RUN.batchSize,
+    validationSplit: RUN.validationSplit,
+    seed: RUN.seed,
+    verbose: 0,
+    callbacks,
+    augment,
+  };
 }
-

@@ -14,14 +14,25 @@ const N = 20_000;
 const DIR = path.join(os.tmpdir(), `digits-test-seed002-cnn-${N}x1`);
 
 export function trainedModelDir(): string {
-  try { loadModel(DIR); return DIR; } catch { /* absent or stale: train it */ }
+  try {
+    loadModel(DIR);
+    return DIR;
+  } catch {
+    /* absent or stale: train it */
+  }
   const ds = loadDataset(SHARED_MNIST);
   const idx = Array.from({ length: N }, (_v, i) => i);
   const tr = toTensor(ds.train, 28, 28, 10, idx);
   const model = getPreset('seed002-cnn').build([28, 28, 1], 10, 0);
   model.compile({ optimizer: makeOptimizer('rmsprop', { learningRate: 1e-3 }), loss: 'categorical_crossentropy' });
   model.fit({ shape: [N, 28, 28, 1], data: tr.x }, { shape: [N, 10], data: tr.y }, { epochs: 1, batchSize: 64, seed: 0, verbose: 0 });
-  const te = toTensor(ds.test, 28, 28, 10, Array.from({ length: 2000 }, (_v, i) => i));
+  const te = toTensor(
+    ds.test,
+    28,
+    28,
+    10,
+    Array.from({ length: 2000 }, (_v, i) => i),
+  );
   const test = model.evaluate({ shape: [2000, 28, 28, 1], data: te.x }, { shape: [2000, 10], data: te.y });
   fs.mkdirSync(path.dirname(DIR), { recursive: true });
   saveModel(model, DIR, { preset: 'seed002-cnn', test });
