@@ -9,7 +9,7 @@ import { BatchNormalization, Dropout } from '../src/layers';
 import { Sequential } from '../src/model/sequential';
 import { getPreset } from '../src/zoo/presets';
 import { loadPresetData, recipeAugmenter, recipeCallbacks } from '../src/zoo/recipe';
-import { makeOptimizer } from '../src/train/optimizers';
+import { makeOptimizer } from '../src/model/optimizers';
 import { getKernels, setPrecision } from '../src/kernels';
 import { recipeAugmentation, type ImageDataGenerator } from '../src/train/augment';
 

@@ -6,7 +6,7 @@ import { ImageDataGenerator } from '../src/train/augment';
 import { Rng } from '../src/rng';
 import { loadDataset, resolveDataDir, toTensor } from '../src/data/mnist';
 import { getPreset } from '../src/zoo/presets';
-import { makeOptimizer } from '../src/train/optimizers';
+import { makeOptimizer } from '../src/model/optimizers';
 import { getKernels } from '../src/kernels';
 
 const args = process.argv.slice(2);

@@ -10,7 +10,7 @@ import { BatchNormalization, Conv2D, Dense, Flatten, MaxPooling2D } from '../src
 import type { Layer } from '../src/layers/layer';
 import { Sequential } from '../src/model/sequential';
 import { loadPresetData } from '../src/zoo/recipe';
-import { Adam } from '../src/train/optimizers';
+import { Adam } from '../src/model/optimizers';
 import { OneCycle } from '../src/train/callbacks';
 import { setPrecision } from '../src/kernels';
 import { speedrunModel, speedrunTraining } from '../src/cli/speedrun';

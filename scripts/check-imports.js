@@ -1,7 +1,10 @@
 #!/usr/bin/env node
-// The import graph of src/ and web/ must have no cycles (runtime imports; `import type` is erased by the
-// compiler and cannot cycle at run time). Imports then run one way: layers → model → io → train → zoo →
-// cli/serve/web. Prints every cycle found and exits 1; run by `npm run lint` and the tests.
+// Two rules over src/ and web/, run by `npm run lint` and the tests; each fault is printed, exit 1.
+// 1. No import cycles (runtime imports; `import type` is erased by the compiler, it cannot cycle at run time).
+// 2. Imports, type imports included, run one way, down this stack (a directory may import its own
+//    files and anything below it, never above):
+//      errors, fsutil, rng, tensor → kernels, data → layers → model → io → train → zoo, report, lab → cli, serve → web
+//    (src/index.ts, the package's entry, sits on top.)
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -90,9 +93,33 @@ function visit(v) {
 for (const f of graph.keys()) if (!idx.has(f)) visit(f);
 
 const rel = (f) => path.relative(root, f);
-if (cycles.length === 0) {
-  console.log(`imports: ${graph.size} files, no cycles`);
-} else {
-  for (const c of cycles) console.error(`import cycle among ${c.length} files: ${c.map(rel).sort().join(', ')}`);
-  process.exitCode = 1;
+for (const c of cycles) console.error(`import cycle among ${c.length} files: ${c.map(rel).sort().join(', ')}`);
+
+const RANK = { errors: 0, fsutil: 0, rng: 0, tensor: 0, kernels: 1, data: 1, layers: 2, model: 3, io: 4, train: 5 };
+Object.assign(RANK, { zoo: 6, report: 6, lab: 6, cli: 7, serve: 7, web: 8, index: 9 });
+/** src/<dir>/… → dir, src/<file>.ts → file, web/… → web. */
+function part(file) {
+  const [top, second, third] = rel(file).split(path.sep);
+  if (top === 'web') return 'web';
+  return third === undefined ? second.replace(/\.ts$/, '') : second;
 }
+/** Every relative import, `import type` and `export … from` included. */
+function allImportsOf(file) {
+  const text = fs
+    .readFileSync(file, 'utf8')
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/^\s*\/\/.*$/gm, '');
+  const specs = [...text.matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*|\brequire\(\s*)['"](\.[^'"]+)['"]/g)].map((m) => m[1]);
+  return specs.map((s) => resolve(file, s)).filter(Boolean);
+}
+const upward = [];
+for (const f of all) {
+  const a = part(f);
+  if (!(a in RANK)) upward.push(`${rel(f)}: ${a} has no place in the stack (scripts/check-imports.js)`);
+  for (const t of allImportsOf(f))
+    if (RANK[part(t)] > RANK[a]) upward.push(`${rel(f)} (${a}) imports ${rel(t)} (${part(t)}), which sits above it`);
+}
+for (const u of upward) console.error(`import against the layering: ${u}`);
+
+if (cycles.length === 0 && upward.length === 0) console.log(`imports: ${graph.size} files, no cycles, all down the stack`);
+else process.exitCode = 1;

@@ -20,16 +20,9 @@ export {
   ELU,
   Softmax,
 } from './layers';
-export { SGD, RMSprop, Adam, makeOptimizer, type Optimizer } from './train/optimizers';
-export {
-  EarlyStopping,
-  ReduceLROnPlateau,
-  LearningRateScheduler,
-  ModelCheckpoint,
-  OneCycle,
-  oneCycleAt,
-  type Callback,
-} from './train/callbacks';
+export { SGD, RMSprop, Adam, makeOptimizer, type Optimizer } from './model/optimizers';
+export { EarlyStopping, ReduceLROnPlateau, LearningRateScheduler, ModelCheckpoint, OneCycle, oneCycleAt } from './train/callbacks';
+export type { Callback, Logs } from './model/callback';
 export { ImageDataGenerator, type AugmentOptions } from './train/augment';
 export { writeCheckpoint, readCheckpoint, restoreCheckpoint, latestCheckpoint, type Checkpoint } from './train/checkpoint';
 export { confusionMatrix, perClassMetrics, predictedLabels } from './train/metrics';

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Sequential, type FitArgs, type FitState, type History } from '../src/model/sequential';
 import { BatchNormalization, Conv2D, Dense, Dropout, Flatten } from '../src/layers';
-import type { Callback } from '../src/train/callbacks';
+import type { Callback } from '../src/model/callback';
 import { loadModel } from '../src/io/tfjs';
 import {
   CheckpointWriter,

@@ -29,7 +29,7 @@ import * as path from 'path';
 import { getPreset } from '../src/zoo/presets';
 import { Conv2D, Dropout, MaxPooling2D } from '../src/layers';
 import type { Sequential } from '../src/model/sequential';
-import { SGD } from '../src/train/optimizers';
+import { SGD } from '../src/model/optimizers';
 import { assertClose, maxAbs, sums } from './helpers/numeric';
 import { ELTWISE_KINDS, type Eltwise, type Kernels, type PoolGeom } from '../src/kernels/kernels';
 import { reference } from '../src/kernels/reference';

@@ -32,8 +32,8 @@ import { sizeOf } from '../src/tensor';
 import { Activated } from '../src/layers/activation';
 import { Activation, BatchNormalization, Conv2D, Dense, Dropout, Flatten, MaxPooling2D, type Layer, type RunContext } from '../src/layers';
 import { Sequential } from '../src/model/sequential';
-import { lossForward, type LossName } from '../src/train/losses';
-import { SGD } from '../src/train/optimizers';
+import { lossForward, type LossName } from '../src/model/losses';
+import { SGD } from '../src/model/optimizers';
 import {
   awayFromZero,
   centralDiff,

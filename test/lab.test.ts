@@ -17,7 +17,7 @@ import { activations, saliency } from '../src/lab/inspect';
 import { findIdxFile, MNIST_FILE_NAMES } from '../src/data/mnist';
 import { readIdx } from '../src/data/idx';
 import { getPreset } from '../src/zoo/presets';
-import { makeOptimizer } from '../src/train/optimizers';
+import { makeOptimizer } from '../src/model/optimizers';
 import { loadModelFile, saveModelFile } from '../src/io/model-file';
 import { loadModel } from '../src/io/tfjs';
 import { reference } from '../src/kernels/reference';

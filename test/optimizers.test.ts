@@ -10,7 +10,7 @@ import { describe, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { reference } from '../src/kernels/reference';
 import { weight, type Weight } from '../src/layers';
-import { Adam, AdamW, makeOptimizer, RMSprop, SGD, type Optimizer } from '../src/train/optimizers';
+import { Adam, AdamW, makeOptimizer, RMSprop, SGD, type Optimizer } from '../src/model/optimizers';
 import { UsageError } from '../src/errors';
 import { assertRel } from './helpers/numeric';
 

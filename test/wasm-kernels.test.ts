@@ -16,8 +16,8 @@ import * as fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { Sequential } from '../src/model/sequential';
 import { AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout, Flatten, MaxPooling2D } from '../src/layers';
-import { SGD } from '../src/train/optimizers';
-import { lossForward } from '../src/train/losses';
+import { SGD } from '../src/model/optimizers';
+import { lossForward } from '../src/model/losses';
 import { PRESETS } from '../src/zoo/presets';
 import { centralDiff, sampleIndices, uniformArray } from './helpers/numeric';
 

@@ -1,5 +1,5 @@
 // Messages between the lab page (web/lab.ts) and its training worker (web/lab-worker.ts).
-import type { Logs } from '../src/train/callbacks';
+import type { Logs } from '../src/model/callback';
 import type { History } from '../src/model/sequential';
 import type { TestReport, TrainOptions } from '../src/lab/session';
 

@@ -7,7 +7,7 @@ import { WasmCore, WORKER_SOURCE, type WorkerStart } from '../src/kernels/wasm';
 import { LabSession, decodeMnist, modelTransfer, type LabData, type TrainHooks } from '../src/lab/session';
 import { fromModelJson } from '../src/io/tfjs-json';
 import { getPreset, type Recipe } from '../src/zoo/presets';
-import { makeOptimizer } from '../src/train/optimizers';
+import { makeOptimizer } from '../src/model/optimizers';
 import { isGzip } from '../src/data/idx';
 import { MNIST_FILE_NAMES } from '../src/data/mnist';
 import { CTRL_INPUT, CTRL_STOP, INPUT_PAUSE_MS, type DataInfo, type FromWorker, type RunResult, type ToWorker } from './lab-protocol';

@@ -9,7 +9,7 @@ import { reference } from '../src/kernels/reference';
 import type { Kernels } from '../src/kernels/kernels';
 import { fromModelJson } from '../src/io/tfjs-json';
 import { PRESETS, getPreset } from '../src/zoo/presets';
-import { makeOptimizer } from '../src/train/optimizers';
+import { makeOptimizer } from '../src/model/optimizers';
 import { ImageError, preprocess, rgbaToGray, SIZE } from '../src/data/preprocess';
 import { checkDigitModel, classify, type Prediction } from '../src/serve/predict';
 import { activations, convFilters, filterSlice, saliency } from '../src/lab/inspect';

@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { accuracyOf, averageProbabilities, loadPresetData } from '../zoo/recipe';
 import { getKernels } from '../kernels';
-import { lossForward } from '../train/losses';
+import { lossForward } from '../model/losses';
 import { confusionMatrix, formatClassReport, formatConfusionMatrix, perClassMetrics, predictedLabels } from '../train/metrics';
 import { sizeOf } from '../tensor';
 import { loadModelArg, modelOptions, shippedModel } from './model-arg';

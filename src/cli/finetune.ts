@@ -6,7 +6,7 @@ import { checkModelFits, noteTo, type Out } from './common';
 import { loadPresetData } from '../zoo/recipe';
 import { applyOptimizerSlots } from '../io/keras-optimizer';
 import { checkOutputPath, saveModelFile } from '../io/model-file';
-import { makeOptimizer } from '../train/optimizers';
+import { makeOptimizer } from '../model/optimizers';
 import { getKernels, getPrecision } from '../kernels';
 import { UsageError } from '../errors';
 import { resolveDataDir } from '../data/mnist';

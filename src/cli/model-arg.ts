@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import type { Command } from 'commander';
 import { PRESETS } from '../zoo/presets';
 import { Rescaling } from '../layers';
-import { makeOptimizer } from '../train/optimizers';
+import { makeOptimizer } from '../model/optimizers';
 import { loadArchitecture, loadModelFile, loadWeightsInto, type LoadedFile } from '../io/model-file';
 import { DigitsError, UsageError } from '../errors';
 

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { BatchNormalization, Conv2D, Dense, Flatten, MaxPooling2D } from '../layers';
 import { Sequential } from '../model/sequential';
 import { loadDatasetTensors, resolveDataDir } from '../data/mnist';
-import { Adam } from '../train/optimizers';
+import { Adam } from '../model/optimizers';
 import { OneCycle } from '../train/callbacks';
 import { getKernels, setPrecision } from '../kernels';
 import { UsageError } from '../errors';

@@ -7,7 +7,7 @@ import { getPreset } from '../zoo/presets';
 import { applyRecipePrecision, loadPresetData, trainPreset } from '../zoo/recipe';
 import { resolveDataDir } from '../data/mnist';
 import { getKernels, getPrecision } from '../kernels';
-import { OPTIMIZERS } from '../train/optimizers';
+import { OPTIMIZERS } from '../model/optimizers';
 import {
   CheckpointWriter,
   checkFreshCheckpointDir,

@@ -5,7 +5,7 @@ import { Sequential } from '../model/sequential';
 import { makeLayer, type KerasContext } from '../layers/registry';
 import { withWeightBudget, type Layer } from '../layers/layer';
 import type { Kernels } from '../kernels/kernels';
-import { makeOptimizer } from '../train/optimizers';
+import { makeOptimizer } from '../model/optimizers';
 import { DigitsError } from '../errors';
 
 type Json = any;

@@ -8,10 +8,10 @@ import type { Kernels } from '../kernels/kernels';
 import type { Recipe } from '../zoo/presets';
 import { recipeAugmenter, recipeCallbacks, recipeValidation, validates } from '../zoo/recipe';
 import { recipeAugmentation } from '../train/augment';
-import { ProgressBar } from '../train/progress';
-import type { Callback, Logs } from '../train/callbacks';
+import { ProgressBar } from '../model/progress';
+import type { Callback, Logs } from '../model/callback';
 import { confusionMatrix, predictedLabels } from '../train/metrics';
-import { makeOptimizer } from '../train/optimizers';
+import { makeOptimizer } from '../model/optimizers';
 import { parseIdx } from '../data/idx';
 import { MNIST_FILES } from '../data/mnist';
 import { toModelJson } from '../io/tfjs';
@@ -198,19 +198,9 @@ class TestWatch implements Callback {
   }
 }
 
-/** Keras' live bar (train/progress.ts) drawn into `log` as a terminal would receive it. */
+/** Keras' live bar (model/progress.ts) drawn into `log` as a terminal would receive it. */
 function progressBar(steps: number, epochs: number, log: (s: string) => void): ProgressBar {
-  return new ProgressBar(
-    steps,
-    epochs,
-    {
-      write: (s: string) => {
-        log(s);
-        return true;
-      },
-    } as unknown as NodeJS.WriteStream,
-    true,
-  );
+  return new ProgressBar(steps, epochs, { write: log }, true);
 }
 
 const clock = (): number => (typeof performance !== 'undefined' ? performance.now() : Date.now());

@@ -1,31 +1,8 @@
 // Keras callbacks: hooks the fit loop calls, with the same names, arguments and defaults.
 import type { Sequential } from '../model/sequential';
+import type { Callback, FitParams, Logs } from '../model/callback';
 import { saveModel, type DigitsMetadata } from '../io/tfjs';
 import { UsageError } from '../errors';
-
-export type Logs = Record<string, number>;
-
-export interface FitParams {
-  epochs: number;
-  steps: number;
-  batchSize: number;
-  samples: number;
-}
-
-export interface Callback {
-  setModel?(model: Sequential): void;
-  onTrainBegin?(): void;
-  /** Keras' callback.params: what fit() will run, for schedules that count steps. */
-  setParams?(params: FitParams): void;
-  onEpochBegin?(epoch: number): void;
-  onBatchBegin?(batch: number): void;
-  onBatchEnd?(batch: number, logs: Logs): void;
-  onEpochEnd?(epoch: number, logs: Logs): void;
-  onTrainEnd?(history: Record<string, number[]>): void;
-  /** What a checkpoint must keep for a resumed run to behave as an uninterrupted one (numbers, arrays, Float32Arrays). */
-  getState?(): unknown;
-  setState?(state: unknown): void;
-}
 
 abstract class Monitoring implements Callback {
   protected model!: Sequential;

@@ -4,8 +4,8 @@
 import { BatchNormalization, Conv2D, Dense, Dropout, Flatten, MaxPooling2D } from '../layers';
 import type { Conv2DArgs } from '../layers/conv2d';
 import { Sequential } from '../model/sequential';
-import type { LossName } from '../train/losses';
-import type { OptimizerName } from '../train/optimizers';
+import type { LossName } from '../model/losses';
+import type { OptimizerName } from '../model/optimizers';
 import type { Elastic, Ink } from '../train/augment';
 import { UsageError } from '../errors';
 

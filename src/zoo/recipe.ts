@@ -6,8 +6,9 @@ import { getKernels, setPrecision } from '../kernels';
 import type { FitArgs, FitCheckpoint, FitState, History, Sequential } from '../model/sequential';
 import type { Tensor } from '../tensor';
 import { recipeAugmentation } from '../train/augment';
-import { EarlyStopping, OneCycle, ReduceLROnPlateau, type Callback, type Logs } from '../train/callbacks';
-import { makeOptimizer } from '../train/optimizers';
+import { EarlyStopping, OneCycle, ReduceLROnPlateau } from '../train/callbacks';
+import type { Callback, Logs } from '../model/callback';
+import { makeOptimizer } from '../model/optimizers';
 import type { Preset, Recipe } from './presets';
 
 export interface PresetData {

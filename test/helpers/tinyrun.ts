@@ -2,7 +2,8 @@
 // dropout, augmentation, Adam, a validation split, ReduceLROnPlateau and EarlyStopping.
 import { Sequential, type FitArgs } from '../../src/model/sequential';
 import { BatchNormalization, Conv2D, Dense, Dropout, Flatten } from '../../src/layers';
-import { EarlyStopping, ReduceLROnPlateau, type Callback } from '../../src/train/callbacks';
+import { EarlyStopping, ReduceLROnPlateau } from '../../src/train/callbacks';
+import type { Callback } from '../../src/model/callback';
 import { reference } from '../../src/kernels';
 import { Rng } from '../../src/rng';
 import type { TrainRun } from '../../src/train/checkpoint';

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { getPreset } from '../../src/zoo/presets';
 import { loadDataset, toTensor } from '../../src/data/mnist';
 import { loadModel, saveModel } from '../../src/io/tfjs';
-import { makeOptimizer } from '../../src/train/optimizers';
+import { makeOptimizer } from '../../src/model/optimizers';
 import { SHARED_MNIST } from './paths';
 
 const N = 20_000;

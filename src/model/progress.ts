@@ -1,5 +1,15 @@
-// Keras-style progress: a live bar on a terminal, one line per epoch otherwise (logs, CI).
-import type { Callback, Logs } from './callbacks';
+// Keras-style progress: a live bar on a terminal, one line per epoch otherwise (logs, CI). It writes to
+// anything with write(): Node's stderr by default, a log panel in the browser lab.
+import type { Callback, Logs } from './callback';
+
+/** Where the bar is drawn; `isTTY` (as Node's streams have it) picks the live bar over per-epoch lines. */
+export interface TextOut {
+  write(s: string): unknown;
+  isTTY?: boolean;
+}
+
+/** Node's stderr where there is one; elsewhere (a browser) one console line per write. */
+const defaultOut = (): TextOut => globalThis.process?.stderr ?? { write: (s: string) => console.log(s.replace(/\n$/, '')) };
 
 function fmt(logs: Logs): string {
   return Object.entries(logs)
@@ -22,8 +32,8 @@ export class ProgressBar implements Callback {
   constructor(
     private steps: number,
     epochs: number,
-    private out: NodeJS.WriteStream = process.stderr,
-    private tty = Boolean(process.stderr.isTTY),
+    private out: TextOut = defaultOut(),
+    private tty = Boolean(out.isTTY),
   ) {
     this.epochs = epochs;
   }
