@@ -163,3 +163,15 @@ test('a corrupted label in the training file is a one-line error naming file, in
   assert.equal(r.code, 1);
   assert.equal(r.stderr.trim(), `digits: ${file}: label 200 at index 1234 is outside the model's 10 classes (0..9)`);
 });
+
+test('with no model given, predict and evaluate use the shipped model (models/digits-real)', () => {
+  const photo = path.resolve(__dirname, '../../../shared/real-digits/u003.jpg'); // a phone photo of a 9 on paper
+  if (fs.existsSync(photo)) {
+    const p = digits('predict', photo, '--json');
+    assert.equal(p.code, 0, p.stderr);
+    assert.equal(JSON.parse(p.stdout).results[0].top[0].digit, 9, p.stdout.slice(0, 200));
+  }
+  const e = digits('evaluate', '--data', SHARED_MNIST, '--json');
+  assert.equal(e.code, 0, e.stderr);
+  assert.ok(JSON.parse(e.stdout).accuracy >= 0.995, e.stdout.slice(0, 200));
+});
