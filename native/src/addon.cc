@@ -106,7 +106,7 @@ Napi::Value Conv2dForward(const Napi::CallbackInfo& info) {
   float* w = a.f32(2, "w", g.kh * g.kw * g.c * g.f);
   float* b = a.f32OrNull(3, "b", g.f);
   float* y = a.f32(4, "y", g.n * g.oh * g.ow * g.f);
-  convForward(g, x, w, b, y, a.flag(5));
+  conv2dForward(g, x, w, b, y, a.flag(5));
   return info.Env().Undefined();
 }
 
@@ -116,7 +116,7 @@ Napi::Value Conv2dBackwardData(const Napi::CallbackInfo& info) {
   float* dy = a.f32(1, "dy", g.n * g.oh * g.ow * g.f);
   float* w = a.f32(2, "w", g.kh * g.kw * g.c * g.f);
   float* dx = a.f32(3, "dx", g.n * g.h * g.w * g.c);
-  convBackwardData(g, dy, w, dx);
+  conv2dBackwardData(g, dy, w, dx);
   return info.Env().Undefined();
 }
 
@@ -127,7 +127,7 @@ Napi::Value Conv2dBackwardWeights(const Napi::CallbackInfo& info) {
   float* dy = a.f32(2, "dy", g.n * g.oh * g.ow * g.f);
   float* dw = a.f32(3, "dw", g.kh * g.kw * g.c * g.f);
   float* db = a.f32OrNull(4, "db", g.f);
-  convBackwardWeights(g, x, dy, dw, db);
+  conv2dBackwardWeights(g, x, dy, dw, db);
   return info.Env().Undefined();
 }
 
@@ -137,7 +137,7 @@ Napi::Value MaxPool2dForward(const Napi::CallbackInfo& info) {
   float* x = a.f32(1, "x", g.n * g.h * g.w * g.c);
   float* y = a.f32(2, "y", g.n * g.oh * g.ow * g.c);
   int32_t* ws = a.i32(3, "workspace", g.n * g.oh * g.ow * g.c);
-  maxPoolForward(g, x, y, ws);
+  maxPool2dForward(g, x, y, ws);
   return info.Env().Undefined();
 }
 
@@ -149,7 +149,7 @@ Napi::Value MaxPool2dBackward(const Napi::CallbackInfo& info) {
   int64_t dxLen = 0;
   float* dx = a.f32(3, "dx", g.n * g.h * g.w * g.c, &dxLen);
   const float* reluOf = a.f32OrNull(4, "reluOf", g.n * g.oh * g.ow * g.c);
-  maxPoolBackward(g, dy, ws, dx, dxLen, reluOf);
+  maxPool2dBackward(g, dy, ws, dx, dxLen, reluOf);
   return info.Env().Undefined();
 }
 
@@ -191,7 +191,7 @@ Napi::Value Conv2dReluMaxPoolForward(const Napi::CallbackInfo& info) {
   float* b = a.f32OrNull(4, "b", g.f);
   float* y = a.f32(5, "y", p.n * p.oh * p.ow * p.c);
   int32_t* ws = a.i32(6, "workspace", p.n * p.oh * p.ow * p.c);
-  convReluPoolForwardOneChannel(g, p, x, w, b, y, ws);
+  conv2dReluMaxPoolForward(g, p, x, w, b, y, ws);
   return info.Env().Undefined();
 }
 
@@ -207,7 +207,7 @@ Napi::Value Conv2dReluMaxPoolBackwardWeights(const Napi::CallbackInfo& info) {
   float* y = a.f32(5, "y", pooled);
   float* dw = a.f32(6, "dw", g.kh * g.kw * g.f);
   float* db = a.f32OrNull(7, "db", g.f);
-  convReluPoolBackwardWeightsOneChannel(g, p, x, dy, ws, y, dw, db);
+  conv2dReluMaxPoolBackwardWeights(g, p, x, dy, ws, y, dw, db);
   return info.Env().Undefined();
 }
 
@@ -259,7 +259,7 @@ Napi::Value BatchNormForwardTraining(const Napi::CallbackInfo& info) {
   float* y = a.f32(9, "y", rows * c);
   float* sm = a.f32(10, "saveMean", c);
   float* si = a.f32(11, "saveInvStd", c);
-  batchNormTraining(rows, c, x, gamma, beta, mm, mv, momentum, eps, y, sm, si);
+  batchNormForwardTraining(rows, c, x, gamma, beta, mm, mv, momentum, eps, y, sm, si);
   return info.Env().Undefined();
 }
 
@@ -274,7 +274,7 @@ Napi::Value BatchNormForwardInference(const Napi::CallbackInfo& info) {
   float* mv = a.f32(6, "movingVar", c);
   double eps = a.num(7, "eps");
   float* y = a.f32(8, "y", rows * c);
-  batchNormInference(rows, c, x, gamma, beta, mm, mv, eps, y);
+  batchNormForwardInference(rows, c, x, gamma, beta, mm, mv, eps, y);
   return info.Env().Undefined();
 }
 
@@ -435,10 +435,6 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value Implementations(const Napi::CallbackInfo& info) {
-  return Napi::String::New(info.Env(), implementations());
-}
-
 // oneDNN reports failures as dnnl::error (a std::exception); surface them as JS errors, not aborts.
 template <Napi::Value (*F)(const Napi::CallbackInfo&)>
 Napi::Value guarded(const Napi::CallbackInfo& info) {
@@ -481,7 +477,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   add("setPrecision", Napi::Function::New<guarded<SetPrecision>>(env));
   add("info", Napi::Function::New<guarded<Info>>(env));
   add("setThreads", Napi::Function::New<guarded<SetThreads>>(env));
-  add("implementations", Napi::Function::New<guarded<Implementations>>(env));
   return exports;
 }
 

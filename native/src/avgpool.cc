@@ -55,7 +55,6 @@ Pool& forwardFor(const PoolGeom& g) {
   p->op = Bound(dnnl::pooling_forward(pd), pd.scratchpad_desc());
   p->op.arg(DNNL_ARG_SRC, p->in.inner());
   p->op.arg(DNNL_ARG_DST, p->out.inner());
-  noteImpl("avg pool fwd", pd.impl_info_str());
   slot = std::move(p);
   return *slot;
 }
@@ -73,7 +72,6 @@ Pool& backwardFor(const PoolGeom& g) {
   p->op = Bound(dnnl::pooling_backward(pd), pd.scratchpad_desc());
   p->op.arg(DNNL_ARG_DIFF_DST, p->in.inner());
   p->op.arg(DNNL_ARG_DIFF_SRC, p->out.inner());
-  noteImpl("avg pool bwd", pd.impl_info_str());
   slot = std::move(p);
   return *slot;
 }

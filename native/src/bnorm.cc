@@ -116,7 +116,7 @@ void affine(const Folded& v, int64_t c, int threads, const float* x, float* y, c
 
 }  // namespace
 
-void batchNormTraining(int64_t rows, int64_t c, const float* x, const float* gamma, const float* beta,
+void batchNormForwardTraining(int64_t rows, int64_t c, const float* x, const float* gamma, const float* beta,
                        float* movingMean, float* movingVar, double momentum, double eps, float* y,
                        float* saveMean, float* saveInvStd) {
   const int threads = threadsFor(rows * c);
@@ -158,7 +158,7 @@ void batchNormTraining(int64_t rows, int64_t c, const float* x, const float* gam
   affine(v, c, threads, x, y, saveMean, scale, shift);
 }
 
-void batchNormInference(int64_t rows, int64_t c, const float* x, const float* gamma, const float* beta,
+void batchNormForwardInference(int64_t rows, int64_t c, const float* x, const float* gamma, const float* beta,
                         const float* movingMean, const float* movingVar, double eps, float* y) {
   const int threads = threadsFor(rows * c);
   float* scale = scratch(coefBuf, static_cast<size_t>(c));

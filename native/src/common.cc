@@ -47,22 +47,6 @@ dnnl::primitive_attr baseAttr() {
   return attr;
 }
 
-static std::map<std::string, std::string>& impls() {
-  static std::map<std::string, std::string> m;
-  return m;
-}
-static std::mutex implsLock;
-void noteImpl(const std::string& what, const char* impl) {
-  std::lock_guard<std::mutex> hold(implsLock);
-  impls()[what] = impl ? impl : "?";
-}
-std::string implementations() {
-  std::lock_guard<std::mutex> hold(implsLock);
-  std::string out;
-  for (auto& [what, impl] : impls()) out += what + ": " + impl + "\n";
-  return out;
-}
-
 Bound::Bound(const dnnl::primitive& p, const memory::desc& scratchpad) : prim_(p) {
   if (scratchpad.get_size() > 0) arg(DNNL_ARG_SCRATCHPAD, memory(scratchpad, cpuEngine()));
 }

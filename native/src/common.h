@@ -54,9 +54,6 @@ void clearCaches();
 // Every primitive uses a user scratchpad so that running it never allocates inside oneDNN.
 dnnl::primitive_attr baseAttr();
 
-// Records which implementation oneDNN picked for a primitive (reported by implementations()).
-void noteImpl(const std::string& what, const char* impl);
-
 // A primitive with its argument list bound once: a call only swaps data handles, then runs it
 // through the C API, whose array-of-args form does not build a std::unordered_map per call.
 class Bound {

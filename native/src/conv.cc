@@ -112,12 +112,6 @@ const ClearOnSetThreads clearer([] {
   backwardWeights.clear();
 });
 
-std::string label(const char* what, const ConvGeom& g) {
-  return std::string(what) + " " + std::to_string(g.h) + "x" + std::to_string(g.w) + "x" + std::to_string(g.c) +
-         " k" + std::to_string(g.kh) + "x" + std::to_string(g.kw) + "/" + std::to_string(g.sh) + " ->" +
-         std::to_string(g.f);
-}
-
 Forward& forwardFor(const ConvGeom& g, bool bias, bool relu) {
   auto& slot = slotFor(forwards, keyOf(g, bias, relu));
   if (slot) return *slot;
@@ -133,7 +127,6 @@ Forward& forwardFor(const ConvGeom& g, bool bias, bool relu) {
   e->conv.arg(DNNL_ARG_WEIGHTS, e->w.inner());
   if (bias) e->conv.arg(DNNL_ARG_BIAS, e->b.inner());
   e->conv.arg(DNNL_ARG_DST, e->y.inner());
-  noteImpl(label("conv fwd", g), pd.impl_info_str());
   slot = std::move(e);
   return *slot;
 }
@@ -151,7 +144,6 @@ BackwardData& backwardDataFor(const ConvGeom& g) {
   e->conv.arg(DNNL_ARG_DIFF_DST, e->dy.inner());
   e->conv.arg(DNNL_ARG_WEIGHTS, e->w.inner());
   e->conv.arg(DNNL_ARG_DIFF_SRC, e->dx.inner());
-  noteImpl(label("conv bwd data", g), pd.impl_info_str());
   slot = std::move(e);
   return *slot;
 }
@@ -171,14 +163,13 @@ BackwardWeights& backwardWeightsFor(const ConvGeom& g, bool bias) {
   e->conv.arg(DNNL_ARG_DIFF_DST, e->dy.inner());
   e->conv.arg(DNNL_ARG_DIFF_WEIGHTS, e->dw.inner());
   if (bias) e->conv.arg(DNNL_ARG_DIFF_BIAS, e->db.inner());
-  noteImpl(label("conv bwd weights", g), pd.impl_info_str());
   slot = std::move(e);
   return *slot;
 }
 
 }  // namespace
 
-void convForward(const ConvGeom& g, const float* x, const float* w, const float* b, float* y, bool relu) {
+void conv2dForward(const ConvGeom& g, const float* x, const float* w, const float* b, float* y, bool relu) {
   Forward& e = forwardFor(g, b != nullptr, relu);
   e.x.set(x);
   e.w.set(w);
@@ -192,7 +183,7 @@ void convForward(const ConvGeom& g, const float* x, const float* w, const float*
   waitStream();
 }
 
-void convBackwardData(const ConvGeom& g, const float* dy, const float* w, float* dx) {
+void conv2dBackwardData(const ConvGeom& g, const float* dy, const float* w, float* dx) {
   BackwardData& e = backwardDataFor(g);
   e.dy.set(dy);
   e.w.set(w);
@@ -204,8 +195,8 @@ void convBackwardData(const ConvGeom& g, const float* dy, const float* w, float*
   waitStream();
 }
 
-void convBackwardWeights(const ConvGeom& g, const float* x, const float* dy, float* dw, float* db) {
-  if (g.c == 1) return convBackwardWeightsOneChannel(g, x, dy, dw, db);  // conv1ch.cc
+void conv2dBackwardWeights(const ConvGeom& g, const float* x, const float* dy, float* dw, float* db) {
+  if (g.c == 1) return conv2dBackwardWeightsOneChannel(g, x, dy, dw, db);  // conv1ch.cc
   BackwardWeights& e = backwardWeightsFor(g, db != nullptr);
   e.x.set(x);
   e.dy.set(dy);

@@ -343,13 +343,13 @@ PoolRowPair pickPoolRows(int64_t kh, int64_t kw, int64_t f) {
 
 }  // namespace
 
-void convBackwardWeightsOneChannel(const ConvGeom& g, const float* x, const float* dy, float* dw, float* db) {
+void conv2dBackwardWeightsOneChannel(const ConvGeom& g, const float* x, const float* dy, float* dw, float* db) {
   weightGradient(g, g.n * g.oh, 0, dw, db, [&](RowAccumulator& acc, int64_t r, float*) {
     acc.add(x, r / g.oh, r % g.oh, dy + r * g.ow * g.f);
   });
 }
 
-void convReluPoolForwardOneChannel(const ConvGeom& g, const PoolGeom& p, const float* x, const float* w,
+void conv2dReluMaxPoolForward(const ConvGeom& g, const PoolGeom& p, const float* x, const float* w,
                                    const float* b, float* y, int32_t* ws) {
   const int64_t F = g.f, padW = paddedWidth(g), rows = g.n * p.oh, rowFloats = (g.kh + 1) * padW;
   const auto fast = pickPoolRows(g.kh, g.kw, F).forward;
@@ -373,7 +373,7 @@ void convReluPoolForwardOneChannel(const ConvGeom& g, const PoolGeom& p, const f
   }
 }
 
-void convReluPoolBackwardWeightsOneChannel(const ConvGeom& g, const PoolGeom& p, const float* x, const float* dy,
+void conv2dReluMaxPoolBackwardWeights(const ConvGeom& g, const PoolGeom& p, const float* x, const float* dy,
                                            const int32_t* ws, const float* y, float* dw, float* db) {
   const int64_t F = g.f, span = 2 * g.ow * F, rows = g.n * p.oh;
   if (const auto fast = pickPoolRows(g.kh, g.kw, F).backward) {

@@ -19,7 +19,7 @@ struct Matmul {
 thread_local Cache<Matmul> matmuls;
 const ClearOnSetThreads clearer([] { matmuls.clear(); });
 
-Matmul& matmulFor(int64_t m, int64_t k, int64_t n, tag ta, tag tb, bool bias, bool relu, const char* what) {
+Matmul& matmulFor(int64_t m, int64_t k, int64_t n, tag ta, tag tb, bool bias, bool relu) {
   const dt ct = computeType();
   auto& slot = slotFor(matmuls, Key{{m, k, n, static_cast<int64_t>(ta), static_cast<int64_t>(tb), bias, relu,
                                      static_cast<int64_t>(ct)}});
@@ -45,8 +45,6 @@ Matmul& matmulFor(int64_t m, int64_t k, int64_t n, tag ta, tag tb, bool bias, bo
   e->mm.arg(DNNL_ARG_WEIGHTS, e->b.inner());
   if (bias) e->mm.arg(DNNL_ARG_BIAS, e->bias.inner());
   e->mm.arg(DNNL_ARG_DST, e->c.inner());
-  noteImpl(std::string(what) + " " + std::to_string(m) + "x" + std::to_string(k) + "x" + std::to_string(n),
-           pd.impl_info_str());
   slot = std::move(e);
   return *slot;
 }
@@ -68,18 +66,18 @@ void run(Matmul& e, const float* a, const float* b, const float* bias, float* c)
 
 void denseForward(int64_t n, int64_t in, int64_t out, const float* x, const float* w, const float* b, float* y,
                   bool relu) {
-  run(matmulFor(n, in, out, tag::ab, tag::ab, b != nullptr, relu, "dense fwd"), x, w, b, y);
+  run(matmulFor(n, in, out, tag::ab, tag::ab, b != nullptr, relu), x, w, b, y);
 }
 
 void denseBackwardData(int64_t n, int64_t in, int64_t out, const float* dy, const float* w, float* dx) {
   // dx = dy · wᵀ: w [in, out] read as an [out, in] matrix with swapped strides
-  run(matmulFor(n, out, in, tag::ab, tag::ba, false, false, "dense bwd data"), dy, w, nullptr, dx);
+  run(matmulFor(n, out, in, tag::ab, tag::ba, false, false), dy, w, nullptr, dx);
 }
 
 void denseBackwardWeights(int64_t n, int64_t in, int64_t out, const float* x, const float* dy, float* dw,
                           float* db) {
   // dw = xᵀ · dy: x [n, in] read as [in, n]
-  run(matmulFor(in, n, out, tag::ba, tag::ab, false, false, "dense bwd weights"), x, dy, nullptr, dw);
+  run(matmulFor(in, n, out, tag::ba, tag::ab, false, false), x, dy, nullptr, dw);
   if (!db) return;
   std::memset(db, 0, sizeof(float) * static_cast<size_t>(out));
   for (int64_t r = 0; r < n; r++) {

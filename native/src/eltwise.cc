@@ -73,7 +73,6 @@ Eltwise& forwardFor(Act kind, float alpha, int64_t len) {
   e->op = Bound(dnnl::eltwise_forward(pd), pd.scratchpad_desc());
   e->op.arg(DNNL_ARG_SRC, e->in.inner());
   e->op.arg(DNNL_ARG_DST, e->out.inner());
-  noteImpl("eltwise fwd", pd.impl_info_str());
   slot = std::move(e);
   return *slot;
 }
@@ -93,7 +92,6 @@ Eltwise& backwardFor(Act kind, float alpha, int64_t len) {
   e->op.arg(a.fromDst ? DNNL_ARG_DST : DNNL_ARG_SRC, e->extra.inner());
   e->op.arg(DNNL_ARG_DIFF_DST, e->in.inner());
   e->op.arg(DNNL_ARG_DIFF_SRC, e->out.inner());
-  noteImpl("eltwise bwd", pd.impl_info_str());
   slot = std::move(e);
   return *slot;
 }

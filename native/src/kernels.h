@@ -22,21 +22,21 @@ enum class Act {
 };
 constexpr int kActCount = 15;
 
-void convForward(const ConvGeom& g, const float* x, const float* w, const float* b, float* y, bool relu);
-void convBackwardData(const ConvGeom& g, const float* dy, const float* w, float* dx);
-void convBackwardWeights(const ConvGeom& g, const float* x, const float* dy, float* dw, float* db);
-void convBackwardWeightsOneChannel(const ConvGeom& g, const float* x, const float* dy, float* dw, float* db);
+void conv2dForward(const ConvGeom& g, const float* x, const float* w, const float* b, float* y, bool relu);
+void conv2dBackwardData(const ConvGeom& g, const float* dy, const float* w, float* dx);
+void conv2dBackwardWeights(const ConvGeom& g, const float* x, const float* dy, float* dw, float* db);
+void conv2dBackwardWeightsOneChannel(const ConvGeom& g, const float* x, const float* dy, float* dw, float* db);
 // conv (c = 1, stride 1) → ReLU → 2x2/2 valid max-pool in one pass each way (conv1ch.cc); ws as in
-// maxPoolForward, indexing the conv output that is never stored.
-void convReluPoolForwardOneChannel(const ConvGeom& g, const PoolGeom& p, const float* x, const float* w,
+// maxPool2dForward, indexing the conv output that is never stored.
+void conv2dReluMaxPoolForward(const ConvGeom& g, const PoolGeom& p, const float* x, const float* w,
                                    const float* b, float* y, int32_t* ws);
-void convReluPoolBackwardWeightsOneChannel(const ConvGeom& g, const PoolGeom& p, const float* x, const float* dy,
+void conv2dReluMaxPoolBackwardWeights(const ConvGeom& g, const PoolGeom& p, const float* x, const float* dy,
                                            const int32_t* ws, const float* y, float* dw, float* db);
 
-void maxPoolForward(const PoolGeom& g, const float* x, float* y, int32_t* ws);
+void maxPool2dForward(const PoolGeom& g, const float* x, float* y, int32_t* ws);
 // reluOf, when given, is the forward's output: a winner whose value is not > 0 passes no gradient,
 // which is the backward of a ReLU feeding the pool, done in the same pass.
-void maxPoolBackward(const PoolGeom& g, const float* dy, const int32_t* ws, float* dx, int64_t dxLen,
+void maxPool2dBackward(const PoolGeom& g, const float* dy, const int32_t* ws, float* dx, int64_t dxLen,
                      const float* reluOf);
 
 // Average pooling over the window cells inside the input (padding not counted); the backward
@@ -50,10 +50,10 @@ void denseBackwardData(int64_t n, int64_t in, int64_t out, const float* dy, cons
 void denseBackwardWeights(int64_t n, int64_t in, int64_t out, const float* x, const float* dy, float* dw,
                           float* db);
 
-void batchNormTraining(int64_t rows, int64_t c, const float* x, const float* gamma, const float* beta,
+void batchNormForwardTraining(int64_t rows, int64_t c, const float* x, const float* gamma, const float* beta,
                        float* movingMean, float* movingVar, double momentum, double eps, float* y,
                        float* saveMean, float* saveInvStd);
-void batchNormInference(int64_t rows, int64_t c, const float* x, const float* gamma, const float* beta,
+void batchNormForwardInference(int64_t rows, int64_t c, const float* x, const float* gamma, const float* beta,
                         const float* movingMean, const float* movingVar, double eps, float* y);
 void batchNormBackward(int64_t rows, int64_t c, const float* x, const float* dy, const float* gamma,
                        const float* saveMean, const float* saveInvStd, float* dx, float* dgamma, float* dbeta);
@@ -87,7 +87,5 @@ bool hasBf16();
 
 void dropoutForward(const float* x, float* y, float* mask, int64_t len, double rate, uint32_t seed);
 void dropoutBackward(const float* dy, const float* mask, float* dx, int64_t len);
-// Implementation names oneDNN chose for the primitives created so far (for diagnostics).
-std::string implementations();
 
 }  // namespace digits

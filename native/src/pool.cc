@@ -57,7 +57,7 @@ void windowAny(const PoolGeom& g, const float* x, int64_t b, int64_t oy, int64_t
 
 }  // namespace
 
-void maxPoolForward(const PoolGeom& g, const float* x, float* y, int32_t* ws) {
+void maxPool2dForward(const PoolGeom& g, const float* x, float* y, int32_t* ws) {
   const int64_t c = g.c;
   const bool two = g.ph == 2 && g.pw == 2;
 #pragma omp parallel for collapse(2) schedule(static) if (g.n * g.oh * g.ow * c > 65536)
@@ -77,7 +77,7 @@ void maxPoolForward(const PoolGeom& g, const float* x, float* y, int32_t* ws) {
   }
 }
 
-void maxPoolBackward(const PoolGeom& g, const float* dy, const int32_t* ws, float* dx, int64_t dxLen,
+void maxPool2dBackward(const PoolGeom& g, const float* dy, const int32_t* ws, float* dx, int64_t dxLen,
                      const float* reluOf) {
   const int64_t per = g.oh * g.ow * g.c, in = g.h * g.w * g.c;
   // Winners of sample b lie in sample b's slice of dx, so samples scatter independently, and within

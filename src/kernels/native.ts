@@ -40,7 +40,6 @@ interface Addon {
   info(): NativeInfo;
   setThreads(n: number): void;
   setPrecision(p: Precision): boolean;
-  implementations(): string;
 }
 
 /** The native methods whose arguments are already plain numbers and arrays pass straight through. */
@@ -301,9 +300,4 @@ export function setPrecision(p: Precision): void {
 let precision: Precision = 'fp32';
 export function getPrecision(): Precision {
   return precision;
-}
-
-/** oneDNN's implementation name per primitive created so far, one `op: impl` per line. */
-export function nativeImplementations(): string {
-  return load()?.implementations() ?? '';
 }

@@ -24,7 +24,6 @@ export interface Recipe {
   reduceLrOnPlateau?: { factor: number; patience: number; minLr: number };
   /** One-cycle schedule per batch (the OneCycle callback); its peak rate is `learningRate`. */
   oneCycle?: { pctStart: number; divFactor: number; finalDivFactor: number };
-  dropout?: number[];
   /**
    * 'test': the test set is the validation data, as seed003's notebook passes it to fit(validation_data=…):
    * early stopping then chooses by test loss. Reproduced as written; the -holdout variant shows the clean way.
