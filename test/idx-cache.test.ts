@@ -6,10 +6,10 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as zlib from 'zlib';
-import { readIdx, readIdxAsFloat } from '../src/data/idx';
+import { readIdx } from '../src/data/idx';
 import { ENTRY_HEADER_BYTES, entryPaths, MIN_CACHED_SOURCE_BYTES } from '../src/data/idx-cache';
-import { imagesToFloat, loadDataset, loadDatasetTensors, MNIST_FILES, oneHot, toTensor } from '../src/data/mnist';
-import { expectDigitsError, escapeRe, idxBuffer, tempDir, writeIdx } from './helpers/datafixtures';
+import { loadDataset, MNIST_FILES } from '../src/data/mnist';
+import { expectDigitsError, idxBuffer, tempDir, writeIdx } from './helpers/datafixtures';
 
 /** Incompressible deterministic pixels, so the gzip file passes the cache's 1 MiB threshold. */
 function pixels(n: number, seed: number): Uint8Array {
@@ -54,18 +54,16 @@ describe('decoded idx cache', () => {
     assert.deepEqual(readIdx(file, { cache: true }).data, data);
     assert.equal(fs.statSync(beside).size, ENTRY_HEADER_BYTES + 16 + N * H * W);
     assert.deepEqual(fs.readdirSync(path.dirname(beside)), ['imgs.gz.decoded'], 'no temp file left');
-    // proof the entry is what gets read: mark a payload byte, and both readers see it
+    // proof the entry is what gets read: mark a payload byte, and the reader sees it
     const fd = fs.openSync(beside, 'r+');
     fs.writeSync(fd, Buffer.from([255 - data[5]]), 0, 1, ENTRY_HEADER_BYTES + 16 + 5);
     fs.closeSync(fd);
     assert.equal(readIdx(file, { cache: true }).data[5], 255 - data[5]);
-    assert.equal(readIdxAsFloat(file, { cache: true }).data[5], Math.fround((255 - data[5]) / 255));
     // without the option (and with DIGITS_DATA_CACHE=0) the source is decoded
     assert.equal(readIdx(file).data[5], data[5]);
     process.env.DIGITS_DATA_CACHE = '0';
     try {
       assert.equal(readIdx(file, { cache: true }).data[5], data[5]);
-      assert.equal(readIdxAsFloat(file, { cache: true }).data[5], Math.fround(data[5] / 255));
     } finally {
       delete process.env.DIGITS_DATA_CACHE;
     }
@@ -88,10 +86,6 @@ describe('decoded idx cache', () => {
     fs.writeFileSync(file, gz);
     fs.utimesSync(file, st.atime, st.mtime);
     assert.deepEqual(readIdx(file, { cache: true }).data, other);
-    assert.deepEqual(
-      Array.from(readIdxAsFloat(file, { cache: true }).data.subarray(0, 64)),
-      Array.from(other.subarray(0, 64), (b) => Math.fround(b / 255)),
-    );
     // and the entry now holds the new bytes
     const entry = fs.readFileSync(entryPaths(file)[0]);
     assert.deepEqual(new Uint8Array(entry.subarray(ENTRY_HEADER_BYTES + 16)), other);
@@ -103,7 +97,7 @@ describe('decoded idx cache', () => {
     const data = writeImages(file, 4);
     fs.chmodSync(dir, 0o555);
     try {
-      assert.deepEqual(readIdxAsFloat(file, { cache: true }).data.subarray(0, 10), imagesToFloat(data.subarray(0, 10), 10, 1, 1));
+      assert.deepEqual(readIdx(file, { cache: true }).data, data);
       assert.deepEqual(fs.readdirSync(dir), ['imgs.gz'], 'nothing written into the data directory');
       const home = entryPaths(file)[1];
       assert.ok(home.startsWith(path.join(fakeHome, '.cache', 'digits', 'decoded') + path.sep), home);
@@ -121,34 +115,13 @@ describe('decoded idx cache', () => {
     readIdx(file, { cache: true });
     const entry = entryPaths(file)[0];
     fs.truncateSync(entry, 1000);
-    assert.deepEqual(readIdxAsFloat(file, { cache: true }).data.subarray(0, 8), imagesToFloat(data.subarray(0, 8), 8, 1, 1));
+    assert.deepEqual(readIdx(file, { cache: true }).data, data);
     assert.equal(fs.statSync(entry).size, ENTRY_HEADER_BYTES + 16 + N * H * W);
     fs.writeFileSync(entry, 'not an entry');
     assert.deepEqual(readIdx(file, { cache: true }).data, data);
   });
 
-  test("the float reader gives imagesToFloat's values and readIdx's errors, raw or gzipped", () => {
-    const dir = tempDir('digits-cache-');
-    const data = pixels(3 * 5 * 7, 6);
-    const raw = writeIdx(path.join(dir, 'raw.idx'), { dims: [3, 5, 7], data });
-    const gz = writeIdx(path.join(dir, 'small.gz'), { dims: [3, 5, 7], data }, true);
-    for (const f of [raw, gz]) {
-      const r = readIdxAsFloat(f, { cache: true });
-      assert.deepEqual(r.dims, [3, 5, 7]);
-      assert.deepEqual(r.data, imagesToFloat(data, 3, 5, 7));
-    }
-    assert.ok(!fs.existsSync(path.join(dir, '.digits-cache')), 'sources under 1 MiB are not cached');
-    const truncated = path.join(dir, 'truncated.idx');
-    fs.writeFileSync(truncated, idxBuffer({ dims: [3, 5, 7], data }).subarray(0, 50));
-    const a = expectDigitsError(() => readIdx(truncated), new RegExp(`^${escapeRe(truncated)}: length mismatch`));
-    const b = expectDigitsError(() => readIdxAsFloat(truncated, { cache: true }));
-    assert.equal(b.message, a.message);
-    for (const bad of [path.join(dir, 'missing.idx'), dir]) {
-      assert.equal(expectDigitsError(() => readIdxAsFloat(bad, { cache: true })).message, expectDigitsError(() => readIdx(bad)).message);
-    }
-  });
-
-  test("loadDatasetTensors gives loadDataset + toTensor's tensors to the bit, cache cold or warm", () => {
+  test('loadDataset reads the same through the cache, cold or warm, with the same checks', () => {
     const dir = tempDir('digits-cache-ds-');
     const labels = (n: number) => Array.from({ length: n }, (_, i) => i % 10);
     writeImages(path.join(dir, `${MNIST_FILES.trainImages}.gz`), 7);
@@ -158,22 +131,15 @@ describe('decoded idx cache', () => {
     process.env.DIGITS_DATA_CACHE = '0';
     const ref = loadDataset(dir, 10);
     delete process.env.DIGITS_DATA_CACHE;
-    const want = { train: toTensor(ref.train, H, W, 10), test: toTensor(ref.test, H, W, 10) };
     for (const pass of ['cold', 'warm']) {
-      const t = loadDatasetTensors(dir, 10);
-      assert.equal(t.classes, 10, pass);
-      assert.deepEqual(t.train, want.train, pass);
-      assert.deepEqual(t.test, want.test, pass);
-      assert.deepEqual(t.testLabels, ref.test.labels, pass);
+      const d = loadDataset(dir, 10);
+      assert.deepEqual(d.train.images, ref.train.images, pass);
+      assert.deepEqual(d.test.images, ref.test.images, pass);
+      assert.deepEqual(d.test.labels, ref.test.labels, pass);
     }
     assert.ok(fs.existsSync(path.join(dir, '.digits-cache', `${MNIST_FILES.trainImages}.gz.decoded`)));
-    assert.deepEqual(loadDataset(dir, 10).train.images, ref.train.images, 'the uint8 loader reads the same entry');
-    // the same checks as loadDataset: a label outside the classes names the file
+    // a label outside the classes names the file, cache or not
     writeIdx(path.join(dir, `${MNIST_FILES.testLabels}.gz`), { dims: [50], data: [...labels(49), 12] }, true);
-    expectDigitsError(
-      () => loadDatasetTensors(dir, 10),
-      /t10k-labels-idx1-ubyte\.gz: label 12 at index 49 is outside the model's 10 classes/,
-    );
-    assert.deepEqual(oneHot(new Uint8Array([1]), 3), new Float32Array([0, 1, 0]));
+    expectDigitsError(() => loadDataset(dir, 10), /t10k-labels-idx1-ubyte\.gz: label 12 at index 49 is outside the model's 10 classes/);
   });
 });

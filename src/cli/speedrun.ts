@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import { BatchNormalization, Conv2D, Dense, Flatten, MaxPooling2D } from '../layers';
 import { Sequential } from '../model/sequential';
-import { loadDatasetTensors, resolveDataDir } from '../data/mnist';
+import { loadDataset, oneHot, resolveDataDir, type Split } from '../data/mnist';
 import { Adam } from '../model/optimizers';
 import { OneCycle } from '../train/callbacks';
 import { getKernels, setPrecision } from '../kernels';
@@ -80,14 +80,12 @@ export function registerSpeedrun(program: Command, out: Out): void {
         }
       } else bf16 = precision === 'bf16';
       const t0 = performance.now();
-      // the images go from the decoded cache (src/data/idx-cache.ts) straight into floats
-      const ds = loadDatasetTensors(resolveDataDir(o.data), 10);
-      const d = {
-        train: { shape: [ds.train.count, ds.height, ds.width, 1], data: ds.train.x },
-        trainLabels: { shape: [ds.train.count, ds.classes], data: ds.train.y },
-        test: { shape: [ds.test.count, ds.height, ds.width, 1], data: ds.test.x },
-        testLabels: { shape: [ds.test.count, ds.classes], data: ds.test.y },
-      };
+      // the images stay bytes (from the decoded cache, src/data/idx-cache.ts) and become floats a batch at
+      // a time: no pass over 47 million pixels, and no 188 MB of fresh floats to fault in, before the first step
+      const ds = loadDataset(resolveDataDir(o.data), 10);
+      const images = (split: Split) => ({ shape: [split.count, ds.height, ds.width, 1], data: split.images });
+      const labels = (split: Split) => ({ shape: [split.count, ds.classes], data: oneHot(split.labels, ds.classes) });
+      const d = { train: images(ds.train), trainLabels: labels(ds.train), test: images(ds.test), testLabels: labels(ds.test) };
       const tLoad = performance.now();
       const epochs = o.epochs ?? SPEEDRUN.epochs;
       const model = speedrunModel(o.seed ?? SPEEDRUN.seed);

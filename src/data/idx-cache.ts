@@ -174,19 +174,3 @@ export function readFully(fd: number, buf: Uint8Array, position: number, what: s
     off += n;
   }
 }
-
-/**
- * Streams `length` bytes of a file from `position` into `out` as floats: each byte b becomes b / 255,
- * exactly what imagesToFloat computes, through one reused 1 MiB buffer (so no uint8 copy of the
- * whole payload is ever made).
- */
-export function readBytesAsFloat(fd: number, position: number, out: Float32Array, what: string): void {
-  const buf = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(out.length, 1)));
-  for (let i = 0; i < out.length;) {
-    const want = Math.min(buf.length, out.length - i);
-    const n = fs.readSync(fd, buf, 0, want, position + i);
-    if (n === 0) throw new Error(`${what}: file ended early`);
-    for (let j = 0; j < n; j++) out[i + j] = buf[j] / 255;
-    i += n;
-  }
-}

@@ -5,16 +5,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as zlib from 'zlib';
 import { DigitsError } from '../errors';
-import {
-  cacheEnabled,
-  ENTRY_HEADER_BYTES,
-  identify,
-  MIN_CACHED_SOURCE_BYTES,
-  openEntry,
-  readBytesAsFloat,
-  readFully,
-  writeEntry,
-} from './idx-cache';
+import { cacheEnabled, ENTRY_HEADER_BYTES, identify, MIN_CACHED_SOURCE_BYTES, openEntry, readFully, writeEntry } from './idx-cache';
 
 export interface IdxArray {
   dims: number[];
@@ -31,12 +22,6 @@ export interface IdxReadOptions {
    * DIGITS_DATA_CACHE=0.
    */
   cache?: boolean;
-}
-
-/** An idx file's elements as floats (each byte b as b / 255, as imagesToFloat makes them). */
-export interface IdxFloatArray {
-  dims: number[];
-  data: Float32Array<ArrayBuffer>;
 }
 
 export const IDX_TYPE_UINT8 = 0x08;
@@ -70,57 +55,6 @@ export function readIdx(file: string, opts: IdxReadOptions = {}): IdxArray {
     }
   }
   return parseIdx(decodeSource(file, maxBytes, opts.cache === true && cacheEnabled()), file);
-}
-
-/**
- * Reads a raw or gzipped uint8 idx file straight into floats (b / 255): from a raw file or a cache entry
- * in 1 MiB chunks, so the only large allocation is the float array itself; a gzipped source without an
- * entry is decoded in memory (and, with `cache`, leaves one for next time).
- */
-export function readIdxAsFloat(file: string, opts: IdxReadOptions = {}): IdxFloatArray {
-  const maxBytes = opts.maxBytes ?? DEFAULT_MAX_IDX_BYTES;
-  const cache = opts.cache === true && cacheEnabled();
-  const stream = (fd: number, offset: number, length: number): IdxFloatArray => {
-    const head = Buffer.alloc(Math.min(length, 4 + 4 * MAX_IDX_DIMS));
-    readFully(fd, head, offset, file);
-    const { dims, headerBytes, elements } = parseIdxHeader(head, length, file);
-    const data = new Float32Array(elements);
-    readBytesAsFloat(fd, offset + headerBytes, data, file);
-    return { dims, data };
-  };
-  if (cache) {
-    const hit = cachedPayload(file, maxBytes);
-    if (hit) {
-      try {
-        return stream(hit.entry.fd, ENTRY_HEADER_BYTES, hit.entry.payloadBytes);
-      } catch {
-        /* a damaged entry (it parsed when written): decode the source instead */
-      } finally {
-        fs.closeSync(hit.entry.fd);
-      }
-    }
-  }
-  const size = boundedSize(file, maxBytes);
-  if (!isGzipFile(file)) {
-    let fd: number;
-    try {
-      fd = fs.openSync(file, 'r');
-    } catch (e) {
-      throw new DigitsError(`${file}: ${describeFsError(e)}`);
-    }
-    try {
-      return stream(fd, 0, size);
-    } catch (e) {
-      if (e instanceof DigitsError) throw e;
-      throw new DigitsError(`${file}: ${describeFsError(e)}`);
-    } finally {
-      fs.closeSync(fd);
-    }
-  }
-  const idx = parseIdx(decodeSource(file, maxBytes, cache), file);
-  const data = new Float32Array(idx.data.length);
-  for (let i = 0; i < data.length; i++) data[i] = idx.data[i] / 255;
-  return { dims: idx.dims, data };
 }
 
 /** A verified cache entry for a large gzipped source, or null (a raw or small source, or a miss). */

@@ -4,7 +4,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { DigitsError, UsageError } from '../errors';
-import { readIdx, readIdxAsFloat } from './idx';
+import { readIdx } from './idx';
 
 export const MNIST_FILES = {
   trainImages: 'train-images-idx3-ubyte',
@@ -90,45 +90,6 @@ export function loadDataset(dir: string, classes?: number): Dataset {
   const test = loadSplit(dir, MNIST_FILES.testImages, MNIST_FILES.testLabels);
   const k = checkPair(train, test, classes);
   return { train: train.split, test: test.split, height: train.height, width: train.width, classes: k };
-}
-
-/** Float tensors of a whole dataset, for training without a uint8 copy of the images in between. */
-export interface DatasetTensors {
-  /** Images as [0, 1] floats (NHWC [count, h, w, 1]), labels one-hot. */
-  train: Tensors;
-  test: Tensors;
-  /** The test labels as class indices. */
-  testLabels: Uint8Array;
-  height: number;
-  width: number;
-  classes: number;
-}
-
-/**
- * loadDataset's files and checks, with the images read straight into floats (the same values as
- * toTensor's): from the decoded cache in chunks, so the float arrays are the only large allocations.
- */
-export function loadDatasetTensors(dir: string, classes?: number): DatasetTensors {
-  const read = (imagesBase: string, labelsBase: string) => {
-    const imagesPath = locate(dir, imagesBase),
-      labelsPath = locate(dir, labelsBase);
-    const images = readIdxAsFloat(imagesPath, { cache: true });
-    checkImageDims(imagesPath, images.dims);
-    const labels = readIdx(labelsPath);
-    const [count, height, width] = checkShapes(imagesPath, images.dims, labelsPath, labels.dims);
-    return { split: { labels: labels.data, count }, images: images.data, height, width, imagesPath, labelsPath };
-  };
-  const train = read(MNIST_FILES.trainImages, MNIST_FILES.trainLabels);
-  const test = read(MNIST_FILES.testImages, MNIST_FILES.testLabels);
-  const k = checkPair(train, test, classes);
-  return {
-    train: { x: train.images, y: oneHot(train.split.labels, k), count: train.split.count },
-    test: { x: test.images, y: oneHot(test.split.labels, k), count: test.split.count },
-    testLabels: test.split.labels,
-    height: train.height,
-    width: train.width,
-    classes: k,
-  };
 }
 
 interface PairSide {

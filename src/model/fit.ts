@@ -3,7 +3,7 @@
 // (Fittable), so the browser's lab runs the same loop as the CLI. It lives beside the model, not in
 // train/: Sequential.fit delegates to it and imports run one way (model below train).
 import { Rng } from '../rng';
-import { sizeOf, type Tensor } from '../tensor';
+import { bytesToFloat, sizeOf, type Input, type Tensor } from '../tensor';
 import { DigitsError, UsageError } from '../errors';
 import type { RunContext, Weight } from '../layers/layer';
 import type { Callback, Logs } from './callback';
@@ -23,7 +23,7 @@ export interface Fittable {
   build(): unknown;
   context(rng: Rng): RunContext;
   trainOnBatch(x: Float32Array, t: Float32Array, n: number, ctx: RunContext): { loss: number; correct: number };
-  evaluate(x: Tensor, y: Tensor): { loss: number; accuracy: number };
+  evaluate(x: Input, y: Tensor): { loss: number; accuracy: number };
   batchBuffer(key: string, size: number): Float32Array;
 }
 
@@ -32,7 +32,7 @@ export interface FitArgs<M = Sequential> {
   epochs?: number;
   /** Fraction of the training data held out from its end (Keras semantics: taken before shuffling). */
   validationSplit?: number;
-  validationData?: [Tensor, Tensor];
+  validationData?: [Input, Tensor];
   shuffle?: boolean;
   seed?: number;
   callbacks?: Callback<M>[];
@@ -78,7 +78,7 @@ export interface History {
   history: Record<string, number[]>;
 }
 
-export function fit<M extends Fittable>(model: M, x: Tensor, y: Tensor, args: FitArgs<M> = {}): History {
+export function fit<M extends Fittable>(model: M, x: Input, y: Tensor, args: FitArgs<M> = {}): History {
   const run = fitSteps(model, x, y, args);
   for (;;) {
     const r = run.next();
@@ -90,7 +90,7 @@ export function fit<M extends Fittable>(model: M, x: Tensor, y: Tensor, args: Fi
 const yieldNow: (f: () => void) => unknown = globalThis.setImmediate ?? ((f) => setTimeout(f, 0));
 
 /** fit that lets the event loop run between batches, so signal handlers and timers fire during training. */
-export async function fitAsync<M extends Fittable>(model: M, x: Tensor, y: Tensor, args: FitArgs<M> = {}): Promise<History> {
+export async function fitAsync<M extends Fittable>(model: M, x: Input, y: Tensor, args: FitArgs<M> = {}): Promise<History> {
   const run = fitSteps(model, x, y, args);
   for (let last = Date.now(); ;) {
     const r = run.next();
@@ -103,14 +103,14 @@ export async function fitAsync<M extends Fittable>(model: M, x: Tensor, y: Tenso
 }
 
 /** The fit loop; yields after every batch. */
-export function* fitSteps<M extends Fittable>(model: M, x: Tensor, y: Tensor, args: FitArgs<M> = {}): Generator<void, History, void> {
+export function* fitSteps<M extends Fittable>(model: M, x: Input, y: Tensor, args: FitArgs<M> = {}): Generator<void, History, void> {
   if (!model.optimizer) throw new UsageError('fit: compile the model first');
   const batchSize = args.batchSize ?? 32;
   const epochs = args.epochs ?? 1;
   const n = x.shape[0];
   checkData(model, x, y, 'fit');
   let trainEnd = n;
-  let val: [Tensor, Tensor] | undefined = args.validationData;
+  let val: [Input, Tensor] | undefined = args.validationData;
   if (!val && args.validationSplit) {
     if (!(args.validationSplit > 0 && args.validationSplit < 1))
       throw new UsageError(`fit: validationSplit must be in (0, 1), got ${args.validationSplit}`);
@@ -209,7 +209,7 @@ export function* fitSteps<M extends Fittable>(model: M, x: Tensor, y: Tensor, ar
   return history;
 }
 
-export function checkData(model: Fittable, x: Tensor, y: Tensor, where: string): void {
+export function checkData(model: Fittable, x: Input, y: Tensor, where: string): void {
   model.build();
   if (sizeOf(x.shape.slice(1)) !== sizeOf(model.inputShape))
     throw new UsageError(`${where}: input samples have shape [${x.shape.slice(1)}], the model expects [${model.inputShape}]`);
@@ -230,14 +230,14 @@ export function integerLabels(y: Tensor): boolean {
   return sizeOf(y.shape.slice(1)) === 1;
 }
 
-function slice(t: Tensor, from: number, to: number): Tensor {
+function slice<T extends Input>(t: T, from: number, to: number): T {
   const per = sizeOf(t.shape.slice(1));
-  return { shape: [to - from, ...t.shape.slice(1)], data: t.data.subarray(from * per, to * per) };
+  return { shape: [to - from, ...t.shape.slice(1)], data: t.data.subarray(from * per, to * per) } as T;
 }
 
 /** Copy rows (in `order`, or in sequence) into the batch buffers; sparse labels become one-hot. */
 export function gatherBatch(
-  x: Tensor,
+  x: Input,
   y: Tensor,
   order: Int32Array | null,
   start: number,
@@ -251,7 +251,9 @@ export function gatherBatch(
   if (sparse) tb.fill(0);
   for (let i = 0; i < bs; i++) {
     const r = order ? order[start + i] : start + i;
-    if (xb) xb.set(x.data.subarray(r * sampleSize, (r + 1) * sampleSize), i * sampleSize);
+    const d = x.data;
+    if (xb && d instanceof Float32Array) xb.set(d.subarray(r * sampleSize, (r + 1) * sampleSize), i * sampleSize);
+    else if (xb && d instanceof Uint8Array) bytesToFloat(d, r * sampleSize, xb, i * sampleSize, sampleSize);
     if (sparse) tb[i * classes + y.data[r]] = 1;
     else tb.set(y.data.subarray(r * classes, (r + 1) * classes), i * classes);
   }

@@ -5,7 +5,7 @@ import { Conv2D } from '../layers/conv2d';
 import { MaxPooling2D } from '../layers/pooling';
 import type { Layer, RunContext, Weight } from '../layers/layer';
 import { Rng } from '../rng';
-import { argmaxRow, sizeOf, type Tensor } from '../tensor';
+import { argmaxRow, rowsOf, sizeOf, type Input, type Tensor } from '../tensor';
 import { checkLoss, fusesSoftmax, isSparse, lossForward, type LossName } from './losses';
 import { makeOptimizer, type Optimizer, type OptimizerConfig } from './optimizers';
 import { backwardPlan, forwardPlan } from './fusion';
@@ -240,12 +240,12 @@ export class Sequential {
   }
 
   /** Keras' fit: the loop is src/model/fit.ts's, which runs on any model with the surface it names. */
-  fit(x: Tensor, y: Tensor, args: FitArgs = {}): History {
+  fit(x: Input, y: Tensor, args: FitArgs = {}): History {
     return fit(this, x, y, args);
   }
 
   /** fit that lets the event loop run between batches, so signal handlers and timers fire during training. */
-  fitAsync(x: Tensor, y: Tensor, args: FitArgs = {}): Promise<History> {
+  fitAsync(x: Input, y: Tensor, args: FitArgs = {}): Promise<History> {
     return fitAsync(this, x, y, args);
   }
 
@@ -261,7 +261,12 @@ export class Sequential {
     return b;
   }
 
-  evaluate(x: Tensor, y: Tensor, args: { batchSize?: number } = {}): { loss: number; accuracy: number } {
+  /** Rows of an input as floats (a byte tensor's converted into a reused buffer). */
+  private inputRows(x: Input, from: number, to: number): Float32Array {
+    return rowsOf(x, from, to, () => this.batchBuffer('input', to - from));
+  }
+
+  evaluate(x: Input, y: Tensor, args: { batchSize?: number } = {}): { loss: number; accuracy: number } {
     if (!this.loss) throw new UsageError('evaluate: compile the model first');
     checkData(this, x, y, 'evaluate');
     const n = x.shape[0];
@@ -272,7 +277,7 @@ export class Sequential {
       correct = 0;
     for (let start = 0; start < n; start += bsMax) {
       const bs = Math.min(bsMax, n - start);
-      const out = this.forward(x.data.subarray(start * sampleSize, (start + bs) * sampleSize), bs, false);
+      const out = this.forward(this.inputRows(x, start * sampleSize, (start + bs) * sampleSize), bs, false);
       const tb = this.batchBuffer('t', bs * classes);
       gatherBatch(x, y, null, start, bs, sampleSize, classes, isSparse(this.loss) && integerLabels(y), null, tb);
       loss += lossForward(this.kernels, this.loss, bs, classes, out, this.lossTargets(tb, bs, classes), null, false, this.fromLogits);
@@ -281,7 +286,7 @@ export class Sequential {
     return { loss: loss / n, accuracy: correct / n };
   }
 
-  predict(x: Tensor, args: { batchSize?: number } = {}): Tensor {
+  predict(x: Input, args: { batchSize?: number } = {}): Tensor {
     this.build();
     const n = x.shape[0];
     const sampleSize = sizeOf(this.inputShape);
@@ -292,7 +297,7 @@ export class Sequential {
     const bsMax = args.batchSize ?? 256;
     for (let start = 0; start < n; start += bsMax) {
       const bs = Math.min(bsMax, n - start);
-      res.set(this.forward(x.data.subarray(start * sampleSize, (start + bs) * sampleSize), bs, false), start * classes);
+      res.set(this.forward(this.inputRows(x, start * sampleSize, (start + bs) * sampleSize), bs, false), start * classes);
     }
     return { shape: [n, ...this.outputShape], data: res };
   }
@@ -308,7 +313,7 @@ export class Sequential {
   }
 
   /** predict, as class probabilities: a softmax is applied to a logits model's outputs. */
-  predictProba(x: Tensor, args: { batchSize?: number } = {}): Tensor {
+  predictProba(x: Input, args: { batchSize?: number } = {}): Tensor {
     const out = this.predict(x, args);
     if (!this.outputsLogits()) return out;
     const classes = sizeOf(this.outputShape);
