@@ -383,7 +383,7 @@ export interface Inks {
 export function analyse(pic: Picture, budget = WORK_PIXELS): Inks {
   const { width, height, planes } = planesOf(pic, budget);
   // statistics come from a sample of about 20,000 pixels on a regular lattice (every pixel of a small picture)
-  const stride = Math.max(1, Math.floor(Math.sqrt((width * height) / 20000)));
+  const stride = Math.max(1, Math.round(Math.sqrt((width * height) / 20000)));
   const samples = new Int32Array(Math.ceil(height / stride) * Math.ceil(width / stride));
   let k = 0;
   for (let y = 0; y < height; y += stride) for (let x = 0; x < width; x += stride) samples[k++] = y * width + x;
