@@ -481,15 +481,20 @@ export function inkMapOf(inks: Inks, region?: Region): InkMap {
   for (let p = 0; p < D.length; p++) if (ink[p] > 0) front.push(p);
   for (let ring = 0; ring < 2; ring++) {
     const add: number[] = [];
+    const visit = (q: number) => {
+      if (ink[q] === 0 && D[q] > lo) {
+        ink[q] = -1;
+        add.push(q);
+      }
+    };
     for (const p of front) {
       const y = (p / w) | 0,
         x = p - y * w;
-      for (const q of [x > 0 ? p - 1 : -1, x < w - 1 ? p + 1 : -1, y > 0 ? p - w : -1, y < h - 1 ? p + w : -1]) {
-        if (q >= 0 && ink[q] === 0 && D[q] > lo) {
-          ink[q] = -1;
-          add.push(q);
-        }
-      }
+      // left, right, up, down (no array per pixel: this runs for every stroke pixel)
+      if (x > 0) visit(p - 1);
+      if (x < w - 1) visit(p + 1);
+      if (y > 0) visit(p - w);
+      if (y < h - 1) visit(p + w);
     }
     for (const q of add) ink[q] = value(D[q]);
     front = add;
