@@ -5,6 +5,7 @@ import { reference } from '../src/kernels/reference';
 import { ImageError, preprocess, SIZE } from '../src/data/preprocess';
 import { classify, type Prediction } from '../src/serve/predict';
 import type { Sequential } from '../src/model/sequential';
+import { attachPad } from './pad';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const pad = $<HTMLCanvasElement>('pad');
@@ -58,7 +59,6 @@ function show(bars: HTMLElement[], p: Prediction | null, seen: Float32Array | nu
 
 function setupPad(model: Sequential, bars: HTMLElement[]): void {
   let timer: number | undefined;
-  let last: { x: number; y: number } | null = null;
   const predictNow = () => {
     timer = undefined;
     const { data } = ctx.getImageData(0, 0, pad.width, pad.height);
@@ -78,47 +78,9 @@ function setupPad(model: Sequential, bars: HTMLElement[]): void {
   const schedule = () => {
     timer ??= window.setTimeout(predictNow, THROTTLE_MS);
   };
-  const at = (e: PointerEvent) => {
-    const r = pad.getBoundingClientRect();
-    return { x: ((e.clientX - r.left) * pad.width) / r.width, y: ((e.clientY - r.top) * pad.height) / r.height };
-  };
-  const line = (a: { x: number; y: number }, b: { x: number; y: number }) => {
-    ctx.beginPath();
-    ctx.moveTo(a.x, a.y);
-    ctx.lineTo(b.x, b.y);
-    ctx.stroke();
-  };
   // MNIST strokes are about an eighth of the digit's height; a digit drawn across most of the box matches
-  Object.assign(ctx, { lineWidth: 22, lineCap: 'round', lineJoin: 'round', strokeStyle: '#000' });
-  pad.addEventListener('pointerdown', (e) => {
-    try {
-      pad.setPointerCapture(e.pointerId);
-    } catch {
-      /* a synthetic or already-lifted pointer: draw without capture */
-    }
-    last = at(e);
-    line(last, last);
-    schedule();
-  });
-  pad.addEventListener('pointermove', (e) => {
-    if (!last) return;
-    // coalesced events give the full resolution of fast strokes; synthetic events have none
-    const evs = e.getCoalescedEvents?.() ?? [];
-    for (const ev of evs.length > 0 ? evs : [e]) {
-      const p = at(ev);
-      line(last, p);
-      last = p;
-    }
-    schedule();
-  });
-  const end = () => {
-    if (last) {
-      last = null;
-      schedule();
-    }
-  };
-  pad.addEventListener('pointerup', end);
-  pad.addEventListener('pointercancel', end);
+  ctx.lineWidth = 22;
+  attachPad(pad, ctx, { drawn: schedule, up: schedule });
   $('clear').addEventListener('click', () => {
     clearPad();
     show(bars, null, null);

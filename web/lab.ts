@@ -15,6 +15,7 @@ import { checkDigitModel, classify, type Prediction } from '../src/serve/predict
 import { activations, convFilters, filterSlice, saliency } from '../src/lab/inspect';
 import { modelTransfer, type Mistake, type TestReport } from '../src/lab/session';
 import type { Sequential } from '../src/model/sequential';
+import { attachPad } from './pad';
 import { CTRL_INPUT, CTRL_STOP, type DataInfo, type FromWorker, type ModelSource, type RunResult, type ToWorker } from './lab-protocol';
 import type { LivePoint } from './lab-charts';
 
@@ -504,75 +505,44 @@ function predictPad(since?: number): void {
 
 (function setupPad(): void {
   let timer: number | undefined;
-  let last: { x: number; y: number } | null = null;
   const schedule = () => {
     timer ??= window.setTimeout(() => {
       timer = undefined;
       predictPad();
     }, THROTTLE_MS);
   };
-  const at = (e: PointerEvent) => {
-    const r = pad.getBoundingClientRect();
-    return { x: ((e.clientX - r.left) * pad.width) / r.width, y: ((e.clientY - r.top) * pad.height) / r.height };
-  };
-  const line = (a: { x: number; y: number }, b: { x: number; y: number }) => {
-    const pen = Number(($('pen') as HTMLInputElement).value);
-    padCtx.lineWidth = pen;
-    padCtx.beginPath();
-    padCtx.moveTo(a.x, a.y);
-    padCtx.lineTo(b.x, b.y);
-    padCtx.stroke();
-    padDirty = true;
-    inkBox = {
-      x0: Math.min(inkBox.x0, a.x - pen / 2, b.x - pen / 2),
-      y0: Math.min(inkBox.y0, a.y - pen / 2, b.y - pen / 2),
-      x1: Math.max(inkBox.x1, a.x + pen / 2, b.x + pen / 2),
-      y1: Math.max(inkBox.y1, a.y + pen / 2, b.y + pen / 2),
-    };
-  };
-  Object.assign(padCtx, { lineCap: 'round', lineJoin: 'round', strokeStyle: '#000' });
   // while a stroke is drawn and answered the trainer pauses between batches (a quarter second at most each)
   const drawing = (on: boolean) => {
     Atomics.store(ctrl, CTRL_INPUT, on ? 1 : 0);
     if (!on) Atomics.notify(ctrl, CTRL_INPUT);
   };
-  pad.addEventListener('pointerdown', (e) => {
-    drawing(true);
-    try {
-      pad.setPointerCapture(e.pointerId);
-    } catch {
-      /* synthetic pointer */
-    }
-    last = at(e);
-    line(last, last);
-    schedule();
+  attachPad(pad, padCtx, {
+    down: () => drawing(true),
+    segment: (a, b) => {
+      const pen = Number(($('pen') as HTMLInputElement).value);
+      padCtx.lineWidth = pen;
+      padDirty = true;
+      inkBox = {
+        x0: Math.min(inkBox.x0, a.x - pen / 2, b.x - pen / 2),
+        y0: Math.min(inkBox.y0, a.y - pen / 2, b.y - pen / 2),
+        x1: Math.max(inkBox.x1, a.x + pen / 2, b.x + pen / 2),
+        y1: Math.max(inkBox.y1, a.y + pen / 2, b.y + pen / 2),
+      };
+    },
+    drawn: schedule,
+    up: (e) => {
+      if (timer !== undefined) {
+        clearTimeout(timer);
+        timer = undefined;
+      }
+      // a finished stroke is answered at once, training or not
+      try {
+        predictPad(e.timeStamp);
+      } finally {
+        drawing(false);
+      }
+    },
   });
-  pad.addEventListener('pointermove', (e) => {
-    if (!last) return;
-    const evs = e.getCoalescedEvents?.() ?? [];
-    for (const ev of evs.length > 0 ? evs : [e]) {
-      const p = at(ev);
-      line(last, p);
-      last = p;
-    }
-    schedule();
-  });
-  const end = (e: PointerEvent) => {
-    if (!last) return;
-    last = null;
-    if (timer !== undefined) {
-      clearTimeout(timer);
-      timer = undefined;
-    }
-    // a finished stroke is answered at once, training or not
-    try {
-      predictPad(e.timeStamp);
-    } finally {
-      drawing(false);
-    }
-  };
-  pad.addEventListener('pointerup', end);
-  pad.addEventListener('pointercancel', end);
   $('clear').addEventListener('click', clearPad);
 })();
 
