@@ -15,6 +15,7 @@ import type { Sequential } from '../src/model/sequential';
 import { SHARED_MNIST } from './helpers/paths';
 import { trainedModelDir } from './helpers/trained';
 import { drawable, drawLine, penDrawing, renderRealistic, RENDER_KINDS } from './helpers/renders';
+import { geometry } from './helpers/images';
 
 let ds: Dataset;
 let model: Sequential;
@@ -43,31 +44,6 @@ function paint(W: number, H: number, paper: (x: number, y: number) => RGB, layer
       }
     }
   return { width: W, height: H, channels: 3, data };
-}
-
-/** The 28×28's ink box (values ≥ 0.25) and centre of mass. */
-function geometry(d: ArrayLike<number>) {
-  let x0 = 28,
-    x1 = -1,
-    y0 = 28,
-    y1 = -1,
-    m = 0,
-    cx = 0,
-    cy = 0;
-  for (let y = 0; y < 28; y++)
-    for (let x = 0; x < 28; x++) {
-      const v = d[y * 28 + x];
-      m += v;
-      cx += x * v;
-      cy += y * v;
-      if (v >= 0.25) {
-        x0 = Math.min(x0, x);
-        x1 = Math.max(x1, x);
-        y0 = Math.min(y0, y);
-        y1 = Math.max(y1, y);
-      }
-    }
-  return { box: [x0, x1, y0, y1], cx: cx / m, cy: cy / m };
 }
 
 /** Mean absolute difference of two 28×28s relative to the first's mass. */

@@ -15,7 +15,7 @@ import { run } from '../src/cli/main';
 import { SHARED_MNIST } from './helpers/paths';
 import { tempDir } from './helpers/datafixtures';
 import { trainedModelDir } from './helpers/trained';
-import { blankPng, hugePngHeader, renderDigit, renderRow, VARIANTS } from './helpers/images';
+import { blankPng, geometry, hugePngHeader, renderDigit, renderRow, VARIANTS } from './helpers/images';
 
 const N = 50; // digits per variant
 let ds: Dataset;
@@ -24,31 +24,6 @@ let modelDir: string;
 
 const digit = (i: number) => ds.test.images.subarray(i * 784, (i + 1) * 784);
 const toFloat = (d: Uint8Array) => Float32Array.from(d, (v) => v / 255);
-
-/** Ink box (pixels ≥ 0.25) and centre of mass of a 28×28. */
-function geometry(d: ArrayLike<number>) {
-  let x0 = 28,
-    x1 = -1,
-    y0 = 28,
-    y1 = -1,
-    m = 0,
-    cx = 0,
-    cy = 0;
-  for (let y = 0; y < 28; y++)
-    for (let x = 0; x < 28; x++) {
-      const v = d[y * 28 + x];
-      m += v;
-      cx += x * v;
-      cy += y * v;
-      if (v >= 0.25) {
-        x0 = Math.min(x0, x);
-        x1 = Math.max(x1, x);
-        y0 = Math.min(y0, y);
-        y1 = Math.max(y1, y);
-      }
-    }
-  return { box: [x0, x1, y0, y1], cx: cx / m, cy: cy / m };
-}
 
 async function expectImageError(p: Promise<unknown>, status: number, re: RegExp): Promise<void> {
   await assert.rejects(p, (e: unknown) => {

@@ -112,3 +112,28 @@ export function blankPng(value = 255, size = 64): Promise<Buffer> {
     .png()
     .toBuffer();
 }
+
+/** A 28×28's ink box (values ≥ 0.25) and centre of mass. */
+export function geometry(d: ArrayLike<number>) {
+  let x0 = 28,
+    x1 = -1,
+    y0 = 28,
+    y1 = -1,
+    m = 0,
+    cx = 0,
+    cy = 0;
+  for (let y = 0; y < 28; y++)
+    for (let x = 0; x < 28; x++) {
+      const v = d[y * 28 + x];
+      m += v;
+      cx += x * v;
+      cy += y * v;
+      if (v >= 0.25) {
+        x0 = Math.min(x0, x);
+        x1 = Math.max(x1, x);
+        y0 = Math.min(y0, y);
+        y1 = Math.max(y1, y);
+      }
+    }
+  return { box: [x0, x1, y0, y1], cx: cx / m, cy: cy / m };
+}
