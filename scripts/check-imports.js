@@ -9,7 +9,8 @@
 const fs = require('node:fs');
 const path = require('node:path');
 
-const root = path.resolve(__dirname, '..');
+// the checkout to check: this one, or another given as the argument (the tests check a doctored copy)
+const root = path.resolve(process.argv[2] ?? path.join(__dirname, '..'));
 const dirs = ['src', 'web'].map((d) => path.join(root, d));
 
 function files(dir) {
