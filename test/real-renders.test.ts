@@ -7,6 +7,7 @@ import { before, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import sharp from 'sharp';
 import { loadDataset, toTensor, type Dataset } from '../src/data/mnist';
 import { imageToDigits, readImageFile } from '../src/data/image';
 import { loadModel } from '../src/io/tfjs';
@@ -122,5 +123,40 @@ test(
     assert.ok(acc >= 0.995, `MNIST ${(acc * 100).toFixed(2)}%`);
     const r = await readReal(shipped, t);
     assert.ok(r.read >= 59, `${r.read}/${r.total}`);
+  },
+);
+
+test(
+  'rows a person writes ("2026", "82", "0147"), made of the real digits, are read left to right by the shipped model',
+  { skip: noReal },
+  async (t) => {
+    const shipped = loadModel(path.resolve(__dirname, '../../models/digits-real')).model;
+    // a row in one medium: the first picture of each digit drawn in a paint program (dark on white) or on a
+    // canvas (light on black), side by side on that medium's background
+    const media = { paint: '#ffffff', canvas: '#000000' } as const;
+    for (const [kind, background] of Object.entries(media)) {
+      const rows = realRows().filter((r) => r[8] === kind);
+      const fileOf = (d: string) => rows.find((r) => r[1] === d)![0];
+      for (const want of ['2026', '82', '0147']) {
+        const tiles = await Promise.all(
+          [...want].map((d) =>
+            sharp(path.join(REAL, fileOf(d)))
+              .flatten({ background })
+              .resize(300, 300, { fit: 'fill' })
+              .png()
+              .toBuffer(),
+          ),
+        );
+        const strip = await sharp({ create: { width: 300 * want.length, height: 300, channels: 3, background } })
+          .composite(tiles.map((input, i) => ({ input, left: 300 * i, top: 0 })))
+          .png()
+          .toBuffer();
+        const got = classify(shipped, await imageToDigits(strip, `${kind} row ${want}`, true))
+          .map((p) => p.top[0].digit)
+          .join('');
+        t.diagnostic(`${kind} ${want} (${[...want].map(fileOf).join(' ')}) read as ${got}`);
+        assert.equal(got, want, `${kind} row ${want}`);
+      }
+    }
   },
 );
