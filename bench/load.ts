@@ -12,6 +12,8 @@ import sharp from 'sharp';
 import { getPreset } from '../src/zoo/presets';
 import { saveModel } from '../src/io/tfjs';
 import { findIdxFile, loadSplitFiles, MNIST_FILES } from '../src/data/mnist';
+import { decodeImage } from '../src/data/image';
+import { preprocess } from '../src/data/preprocess';
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : dflt);
@@ -41,6 +43,7 @@ async function main(): Promise<void> {
     saveModel(getPreset('seed002-cnn').build(), modelDir);
   }
   const body = await drawnDigit();
+  const work = await requestWork(body);
   const serveArgs = ['serve', modelDir, '--port', '0', '--host', '127.0.0.1', ...(fs.existsSync(dataDir) ? ['--data', dataDir] : [])];
   const server = spawn(process.execPath, [path.resolve(__dirname, '../../bin/digits.js'), ...serveArgs], {
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -71,7 +74,8 @@ async function main(): Promise<void> {
     const line =
       `${connections} connections, ${r.requests.sent} requests of a ${body.length}-byte PNG: ` +
       `${r.errors} errors, ${r.timeouts} timeouts, ${r.non2xx} non-2xx; latency p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, ` +
-      `max ${r.latency.max} ms; ${(r['2xx'] / r.duration).toFixed(0)} req/s over ${r.duration.toFixed(1)} s (${backend} backend, load average ${load} before)`;
+      `max ${r.latency.max} ms; ${(r['2xx'] / r.duration).toFixed(0)} req/s over ${r.duration.toFixed(1)} s (${backend} backend, load average ${load} before); ` +
+      `one request's work in process: decode ${work.decode.toFixed(1)} ms, preprocess ${work.preprocess.toFixed(1)} ms (wall, medians)`;
     if (args.includes('--json'))
       console.log(
         JSON.stringify({
@@ -86,6 +90,8 @@ async function main(): Promise<void> {
           rps: r['2xx'] / r.duration,
           backend,
           loadavg: Number(load),
+          decodeMs: work.decode,
+          preprocessMs: work.preprocess,
         }),
       );
     else console.log(line);
@@ -93,6 +99,23 @@ async function main(): Promise<void> {
   } finally {
     server.kill('SIGTERM');
   }
+}
+
+/** Median decode and preprocessing times of the request's PNG in this process: what each request costs a worker. */
+async function requestWork(png: Buffer): Promise<{ decode: number; preprocess: number }> {
+  const dec: number[] = [],
+    pre: number[] = [];
+  for (let i = 0; i < 10; i++) preprocess(await decodeImage(png)); // warm: the workers' JIT is warm too
+  for (let i = 0; i < 25; i++) {
+    const t0 = performance.now();
+    const pic = await decodeImage(png);
+    const t1 = performance.now();
+    preprocess(pic);
+    dec.push(t1 - t0);
+    pre.push(performance.now() - t1);
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+  return { decode: median(dec), preprocess: median(pre) };
 }
 
 main().catch((e) => {
