@@ -5,6 +5,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { DigitsError, UsageError } from '../errors';
 import { readIdx } from './idx';
+import { bytesToFloat } from '../tensor';
 
 export const MNIST_FILES = {
   trainImages: 'train-images-idx3-ubyte',
@@ -200,7 +201,7 @@ export function imagesToFloat(images: Uint8Array, count: number, h: number, w: n
   const n = count * h * w;
   if (images.length < n) throw new RangeError(`imagesToFloat: ${images.length} bytes, need ${n}`);
   const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = images[i] / 255;
+  bytesToFloat(images, 0, out, 0, n);
   return out;
 }
 
@@ -211,8 +212,7 @@ export function gatherImages(images: Uint8Array, indices: ArrayLike<number>, h: 
   for (let j = 0; j < indices.length; j++) {
     const src = indices[j] * size;
     if (src < 0 || src + size > images.length) throw new RangeError(`gatherImages: index ${indices[j]} out of range`);
-    const dst = j * size;
-    for (let k = 0; k < size; k++) out[dst + k] = images[src + k] / 255;
+    bytesToFloat(images, src, out, j * size, size);
   }
   return out;
 }

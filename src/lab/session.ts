@@ -17,6 +17,7 @@ import { MNIST_FILES } from '../data/mnist';
 import { toModelJson } from '../io/tfjs';
 import { DigitsError } from '../errors';
 import { Rng } from '../rng';
+import { bytesToFloat } from '../tensor';
 
 export const PIXELS = 28 * 28;
 export const CLASSES = 10;
@@ -46,7 +47,7 @@ function split(imagesBytes: Uint8Array, labelsBytes: Uint8Array, imagesName: str
     throw new DigitsError(`${labelsName}: ${labels.dims.join('x')} labels for ${images.dims[0]} images`);
   const count = images.dims[0];
   const x = new Float32Array(count * PIXELS);
-  for (let i = 0; i < x.length; i++) x[i] = images.data[i] / 255;
+  bytesToFloat(images.data, 0, x, 0, x.length);
   const y = new Float32Array(count * CLASSES);
   for (let i = 0; i < count; i++) {
     const l = labels.data[i];
