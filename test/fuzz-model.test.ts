@@ -98,6 +98,16 @@ test('a topology claiming billions of weights fails on the weights file, without
   fs.rmSync(path.dirname(dir), { recursive: true, force: true });
 });
 
+test('a weight path with a line break in model.json (found by the fuzzer, seed 191215849) is named in one line', () => {
+  const dir = path.join(tempDir(), 'm');
+  saveModel(tiny(), dir);
+  const json = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
+  json.weightsManifest[0].paths = ['weights.b\nn'];
+  fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify(json));
+  expectDigitsError(() => loadModel(dir), /weights\.b\\nn: cannot read weights \(ENOENT\)$/);
+  fs.rmSync(path.dirname(dir), { recursive: true, force: true });
+});
+
 test('a weights.bin that is a device never ends reading; a save killed between its renames is explained', () => {
   const dir = path.join(tempDir(), 'm');
   saveModel(tiny(), dir);

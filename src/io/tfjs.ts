@@ -9,7 +9,7 @@ import { DigitsError } from '../errors';
 import { writeFileSynced, mkdirp } from '../fsutil';
 // parsing lives in json.ts, free of node:fs, so the browser bundle can load models too
 import { fromModelJson, type DigitsMetadata, type LoadedModel } from './tfjs-json';
-import { layerToKeras, KERAS3_VERSION, type Flavor } from './keras-config';
+import { layerToKeras, KERAS3_VERSION, oneLineErrors, type Flavor } from './keras-config';
 export { fromModelJson, type DigitsMetadata, type LoadedModel } from './tfjs-json';
 
 export const VERSION = '0.1.0';
@@ -130,8 +130,15 @@ function interruptedSave(dir: string): string {
   return left ? `; an interrupted save left the previous model in ${path.join(path.dirname(target), left)}` : '';
 }
 
-/** Load a model directory (model.json + the weight files its manifest names). */
+/**
+ * Load a model directory (model.json + the weight files its manifest names). Its errors quote names from
+ * the file, which may hold line breaks: they come out one line, as the Keras readers' do.
+ */
 export function loadModel(dir: string): LoadedModel {
+  return oneLineErrors(dir, () => readModelDir(dir));
+}
+
+function readModelDir(dir: string): LoadedModel {
   const file = fs.existsSync(dir) && fs.statSync(dir).isDirectory() ? path.join(dir, 'model.json') : dir;
   let text: string;
   try {
