@@ -4,6 +4,7 @@
 // picture of a multi-picture file, CMYK and ICC profiles). Blank pages, however lit, are still refused.
 import { before, test } from 'node:test';
 import * as assert from 'node:assert/strict';
+import * as path from 'node:path';
 import sharp from 'sharp';
 import { loadDataset, type Dataset } from '../src/data/mnist';
 import { decodeImage, ImageError, imageToDigits } from '../src/data/image';
@@ -87,8 +88,12 @@ test('uneven light: a steep gradient and a dark corner are divided out, only the
         if (!near) stray++;
       }
     assert.equal(stray, 0, `digit #${i}: ${stray} pixels of paper taken for ink`);
-    // and the darkest paper, right beside the digit, is no darker than ink to a global threshold
-    const same = preprocess(paint(W, H, () => [245, 245, 245], [{ cov, ink: [0.2, 0.2, 0.2] }]));
+    // and the darkest paper, right beside the digit, is no darker than ink to a global threshold (the
+    // evenly lit picture through the same paper estimate, not the flat-paper path)
+    const same = preprocess(
+      paint(W, H, () => [245, 245, 245], [{ cov, ink: [0.2, 0.2, 0.2] }]),
+      { flatPaper: false },
+    );
     assert.ok(relDiff(same, preprocess(pic)) < 0.15, `digit #${i}: lit unevenly it reads differently`);
   }
 });
@@ -266,7 +271,9 @@ test('decoding: palette and 1-bit PNGs, 16-bit PNGs, CMYK JPEGs and ICC profiles
   assert.deepEqual([meta.isPalette, meta.bitsPerSample], [true, 1]);
   for (const [what, buf] of files) {
     const pic = await decodeImage(buf, what);
-    assert.equal(pic.channels, 3, what);
+    // colour as RGB; a grey PNG decoded in-thread comes back as its one grey channel
+    assert.ok(pic.channels === 3 || pic.channels === 1, `${what}: ${pic.channels} channels`);
+    assert.equal(pic.data.length, pic.width * pic.height * pic.channels, what);
     assert.ok(relDiff(base, preprocess(pic)) < 0.15, `${what}: ${relDiff(base, preprocess(pic)).toFixed(3)}`);
   }
   // the profile is applied, not ignored: a colour comes back as it was
@@ -282,6 +289,83 @@ test('decoding: palette and 1-bit PNGs, 16-bit PNGs, CMYK JPEGs and ICC profiles
     [200, 120, 60].every((v, c) => Math.abs(p3.data[c] - v) <= 3),
     `P3 decoded to ${Array.from(p3.data).slice(0, 3)}`,
   );
+});
+
+test('decoding: plain PNGs read in-thread (grey, grey+alpha, RGB, RGBA, palette, 1-bit, interlaced) give exactly the pixels sharp gives', async () => {
+  const i = picks(1, 40)[0];
+  const { raw, W, H } = await digitRaw(i);
+  // a coloured stroke as well, so RGB stays RGB
+  for (let p = 0; p < 30; p++) raw.set([200, 40, 40], (5 * W + 10 + p) * 3);
+  const img = () => sharp(raw, { raw: { width: W, height: H, channels: 3 } });
+  const files: [string, Buffer][] = [
+    ['grey', await img().toColourspace('b-w').png().toBuffer()],
+    ['grey+alpha', await img().toColourspace('b-w').ensureAlpha(0.4).png().toBuffer()],
+    ['RGB', await img().png().toBuffer()],
+    ['RGBA', await img().ensureAlpha(0.7).png().toBuffer()],
+    ['palette', await img().png({ palette: true, colours: 16 }).toBuffer()],
+    ['palette+alpha', await img().ensureAlpha(0.5).png({ palette: true }).toBuffer()],
+    ['1-bit', await img().toColourspace('b-w').png({ palette: true, colours: 2 }).toBuffer()],
+    ['interlaced', await img().png({ progressive: true }).toBuffer()],
+  ];
+  for (const [what, buf] of files) {
+    const got = await decodeImage(buf, what);
+    const { data, info } = await sharp(buf)
+      .flatten({ background: '#ffffff' })
+      .toColourspace('srgb')
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    assert.deepEqual([got.width, got.height], [info.width, info.height], what);
+    const ch = got.channels ?? 1;
+    let diff = 0;
+    for (let p = 0; p < W * H; p++)
+      for (let c = 0; c < 3; c++) diff = Math.max(diff, Math.abs(got.data[p * ch + (ch === 1 ? 0 : c)] - data[p * 3 + c]));
+    assert.equal(diff, 0, `${what}: pixels differ by up to ${diff}`);
+    if (what === 'RGB') assert.equal(ch, 3, 'a coloured picture keeps its colour');
+  }
+});
+
+test('a drawing on flat paper is worked at the size its digit needs, and reads as through the full paper estimate', () => {
+  // read by the shipped model, the one people's drawings meet
+  const shipped = loadModel(path.resolve(__dirname, '../../models/digits-real')).model;
+  // [canvas W, H, digit's height, pen width, light ink on black]
+  const kinds: [number, number, number, number, boolean][] = [
+    [280, 280, 200, 25, false],
+    [480, 360, 160, 14, false],
+    [300, 300, 220, 20, true],
+    [600, 600, 300, 8, false],
+    [1000, 400, 100, 8, false],
+  ];
+  let agree = 0,
+    total = 0;
+  const right = { fast: 0, full: 0 };
+  for (const [W, H, tall, width, light] of kinds) {
+    for (const i of picks(24, 100)) {
+      const cov = penDrawing(digit(i), W, H, { tall, cx: W / 2, cy: H / 2, width });
+      const data = new Uint8ClampedArray(W * H);
+      for (let p = 0; p < W * H; p++) data[p] = light ? 255 * Math.min(1, cov[p]) : 255 - 255 * Math.min(1, cov[p]);
+      const pic = { width: W, height: H, data };
+      const [fast, full] = classify(shipped, [preprocess(pic), preprocess(pic, { flatPaper: false })]).map((p) => p.top[0].digit);
+      total++;
+      if (fast === full) agree++;
+      if (fast === label(i)) right.fast++;
+      if (full === label(i)) right.full++;
+    }
+    // the 280-pixel canvas's 200-pixel digit is worked at 80 pixels; a thin pen's is not shrunk below 4-pixel strokes
+    const cov = penDrawing(digit(picks(1, 100)[0]), W, H, { tall, cx: W / 2, cy: H / 2, width });
+    const map = inkMap({ width: W, height: H, data: Uint8ClampedArray.from(cov, (c) => 255 - 255 * Math.min(1, c)) });
+    const s = map.height / H;
+    assert.ok(s === 1 || (s * width >= 3.5 && s * tall >= 75), `${W}x${H}: worked at ${s.toFixed(2)}`);
+    if (W === 280) assert.ok(s < 0.5, `the 280-pixel canvas worked at ${s.toFixed(2)}`);
+  }
+  // (the few it reads differently are ones either path can read either way: a half-pixel shift of centring)
+  assert.ok(agree >= 0.95 * total, `the fast path read ${total - agree} of ${total} drawings differently`);
+  assert.ok(right.fast >= right.full - 1, `the fast path read ${right.fast} of ${total} right, the full path ${right.full}`);
+  console.log(`fast path: ${agree}/${total} read alike; right: fast ${right.fast}, full ${right.full}`);
+  // paper with grain (a photo, a scan) is not flat: it takes the full path, at full size
+  const grainy = new Uint8ClampedArray(280 * 280).map((_v, p) => 240 + ((p * 7919) % 9));
+  const cov = penDrawing(digit(picks(1, 100)[0]), 280, 280, { tall: 200, cx: 140, cy: 140, width: 25 });
+  for (let p = 0; p < cov.length; p++) grainy[p] -= 200 * Math.min(1, cov[p]);
+  assert.equal(inkMap({ width: 280, height: 280, data: grainy }).width, 280);
 });
 
 test('decoding: the first picture of an animated WebP or a multi-picture JPEG is the one read', async () => {

@@ -6,11 +6,11 @@
 //   strokes.ts  ruled lines, frames, border shadows and specks dropped, the digit's components grouped;
 //   here        stroke width brought into MNIST's range, the ink cropped, fitted into 20×20 keeping
 //               the aspect ratio (area-averaged), pasted into 28×28 with the centre of mass at the centre.
-import { analyse, ImageError, inkMapOf, NO_DIGIT, type InkMap, type Picture } from './ink';
+import { analyse, ImageError, inkMapOf, NO_DIGIT, type AnalyseOptions, type InkMap, type Picture } from './ink';
 import { boxOf, components, digitGroup, keepStrokes, removeLines, rowGroups, strokeWidth, type Box, type Component } from './strokes';
 import { dilate, erode, resize } from './resample';
 
-export { ImageError, inkMap, NO_DIGIT, WORK_PIXELS, type InkMap, type Picture } from './ink';
+export { ImageError, inkMap, NO_DIGIT, WORK_PIXELS, type AnalyseOptions, type InkMap, type Picture } from './ink';
 
 /** A grayscale picture, values 0..255, row-major (a Picture with one channel). */
 export type Gray = Picture;
@@ -216,8 +216,8 @@ function strengthIn(s: Strokes, cs: Component[]): number {
  * strongest ink (a pencil digit in a black frame or on dark rules, which were then dropped), the ink
  * is measured again around the digit: its colour and strength set the weights and the thresholds.
  */
-function strokesOf(img: Picture, pick: (kept: Component[]) => Component[]): { s: Strokes; picked: Component[] } {
-  const inks = analyse(img);
+function strokesOf(img: Picture, pick: (kept: Component[]) => Component[], o: AnalyseOptions = {}): { s: Strokes; picked: Component[] } {
+  const inks = analyse(img, o);
   const s = segment(inkMapOf(inks));
   const picked = pick(s.kept);
   if (strengthIn(s, picked) >= 0.7) return { s, picked };
@@ -240,8 +240,8 @@ function strokesOf(img: Picture, pick: (kept: Component[]) => Component[]): { s:
 }
 
 /** One digit: the picture's digit (its heaviest strokes and those beside them) as MNIST's 28×28, values in [0, 1]. */
-export function preprocess(img: Picture): Float32Array {
-  const { s, picked } = strokesOf(img, digitGroup);
+export function preprocess(img: Picture, o: AnalyseOptions = {}): Float32Array {
+  const { s, picked } = strokesOf(img, digitGroup, o);
   return digitOf(s, picked);
 }
 
@@ -251,8 +251,8 @@ export function preprocess(img: Picture): Float32Array {
  * digits) is cut where its ink is thinnest into as many digits as its width holds; each digit is
  * normalised on its own.
  */
-export function preprocessRow(img: Picture): Float32Array[] {
-  const { s } = strokesOf(img, (kept) => kept);
+export function preprocessRow(img: Picture, o: AnalyseOptions = {}): Float32Array[] {
+  const { s } = strokesOf(img, (kept) => kept, o);
   const row = boxOf(s.kept),
     H = row.y1 - row.y0 + 1;
   const crops = rowGroups(s.kept).map((g) => cropOf(s, g));
