@@ -70,6 +70,10 @@ export const convCases: Array<[string, ConvGeom]> = [
   // non-square kernels must not take the square whole-kernel pass
   ['2x3 valid 9x9x1→32', { ...convGeom(2, 9, 9, 1, 32, 3, 1, false), kh: 2, oh: 8 }],
   ['3x2 valid 9x9x1→32', { ...convGeom(2, 9, 9, 1, 32, 3, 1, false), kw: 2, ow: 8 }],
+  // small images in a larger batch: the wasm weight gradient sums each output pixel over the batch
+  ['3x3 valid 5x5x64→64, batch 12 (runs along the batch)', convGeom(12, 5, 5, 64, 64, 3, 1, false)],
+  ['3x3 same 6x6x3→8, batch 13 (along the batch, padded copy)', convGeom(13, 6, 6, 3, 8, 3, 1, true)],
+  ['3x3 stride 2 same 7→4 x32→16, batch 9 (along the batch, clipped taps)', convGeom(9, 7, 7, 32, 16, 3, 2, true)],
 ];
 
 /** The twin tests of one core (`label` names it in messages), inside the caller's describe. */

@@ -5,13 +5,11 @@
 // - backward data: rows = input pixels, k = (ky, kx, filter), columns = input channels, reading dy
 //   in place the same way against the kernel transposed (packed once per call); with strides, input
 //   pixels are grouped by phase (ix mod sw) so a tile's four pixels share their valid taps;
-// - backward weights: rows = k, columns = filters, summed over output pixels in blocks of 256 (an
-//   im2col strip of 4 k's transposed into scratch, dy read in place).
+// - backward weights: rows = k, columns = filters, summed over output pixels in blocks of output
+//   rows, x read in place at a pixel stride (or from a zero-padded copy when c % 4 != 0), dy in place.
 // Every output element is computed by one thread in a fixed order, so results do not depend on the
 // thread count.
 #include "gemm.h"
-
-#define BLOCK 256  // output pixels per backward-weights block
 
 // ---- forward -----------------------------------------------------------------------------------
 
@@ -279,14 +277,21 @@ EXPORT(conv2d_backward_data) void conv2d_backward_data(const float* dy, const fl
 }
 
 // ---- backward weights --------------------------------------------------------------------------
+//
+// dw[k][j] = sum over output pixels m of x_col[m][k] · dy[m][j], k = (ky, kx, ci): tiles of 4 k's by
+// 8 filters, A read straight from x (a k-row of x_col along one output row is x at a stride of sw·c
+// floats) and B from dy in place; no im2col. Work is split by k-tiles and filter panels, so each dw
+// element is summed by one chunk over the pixels in a fixed order (blocks of output rows) and the
+// result does not depend on the thread count. When c is a multiple of 4 a tile's four k's are four
+// channels of one tap and each output row's run is clipped to the taps inside x; otherwise x is
+// first copied zero-padded (hp x wp) so that every tap of every output pixel is inside it.
 
 typedef struct {
   conv_geom g;
-  const float *x, *dy;
+  const float *x, *dy;  // x: the input, or its padded copy (then hp x wp, no padding)
   float *dw, *db;
-  const float* zero;
-  int M, K, N, ktiles, panels, kper, pper, npc, slots;
-  float* part;
+  int padded, hp, wp, batch_runs;
+  int K, N, ktiles, panels, kper, pper, npc, rows, rblock;
   char* ts;
   int tstride;
 } bwd_w_ctx;
@@ -294,160 +299,134 @@ typedef struct {
 static void bwd_w_task(void* vc, int chunk, int tid) {
   const bwd_w_ctx* C = vc;
   const conv_geom* g = &C->g;
-  const int c = g->c, N = C->N, K = C->K, W = g->w, kw = g->kw;
+  const int c = g->c, N = C->N, K = C->K, kw = g->kw, ow = g->ow, sw = g->sw;
   const int kc = chunk / C->npc, pc = chunk - kc * C->npc;
-  const int kt0 = C->slots ? 0 : kc * C->kper, kt1 = imin(kt0 + C->kper, C->ktiles);
+  const int kt0 = kc * C->kper, kt1 = imin(kt0 + C->kper, C->ktiles);
   const int p0 = pc * C->pper, p1 = imin(p0 + C->pper, C->panels);
   if (kt0 >= kt1 || p0 >= p1) return;
-  const int tap0 = 4 * kt0 / c, tap1 = imin((4 * kt1 - 1) / c, g->kh * kw - 1);
-  const int SL = BLOCK + 4;  // strip row length
   char* ts = C->ts + tid * C->tstride;
   float* tmp = (float*)ts;
-  float* strips = tmp + 32;                              // kper x 4 rows x SL
-  float* dyp = strips + C->kper * 4 * SL;                // pper panels x BLOCK x 8
-  int* off = (int*)(dyp + C->pper * BLOCK * 8);          // (tap1 - tap0 + 1) x BLOCK
-  int* pix = off + (tap1 - tap0 + 1) * BLOCK;            // BLOCK x 3: b, oy, ox
-  // slot mode (small K): this chunk is slot `kc`, summing blocks kc, kc + slots, ... into its own
-  // partial dw and db, added up in slot order afterwards
-  float* dwo = C->slots ? C->part + (size_t)kc * (K * N + N) : C->dw;
-  float* dbo = C->slots ? dwo + K * N : C->db;
-  const int mstart = C->slots ? kc * BLOCK : 0, mstep = C->slots ? C->slots * BLOCK : BLOCK;
-  for (int m0 = mstart; m0 < C->M; m0 += mstep) {
-    const int lv = imin(BLOCK, C->M - m0), first = m0 == mstart;
-    {
-      int bb = m0 / (g->oh * g->ow), rem = m0 - bb * g->oh * g->ow, oy = rem / g->ow, ox = rem - oy * g->ow;
-      for (int t = 0; t < lv; t++) {
-        pix[3 * t] = bb;
-        pix[3 * t + 1] = oy;
-        pix[3 * t + 2] = ox;
-        if (++ox == g->ow) { ox = 0; if (++oy == g->oh) { oy = 0; bb++; } }
-      }
-    }
-    for (int tap = tap0; tap <= tap1; tap++) {
-      const int ky = tap / kw, kx = tap - ky * kw;
-      int* o = off + (tap - tap0) * BLOCK;
-      for (int t = 0; t < lv; t++) {
-        int iy = pix[3 * t + 1] * g->sh + ky - g->pt, ix = pix[3 * t + 2] * g->sw + kx - g->pl;
-        o[t] = iy >= 0 && iy < g->h && ix >= 0 && ix < W ? ((pix[3 * t] * g->h + iy) * W + ix) * c : -1;
-      }
-    }
-    // this block's dy, panel-major and contiguous: dyp[p][t][0..8)
-    for (int p = p0; p < p1; p++) {
-      float* d = dyp + (p - p0) * BLOCK * 8;
-      const float* src = C->dy + m0 * N + p * 8;
-      const int cols = imin(8, N - p * 8);
-      if (cols == 8) {
-        for (int t = 0; t < lv; t++, src += N, d += 8) {
-          wasm_v128_store(d, wasm_v128_load(src));
-          wasm_v128_store(d + 4, wasm_v128_load(src + 4));
-        }
-      } else {
-        for (int t = 0; t < lv; t++, src += N, d += 8)
-          for (int j = 0; j < 8; j++) d[j] = j < cols ? src[j] : 0;
-      }
-    }
-    // the im2col strips of this chunk's k-tiles: strip[kt][r][t] = x_col[m0 + t][4kt + r]
+  seg_t* segs = (seg_t*)(tmp + 32);
+  const int H = C->padded ? C->hp : g->h, W = C->padded ? C->wp : g->w;
+  const int pt = C->padded ? 0 : g->pt, pl = C->padded ? 0 : g->pl;
+  const int as = C->batch_runs ? H * W * c : sw * c, ldb = C->batch_runs ? g->oh * ow * N : N;
+  for (int r0 = 0; r0 < C->rows; r0 += C->rblock) {
+    const int r1 = imin(r0 + C->rblock, C->rows), first = r0 == 0;
     for (int kt = kt0; kt < kt1; kt++) {
-      const int k0 = 4 * kt;
-      float* s[4];
-      for (int r = 0; r < 4; r++) s[r] = strips + ((kt - kt0) * 4 + r) * SL;
-      if (c % 4 == 0) {  // four channels of one tap: transpose 4x4 blocks
-        const int tap = k0 / c, ci = k0 - tap * c;
-        const int* o = off + (tap - tap0) * BLOCK;
-        for (int t = 0; t < lv; t += 4) {
-          v4 v[4];
-          for (int i = 0; i < 4; i++) v[i] = wasm_v128_load(t + i < lv && o[t + i] >= 0 ? C->x + o[t + i] + ci : C->zero);
-          v4 a = wasm_i32x4_shuffle(v[0], v[1], 0, 4, 1, 5), b = wasm_i32x4_shuffle(v[2], v[3], 0, 4, 1, 5);
-          v4 cc = wasm_i32x4_shuffle(v[0], v[1], 2, 6, 3, 7), d = wasm_i32x4_shuffle(v[2], v[3], 2, 6, 3, 7);
-          wasm_v128_store(s[0] + t, wasm_i32x4_shuffle(a, b, 0, 1, 4, 5));
-          wasm_v128_store(s[1] + t, wasm_i32x4_shuffle(a, b, 2, 3, 6, 7));
-          wasm_v128_store(s[2] + t, wasm_i32x4_shuffle(cc, d, 0, 1, 4, 5));
-          wasm_v128_store(s[3] + t, wasm_i32x4_shuffle(cc, d, 2, 3, 6, 7));
+      const int k0 = 4 * kt, nrow = imin(4, K - k0);
+      int off[4], ky[4], kx[4];
+      for (int r = 0; r < 4; r++) {
+        const int k = k0 + imin(r, nrow - 1), tap = k / c, ci = k - tap * c;
+        ky[r] = tap / kw;
+        kx[r] = tap - ky[r] * kw;
+        off[r] = (ky[r] * W + kx[r]) * c + ci;  // from the tap (0, 0) of the pixel
+      }
+      int nseg = 0;
+      for (int run = r0; run < r1; run++) {
+        seg_t* s = &segs[nseg];
+        if (C->batch_runs) {  // run = output pixel (oy, ox), over the batch
+          const int oy = run / ow, ox = run - oy * ow;
+          const int iy = oy * g->sh - pt, ix = ox * sw - pl;  // of the tap (0, 0)
+          if (!C->padded && (iy + ky[0] < 0 || iy + ky[0] >= H || ix + kx[0] < 0 || ix + kx[0] >= W)) continue;
+          const float* base = C->x + (iy * W + ix) * c;
+          for (int r = 0; r < 4; r++) s->a[r] = base + off[r];
+          s->b = C->dy + run * N;
+          s->len = g->n;
+          nseg++;
+          continue;
         }
-      } else {
-        for (int r = 0; r < 4; r++) {
-          const int k = k0 + r;
-          if (k >= K) {
-            for (int t = 0; t < lv; t++) s[r][t] = 0;
-            continue;
-          }
-          const int tap = k / c, ci = k - tap * c;
-          const int* o = off + (tap - tap0) * BLOCK;
-          for (int t = 0; t < lv; t++) s[r][t] = o[t] >= 0 ? C->x[o[t] + ci] : 0;
+        const int b = run / g->oh, oy = run - b * g->oh;  // run = output row (b, oy)
+        int ox0 = 0, ox1 = ow;  // the run's pixels
+        const int iy0 = oy * g->sh - pt;  // input row of ky = 0
+        if (!C->padded) {  // one tap (c % 4 == 0): clip to the pixels whose tap is inside x
+          const int iy = iy0 + ky[0];
+          if (iy < 0 || iy >= H) continue;
+          const int d = kx[0] - pl;  // ix = ox·sw + d
+          if (d < 0) ox0 = (-d + sw - 1) / sw;
+          ox1 = imin(ow, (W - 1 - d) / sw + 1);
+          if (ox0 >= ox1) continue;
         }
+        const float* base = C->x + ((b * H + iy0) * W + ox0 * sw - pl) * c;
+        for (int r = 0; r < 4; r++) s->a[r] = base + off[r];
+        s->b = C->dy + (run * ow + ox0) * N;
+        s->len = ox1 - ox0;
+        nseg++;
+      }
+      for (int p = p0; p < p1; p++) {
+        float* cp[4];
+        for (int r = 0; r < 4; r++) cp[r] = C->dw + (k0 + imin(r, nrow - 1)) * N + p * 8;
+        if (nseg == 0 && !first) continue;
+        tile_store_strided(segs, nseg, p * 8, as, ldb, cp, nrow, imin(8, N - p * 8), !first, tmp);
       }
     }
-    // groups of 6 k-tiles (24 KiB of strips) against each 8 KiB dy panel: both stay in L1
-    for (int kg = kt0; kg < kt1; kg += 6)
-    for (int p = p0; p < p1; p++) {
-      const int cols = imin(8, N - p * 8);
-      for (int kt = kg; kt < imin(kg + 6, kt1); kt++) {
-        const int k0 = 4 * kt, rows = imin(4, K - k0);
-        const float* s0 = strips + (kt - kt0) * 4 * SL;
-        const seg_t seg = {{s0, s0 + SL, s0 + 2 * SL, s0 + 3 * SL}, dyp + (p - p0) * BLOCK * 8, lv};
-        float* cp[4];
-        for (int r = 0; r < 4; r++) cp[r] = dwo + (k0 + imin(r, rows - 1)) * N + p * 8;
-        tile_store(&seg, 1, 0, 8, 0, cp, rows, cols, !first, 0, tmp);
-      }
-      if (C->db && kg == 0) {  // bias gradient: column sums of dy, by the chunks holding k-tile 0
+    if (C->db && kt0 == 0)  // bias gradient: column sums of dy, by the chunks holding k-tile 0
+      for (int p = p0; p < p1; p++) {
         v4 a0 = wasm_f32x4_splat(0), a1 = a0;
-        const float* d = dyp + (p - p0) * BLOCK * 8;
-        for (int t = 0; t < lv; t++, d += 8) {
-          a0 = wasm_f32x4_add(a0, wasm_v128_load(d));
-          a1 = wasm_f32x4_add(a1, wasm_v128_load(d + 4));
+        if (C->batch_runs) {
+          for (int run = r0; run < r1; run++) {
+            const float* d = C->dy + run * N + p * 8;
+            for (int b = 0; b < g->n; b++, d += ldb) {
+              a0 = wasm_f32x4_add(a0, wasm_v128_load(d));
+              a1 = wasm_f32x4_add(a1, wasm_v128_load(d + 4));
+            }
+          }
+        } else {
+          const float* d = C->dy + r0 * ow * N + p * 8;
+          for (int t = r0 * ow; t < r1 * ow; t++, d += N) {
+            a0 = wasm_f32x4_add(a0, wasm_v128_load(d));
+            a1 = wasm_f32x4_add(a1, wasm_v128_load(d + 4));
+          }
         }
         float acc[8];
         wasm_v128_store(acc, a0);
         wasm_v128_store(acc + 4, a1);
-        for (int j = 0; j < cols; j++) dbo[p * 8 + j] = !first ? dbo[p * 8 + j] + acc[j] : acc[j];
+        const int cols = imin(8, N - p * 8);
+        for (int j = 0; j < cols; j++) C->db[p * 8 + j] = first ? acc[j] : C->db[p * 8 + j] + acc[j];
       }
-    }
   }
 }
 
 void conv_backward_weights_impl(const conv_geom* g, const float* x, const float* dy, float* dw, float* db) {
   bwd_w_ctx C = {*g, x, dy, dw, db};
-  C.M = g->n * g->oh * g->ow;
   C.K = g->kh * g->kw * g->c;
   C.N = g->f;
   C.ktiles = ceil_div(C.K, 4);
   C.panels = ceil_div(C.N, 8);
-  const int target = 4 * threads();
-  if (C.ktiles * C.panels <= 32) {
-    // small K (a first layer): split the pixels into 8 fixed slots (not the thread count, so the
-    // sums' order stays the same) rather than k-tiles, which would redo the im2col per chunk
-    C.slots = imin(8, ceil_div(C.M, BLOCK));
-    C.kper = C.ktiles;
-    C.npc = 1;
-    C.pper = C.panels;
-    C.part = scratch((size_t)C.slots * (C.K * C.N + C.N) * 4);
-  } else {
-    const int nkc = imin(C.ktiles, target);
-    C.kper = ceil_div(C.ktiles, nkc);
-    C.npc = imin(C.panels, ceil_div(target, ceil_div(C.ktiles, C.kper)));
-    C.pper = ceil_div(C.panels, C.npc);
-    C.npc = ceil_div(C.panels, C.pper);
-  }
-  C.zero = scratch_zero((size_t)(g->c + 8) * 4);
-  const int taps = imin(g->kh * g->kw, 4 * C.kper / (g->c < 1 ? 1 : g->c) + 2);
-  C.tstride = (int)((32 + C.kper * 4 * (BLOCK + 4) + C.pper * BLOCK * 8) * 4 + (taps + 3) * BLOCK * 4 + 64) & ~63;
-  C.ts = scratch((size_t)C.tstride * threads());
-  if (C.slots) {
-    parallel_for(C.slots, bwd_w_task, &C);
-    const int KN = C.K * C.N;
-    for (int i = 0; i < KN; i++) {
-      float v = 0;
-      for (int s = 0; s < C.slots; s++) v += C.part[(size_t)s * (KN + C.N) + i];
-      dw[i] = v;
-    }
-    if (db)
-      for (int j = 0; j < C.N; j++) {
-        float v = 0;
-        for (int s = 0; s < C.slots; s++) v += C.part[(size_t)s * (KN + C.N) + KN + j];
-        db[j] = v;
+  // runs along output rows, or for small images along the batch (one output pixel of every image)
+  C.batch_runs = g->ow < 12 && g->n >= 2 * g->ow;
+  C.rows = C.batch_runs ? g->oh * g->ow : g->n * g->oh;
+  C.rblock = imax(1, 256 / (C.batch_runs ? g->n : g->ow));  // about 256 pixels per block
+  C.hp = (g->oh - 1) * g->sh + g->kh;
+  C.wp = (g->ow - 1) * g->sw + g->kw;
+  C.padded = g->c % 4 != 0;
+  if (C.padded) {
+    const int c = g->c, rowlen = C.wp * c;
+    float* xp = scratch((size_t)g->n * C.hp * rowlen * 4 + 64);
+    for (int b = 0; b < g->n; b++)
+      for (int yy = 0; yy < C.hp; yy++) {
+        float* d = xp + ((size_t)b * C.hp + yy) * rowlen;
+        const int iy = yy - g->pt;
+        if (iy < 0 || iy >= g->h) {
+          __builtin_memset(d, 0, (size_t)rowlen * 4);
+          continue;
+        }
+        const float* src = x + (b * g->h + iy) * g->w * c;
+        for (int xx = 0; xx < C.wp; xx++) {
+          const int ix = xx - g->pl;
+          for (int ci = 0; ci < c; ci++) d[xx * c + ci] = ix >= 0 && ix < g->w ? src[ix * c + ci] : 0;
+        }
       }
-    return;
+    C.x = xp;
   }
+  // chunks: k-tile ranges x filter-panel ranges, about 4 per thread
+  const int target = 4 * threads();
+  const int nkc = imin(C.ktiles, target);
+  C.kper = ceil_div(C.ktiles, nkc);
+  C.npc = imin(C.panels, ceil_div(target, ceil_div(C.ktiles, C.kper)));
+  C.pper = ceil_div(C.panels, C.npc);
+  C.npc = ceil_div(C.panels, C.pper);
+  C.tstride = (int)(32 * 4 + C.rblock * sizeof(seg_t) + 64) & ~63;
+  C.ts = scratch((size_t)C.tstride * threads());
   parallel_for(ceil_div(C.ktiles, C.kper) * C.npc, bwd_w_task, &C);
 }
 

@@ -17,10 +17,11 @@ typedef struct {
 /**
  * One 4x8 tile: init from `bias` (8 floats, may be null → 0) or, with `accumulate`, from C itself;
  * add the segments' products (B pointers offset by `boff` floats); optional ReLU; store to the four
- * row pointers c[r] (8 floats each).
+ * row pointers c[r] (8 floats each). A's rows advance by `as` floats per k (1: contiguous runs; the
+ * backward weights reads x's channels at a pixel stride).
  */
-static void tile_4x8(const seg_t* segs, int nseg, int boff, int ldb, const float* bias, float* const* c,
-                     int accumulate, int relu) {
+INLINE void tile_4x8_body(const seg_t* segs, int nseg, int boff, int as, int ldb, const float* bias, float* const* c,
+                          int accumulate, int relu) {
   v4 c00, c01, c10, c11, c20, c21, c30, c31;
   if (accumulate) {
     c00 = wasm_v128_load(c[0]); c01 = wasm_v128_load(c[0] + 4);
@@ -40,13 +41,13 @@ static void tile_4x8(const seg_t* segs, int nseg, int boff, int ldb, const float
     for (int k = 0; k < len; k++) {
       v4 b0 = wasm_v128_load(b), b1 = wasm_v128_load(b + 4);
       b += ldb;
-      v4 x = wasm_v128_load32_splat(a0 + k);
+      v4 x = wasm_v128_load32_splat(a0 + k * as);
       c00 = wasm_f32x4_add(c00, wasm_f32x4_mul(x, b0)); c01 = wasm_f32x4_add(c01, wasm_f32x4_mul(x, b1));
-      x = wasm_v128_load32_splat(a1 + k);
+      x = wasm_v128_load32_splat(a1 + k * as);
       c10 = wasm_f32x4_add(c10, wasm_f32x4_mul(x, b0)); c11 = wasm_f32x4_add(c11, wasm_f32x4_mul(x, b1));
-      x = wasm_v128_load32_splat(a2 + k);
+      x = wasm_v128_load32_splat(a2 + k * as);
       c20 = wasm_f32x4_add(c20, wasm_f32x4_mul(x, b0)); c21 = wasm_f32x4_add(c21, wasm_f32x4_mul(x, b1));
-      x = wasm_v128_load32_splat(a3 + k);
+      x = wasm_v128_load32_splat(a3 + k * as);
       c30 = wasm_f32x4_add(c30, wasm_f32x4_mul(x, b0)); c31 = wasm_f32x4_add(c31, wasm_f32x4_mul(x, b1));
     }
   }
@@ -59,6 +60,16 @@ static void tile_4x8(const seg_t* segs, int nseg, int boff, int ldb, const float
   wasm_v128_store(c[1], c10); wasm_v128_store(c[1] + 4, c11);
   wasm_v128_store(c[2], c20); wasm_v128_store(c[2] + 4, c21);
   wasm_v128_store(c[3], c30); wasm_v128_store(c[3] + 4, c31);
+}
+
+static void tile_4x8(const seg_t* segs, int nseg, int boff, int ldb, const float* bias, float* const* c, int accumulate,
+                     int relu) {
+  tile_4x8_body(segs, nseg, boff, 1, ldb, bias, c, accumulate, relu);
+}
+
+/** tile_4x8 accumulating into C (no bias, no ReLU) with A's rows at stride `as`. */
+static inline void tile_4x8_strided(const seg_t* segs, int nseg, int boff, int as, int ldb, float* const* c, int accumulate) {
+  tile_4x8_body(segs, nseg, boff, as, ldb, 0, c, accumulate, 0);
 }
 
 /**
@@ -82,6 +93,22 @@ static void tile_store(const seg_t* segs, int nseg, int boff, int ldb, const flo
     for (int r = 0; r < 4; r++)
       for (int j = 0; j < 8; j++) t[r][j] = r < rows && j < cols ? c[r][j] : 0;
   tile_4x8(segs, nseg, boff, ldb, bias, t, accumulate, relu);
+  for (int r = 0; r < rows; r++)
+    for (int j = 0; j < cols; j++) c[r][j] = t[r][j];
+}
+
+/** tile_store for tile_4x8_strided. */
+static inline void tile_store_strided(const seg_t* segs, int nseg, int boff, int as, int ldb, float* const* c, int rows, int cols,
+                               int accumulate, float* tmp) {
+  if (rows == 4 && cols == 8) {
+    tile_4x8_strided(segs, nseg, boff, as, ldb, c, accumulate);
+    return;
+  }
+  float* t[4] = {tmp, tmp + 8, tmp + 16, tmp + 24};
+  if (accumulate)
+    for (int r = 0; r < 4; r++)
+      for (int j = 0; j < 8; j++) t[r][j] = r < rows && j < cols ? c[r][j] : 0;
+  tile_4x8_strided(segs, nseg, boff, as, ldb, t, accumulate);
   for (int r = 0; r < rows; r++)
     for (int j = 0; j < cols; j++) c[r][j] = t[r][j];
 }
