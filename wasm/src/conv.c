@@ -460,53 +460,74 @@ typedef struct {
   int hp, wp, slots;
 } fused_bw_ctx;
 
-#define MAXTAPS 16
+// One pass over the kernel rows [ky0, ky0 + R) for filters j..j+3 of one slot's images: R·KW
+// accumulators stay in registers (R and KW are constants where it is called), and every cell of a
+// window is added, a non-winner's gradient being 0, as the reference's pooling backward leaves it.
+INLINE void fused_bw_pass(const fused_bw_ctx* C, int n0, int n1, int j, int ky0, const int KW, const int R, float* dw, float* db) {
+  const conv_geom* g = &C->g;
+  const pool_geom* p = &C->p;
+  const int f = g->f, wp = C->wp, rows = imin(R, g->kh - ky0);
+  const v4 zero = wasm_f32x4_splat(0);
+  v4 acc[16], accb = zero;
+  for (int t = 0; t < R * KW; t++) acc[t] = zero;
+  const v4 lane = wasm_i32x4_make(0, 1, 2, 3);
+  const v4 dq1 = wasm_i32x4_splat(f), dq2 = wasm_i32x4_splat(g->ow * f), dq3 = wasm_i32x4_splat(g->ow * f + f);
+  for (int n = n0; n < n1; n++) {
+    const float* xi = C->xp + (size_t)n * C->hp * wp + ky0 * wp;
+    for (int py = 0; py < p->oh; py++) {
+      int o = ((n * p->oh + py) * p->ow) * f + j;
+      int cell = ((n * g->oh + 2 * py) * g->ow) * f + j;
+      const float* xr = xi + 2 * py * wp;
+      for (int px = 0; px < p->ow; px++, o += f, cell += 2 * f, xr += 2) {
+        const v4 live = wasm_f32x4_gt(wasm_v128_load(C->y + o), zero);
+        const v4 d = wasm_v128_and(wasm_v128_load(C->dy + o), live);
+        const v4 w = wasm_i32x4_sub(wasm_v128_load(C->ws + o), wasm_i32x4_add(wasm_i32x4_splat(cell), lane));
+        for (int q = 0; q < 4; q++) {
+          const v4 dq = q == 0 ? zero : q == 1 ? dq1 : q == 2 ? dq2 : dq3;
+          const v4 gq = wasm_v128_and(d, wasm_i32x4_eq(w, dq));
+          if (ky0 == 0) accb = wasm_f32x4_add(accb, gq);
+          const float* xs = xr + (q >> 1) * wp + (q & 1);  // the padded input under this cell, row ky0
+          for (int rr = 0; rr < R; rr++)
+            if (rr < rows)
+              for (int kx = 0; kx < KW; kx++)
+                acc[rr * KW + kx] = wasm_f32x4_add(acc[rr * KW + kx], wasm_f32x4_mul(gq, wasm_v128_load32_splat(xs + rr * wp + kx)));
+        }
+      }
+    }
+  }
+  for (int rr = 0; rr < rows; rr++)
+    for (int kx = 0; kx < KW; kx++) wasm_v128_store(dw + ((ky0 + rr) * KW + kx) * f + j, acc[rr * KW + kx]);
+  if (ky0 == 0) wasm_v128_store(db + j, accb);
+}
+
+#define FUSED_BW_PASS(KW, R) \
+  static void fused_bw_pass_##KW(const fused_bw_ctx* C, int n0, int n1, int j, int ky0, float* dw, float* db) { \
+    fused_bw_pass(C, n0, n1, j, ky0, KW, R, dw, db);                                                              \
+  }
+FUSED_BW_PASS(1, 8)
+FUSED_BW_PASS(2, 4)
+FUSED_BW_PASS(3, 3)
+FUSED_BW_PASS(4, 2)
+FUSED_BW_PASS(5, 2)
+static const int fused_rows[6] = {0, 8, 4, 3, 2, 2};
 
 static void fused_bw_task(void* vc, int slot, int tid) {
   (void)tid;
   const fused_bw_ctx* C = vc;
   const conv_geom* g = &C->g;
   const pool_geom* p = &C->p;
-  const int f = g->f, taps = g->kh * g->kw, wp = C->wp;
+  const int f = g->f, taps = g->kh * g->kw;
   float* dw = C->part + (size_t)slot * (taps * f + f);
   float* db = dw + taps * f;
   const int n0 = (int)((int64_t)p->n * slot / C->slots), n1 = (int)((int64_t)p->n * (slot + 1) / C->slots);
-  int toff[MAXTAPS];
-  for (int ky = 0; ky < g->kh; ky++)
-    for (int kx = 0; kx < g->kw; kx++) toff[ky * g->kw + kx] = ky * wp + kx;
-  for (int j = 0; j < f; j += 4) {
-    v4 acc[MAXTAPS], accb = wasm_f32x4_splat(0);
-    for (int t = 0; t < MAXTAPS; t++) acc[t] = accb;
-    const v4 lane = wasm_i32x4_make(0, 1, 2, 3), zero = wasm_f32x4_splat(0);
-    for (int n = n0; n < n1; n++) {
-      const float* xi = C->xp + (size_t)n * C->hp * wp;
-      for (int py = 0; py < p->oh; py++)
-        for (int px = 0; px < p->ow; px++) {
-          const int o = ((n * p->oh + py) * p->ow + px) * f + j;
-          const v4 d = wasm_v128_load(C->dy + o);
-          const v4 live = wasm_f32x4_gt(wasm_v128_load(C->y + o), zero);
-          const v4 w = wasm_v128_load(C->ws + o);
-          for (int q = 0; q < 4; q++) {
-            const int oy = 2 * py + (q >> 1), ox = 2 * px + (q & 1);
-            const int cell = ((n * g->oh + oy) * g->ow + ox) * f + j;
-            const v4 hit = wasm_v128_and(live, wasm_i32x4_eq(w, wasm_i32x4_add(wasm_i32x4_splat(cell), lane)));
-            if (!wasm_v128_any_true(hit)) continue;
-            const v4 gq = wasm_v128_and(d, hit);
-            accb = wasm_f32x4_add(accb, gq);
-            const float* xs = xi + oy * wp + ox;  // the padded input's top-left of this cell's patch
-            for (int t = 0; t < taps; t++) acc[t] = wasm_f32x4_add(acc[t], wasm_f32x4_mul(gq, wasm_v128_load32_splat(xs + toff[t])));
-          }
-        }
-    }
-    const int cols = imin(4, f - j);
-    float tmp[4];
-    for (int t = 0; t < taps; t++) {
-      wasm_v128_store(tmp, acc[t]);
-      for (int e = 0; e < cols; e++) dw[t * f + j + e] = tmp[e];
-    }
-    wasm_v128_store(tmp, accb);
-    for (int e = 0; e < cols; e++) db[j + e] = tmp[e];
-  }
+  for (int j = 0; j < f; j += 4)
+    for (int ky0 = 0; ky0 < g->kh; ky0 += fused_rows[g->kw]) switch (g->kw) {
+        case 1: fused_bw_pass_1(C, n0, n1, j, ky0, dw, db); break;
+        case 2: fused_bw_pass_2(C, n0, n1, j, ky0, dw, db); break;
+        case 3: fused_bw_pass_3(C, n0, n1, j, ky0, dw, db); break;
+        case 4: fused_bw_pass_4(C, n0, n1, j, ky0, dw, db); break;
+        default: fused_bw_pass_5(C, n0, n1, j, ky0, dw, db); break;
+      }
 }
 
 EXPORT(conv2d_relu_maxpool_backward_weights)
@@ -514,7 +535,7 @@ void conv2d_relu_maxpool_backward_weights(const float* x, const float* dy, const
   conv_geom g = conv_params();
   pool_geom p = pool_params();
   const int taps = g.kh * g.kw, f = g.f;
-  if (taps <= MAXTAPS && f % 4 == 0) {
+  if (g.kw <= 5 && f % 4 == 0) {
     fused_bw_ctx C = {g, p, 0, dy, y, ws, 0, g.oh + g.kh - 1, g.ow + g.kw - 1, imin(8, p.n)};
     // the input with TF 'same' padding (or none) made explicit: hp x wp per image, zeros outside
     float* xp = scratch_zero((size_t)g.n * C.hp * C.wp * 4);
