@@ -11,6 +11,28 @@
 // thread count.
 #include "gemm.h"
 
+// The input with its padding made explicit: hp x wp pixels of c channels per image, zeros outside x
+// (hp and wp cover every tap of every output pixel).
+static float* pad_input(const conv_geom* g, const float* x, int hp, int wp) {
+  const int c = g->c, rowlen = wp * c;
+  float* xp = scratch((size_t)g->n * hp * rowlen * 4 + 64);
+  for (int b = 0; b < g->n; b++)
+    for (int yy = 0; yy < hp; yy++) {
+      float* d = xp + ((size_t)b * hp + yy) * rowlen;
+      const int iy = yy - g->pt;
+      if (iy < 0 || iy >= g->h) {
+        __builtin_memset(d, 0, (size_t)rowlen * 4);
+        continue;
+      }
+      const float* src = x + (b * g->h + iy) * g->w * c;
+      for (int xx = 0; xx < wp; xx++) {
+        const int ix = xx - g->pl;
+        for (int ci = 0; ci < c; ci++) d[xx * c + ci] = ix >= 0 && ix < g->w ? src[ix * c + ci] : 0;
+      }
+    }
+  return xp;
+}
+
 // ---- forward -----------------------------------------------------------------------------------
 
 typedef struct {
@@ -120,8 +142,15 @@ void conv_forward_impl(const conv_geom* g, const float* x, const float* w, const
   parallel_for(ceil_div(C.tiles, C.per_chunk), fwd_task, &C);
 }
 
+static int c1_applies(const conv_geom* g);
+static void c1_forward(const conv_geom* g, const float* x, const float* w, const float* b, float* y, int relu);
+
 EXPORT(conv2d_forward) void conv2d_forward(const float* x, const float* w, const float* b, float* y, int relu) {
   conv_geom g = conv_params();
+  if (c1_applies(&g)) {
+    c1_forward(&g, x, w, b, y, relu);
+    return;
+  }
   conv_forward_impl(&g, x, w, b, y, relu);
 }
 
@@ -291,7 +320,8 @@ typedef struct {
   const float *x, *dy;  // x: the input, or its padded copy (then hp x wp, no padding)
   float *dw, *db;
   int padded, hp, wp, batch_runs;
-  int K, N, ktiles, panels, kper, pper, npc, rows, rblock;
+  int K, N, ktiles, panels, kper, pper, npc, rows, rblock, slots;
+  float* part;
   char* ts;
   int tstride;
 } bwd_w_ctx;
@@ -300,18 +330,23 @@ static void bwd_w_task(void* vc, int chunk, int tid) {
   const bwd_w_ctx* C = vc;
   const conv_geom* g = &C->g;
   const int c = g->c, N = C->N, K = C->K, kw = g->kw, ow = g->ow, sw = g->sw;
-  const int kc = chunk / C->npc, pc = chunk - kc * C->npc;
+  const int kc = C->slots ? 0 : chunk / C->npc, pc = C->slots ? 0 : chunk - kc * C->npc;
   const int kt0 = kc * C->kper, kt1 = imin(kt0 + C->kper, C->ktiles);
   const int p0 = pc * C->pper, p1 = imin(p0 + C->pper, C->panels);
   if (kt0 >= kt1 || p0 >= p1) return;
+  // slot mode (small K): chunk = slot, summing blocks slot, slot + slots, ... into its own partial dw
+  // and db, added up in slot order afterwards
+  float* const dwo = C->slots ? C->part + (size_t)chunk * (K * N + N) : C->dw;
+  float* const dbo = C->slots ? dwo + K * N : C->db;
+  const int rstart = C->slots ? chunk * C->rblock : 0, rstep = C->slots ? C->slots * C->rblock : C->rblock;
   char* ts = C->ts + tid * C->tstride;
   float* tmp = (float*)ts;
   seg_t* segs = (seg_t*)(tmp + 32);
   const int H = C->padded ? C->hp : g->h, W = C->padded ? C->wp : g->w;
   const int pt = C->padded ? 0 : g->pt, pl = C->padded ? 0 : g->pl;
   const int as = C->batch_runs ? H * W * c : sw * c, ldb = C->batch_runs ? g->oh * ow * N : N;
-  for (int r0 = 0; r0 < C->rows; r0 += C->rblock) {
-    const int r1 = imin(r0 + C->rblock, C->rows), first = r0 == 0;
+  for (int r0 = rstart; r0 < C->rows; r0 += rstep) {
+    const int r1 = imin(r0 + C->rblock, C->rows), first = r0 == rstart;
     for (int kt = kt0; kt < kt1; kt++) {
       const int k0 = 4 * kt, nrow = imin(4, K - k0);
       int off[4], ky[4], kx[4];
@@ -354,7 +389,7 @@ static void bwd_w_task(void* vc, int chunk, int tid) {
       }
       for (int p = p0; p < p1; p++) {
         float* cp[4];
-        for (int r = 0; r < 4; r++) cp[r] = C->dw + (k0 + imin(r, nrow - 1)) * N + p * 8;
+        for (int r = 0; r < 4; r++) cp[r] = dwo + (k0 + imin(r, nrow - 1)) * N + p * 8;
         if (nseg == 0 && !first) continue;
         tile_store_strided(segs, nseg, p * 8, as, ldb, cp, nrow, imin(8, N - p * 8), !first, tmp);
       }
@@ -381,7 +416,7 @@ static void bwd_w_task(void* vc, int chunk, int tid) {
         wasm_v128_store(acc, a0);
         wasm_v128_store(acc + 4, a1);
         const int cols = imin(8, N - p * 8);
-        for (int j = 0; j < cols; j++) C->db[p * 8 + j] = first ? acc[j] : C->db[p * 8 + j] + acc[j];
+        for (int j = 0; j < cols; j++) dbo[p * 8 + j] = first ? acc[j] : dbo[p * 8 + j] + acc[j];
       }
   }
 }
@@ -399,27 +434,35 @@ void conv_backward_weights_impl(const conv_geom* g, const float* x, const float*
   C.hp = (g->oh - 1) * g->sh + g->kh;
   C.wp = (g->ow - 1) * g->sw + g->kw;
   C.padded = g->c % 4 != 0;
-  if (C.padded) {
-    const int c = g->c, rowlen = C.wp * c;
-    float* xp = scratch((size_t)g->n * C.hp * rowlen * 4 + 64);
-    for (int b = 0; b < g->n; b++)
-      for (int yy = 0; yy < C.hp; yy++) {
-        float* d = xp + ((size_t)b * C.hp + yy) * rowlen;
-        const int iy = yy - g->pt;
-        if (iy < 0 || iy >= g->h) {
-          __builtin_memset(d, 0, (size_t)rowlen * 4);
-          continue;
-        }
-        const float* src = x + (b * g->h + iy) * g->w * c;
-        for (int xx = 0; xx < C.wp; xx++) {
-          const int ix = xx - g->pl;
-          for (int ci = 0; ci < c; ci++) d[xx * c + ci] = ix >= 0 && ix < g->w ? src[ix * c + ci] : 0;
-        }
+  if (C.padded) C.x = pad_input(g, x, C.hp, C.wp);
+  const int target = 4 * threads();
+  if (C.ktiles * C.panels <= 32) {
+    // small K (a first layer): 8 fixed slots of the pixels (not the thread count, so that the sums'
+    // order stays the same), each through every tile while its block of dy is in cache
+    C.slots = imin(8, ceil_div(C.rows, C.rblock));
+    C.kper = C.ktiles;
+    C.npc = 1;
+    C.pper = C.panels;
+    C.part = scratch((size_t)C.slots * (C.K * C.N + C.N) * 4);
+    C.tstride = (int)(32 * 4 + C.rblock * sizeof(seg_t) + 64) & ~63;
+    C.ts = scratch((size_t)C.tstride * threads());
+    parallel_for(C.slots, bwd_w_task, &C);
+    const int KN = C.K * C.N;
+    for (int i = 0; i < KN; i++) {
+      float v = 0;
+      for (int s = 0; s < C.slots; s++) v += C.part[(size_t)s * (KN + C.N) + i];
+      dw[i] = v;
+    }
+    if (db)
+      for (int j = 0; j < C.N; j++) {
+        float v = 0;
+        for (int s = 0; s < C.slots; s++) v += C.part[(size_t)s * (KN + C.N) + KN + j];
+        db[j] = v;
       }
-    C.x = xp;
+    return;
   }
   // chunks: k-tile ranges x filter-panel ranges, about 4 per thread
-  const int target = 4 * threads();
+
   const int nkc = imin(C.ktiles, target);
   C.kper = ceil_div(C.ktiles, nkc);
   C.npc = imin(C.panels, ceil_div(target, ceil_div(C.ktiles, C.kper)));
@@ -435,6 +478,158 @@ EXPORT(conv2d_backward_weights) void conv2d_backward_weights(const float* x, con
   conv_backward_weights_impl(&g, x, dy, dw, db);
 }
 
+// ---- single-channel convolutions: the first layer ----------------------------------------------
+//
+// With c = 1 an output pixel's im2col row is the kh x kw patch of the (zero-padded) input: tiles of 4
+// pixels by 8 filters, the k loop over kernel rows and, unrolled with kw a constant, their taps.
+
+typedef struct {
+  conv_geom g;
+  pool_geom p;
+  const float *xp, *w, *b;  // xp: hp x wp per image
+  float* y;
+  int32_t* ws;
+  int hp, wp, relu, panels;
+} c1_ctx;
+
+/** One 4x8 tile: a[r] = pixel r's tap (0, 0) in the padded input; w: the panel's filters at tap 0. */
+INLINE void c1_tile(const float* const* a, const float* w, const float* bias, int f, int wp, int kh, const int KW, v4* out) {
+  v4 c00, c01, c10, c11, c20, c21, c30, c31;
+  if (bias) {
+    c00 = c10 = c20 = c30 = wasm_v128_load(bias);
+    c01 = c11 = c21 = c31 = wasm_v128_load(bias + 4);
+  } else {
+    c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = wasm_f32x4_splat(0);
+  }
+  const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3];
+  for (int ky = 0; ky < kh; ky++, a0 += wp, a1 += wp, a2 += wp, a3 += wp)
+#pragma clang loop unroll(disable)  // unrolled, clang hoists the loads and products and V8 spills them
+    for (int kx = 0; kx < KW; kx++, w += f) {
+      const v4 b0 = wasm_v128_load(w), b1 = wasm_v128_load(w + 4);
+      v4 x = wasm_v128_load32_splat(a0 + kx);
+      c00 = wasm_f32x4_add(c00, wasm_f32x4_mul(x, b0)); c01 = wasm_f32x4_add(c01, wasm_f32x4_mul(x, b1));
+      x = wasm_v128_load32_splat(a1 + kx);
+      c10 = wasm_f32x4_add(c10, wasm_f32x4_mul(x, b0)); c11 = wasm_f32x4_add(c11, wasm_f32x4_mul(x, b1));
+      x = wasm_v128_load32_splat(a2 + kx);
+      c20 = wasm_f32x4_add(c20, wasm_f32x4_mul(x, b0)); c21 = wasm_f32x4_add(c21, wasm_f32x4_mul(x, b1));
+      x = wasm_v128_load32_splat(a3 + kx);
+      c30 = wasm_f32x4_add(c30, wasm_f32x4_mul(x, b0)); c31 = wasm_f32x4_add(c31, wasm_f32x4_mul(x, b1));
+    }
+  out[0] = c00; out[1] = c01; out[2] = c10; out[3] = c11; out[4] = c20; out[5] = c21; out[6] = c30; out[7] = c31;
+}
+
+// conv (+ ReLU): one output row (b, oy) per task
+INLINE void c1_fwd_row(const c1_ctx* C, int row, const int KW) {
+  const conv_geom* g = &C->g;
+  const int f = g->f, ow = g->ow, b = row / g->oh, oy = row - b * g->oh;
+  const float* xr = C->xp + ((size_t)b * C->hp + oy * g->sh) * C->wp;
+  float* yr = C->y + (size_t)row * ow * f;
+  const v4 z = wasm_f32x4_splat(0);
+  for (int ox0 = 0; ox0 < ow; ox0 += 4) {
+    const int rows = imin(4, ow - ox0);
+    const float* a[4];
+    for (int r = 0; r < 4; r++) a[r] = xr + (ox0 + imin(r, rows - 1)) * g->sw;
+    for (int p = 0; p < C->panels; p++) {
+      v4 acc[8];
+      c1_tile(a, C->w + p * 8, C->b ? C->b + p * 8 : 0, f, C->wp, g->kh, KW, acc);
+      if (C->relu)
+        for (int i = 0; i < 8; i++) acc[i] = wasm_f32x4_pmax(acc[i], z);
+      const int cols = imin(8, f - p * 8);
+      float* o = yr + ox0 * f + p * 8;
+      if (cols == 8) {
+        for (int r = 0; r < rows; r++) {
+          wasm_v128_store(o + r * f, acc[2 * r]);
+          wasm_v128_store(o + r * f + 4, acc[2 * r + 1]);
+        }
+      } else {
+        float t[32];
+        for (int i = 0; i < 8; i++) wasm_v128_store(t + 4 * i, acc[i]);
+        for (int r = 0; r < rows; r++)
+          for (int j = 0; j < cols; j++) o[r * f + j] = t[8 * r + j];
+      }
+    }
+  }
+}
+
+// conv → ReLU → 2x2/2 max pooling: one pooled row (b, py) per task, a tile being one pooling window
+INLINE void c1_pool_row(const c1_ctx* C, int row, const int KW) {
+  const conv_geom* g = &C->g;
+  const pool_geom* p = &C->p;
+  const int f = g->f, b = row / p->oh, py = row - b * p->oh, wp = C->wp;
+  const float* xr = C->xp + ((size_t)b * C->hp + 2 * py) * wp;  // stride 1
+  const v4 z = wasm_f32x4_splat(0), lane = wasm_i32x4_make(0, 1, 2, 3);
+  for (int px = 0; px < p->ow; px++) {
+    const float* a[4] = {xr + 2 * px, xr + 2 * px + 1, xr + wp + 2 * px, xr + wp + 2 * px + 1};
+    const int cell0 = ((b * g->oh + 2 * py) * g->ow + 2 * px) * f;  // the window's cells: +0, +f, +ow·f, +ow·f+f
+    const int cell[4] = {cell0, cell0 + f, cell0 + g->ow * f, cell0 + g->ow * f + f};
+    const int o = ((b * p->oh + py) * p->ow + px) * f;
+    for (int q = 0; q < C->panels; q++) {
+      v4 acc[8];
+      c1_tile(a, C->w + q * 8, C->b ? C->b + q * 8 : 0, f, wp, g->kh, KW, acc);
+      v4 best0 = wasm_f32x4_pmax(acc[0], z), best1 = wasm_f32x4_pmax(acc[1], z);
+      v4 arg0 = wasm_i32x4_add(wasm_i32x4_splat(cell[0] + q * 8), lane), arg1 = wasm_i32x4_add(arg0, wasm_i32x4_splat(4));
+      for (int r = 1; r < 4; r++) {  // the reference's tie rule: a later cell must be strictly greater
+        const v4 v0 = wasm_f32x4_pmax(acc[2 * r], z), v1 = wasm_f32x4_pmax(acc[2 * r + 1], z);
+        const v4 m0 = wasm_f32x4_gt(v0, best0), m1 = wasm_f32x4_gt(v1, best1);
+        const v4 i0 = wasm_i32x4_add(wasm_i32x4_splat(cell[r] + q * 8), lane), i1 = wasm_i32x4_add(i0, wasm_i32x4_splat(4));
+        best0 = wasm_v128_bitselect(v0, best0, m0);
+        best1 = wasm_v128_bitselect(v1, best1, m1);
+        arg0 = wasm_v128_bitselect(i0, arg0, m0);
+        arg1 = wasm_v128_bitselect(i1, arg1, m1);
+      }
+      const int cols = imin(8, f - q * 8);
+      if (cols == 8) {
+        wasm_v128_store(C->y + o + q * 8, best0);
+        wasm_v128_store(C->y + o + q * 8 + 4, best1);
+        wasm_v128_store(C->ws + o + q * 8, arg0);
+        wasm_v128_store(C->ws + o + q * 8 + 4, arg1);
+      } else {
+        float t[8];
+        int32_t ti[8];
+        wasm_v128_store(t, best0); wasm_v128_store(t + 4, best1);
+        wasm_v128_store(ti, arg0); wasm_v128_store(ti + 4, arg1);
+        for (int j = 0; j < cols; j++) {
+          C->y[o + q * 8 + j] = t[j];
+          C->ws[o + q * 8 + j] = ti[j];
+        }
+      }
+    }
+  }
+}
+
+#define C1_TASKS(KW)                                                                              \
+  static void c1_fwd_task_##KW(void* vc, int row, int tid) { c1_fwd_row(vc, row, KW); }          \
+  static void c1_pool_task_##KW(void* vc, int row, int tid) { c1_pool_row(vc, row, KW); }
+C1_TASKS(1)
+C1_TASKS(2)
+C1_TASKS(3)
+C1_TASKS(4)
+C1_TASKS(5)
+static const task_fn c1_fwd_tasks[6] = {0, c1_fwd_task_1, c1_fwd_task_2, c1_fwd_task_3, c1_fwd_task_4, c1_fwd_task_5};
+static const task_fn c1_pool_tasks[6] = {0, c1_pool_task_1, c1_pool_task_2, c1_pool_task_3, c1_pool_task_4, c1_pool_task_5};
+
+static int c1_applies(const conv_geom* g) { return g->c == 1 && g->kw <= 5; }
+
+static c1_ctx c1_setup(const conv_geom* g, const float* x, const float* w, const float* b);
+
+static void c1_forward(const conv_geom* g, const float* x, const float* w, const float* b, float* y, int relu) {
+  c1_ctx C = c1_setup(g, x, w, b);
+  C.y = y;
+  C.relu = relu;
+  parallel_for(g->n * g->oh, c1_fwd_tasks[g->kw], &C);
+}
+
+static c1_ctx c1_setup(const conv_geom* g, const float* x, const float* w, const float* b) {
+  c1_ctx C = {*g};
+  C.w = w;
+  C.b = b;
+  C.hp = (g->oh - 1) * g->sh + g->kh;
+  C.wp = (g->ow - 1) * g->sw + g->kw;
+  C.panels = ceil_div(g->f, 8);
+  C.xp = pad_input(g, x, C.hp, C.wp);
+  return C;
+}
+
 // ---- the fused single-channel first layer: conv → ReLU → 2x2/2 max pooling ---------------------
 
 void maxpool_forward_impl(const pool_geom* p, const float* x, float* y, int32_t* ws);
@@ -442,6 +637,14 @@ void maxpool_forward_impl(const pool_geom* p, const float* x, float* y, int32_t*
 EXPORT(conv2d_relu_maxpool_forward) void conv2d_relu_maxpool_forward(const float* x, const float* w, const float* b, float* y, int32_t* ws) {
   conv_geom g = conv_params();
   pool_geom p = pool_params();
+  if (c1_applies(&g) && g.sh == 1 && g.sw == 1) {
+    c1_ctx C = c1_setup(&g, x, w, b);
+    C.p = p;
+    C.y = y;
+    C.ws = ws;
+    parallel_for(p.n * p.oh, c1_pool_tasks[g.kw], &C);
+    return;
+  }
   float* z = scratch((size_t)g.n * g.oh * g.ow * g.f * 4);
   conv_forward_impl(&g, x, w, b, z, 1);
   maxpool_forward_impl(&p, z, y, ws);
@@ -537,18 +740,7 @@ void conv2d_relu_maxpool_backward_weights(const float* x, const float* dy, const
   const int taps = g.kh * g.kw, f = g.f;
   if (g.kw <= 5 && f % 4 == 0) {
     fused_bw_ctx C = {g, p, 0, dy, y, ws, 0, g.oh + g.kh - 1, g.ow + g.kw - 1, imin(8, p.n)};
-    // the input with TF 'same' padding (or none) made explicit: hp x wp per image, zeros outside
-    float* xp = scratch_zero((size_t)g.n * C.hp * C.wp * 4);
-    for (int n = 0; n < g.n; n++)
-      for (int iy = 0; iy < g.h; iy++) {
-        const int yy = iy + g.pt;
-        if (yy < 0 || yy >= C.hp) continue;
-        for (int ix = 0; ix < g.w; ix++) {
-          const int xx = ix + g.pl;
-          if (xx >= 0 && xx < C.wp) xp[((size_t)n * C.hp + yy) * C.wp + xx] = x[(n * g.h + iy) * g.w + ix];
-        }
-      }
-    C.xp = xp;
+    C.xp = pad_input(&g, x, C.hp, C.wp);
     C.part = scratch((size_t)C.slots * (taps * f + f) * 4);
     parallel_for(C.slots, fused_bw_task, &C);
     const int len = taps * f + f;
