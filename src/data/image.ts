@@ -6,7 +6,7 @@
 // pixel is decoded.
 import * as fs from 'node:fs';
 import sharp, { type Metadata } from 'sharp';
-import { PNG } from 'pngjs';
+import { plainPng } from './png';
 import { ImageError, preprocess, preprocessRow, SIZE, WORK_PIXELS, type Picture } from './preprocess';
 
 export { ImageError, preprocess, preprocessRow, rgbaToGray, type Gray, type Picture } from './preprocess';
@@ -35,7 +35,8 @@ export async function decodeImage(buf: Uint8Array, where = 'image'): Promise<Pic
   if (buf.length === 0) throw new ImageError(`${where}: empty file`);
   if (buf.length > MAX_FILE_BYTES)
     throw new ImageError(`${where}: ${buf.length} bytes, more than the ${MAX_FILE_BYTES >> 20} MiB limit`, 413);
-  const plain = plainPng(buf);
+  // a drawing's PNG: decoded here, without libvips' thread hand-offs
+  const plain = plainPng(buf, WORK_PIXELS);
   if (plain) return plain;
   let meta: Metadata;
   try {
@@ -73,49 +74,6 @@ export async function decodeImage(buf: Uint8Array, where = 'image'): Promise<Pic
   } catch (e) {
     throw new ImageError(`${where}: cannot decode the ${meta.format.toUpperCase()} image (${oneLine(e)})`);
   }
-}
-
-const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-
-/**
- * A plain PNG (8 bits or fewer per sample, no ICC profile or EXIF orientation, small enough to need no
- * shrinking: what a drawing page, a paint program or the canvas sends) decoded by pngjs, which inflates
- * with Node's zlib in this thread: libvips' two calls cost 1.5-4 ms per picture of thread hand-offs,
- * most of a server request's work. The pixels are the ones sharp gives (alpha composited on white);
- * a gray picture comes back as one channel. Anything else, or any fault, is left to sharp (null).
- */
-function plainPng(buf: Uint8Array): Picture | null {
-  if (buf.length < 33 || !PNG_SIGNATURE.equals(buf.subarray(0, 8))) return null;
-  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const width = v.getUint32(16),
-    height = v.getUint32(20),
-    depth = buf[24];
-  if (width === 0 || height === 0 || width * height > WORK_PIXELS || depth > 8) return null;
-  // the chunks before the pixels: a profile or an orientation is sharp's to apply
-  for (let at = 8; at + 8 <= buf.length;) {
-    const type = String.fromCharCode(buf[at + 4], buf[at + 5], buf[at + 6], buf[at + 7]);
-    if (type === 'IDAT') break;
-    if (type === 'iCCP' || type === 'eXIf') return null;
-    at += 12 + v.getUint32(at);
-  }
-  let png: PNG;
-  try {
-    png = PNG.sync.read(Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength));
-  } catch {
-    return null; // sharp says what is wrong, in its words
-  }
-  const n = width * height,
-    rgba = png.data;
-  let grey = true;
-  for (let i = 0, j = 0; i < n && grey; i++, j += 4) grey = rgba[j] === rgba[j + 1] && rgba[j] === rgba[j + 2];
-  const ch = grey ? 1 : 3;
-  const data = new Uint8Array(n * ch);
-  for (let i = 0, j = 0, k = 0; i < n; i++, j += 4, k += ch) {
-    const a = rgba[j + 3];
-    if (a === 255) for (let c = 0; c < ch; c++) data[k + c] = rgba[j + c];
-    else for (let c = 0; c < ch; c++) data[k + c] = ((rgba[j + c] * a + 255 * (255 - a)) / 255) | 0; // libvips' flatten truncates
-  }
-  return { width, height, channels: ch, data };
 }
 
 export async function readImageFile(file: string): Promise<Buffer> {
