@@ -396,9 +396,9 @@ export interface AnalyseOptions {
 }
 
 export function analyse(pic: Picture, o: AnalyseOptions = {}): Inks {
-  const { width, height, planes } = planesOf(pic, o.budget ?? WORK_PIXELS);
-  const flat = planes.length === 1 && o.flatPaper !== false ? flatPaper(planes[0], width, height) : null;
+  const flat = o.flatPaper !== false ? flatPaper(pic, o.budget ?? WORK_PIXELS) : null;
   if (flat) return flat;
+  const { width, height, planes } = planesOf(pic, o.budget ?? WORK_PIXELS);
   const samples = lattice(width, height);
   return { width, height, chans: planes.map((p) => channelInk(p, width, height, samples)), samples };
 }
@@ -409,22 +409,24 @@ const DIGIT_WORK = 80;
 const STROKE_WORK = 4;
 
 /**
- * A drawing on flat paper (a canvas, a paint program; one grey channel, at least half of the pixels at
+ * A drawing on flat paper (a canvas, a paint program; one grey channel, no larger than the budget, at least half of the pixels at
  * exactly one value, the picture's edge all paper): the paper is that value everywhere, so the paper
  * estimate (block medians, closings, a fitted surface) is skipped, and the picture is area-averaged down
  * until the digit is DIGIT_WORK pixels tall (strokes no thinner than STROKE_WORK): a 280-pixel canvas's
  * digit is worked at 80 pixels, as the rest of the preprocessing would have brought it to anyway, for a
  * sixth of the work. Null for anything else (photos, scans, coloured ink), which takes the full path.
  */
-function flatPaper(p: Float32Array, w: number, h: number): Inks | null {
+function flatPaper(pic: Picture, budget: number): Inks | null {
+  const { width: w, height: h, data: d } = pic;
   const n = w * h;
+  if ((pic.channels ?? 1) !== 1 || !(n > 0) || n > budget || d.length < n) return null;
   const hist = new Uint32Array(256);
-  for (let i = 0; i < n; i++) hist[clamp255(p[i])]++;
+  for (let i = 0; i < n; i++) hist[clamp255(d[i])]++;
   let P = 0;
   for (let v = 1; v < 256; v++) if (hist[v] > hist[P]) P = v;
   if (hist[P] < 0.5 * n) return null;
   // the picture's edge all paper: a stroke or a shadow reaching it is not a clean drawing
-  const paper = (i: number) => Math.abs(p[i] - P) <= 2;
+  const paper = (i: number) => Math.abs(d[i] - P) <= 2;
   for (let x = 0; x < w; x++) if (!paper(x) || !paper((h - 1) * w + x)) return null;
   for (let y = 1; y < h - 1; y++) if (!paper(y * w) || !paper(y * w + w - 1)) return null;
   // polarity: the side carrying more of the mass away from the paper
@@ -436,10 +438,11 @@ function flatPaper(p: Float32Array, w: number, h: number): Inks | null {
   let C = 0;
   for (let v = 0; v < 256; v++) if (hist[v] > 0 && (dark ? P - v : v - P) > C) C = dark ? P - v : v - P;
   if (C < 8) return null; // next to nothing drawn: the full path says so in its words
-  // the strokes at half contrast: their box, and their width as 2·area / outline
-  const on = new Uint8Array(n);
-  const t = dark ? P - 0.5 * C : P + 0.5 * C;
-  for (let i = 0; i < n; i++) on[i] = dark ? +(p[i] <= t) : +(p[i] >= t);
+  // the strokes at half contrast: their rows, and their width as 2·area / outline (row by row, one pass)
+  const sign = dark ? -1 : 1,
+    half = 0.5 * C;
+  let prev = new Uint8Array(w),
+    cur = new Uint8Array(w);
   let y0 = h,
     y1 = -1,
     area = 0,
@@ -447,11 +450,13 @@ function flatPaper(p: Float32Array, w: number, h: number): Inks | null {
   for (let y = 0; y < h; y++) {
     let inRow = 0;
     for (let x = 0, i = y * w; x < w; x++, i++) {
-      const a = on[i];
+      const a = sign * (d[i] - P) >= half ? 1 : 0;
+      cur[x] = a;
       inRow += a;
-      if (x > 0) outline += a ^ on[i - 1];
-      if (y > 0) outline += a ^ on[i - w];
+      if (x > 0) outline += a ^ cur[x - 1];
+      if (y > 0) outline += a ^ prev[x];
     }
+    [prev, cur] = [cur, prev];
     if (inRow === 0) continue;
     area += inRow;
     if (y < y0) y0 = y;
@@ -461,7 +466,8 @@ function flatPaper(p: Float32Array, w: number, h: number): Inks | null {
   const s = Math.min(1, Math.max(DIGIT_WORK / (y1 - y0 + 1), STROKE_WORK / ((2 * area) / outline)));
   const W = s < 0.75 ? Math.max(1, Math.round(w * s)) : w,
     H = s < 0.75 ? Math.max(1, Math.round(h * s)) : h;
-  const plane = resize(p, w, h, W, H);
+  // (resize returns a new Float32Array whenever the size changes)
+  const plane = W === w && H === h ? Float32Array.from({ length: n }, (_v, i) => d[i]) : (resize(d, w, h, W, H) as Float32Array);
   const samples = lattice(W, H);
   const sample = new Float32Array(samples.length);
   for (let k = 0; k < samples.length; k++) sample[k] = inkOf(dark, plane[samples[k]], P);
@@ -501,10 +507,15 @@ export function inkMapOf(inks: Inks, region?: Region): InkMap {
   const major = wts.map((x) => (x >= 0.1 * total ? x : 0)),
     sum = major.reduce((a, b) => a + b, 0);
   const used = chans.map((c, i) => ({ c, k: major[i] / sum })).filter((u) => u.k > 0);
-  const S = new Float32Array(samples.length);
-  for (const { c, k } of used) for (let i = 0; i < S.length; i++) S[i] += k * c.sample[i];
-  const sigma = noiseOf(S);
-  const { level } = strengthOf(S, sigma, inRegion);
+  // one channel alone (a grey picture) is its own combination: its noise and strength are measured already
+  let sigma = used[0].c.sigma,
+    level = used[0].c.level;
+  if (used.length > 1 || used[0].k !== 1) {
+    const S = new Float32Array(samples.length);
+    for (const { c, k } of used) for (let i = 0; i < S.length; i++) S[i] += k * c.sample[i];
+    sigma = noiseOf(S);
+    level = strengthOf(S, sigma, inRegion).level;
+  }
   if (level < MIN_CONTRAST || level < MIN_SNR * sigma) throw new ImageError(NO_DIGIT, 422);
   const noise = sigma / level;
   // the combined ink at every pixel, each channel's paper interpolated along the row

@@ -97,24 +97,51 @@ function strongLevel(values: ArrayLike<number>): number {
   for (let i = 0; i < values.length; i++) if (values[i] > 0) n++;
   const vals = new Float32Array(n);
   for (let i = 0, k = 0; i < values.length; i++) if (values[i] > 0) vals[k++] = values[i];
-  return strongOfSorted(vals.sort());
+  return strongOf(vals);
 }
 
 /**
- * The strong population's level in ascending values (typed, so sorted natively): the values at least 40% of
- * the 95th percentile are a suffix; its upper quartile.
+ * The strong population's level: the values at least 40% of the 95th percentile, their upper quartile
+ * (the order statistics of the sorted values, found by selection: linear time, and `vals` is reordered).
  */
-function strongOfSorted(vals: Float32Array): number {
-  if (vals.length === 0) return 0;
-  const cut = 0.4 * vals[Math.floor(0.95 * (vals.length - 1))];
+function strongOf(vals: Float32Array): number {
+  const n = vals.length;
+  if (n === 0) return 0;
+  const cut = 0.4 * kth(vals, Math.floor(0.95 * (n - 1)));
+  let lo = 0;
+  for (let i = 0; i < n; i++) if (vals[i] < cut) lo++;
+  return kth(vals, lo + Math.floor(0.75 * (n - lo - 1)));
+}
+
+/** The k-th smallest value (0-based), by Hoare's selection with a median-of-three pivot; reorders `a`. */
+function kth(a: Float32Array, k: number): number {
   let lo = 0,
-    hi = vals.length;
-  while (lo < hi) {
+    hi = a.length - 1;
+  while (hi > lo) {
     const mid = (lo + hi) >> 1;
-    if (vals[mid] >= cut) hi = mid;
-    else lo = mid + 1;
+    // median of three as the pivot: sorted or constant runs stay linear
+    const x = a[lo],
+      y = a[mid],
+      z = a[hi];
+    const pivot = x < y ? (y < z ? y : x < z ? z : x) : x < z ? x : y < z ? z : y;
+    let i = lo,
+      j = hi;
+    while (i <= j) {
+      while (a[i] < pivot) i++;
+      while (a[j] > pivot) j--;
+      if (i <= j) {
+        const t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+        i++;
+        j--;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else return a[k];
   }
-  return vals[lo + Math.floor(0.75 * (vals.length - lo - 1))];
+  return a[k];
 }
 
 /**
@@ -208,7 +235,7 @@ function strengthIn(s: Strokes, cs: Component[]): number {
   const vals = new Float32Array(n);
   for (let y = b.y0, k = 0; y <= b.y1; y++)
     for (let x = b.x0, i = y * s.width + x; x <= b.x1; x++, i++) if (keep[s.labels[i]]) vals[k++] = s.ink[i];
-  return strongOfSorted(vals.sort());
+  return strongOf(vals);
 }
 
 /**

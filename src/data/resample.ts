@@ -4,24 +4,56 @@
  * Separable resampling: area-averaging down (every source pixel counted by the share of it inside the
  * target pixel, so nothing aliases), bilinear up.
  */
-export function resize(src: Float32Array, sw: number, sh: number, dw: number, dh: number): Float32Array {
+export function resize<T extends ArrayLike<number>>(src: T, sw: number, sh: number, dw: number, dh: number): T | Float32Array {
   if (sw === dw && sh === dh) return src;
-  const rows = pass(src, sw, dw, sh, sw, 1); // sh lines of dw
-  const cols = pass(rows, sh, dh, dw, 1, dw); // dw lines (columns) of dh, stored column-major
-  const out = new Float32Array(dw * dh);
-  for (let x = 0; x < dw; x++) for (let y = 0; y < dh; y++) out[y * dw + x] = cols[x * dh + y];
+  // along the rows, then down the columns: each output row a weighted sum of whole rows, so the memory
+  // is read in order (summed in float64 per pixel, tap by tap, as a column at a time would)
+  return down(across(src, sw, sh, dw), dw, sh, dh);
+}
+
+/** Each row resampled from sw to dw samples. */
+function across(src: ArrayLike<number>, sw: number, sh: number, dw: number): Float32Array {
+  const rows = new Float32Array(sh * dw);
+  const { idx, wts, start } = taps(sw, dw);
+  for (let y = 0; y < sh; y++) {
+    const base = y * sw,
+      o = y * dw;
+    for (let j = 0; j < dw; j++) {
+      let s = 0;
+      const end = start[j + 1];
+      for (let k = start[j]; k < end; k++) s += wts[k] * src[base + idx[k]];
+      rows[o + j] = s;
+    }
+  }
+  return rows;
+}
+
+/** Each column resampled from sh to dh samples, a whole row at a time. */
+function down(rows: Float32Array, w: number, sh: number, dh: number): Float32Array {
+  const out = new Float32Array(w * dh);
+  const acc = new Float64Array(w);
+  const { idx, wts, start } = taps(sh, dh);
+  for (let j = 0; j < dh; j++) {
+    acc.fill(0);
+    const end = start[j + 1];
+    for (let k = start[j]; k < end; k++) {
+      const r = idx[k] * w,
+        wk = wts[k];
+      for (let x = 0; x < w; x++) acc[x] += wk * rows[r + x];
+    }
+    out.set(acc, j * w);
+  }
   return out;
 }
 
-/** Resample `count` lines of `len` samples (elements `step` apart, lines `stride` apart) to `outLen`. */
-function pass(inp: Float32Array, len: number, outLen: number, count: number, stride: number, step: number): Float32Array {
-  const out = new Float32Array(count * outLen);
+/** The source samples and weights of each of `outLen` targets resampling `len` samples. */
+function taps(len: number, outLen: number): { idx: Int32Array; wts: Float32Array; start: Int32Array } {
   const scale = len / outLen;
   const idx: number[] = [],
     wts: number[] = [],
-    start: number[] = [];
+    start = new Int32Array(outLen + 1);
   for (let j = 0; j < outLen; j++) {
-    start.push(idx.length);
+    start[j] = idx.length;
     const centre = (j + 0.5) * scale - 0.5;
     const a = Math.max(0, Math.floor(centre - scale)),
       b = Math.min(len - 1, Math.ceil(centre + scale));
@@ -43,19 +75,8 @@ function pass(inp: Float32Array, len: number, outLen: number, count: number, str
     }
     for (let k = first; k < idx.length; k++) wts[k] /= total;
   }
-  start.push(idx.length);
-  const I = Int32Array.from(idx),
-    W = Float32Array.from(wts);
-  for (let l = 0; l < count; l++) {
-    const base = l * stride,
-      o = l * outLen;
-    for (let j = 0; j < outLen; j++) {
-      let s = 0;
-      for (let k = start[j]; k < start[j + 1]; k++) s += W[k] * inp[base + I[k] * step];
-      out[o + j] = s;
-    }
-  }
-  return out;
+  start[outLen] = idx.length;
+  return { idx: Int32Array.from(idx), wts: Float32Array.from(wts), start };
 }
 
 const clampInt = (v: number, lo: number, hi: number) => Math.max(lo, Math.min(hi, v));
