@@ -51,28 +51,33 @@ export function plainPng(buf: Uint8Array, maxPixels: number): Picture | null {
 /** The scanlines with their filters reversed (PNG spec §9), or null for an unknown filter type. */
 function unfilter(raw: Uint8Array, height: number, stride: number, bpp: number): Uint8Array | null {
   const px = new Uint8Array(height * stride);
+  const zero = new Uint8Array(stride);
   for (let y = 0; y < height; y++) {
     const f = raw[y * (stride + 1)],
-      src = y * (stride + 1) + 1,
-      o = y * stride,
-      up = o - stride;
-    if (f === 0) px.set(raw.subarray(src, src + stride), o);
-    else if (f === 1) for (let i = 0; i < stride; i++) px[o + i] = raw[src + i] + (i >= bpp ? px[o + i - bpp] : 0);
-    else if (f === 2) for (let i = 0; i < stride; i++) px[o + i] = raw[src + i] + (y > 0 ? px[up + i] : 0);
-    else if (f === 3)
-      for (let i = 0; i < stride; i++) px[o + i] = raw[src + i] + (((i >= bpp ? px[o + i - bpp] : 0) + (y > 0 ? px[up + i] : 0)) >> 1);
-    else if (f === 4)
-      for (let i = 0; i < stride; i++) {
-        const a = i >= bpp ? px[o + i - bpp] : 0,
-          b = y > 0 ? px[up + i] : 0,
-          c = i >= bpp && y > 0 ? px[up + i - bpp] : 0;
-        const p = a + b - c,
-          pa = Math.abs(p - a),
-          pb = Math.abs(p - b),
-          pc = Math.abs(p - c);
-        px[o + i] = raw[src + i] + (pa <= pb && pa <= pc ? a : pb <= pc ? b : c);
+      src = raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1)),
+      cur = px.subarray(y * stride, (y + 1) * stride),
+      up = y > 0 ? px.subarray((y - 1) * stride, y * stride) : zero;
+    // the first pixel has no left neighbour (0), the rest do
+    if (f === 0) cur.set(src);
+    else if (f === 1) {
+      for (let i = 0; i < bpp; i++) cur[i] = src[i];
+      for (let i = bpp; i < stride; i++) cur[i] = src[i] + cur[i - bpp];
+    } else if (f === 2) for (let i = 0; i < stride; i++) cur[i] = src[i] + up[i];
+    else if (f === 3) {
+      for (let i = 0; i < bpp; i++) cur[i] = src[i] + (up[i] >> 1);
+      for (let i = bpp; i < stride; i++) cur[i] = src[i] + ((cur[i - bpp] + up[i]) >> 1);
+    } else if (f === 4) {
+      for (let i = 0; i < bpp; i++) cur[i] = src[i] + up[i]; // Paeth with a = c = 0 predicts b
+      for (let i = bpp; i < stride; i++) {
+        const a = cur[i - bpp],
+          b = up[i],
+          c = up[i - bpp];
+        const pa = Math.abs(b - c),
+          pb = Math.abs(a - c),
+          pc = Math.abs(a + b - 2 * c);
+        cur[i] = src[i] + (pa <= pb && pa <= pc ? a : pb <= pc ? b : c);
       }
-    else return null;
+    } else return null;
   }
   return px;
 }
@@ -80,19 +85,29 @@ function unfilter(raw: Uint8Array, height: number, stride: number, bpp: number):
 /** Alpha composited on white (truncating, as libvips' flatten does); grey pictures as one channel. */
 function flatten(px: Uint8Array, width: number, height: number, n: number): Picture {
   const count = width * height,
-    colour = n >= 3,
     alpha = n === 2 || n === 4;
-  let grey = !colour;
-  if (colour) {
+  if (n === 1) return { width, height, channels: 1, data: px };
+  // RGB(A) whose pixels are all grey is read as one channel, copied out while checking
+  let grey = n <= 2;
+  let out = new Uint8Array(count);
+  if (!grey) {
     grey = true;
-    for (let i = 0, j = 0; i < count && grey; i++, j += n) grey = px[j] === px[j + 1] && px[j] === px[j + 2];
+    for (let i = 0, j = 0; i < count; i++, j += n) {
+      const r = px[j];
+      if (r !== px[j + 1] || r !== px[j + 2]) {
+        grey = false;
+        break;
+      }
+      out[i] = r;
+    }
+    if (grey && !alpha) return { width, height, channels: 1, data: out };
+    if (!grey && !alpha) return { width, height, channels: 3, data: px };
   }
-  if (!alpha && (grey ? n === 1 : n === 3)) return { width, height, channels: n, data: px };
   const ch = grey ? 1 : 3;
-  const data = new Uint8Array(count * ch);
+  if (ch === 3) out = new Uint8Array(count * 3);
   for (let i = 0, j = 0, k = 0; i < count; i++, j += n, k += ch) {
     const a = alpha ? px[j + n - 1] : 255;
-    for (let c = 0; c < ch; c++) data[k + c] = a === 255 ? px[j + c] : ((px[j + c] * a + 255 * (255 - a)) / 255) | 0;
+    for (let c = 0; c < ch; c++) out[k + c] = a === 255 ? px[j + c] : ((px[j + c] * a + 255 * (255 - a)) / 255) | 0;
   }
-  return { width, height, channels: ch, data };
+  return { width, height, channels: ch, data: out };
 }
