@@ -532,6 +532,13 @@ export function inkMapOf(inks: Inks, region?: Region): InkMap {
   const D = new Float32Array(w * h);
   for (const { c, k } of used) {
     const { plane, grid, cols, rows, B, dark } = c;
+    if (cols === 1 && rows === 1) {
+      // flat paper (one value everywhere): what the interpolation below gives, without it
+      const bg = grid[0],
+        over = dark ? Math.max(bg, 24) : 255;
+      for (let i = 0; i < D.length; i++) D[i] += k * ((dark ? bg - plane[i] : plane[i] - bg) / over);
+      continue;
+    }
     const xi = new Int32Array(w),
       xf = new Float32Array(w),
       line = new Float32Array(cols);

@@ -27,7 +27,11 @@ export function shrinkBy(
   const sums = new Float64Array(W * H);
   for (let y = 0; y < h; y++) {
     const o = ((y / f) | 0) * W;
-    for (let x = 0, i = y * w; x < w; x++, i++) sums[o + ((x / f) | 0)] += src[i];
+    for (let X = 0, i = y * w; X < W; X++) {
+      let s = 0;
+      for (const end = Math.min(i + f, (y + 1) * w); i < end; i++) s += src[i];
+      sums[o + X] += s;
+    }
   }
   const out = new Float32Array(W * H),
     k = 1 / (f * f);
