@@ -266,15 +266,21 @@ class Hist {
   }
 }
 
+const NOISE_FLOOR = 0.004;
+
 /** Robust noise (1.4826 × MAD) of some values. */
 function noiseOf(d: ArrayLike<number>): number {
+  // more than half in the histogram's zero bin (flat paper): the median and its deviation are 0
+  let zeros = 0;
+  for (let i = 0; i < d.length; i++) if (Math.round((d[i] + 2) * 1000) === 2000) zeros++;
+  if (zeros > d.length / 2) return NOISE_FLOOR;
   const h = new Hist();
   for (let i = 0; i < d.length; i++) h.add(d[i]);
   const med = h.quantile(0.5);
   const dev = new Hist();
   for (let i = 0; i < d.length; i++) dev.add(Math.abs(d[i] - med));
   // a synthetic picture has no noise at all: one grey level is the floor
-  return Math.max(1.4826 * dev.quantile(0.5), 0.004);
+  return Math.max(1.4826 * dev.quantile(0.5), NOISE_FLOOR);
 }
 
 /** A region of the picture, inclusive pixel bounds. */
