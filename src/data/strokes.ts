@@ -154,6 +154,34 @@ function lineBands(ink: Float32Array, w: number, h: number, vertical: boolean): 
     A = vertical ? w : h;
   const get = vertical ? (c: number, r: number) => ink[c * w + r] : (c: number, r: number) => ink[r * w + c];
   const minLen = 0.8 * L;
+  // quick refusal: a rule tilted up to 4° lies within a band of rows 7% of its length high, and there
+  // it covers most columns; a digit covers no more than its own width of any band
+  // and from near one end of the picture to near the other (read straight off the map: most pictures stop here)
+  const bh = Math.ceil(0.07 * L) + 4,
+    nb = Math.ceil(A / bh) + 1;
+  const seen = new Uint8Array(nb * L),
+    cover = new Int32Array(nb),
+    lo = new Int32Array(nb).fill(L),
+    hi = new Int32Array(nb).fill(-1);
+  let count = 0;
+  for (let i = 0; i < ink.length; i++) {
+    if (!(ink[i] > 0)) continue;
+    count++;
+    const y = (i / w) | 0,
+      x = vertical ? y : i - y * w,
+      b = ((vertical ? i - y * w : y) / bh) | 0;
+    for (let q = b; q <= b + 1; q++) {
+      if (seen[q * L + x]) continue;
+      seen[q * L + x] = 1;
+      cover[q]++;
+      if (x < lo[q]) lo[q] = x;
+      if (x > hi[q]) hi[q] = x;
+    }
+  }
+  if (count < minLen) return [];
+  let possible = false;
+  for (let q = 0; q < nb && !possible; q++) possible = cover[q] >= 0.4 * L && lo[q] <= 0.12 * L && hi[q] >= 0.88 * L;
+  if (!possible) return [];
   const xs: number[] = [],
     ys: number[] = [];
   for (let i = 0; i < ink.length; i++)
@@ -163,30 +191,6 @@ function lineBands(ink: Float32Array, w: number, h: number, vertical: boolean): 
       xs.push(vertical ? y : x);
       ys.push(vertical ? x : y);
     }
-  if (xs.length < minLen) return [];
-  // quick refusal: a rule tilted up to 4° lies within a band of rows 7% of its length high, and there
-  // it covers most columns; a digit covers no more than its own width of any band
-  // and from near one end of the picture to near the other
-  const bh = Math.ceil(0.07 * L) + 4,
-    nb = Math.ceil(A / bh) + 1;
-  const seen = new Uint8Array(nb * L),
-    cover = new Int32Array(nb),
-    lo = new Int32Array(nb).fill(L),
-    hi = new Int32Array(nb).fill(-1);
-  for (let i = 0; i < xs.length; i++) {
-    const b = (ys[i] / bh) | 0,
-      x = xs[i];
-    for (let q = b; q <= b + 1; q++) {
-      if (seen[q * L + x]) continue;
-      seen[q * L + x] = 1;
-      cover[q]++;
-      if (x < lo[q]) lo[q] = x;
-      if (x > hi[q]) hi[q] = x;
-    }
-  }
-  let possible = false;
-  for (let q = 0; q < nb && !possible; q++) possible = cover[q] >= 0.4 * L && lo[q] <= 0.12 * L && hi[q] >= 0.88 * L;
-  if (!possible) return [];
   // the tilt: coarse steps over ±4°, then finer ones around the best, until a thin line stays in one row
   const maxSlope = 0.07,
     steps = 8;
