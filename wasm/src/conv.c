@@ -676,87 +676,83 @@ EXPORT(conv2d_relu_maxpool_forward) void conv2d_relu_maxpool_forward(const float
   maxpool_forward_impl(&p, z, y, ws);
 }
 
-// The fused layer's weight gradient straight from the pool's winners: for each pooled output and four
-// filters at a time, the winner's cell (one of its 2x2 window; anything else, a corrupt workspace, is
-// dropped as the native core does) passes dy where y > 0, times the input patch under that cell.
-// Images are split into 8 fixed slots whose partial sums are added in order (thread-independent).
+// The fused layer's weight gradient from the pool's winners: per block of pooled rows, the conv
+// output's gradient (a winner's cell gets dy where y > 0, its window's other cells 0; a winner outside
+// its window, a corrupt workspace, is dropped as the native core does) is written densely into a
+// small buffer, then the backward weights' tiles (4 taps x 8 filters, A from the zero-padded input)
+// run over it while it is in cache. Images are split into 8 fixed slots whose partial sums are added
+// in order (thread-independent).
 typedef struct {
   conv_geom g;
   pool_geom p;
   const float *xp, *dy, *y;  // xp: the input zero-padded to hp x wp
   const int32_t* ws;
   float* part;               // slots x (taps·f + f)
-  int hp, wp, slots;
+  int hp, wp, slots, prb;    // prb: pooled rows per block
+  char* ts;
+  int tstride;
 } fused_bw_ctx;
 
-// One pass over the kernel rows [ky0, ky0 + R) for filters j..j+3 of one slot's images: R·KW
-// accumulators stay in registers (R and KW are constants where it is called), and every cell of a
-// window is added, a non-winner's gradient being 0, as the reference's pooling backward leaves it.
-INLINE void fused_bw_pass(const fused_bw_ctx* C, int n0, int n1, int j, int ky0, const int KW, const int R, float* dw, float* db) {
-  const conv_geom* g = &C->g;
-  const pool_geom* p = &C->p;
-  const int f = g->f, wp = C->wp, rows = imin(R, g->kh - ky0);
-  const v4 zero = wasm_f32x4_splat(0);
-  v4 acc[16], accb = zero;
-  for (int t = 0; t < R * KW; t++) acc[t] = zero;
-  const v4 lane = wasm_i32x4_make(0, 1, 2, 3);
-  const v4 dq1 = wasm_i32x4_splat(f), dq2 = wasm_i32x4_splat(g->ow * f), dq3 = wasm_i32x4_splat(g->ow * f + f);
-  for (int n = n0; n < n1; n++) {
-    const float* xi = C->xp + (size_t)n * C->hp * wp + ky0 * wp;
-    for (int py = 0; py < p->oh; py++) {
-      int o = ((n * p->oh + py) * p->ow) * f + j;
-      int cell = ((n * g->oh + 2 * py) * g->ow) * f + j;
-      const float* xr = xi + 2 * py * wp;
-      for (int px = 0; px < p->ow; px++, o += f, cell += 2 * f, xr += 2) {
-        const v4 live = wasm_f32x4_gt(wasm_v128_load(C->y + o), zero);
-        const v4 d = wasm_v128_and(wasm_v128_load(C->dy + o), live);
-        const v4 w = wasm_i32x4_sub(wasm_v128_load(C->ws + o), wasm_i32x4_add(wasm_i32x4_splat(cell), lane));
-        for (int q = 0; q < 4; q++) {
-          const v4 dq = q == 0 ? zero : q == 1 ? dq1 : q == 2 ? dq2 : dq3;
-          const v4 gq = wasm_v128_and(d, wasm_i32x4_eq(w, dq));
-          if (ky0 == 0) accb = wasm_f32x4_add(accb, gq);
-          const float* xs = xr + (q >> 1) * wp + (q & 1);  // the padded input under this cell, row ky0
-          for (int rr = 0; rr < R; rr++)
-            if (rr < rows)
-              for (int kx = 0; kx < KW; kx++)
-                acc[rr * KW + kx] = wasm_f32x4_add(acc[rr * KW + kx], wasm_f32x4_mul(gq, wasm_v128_load32_splat(xs + rr * wp + kx)));
-        }
-      }
-    }
-  }
-  for (int rr = 0; rr < rows; rr++)
-    for (int kx = 0; kx < KW; kx++) wasm_v128_store(dw + ((ky0 + rr) * KW + kx) * f + j, acc[rr * KW + kx]);
-  if (ky0 == 0) wasm_v128_store(db + j, accb);
-}
-
-#define FUSED_BW_PASS(KW, R) \
-  static void fused_bw_pass_##KW(const fused_bw_ctx* C, int n0, int n1, int j, int ky0, float* dw, float* db) { \
-    fused_bw_pass(C, n0, n1, j, ky0, KW, R, dw, db);                                                              \
-  }
-FUSED_BW_PASS(1, 8)
-FUSED_BW_PASS(2, 4)
-FUSED_BW_PASS(3, 3)
-FUSED_BW_PASS(4, 2)
-FUSED_BW_PASS(5, 2)
-static const int fused_rows[6] = {0, 8, 4, 3, 2, 2};
-
 static void fused_bw_task(void* vc, int slot, int tid) {
-  (void)tid;
   const fused_bw_ctx* C = vc;
   const conv_geom* g = &C->g;
   const pool_geom* p = &C->p;
-  const int f = g->f, taps = g->kh * g->kw;
-  float* dw = C->part + (size_t)slot * (taps * f + f);
-  float* db = dw + taps * f;
+  const int f = g->f, K = g->kh * g->kw, ktiles = ceil_div(K, 4), panels = ceil_div(f, 8), wp = C->wp;
+  const int L = 2 * p->ow;  // conv columns under the pooling windows
+  float* dwp = C->part + (size_t)slot * (K * f + f);
+  float* dbp = dwp + K * f;
+  char* ts = C->ts + tid * C->tstride;
+  float* tmp = (float*)ts;
+  seg_t* segs = (seg_t*)(tmp + 32);
+  float* dz = (float*)(((uintptr_t)(segs + 2 * C->prb) + 15) & ~(uintptr_t)15);  // 2·prb rows x L x f
   const int n0 = (int)((int64_t)p->n * slot / C->slots), n1 = (int)((int64_t)p->n * (slot + 1) / C->slots);
-  for (int j = 0; j < f; j += 4)
-    for (int ky0 = 0; ky0 < g->kh; ky0 += fused_rows[g->kw]) switch (g->kw) {
-        case 1: fused_bw_pass_1(C, n0, n1, j, ky0, dw, db); break;
-        case 2: fused_bw_pass_2(C, n0, n1, j, ky0, dw, db); break;
-        case 3: fused_bw_pass_3(C, n0, n1, j, ky0, dw, db); break;
-        case 4: fused_bw_pass_4(C, n0, n1, j, ky0, dw, db); break;
-        default: fused_bw_pass_5(C, n0, n1, j, ky0, dw, db); break;
+  for (int j = 0; j < f; j++) dbp[j] = 0;
+  const v4 zero = wasm_f32x4_splat(0), lane = wasm_i32x4_make(0, 1, 2, 3);
+  const v4 dq1 = wasm_i32x4_splat(f), dq2 = wasm_i32x4_splat(g->ow * f), dq3 = wasm_i32x4_splat(g->ow * f + f);
+  int first = 1;
+  for (int n = n0; n < n1; n++)
+    for (int py0 = 0; py0 < p->oh; py0 += C->prb, first = 0) {
+      const int py1 = imin(py0 + C->prb, p->oh), rows = 2 * (py1 - py0);
+      for (int py = py0; py < py1; py++) {
+        float* drow = dz + (size_t)2 * (py - py0) * L * f;
+        for (int px = 0; px < p->ow; px++) {
+          const int o = ((n * p->oh + py) * p->ow + px) * f, cell = ((n * g->oh + 2 * py) * g->ow + 2 * px) * f;
+          float* d0 = drow + 2 * px * f;
+          for (int j = 0; j < f; j += 4) {
+            const v4 live = wasm_f32x4_gt(wasm_v128_load(C->y + o + j), zero);
+            const v4 d = wasm_v128_and(wasm_v128_load(C->dy + o + j), live);
+            const v4 w = wasm_i32x4_sub(wasm_v128_load(C->ws + o + j), wasm_i32x4_add(wasm_i32x4_splat(cell + j), lane));
+            const v4 g0 = wasm_v128_and(d, wasm_i32x4_eq(w, zero)), g1 = wasm_v128_and(d, wasm_i32x4_eq(w, dq1));
+            const v4 g2 = wasm_v128_and(d, wasm_i32x4_eq(w, dq2)), g3 = wasm_v128_and(d, wasm_i32x4_eq(w, dq3));
+            wasm_v128_store(d0 + j, g0);
+            wasm_v128_store(d0 + f + j, g1);
+            wasm_v128_store(d0 + L * f + j, g2);
+            wasm_v128_store(d0 + L * f + f + j, g3);
+            const v4 sb = wasm_f32x4_add(wasm_f32x4_add(g0, g1), wasm_f32x4_add(g2, g3));
+            wasm_v128_store(dbp + j, wasm_f32x4_add(wasm_v128_load(dbp + j), sb));
+          }
+        }
       }
+      const float* xb = C->xp + ((size_t)n * C->hp + 2 * py0) * wp;
+      for (int kt = 0; kt < ktiles; kt++) {
+        const int k0 = 4 * kt, nrow = imin(4, K - k0);
+        int off[4];
+        for (int r = 0; r < 4; r++) {
+          const int k = k0 + imin(r, nrow - 1), ky = k / g->kw;
+          off[r] = ky * wp + k - ky * g->kw;
+        }
+        for (int i = 0; i < rows; i++) {
+          for (int r = 0; r < 4; r++) segs[i].a[r] = xb + i * wp + off[r];
+          segs[i].b = dz + (size_t)i * L * f;
+          segs[i].len = L;
+        }
+        for (int q = 0; q < panels; q++) {
+          float* cp[4];
+          for (int r = 0; r < 4; r++) cp[r] = dwp + (k0 + imin(r, nrow - 1)) * f + q * 8;
+          tile_store_strided(segs, rows, q * 8, 1, f, cp, nrow, imin(8, f - q * 8), !first, tmp);
+        }
+      }
+    }
 }
 
 EXPORT(conv2d_relu_maxpool_backward_weights)
@@ -764,8 +760,11 @@ void conv2d_relu_maxpool_backward_weights(const float* x, const float* dy, const
   conv_geom g = conv_params();
   pool_geom p = pool_params();
   const int taps = g.kh * g.kw, f = g.f;
-  if (g.kw <= 5 && f % 4 == 0) {
+  if (f % 4 == 0 && g.sh == 1 && g.sw == 1) {
     fused_bw_ctx C = {g, p, 0, dy, y, ws, 0, g.oh + g.kh - 1, g.ow + g.kw - 1, imin(8, p.n)};
+    C.prb = imax(1, imin(p.oh, 4096 / (2 * p.ow * f)));  // about 32 KiB of the conv's gradient per block
+    C.tstride = (int)((32 * 4 + 2 * C.prb * sizeof(seg_t) + 16 + (size_t)2 * C.prb * 2 * p.ow * f * 4 + 64 + 63) & ~63);
+    C.ts = scratch((size_t)C.tstride * threads());
     C.xp = pad_input(&g, x, C.hp, C.wp);
     C.part = scratch((size_t)C.slots * (taps * f + f) * 4);
     parallel_for(C.slots, fused_bw_task, &C);
