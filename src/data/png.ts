@@ -48,9 +48,12 @@ export function plainPng(buf: Uint8Array, maxPixels: number): Picture | null {
   return px && flatten(px, width, height, n);
 }
 
-/** The scanlines with their filters reversed (PNG spec §9), or null for an unknown filter type. */
+/**
+ * The scanlines with their filters reversed (PNG spec §9), in place: row y moves down to y·stride as it
+ * is reversed (each byte is read before anything is written over it). Null for an unknown filter type.
+ */
 function unfilter(raw: Uint8Array, height: number, stride: number, bpp: number): Uint8Array | null {
-  const px = new Uint8Array(height * stride);
+  const px = raw.subarray(0, height * stride);
   const zero = new Uint8Array(stride);
   for (let y = 0; y < height; y++) {
     const f = raw[y * (stride + 1)],
