@@ -5,14 +5,13 @@
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { ImageError } from '../data/image';
-import type { Prediction } from './predict';
 import type { Job, JobResult, WorkerInit } from './worker';
 import { BusyError } from './queue';
 
 export type JobInput = { image: Uint8Array; name: string; row: boolean } | { pixels: Float32Array; preprocess: boolean };
+/** /api/predict's answer, as JSON text. */
 export interface JobOutput {
-  digits: Float32Array[];
-  predictions: Prediction[];
+  body: string;
 }
 
 interface Pending {
@@ -110,7 +109,7 @@ export class WorkerPool {
       const r = byId.get(p.job.id);
       if (!r) p.reject(new Error('worker gave no answer'));
       else if ('error' in r) p.reject(r.status < 500 ? new ImageError(r.error, r.status) : new Error(r.error));
-      else p.resolve({ digits: r.digits, predictions: r.predictions });
+      else p.resolve({ body: r.body });
     }
     this.inFlight.set(w, []);
     if (this.closed) return;

@@ -33,3 +33,13 @@ export function classify(model: Sequential, digits: Float32Array[]): Prediction[
     return { top, probabilities };
   });
 }
+
+const round = (v: number) => Math.round(v * 1e4) / 1e4;
+const rows = (d: Float32Array) => Array.from({ length: SIZE }, (_r, y) => Array.from(d.subarray(y * SIZE, (y + 1) * SIZE), round));
+const answer = (p: Prediction, d: Float32Array) => ({ top: p.top, probabilities: p.probabilities, preprocessed: rows(d) });
+
+/** /api/predict's answer: one digit's, or (`row`) the row's digits and each one's. */
+export function predictAnswer(row: boolean, digits: Float32Array[], preds: Prediction[]): unknown {
+  if (!row) return answer(preds[0], digits[0]);
+  return { digits: preds.map((p) => p.top[0].digit).join(''), predictions: preds.map((p, i) => answer(p, digits[i])) };
+}

@@ -16,7 +16,7 @@ import { ImageError, imageToDigits, MAX_FILE_BYTES } from '../data/image';
 import { preprocess, SIZE } from '../data/preprocess';
 import { getKernels } from '../kernels';
 import { wasmPath } from '../kernels/wasm';
-import { checkDigitModel, type Prediction } from './predict';
+import { checkDigitModel, predictAnswer, type Prediction } from './predict';
 import { Batcher, Limiter } from './queue';
 import { WorkerPool, type JobInput } from './pool';
 import { ServeMetrics } from './metrics';
@@ -55,10 +55,6 @@ const CSP =
 // chart expressions (new Function): wasm-unsafe-eval, unsafe-eval and blob: workers, on that page only
 const LAB_CSP =
   "default-src 'self'; script-src 'self' 'unsafe-eval' 'wasm-unsafe-eval'; worker-src 'self' blob:; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
-
-const round = (v: number) => Math.round(v * 1e4) / 1e4;
-const rows = (d: Float32Array) => Array.from({ length: SIZE }, (_r, y) => Array.from(d.subarray(y * SIZE, (y + 1) * SIZE), round));
-const answer = (p: Prediction, d: Float32Array) => ({ top: p.top, probabilities: p.probabilities, preprocessed: rows(d) });
 
 /** A JSON body `{pixels: 28×28 (or 784) numbers in [0, 1], preprocess?: boolean}` → checked pixels (cheap, so on the event loop). */
 function jsonPixels(body: unknown): { pixels: Float32Array; preprocess: boolean } {
@@ -199,12 +195,13 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
     });
   }
 
-  app.post('/api/predict', async (req) => {
+  app.post('/api/predict', async (req, reply) => {
     const row = ['1', 'true'].includes(String((req.query as Record<string, unknown>).row ?? ''));
     const input = await bodyInput(req, row);
-    const { digits, predictions: preds } = pool ? await pool.run(input) : await inProcess(input);
-    if (!row) return answer(preds[0], digits[0]);
-    return { digits: preds.map((p) => p.top[0].digit).join(''), predictions: preds.map((p, i) => answer(p, digits[i])) };
+    // a worker sends the answer as JSON text: built off the event loop, passed as one string
+    if (pool) return reply.type('application/json; charset=utf-8').send((await pool.run(input)).body);
+    const { digits, predictions } = await inProcess(input);
+    return predictAnswer(row, digits, predictions);
   });
 
   app.get('/api/model', async () => ({

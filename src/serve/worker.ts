@@ -6,7 +6,7 @@ import { fromModelJson } from '../io/tfjs-json';
 import { setThreads } from '../kernels';
 import { imageToDigits, ImageError } from '../data/image';
 import { preprocess, SIZE } from '../data/preprocess';
-import { classify, type Prediction } from './predict';
+import { classify, predictAnswer, type Prediction } from './predict';
 
 export interface WorkerInit {
   modelJson: unknown;
@@ -17,7 +17,8 @@ export interface WorkerInit {
 /** A request as the pool hands it over: image bytes, or 28×28 pixels in [0, 1] (the JSON API). */
 export type Job = { id: number; image: Uint8Array; name: string; row: boolean } | { id: number; pixels: Float32Array; preprocess: boolean };
 
-export type JobResult = { id: number; digits: Float32Array[]; predictions: Prediction[] } | { id: number; error: string; status: number };
+/** A job's answer as /api/predict's JSON text (built here, off the server's event loop), or its error. */
+export type JobResult = { id: number; body: string } | { id: number; error: string; status: number };
 
 const init = workerData as WorkerInit;
 // each worker is one of several: oneDNN's own threads would only fight each other over the cores
@@ -51,8 +52,9 @@ parentPort!.on('message', async (jobs: Job[]) => {
       results.push({ id: jobs[i].id, error: e?.message ?? String(e), status: e instanceof ImageError ? e.status : 500 });
       return;
     }
-    const n = s.value.length;
-    results.push({ id: jobs[i].id, digits: s.value, predictions: preds.slice(at, at + n) });
+    const n = s.value.length,
+      job = jobs[i];
+    results.push({ id: job.id, body: JSON.stringify(predictAnswer('row' in job && job.row, s.value, preds.slice(at, at + n))) });
     at += n;
   });
   parentPort!.postMessage(results);
