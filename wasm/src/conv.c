@@ -2,6 +2,7 @@
 // - forward: rows = output pixels, k = (ky, kx, ci), columns = filters; an output pixel's im2col row
 //   is read in place as one run per kernel tap (the padding's taps point at a zero run), or one run
 //   per kernel row when the row's taps are contiguous in memory (stride 1, away from the edges);
+//   with 'same' padding on small images a tile is one pixel in four images, so no padding tap is computed;
 // - backward data: rows = input pixels, k = (ky, kx, filter), columns = input channels, reading dy
 //   in place the same way against the kernel transposed (packed once per call); with strides, input
 //   pixels are grouped by phase (ix mod sw) so a tile's four pixels share their valid taps;
@@ -41,7 +42,7 @@ typedef struct {
   const float *x, *w, *b;
   float* y;
   const float* zero;
-  int relu, M, N, K, panels, tiles, per_chunk, explicit_cols, kp;
+  int relu, M, N, K, panels, tiles, per_chunk, explicit_cols, kp, batch;
   char* ts;
   int tstride;
 } fwd_ctx;
@@ -55,15 +56,29 @@ static void fwd_task(void* vc, int chunk, int tid) {
   float* col = tmp + 32;
   seg_t* segs = (seg_t*)(col + 4 * C->kp);
   const int t0 = chunk * C->per_chunk, t1 = imin(t0 + C->per_chunk, C->tiles);
+  const int npos = g->oh * g->ow;
   for (int t = t0; t < t1; t++) {
-    const int m0 = t * 4, rows = imin(4, C->M - m0);
-    int bb[4], oy[4], ox[4];
-    for (int r = 0; r < 4; r++) {
-      int m = m0 + (r < rows ? r : 0);
-      bb[r] = m / (g->oh * g->ow);
-      int rem = m - bb[r] * g->oh * g->ow;
-      oy[r] = rem / g->ow;
-      ox[r] = rem - oy[r] * g->ow;
+    int bb[4], oy[4], ox[4], mm[4], rows;
+    if (C->batch) {  // one output pixel in four images: they share their valid taps
+      const int g4 = t / npos, pos = t - g4 * npos;
+      rows = imin(4, g->n - 4 * g4);
+      for (int r = 0; r < 4; r++) {
+        bb[r] = 4 * g4 + imin(r, rows - 1);
+        oy[r] = pos / g->ow;
+        ox[r] = pos - oy[r] * g->ow;
+        mm[r] = bb[r] * npos + pos;
+      }
+    } else {
+      const int m0 = t * 4;
+      rows = imin(4, C->M - m0);
+      for (int r = 0; r < 4; r++) {
+        const int m = m0 + imin(r, rows - 1);
+        bb[r] = m / npos;
+        const int rem = m - bb[r] * npos;
+        oy[r] = rem / g->ow;
+        ox[r] = rem - oy[r] * g->ow;
+        mm[r] = m;
+      }
     }
     int nseg = 0;
     if (C->explicit_cols) {  // few channels: gather the four im2col rows, one segment of length K
@@ -120,7 +135,7 @@ static void fwd_task(void* vc, int chunk, int tid) {
     }
     for (int p = 0; p < C->panels; p++) {
       float* cp[4];
-      for (int r = 0; r < 4; r++) cp[r] = C->y + (m0 + imin(r, rows - 1)) * N + p * 8;
+      for (int r = 0; r < 4; r++) cp[r] = C->y + mm[r] * N + p * 8;
       tile_store(segs, nseg, p * 8, N, C->b ? C->b + p * 8 : 0, cp, rows, imin(8, N - p * 8), 0, C->relu, tmp);
     }
   }
@@ -132,7 +147,9 @@ void conv_forward_impl(const conv_geom* g, const float* x, const float* w, const
   C.N = g->f;
   C.K = g->kh * g->kw * g->c;
   C.panels = ceil_div(C.N, 8);
-  C.tiles = ceil_div(C.M, 4);
+  // 'same' padding on small images: tiles of one pixel in four images, no tap computed on padding
+  C.batch = g->w < 32 && g->n >= 8 && (g->pt > 0 || g->pl > 0);
+  C.tiles = C.batch ? ceil_div(g->n, 4) * g->oh * g->ow : ceil_div(C.M, 4);
   C.explicit_cols = g->c < 4 && g->sw != 1;
   C.kp = C.explicit_cols ? (C.K + 3) & ~3 : 0;
   C.zero = scratch_zero((size_t)(g->c + 8) * 4);
