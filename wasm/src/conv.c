@@ -6,7 +6,7 @@
 // - backward data: rows = input pixels, k = (ky, kx, filter), columns = input channels, reading dy
 //   in place the same way against the kernel transposed (packed once per call); with strides, input
 //   pixels are grouped by phase (ix mod sw) so a tile's four pixels share their valid taps;
-//   small images take tiles of one pixel position in four images, which share them too;
+//   images narrower than 32 take tiles of one pixel position in four images, which share them too;
 // - backward weights: rows = k, columns = filters, summed over output pixels in blocks of output
 //   rows, x read in place at a pixel stride (or from a zero-padded copy when c % 4 != 0), dy in place.
 // Every output element is computed by one thread in a fixed order, so results do not depend on the
@@ -281,23 +281,20 @@ static void bwd_data_flat_task(void* vc, int chunk, int tid) {
 
 // small images: tiles of one input pixel (iy, ix) in four images, which share their valid taps (no
 // tap is computed for a pixel it does not reach, as a tile across an image's edge would); one task per
-// input pixel position and group of up to 16 images
+// group of four images and input row
 static void bwd_data_batch_task(void* vc, int task, int tid) {
   const bwd_data_ctx* C = vc;
   const conv_geom* g = &C->g;
-  const int groups = ceil_div(g->n, 16), pos = task / groups, b0 = (task - pos * groups) * 16;
-  const int y = pos / g->w, x = pos - y * g->w;
+  const int g4 = task / g->h, y = task - g4 * g->h, t0 = 4 * g4, rows = imin(4, g->n - t0);
   char* ts = C->ts + tid * C->tstride;
   float* tmp = (float*)ts;
   seg_t* segs = (seg_t*)(tmp + 32);
-  for (int t0 = b0; t0 < imin(b0 + 16, g->n); t0 += 4) {
-    const int rows = imin(4, g->n - t0);
-    int bb[4], iy[4] = {y, y, y, y}, ix[4] = {x, x, x, x};
+  int bb[4], iy[4] = {y, y, y, y};
+  for (int r = 0; r < 4; r++) bb[r] = t0 + imin(r, rows - 1);
+  for (int x = 0; x < g->w; x++) {
+    int ix[4] = {x, x, x, x};
     float* px[4];
-    for (int r = 0; r < 4; r++) {
-      bb[r] = t0 + imin(r, rows - 1);
-      px[r] = C->dx + ((bb[r] * g->h + y) * g->w + x) * g->c;
-    }
+    for (int r = 0; r < 4; r++) px[r] = C->dx + ((bb[r] * g->h + y) * g->w + x) * g->c;
     bwd_data_store(C, segs, bwd_data_segs(C, bb, iy, ix, segs), px, rows, tmp);
   }
 }
@@ -337,8 +334,8 @@ EXPORT(conv2d_backward_data) void conv2d_backward_data(const float* dy, const fl
   C.tstride = (int)(32 * 4 + g->kh * g->kw * sizeof(seg_t) + 64) & ~63;
   C.ts = scratch((size_t)C.tstride * threads());
   parallel_for(C.panels, pack_wt_task, &C);
-  if (g->w < 16 && g->n >= 8) {
-    parallel_for(g->h * g->w * ceil_div(g->n, 16), bwd_data_batch_task, &C);
+  if (g->w < 32 && g->n >= 8) {
+    parallel_for(ceil_div(g->n, 4) * g->h, bwd_data_batch_task, &C);
   } else if (g->sw == 1) {
     const int tiles = ceil_div(g->n * g->h * g->w, 4);
     C.per_chunk = imax(2, tiles / (16 * threads()));
