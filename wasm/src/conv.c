@@ -470,7 +470,7 @@ void conv_backward_weights_impl(const conv_geom* g, const float* x, const float*
   // runs along output rows, or for small images along the batch (one output pixel of every image)
   C.batch_runs = g->ow < 12 && g->n >= 2 * g->ow;
   C.rows = C.batch_runs ? g->oh * g->ow : g->n * g->oh;
-  C.rblock = imax(1, 256 / (C.batch_runs ? g->n : g->ow));  // about 256 pixels per block
+  C.rblock = imax(1, C.batch_runs ? 256 / g->n : 128 / g->ow);  // pixels per block: about 256 (batch), 128 (rows)
   C.hp = (g->oh - 1) * g->sh + g->kh;
   C.wp = (g->ow - 1) * g->sw + g->kw;
   C.padded = g->c % 4 != 0;
