@@ -54,9 +54,84 @@ static void maxpool_row(void* vc, int row, int tid) {
   }
 }
 
+/** 2x2 windows at stride 2 inside the input, c % 4 == 0: the common pooling, without index arithmetic per cell. */
+static int pool_2x2(const pool_geom* g) {
+  return g->ph == 2 && g->pw == 2 && g->sh == 2 && g->sw == 2 && g->pt == 0 && g->pl == 0 && 2 * g->oh <= g->h &&
+         2 * g->ow <= g->w && g->c % 4 == 0;
+}
+
+static void maxpool_2x2_row(void* vc, int row, int tid) {
+  (void)tid;
+  const pool_ctx* C = vc;
+  const pool_geom* g = &C->g;
+  const int c = g->c, b = row / g->oh, py = row - b * g->oh, wc = g->w * c;
+  const v4 lane = wasm_i32x4_make(0, 1, 2, 3);
+  for (int px = 0; px < g->ow; px++) {
+    const int i0 = ((b * g->h + 2 * py) * g->w + 2 * px) * c, o = ((b * g->oh + py) * g->ow + px) * c;
+    const int cell[4] = {i0, i0 + c, i0 + wc, i0 + wc + c};  // window order: a later cell must be strictly greater
+    for (int ci = 0; ci < c; ci += 4) {
+      v4 best = wasm_v128_load(C->x + i0 + ci), arg = wasm_i32x4_add(wasm_i32x4_splat(i0 + ci), lane);
+      for (int q = 1; q < 4; q++) {
+        const v4 v = wasm_v128_load(C->x + cell[q] + ci), m = wasm_f32x4_gt(v, best);
+        best = wasm_v128_bitselect(v, best, m);
+        arg = wasm_v128_bitselect(wasm_i32x4_add(wasm_i32x4_splat(cell[q] + ci), lane), arg, m);
+      }
+      wasm_v128_store(C->y + o + ci, best);
+      wasm_v128_store(C->ws + o + ci, arg);
+    }
+  }
+}
+
 void maxpool_forward_impl(const pool_geom* g, const float* x, float* y, int32_t* ws) {
   pool_ctx C = {*g, x, y, ws};
-  parallel_for(g->n * g->oh, maxpool_row, &C);
+  parallel_for(g->n * g->oh, pool_2x2(g) ? maxpool_2x2_row : maxpool_row, &C);
+}
+
+// The 2x2 backward as a gather: each input cell belongs to one window, and gets its dy when the
+// window's winner is that cell (and relu_of > 0), else 0. A winner outside its window (a workspace
+// not from the forward) sets `foreign`, and the caller then runs the general scatter.
+typedef struct {
+  pool_geom g;
+  const float *dy, *relu_of;
+  const int32_t* ws;
+  float* dx;
+  int foreign;
+} pool_bwd_ctx;
+
+static void maxpool_2x2_bwd_rows(void* vc, int ry, int tid) {
+  (void)tid;
+  pool_bwd_ctx* C = vc;
+  const pool_geom* g = &C->g;
+  const int c = g->c, hh = ceil_div(g->h, 2), b = ry / hh, py = ry - b * hh, wc = g->w * c;
+  float* r0 = C->dx + (b * g->h + 2 * py) * wc;
+  const int nrows = imin(2, g->h - 2 * py);
+  if (py >= g->oh) {
+    __builtin_memset(r0, 0, (size_t)nrows * wc * 4);
+    return;
+  }
+  const v4 zero = wasm_f32x4_splat(0), lane = wasm_i32x4_make(0, 1, 2, 3), ones = wasm_i32x4_splat(-1);
+  v4 bad = wasm_i32x4_splat(0);
+  const int dxlen = g->n * g->h * wc;
+  for (int px = 0; px < g->ow; px++) {
+    const int i0 = (b * g->h + 2 * py) * wc + 2 * px * c, o = ((b * g->oh + py) * g->ow + px) * c;
+    const int cell[4] = {i0, i0 + c, i0 + wc, i0 + wc + c};
+    for (int ci = 0; ci < c; ci += 4) {
+      const v4 pass = C->relu_of ? wasm_f32x4_gt(wasm_v128_load(C->relu_of + o + ci), zero) : ones;
+      const v4 d = wasm_v128_and(wasm_v128_load(C->dy + o + ci), pass), w = wasm_v128_load(C->ws + o + ci);
+      v4 hit = wasm_i32x4_splat(0);
+      for (int q = 0; q < 4; q++) {
+        const v4 m = wasm_i32x4_eq(w, wasm_i32x4_add(wasm_i32x4_splat(cell[q] + ci), lane));
+        hit = wasm_v128_or(hit, m);
+        wasm_v128_store(C->dx + cell[q] + ci, wasm_f32x4_add(zero, wasm_v128_and(d, m)));  // 0 + dy, as the scatter
+      }
+      // a winner elsewhere that the scatter would add somewhere
+      const v4 inr = wasm_v128_and(wasm_i32x4_ge(w, wasm_i32x4_splat(0)), wasm_i32x4_lt(w, wasm_i32x4_splat(dxlen)));
+      bad = wasm_v128_or(bad, wasm_v128_andnot(wasm_v128_and(pass, inr), hit));
+    }
+  }
+  if (2 * g->ow < g->w)  // the column no window covers
+    for (int r = 0; r < nrows; r++) __builtin_memset(r0 + r * wc + 2 * g->ow * c, 0, (size_t)(g->w - 2 * g->ow) * c * 4);
+  if (wasm_v128_any_true(bad)) __atomic_store_n(&C->foreign, 1, __ATOMIC_SEQ_CST);
 }
 
 EXPORT(maxpool2d_forward) void maxpool2d_forward(const float* x, float* y, int32_t* ws) {
@@ -66,6 +141,12 @@ EXPORT(maxpool2d_forward) void maxpool2d_forward(const float* x, float* y, int32
 
 /** dx (dxlen floats) = 0, then dx[ws[i]] += dy[i] for i < len (only where relu_of[i] > 0, when given). */
 EXPORT(maxpool2d_backward) void maxpool2d_backward(int len, const float* dy, const int32_t* ws, float* dx, int dxlen, const float* relu_of) {
+  const pool_geom g = pool_params();
+  if (pool_2x2(&g) && len == g.n * g.oh * g.ow * g.c && dxlen == g.n * g.h * g.w * g.c) {
+    pool_bwd_ctx C = {g, dy, relu_of, ws, dx, 0};
+    parallel_for(g.n * ceil_div(g.h, 2), maxpool_2x2_bwd_rows, &C);
+    if (!C.foreign) return;
+  }
   __builtin_memset(dx, 0, (size_t)dxlen * 4);
   if (relu_of) {
     for (int i = 0; i < len; i++)
