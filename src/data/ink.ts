@@ -584,28 +584,31 @@ export function inkMapOf(inks: Inks, region?: Region): InkMap {
         }
     }
   }
-  // the fringe: two rings of pixels around the strokes, found from the strokes' own pixels
-  let front: number[] = [];
-  for (let p = 0; p < D.length; p++) if (ink[p] > 0) front.push(p);
+  // the fringe: two rings of pixels around the strokes, found from the strokes' own pixels (the ring
+  // being built marked -1 until it is complete; pixel lists in typed arrays: this runs per stroke pixel)
+  let front = stack,
+    nf = 0;
+  for (let p = 0; p < D.length; p++) if (ink[p] > 0) front[nf++] = p;
+  let add = new Int32Array(w * h);
   for (let ring = 0; ring < 2; ring++) {
-    const add: number[] = [];
-    const visit = (q: number) => {
-      if (ink[q] === 0 && D[q] > lo) {
-        ink[q] = -1;
-        add.push(q);
-      }
-    };
-    for (const p of front) {
-      const y = (p / w) | 0,
+    let na = 0;
+    for (let k = 0; k < nf; k++) {
+      const p = front[k],
+        y = (p / w) | 0,
         x = p - y * w;
-      // left, right, up, down (no array per pixel: this runs for every stroke pixel)
-      if (x > 0) visit(p - 1);
-      if (x < w - 1) visit(p + 1);
-      if (y > 0) visit(p - w);
-      if (y < h - 1) visit(p + w);
+      // left, right, up, down
+      for (let side = 0; side < 4; side++) {
+        if (side === 0 ? x === 0 : side === 1 ? x === w - 1 : side === 2 ? y === 0 : y === h - 1) continue;
+        const q = p + (side === 0 ? -1 : side === 1 ? 1 : side === 2 ? -w : w);
+        if (ink[q] === 0 && D[q] > lo) {
+          ink[q] = -1;
+          add[na++] = q;
+        }
+      }
     }
-    for (const q of add) ink[q] = value(D[q]);
-    front = add;
+    for (let k = 0; k < na; k++) ink[add[k]] = value(D[add[k]]);
+    [front, add] = [add, front];
+    nf = na;
   }
   return { width: w, height: h, ink, noise, weights: wts.map((x) => x / total) };
 }
