@@ -105,8 +105,8 @@ async function main(): Promise<void> {
 async function requestWork(png: Buffer): Promise<{ decode: number; preprocess: number }> {
   const dec: number[] = [],
     pre: number[] = [];
-  for (let i = 0; i < 10; i++) preprocess(await decodeImage(png)); // warm: the workers' JIT is warm too
-  for (let i = 0; i < 25; i++) {
+  for (let i = 0; i < 200; i++) preprocess(await decodeImage(png)); // warm: the workers' JIT is warm too
+  for (let i = 0; i < 51; i++) {
     const t0 = performance.now();
     const pic = await decodeImage(png);
     const t1 = performance.now();
