@@ -4,7 +4,6 @@
 import * as fs from 'node:fs';
 import type { Command } from 'commander';
 import type { Sequential } from '../model/sequential';
-import { digitsPng, imageToDigits, readImageFile } from '../data/image';
 import { checkDigitModel, classify, type Prediction } from '../serve/predict';
 import { loadPresetData } from '../zoo/recipe';
 import { sizeOf } from '../tensor';
@@ -22,6 +21,9 @@ const pct = (p: number) => `${(p * 100).toFixed(2).padStart(6)}%`;
 
 /** Write the 28×28 inputs (several side by side, ×8) to `file`. */
 export async function writeShow(file: string, digits: Float32Array[]): Promise<void> {
+  // sharp (libvips) is loaded by the commands that read or write pictures, not by every start of the CLI
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on use
+  const { digitsPng } = require('../data/image') as typeof import('../data/image');
   try {
     fs.writeFileSync(file, await digitsPng(digits));
   } catch (e) {
@@ -31,6 +33,8 @@ export async function writeShow(file: string, digits: Float32Array[]): Promise<v
 
 export async function predictImages(model: Sequential, modelDir: string, files: string[], o: ImagePredictOptions, out: Out): Promise<void> {
   checkDigitModel(model, modelDir);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on use (sharp)
+  const { imageToDigits, readImageFile } = require('../data/image') as typeof import('../data/image');
   const results: Record<string, unknown>[] = [];
   const seen: Float32Array[] = [];
   let failed = 0;

@@ -1,7 +1,6 @@
 // `digits serve <modelDir>`: runs until SIGTERM or SIGINT, then stops taking connections, lets the
 // requests in flight finish, and exits 0 (or 1 if they have not finished within the grace period).
 import type { Command } from 'commander';
-import { buildServer } from '../serve/server';
 import { loadModelArg, modelOptions, shippedModel } from './model-arg';
 import { resolveDataDir } from '../data/mnist';
 import { DigitsError, UsageError } from '../errors';
@@ -51,6 +50,9 @@ export function registerServe(program: Command, out: Out): void {
           if (o.data !== undefined) throw e;
           out.stderr('digits: no MNIST data found, the page will show no test digits\n');
         }
+        // fastify and prom-client load with the server, not with every start of the CLI
+        // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on use
+        const { buildServer } = require('../serve/server') as typeof import('../serve/server');
         const app = await buildServer({
           modelDir: dir,
           loaded: await loadModelArg(dir, o, noteTo(out)),

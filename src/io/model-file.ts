@@ -11,7 +11,6 @@ import { isHdf5, openH5 } from './hdf5';
 import { readLegacyModel, readLegacyWeights, writeLegacyModel, type LegacyModel } from './keras-h5';
 import { isZip, readKeras3Weights, readKerasArchive, writeKeras3Weights, writeKerasArchive } from './keras-v3';
 import { loadModel as loadTfjsDir, saveModel as saveTfjsDir, VERSION } from './tfjs';
-import { toOnnx } from './onnx';
 import type { DigitsMetadata } from './tfjs-json';
 import { buildModel, oneLineErrors, parseModelConfig } from './keras-config';
 
@@ -174,6 +173,9 @@ export async function modelBytes(
   const meta = withModelFacts(model, metadata);
   if (format === 'h5') return writeLegacyModel(model, meta, where);
   if (format === 'keras') return writeKerasArchive(model, meta, where);
+  // protobufjs loads when an ONNX file is written, not with every start of the CLI
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on use
+  const { toOnnx } = require('./onnx') as typeof import('./onnx');
   return toOnnx(model, { producerVersion: VERSION });
 }
 
