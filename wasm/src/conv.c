@@ -475,7 +475,7 @@ void conv_backward_weights_impl(const conv_geom* g, const float* x, const float*
   C.wp = (g->ow - 1) * g->sw + g->kw;
   C.padded = g->c % 4 != 0;
   if (C.padded) C.x = pad_input(g, x, C.hp, C.wp);
-  const int target = 4 * threads();
+  const int target = 2 * threads();
   if (C.ktiles * C.panels <= 32) {
     // small K (a first layer): 8 fixed slots of the pixels (not the thread count, so that the sums'
     // order stays the same), each through every tile while its block of dy is in cache
@@ -501,7 +501,7 @@ void conv_backward_weights_impl(const conv_geom* g, const float* x, const float*
       }
     return;
   }
-  // chunks: k-tile ranges x filter-panel ranges, about 4 per thread
+  // chunks: k-tile ranges x filter-panel ranges, about 2 per thread (each chunk reads all of x and dy)
 
   const int nkc = imin(C.ktiles, target);
   C.kper = ceil_div(C.ktiles, nkc);
