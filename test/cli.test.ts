@@ -175,3 +175,12 @@ test('with no model given, predict and evaluate use the shipped model (models/di
   assert.equal(e.code, 0, e.stderr);
   assert.ok(JSON.parse(e.stdout).accuracy >= 0.995, e.stdout.slice(0, 200));
 });
+
+test('starting the CLI loads no picture decoder, HTTP server or protobuf library: the commands that need them do', () => {
+  const main = path.resolve(__dirname, '../src/cli/main.js');
+  const probe = `require(${JSON.stringify(main)}); const ks = Object.keys(require.cache);
+    console.log(JSON.stringify(['sharp', 'fastify', 'prom-client', 'protobufjs'].filter((n) => ks.some((k) => k.includes('/node_modules/' + n + '/')))));`;
+  const r = spawnSync(process.execPath, ['-e', probe], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), []);
+});
