@@ -263,6 +263,37 @@ describe('wasm core: threads, gradients, training, build', { skip }, () => {
     assert.match(t.stdout, /backend: wasm \(WebAssembly SIMD128, 1 threads\)/);
   });
 
+  test('2x2 max pooling backward: winners outside their window or out of range fall back to the scatter, bit for bit', () => {
+    // the 2x2/2 backward gathers each cell's gradient from its own window; a workspace that is not
+    // the forward's (a winner in another window, a negative or too large index) must still give the
+    // reference's scatter, with and without the ReLU mask
+    const g = { n: 3, h: 11, w: 11, c: 8, oh: 5, ow: 5, ph: 2, pw: 2, sh: 2, sw: 2, padTop: 0, padLeft: 0 };
+    const rng = new Rng(5);
+    const x = rand(rng, g.n * g.h * g.w * g.c),
+      out = g.n * g.oh * g.ow * g.c;
+    const y = new Float32Array(out),
+      ws = new Int32Array(out);
+    ref.maxPool2dForward(g, x, y, ws);
+    const dy = rand(rng, out);
+    const foreign = ws.slice();
+    foreign[7] = foreign[100];
+    const outOfRange = ws.slice();
+    outOfRange[5] = -1;
+    outOfRange[9] = x.length + 3;
+    for (const [what, w] of [
+      ['forward winners', ws],
+      ['a winner in another window', foreign],
+      ['out-of-range winners', outOfRange],
+    ] as const)
+      for (const reluOf of [undefined, y]) {
+        const want = new Float32Array(x.length),
+          got = new Float32Array(x.length).fill(NaN);
+        ref.maxPool2dBackward(g, dy, w, want, reluOf);
+        nat.maxPool2dBackward(g, dy, w, got, reluOf);
+        assert.deepEqual(got, want, `${what}${reluOf ? ', ReLU mask' : ''}`);
+      }
+  });
+
   // The .wasm is committed (installing digits needs no compiler); where Debian's clang-16 is present
   // (scripts/setup.sh installs it) it must be exactly what wasm/src builds.
   const clang = spawnSync('clang-16', ['--version']).status === 0 ? false : 'clang-16 not installed (apt install clang-16 lld-16)';
