@@ -108,6 +108,18 @@ test('a weight path with a line break in model.json (found by the fuzzer, seed 1
   fs.rmSync(path.dirname(dir), { recursive: true, force: true });
 });
 
+test('a layer whose name or class is an object with its own toString (found by the fuzzer, seed -1719120379) is named in one line', () => {
+  const dir = path.join(tempDir(), 'm');
+  saveModel(tiny(), dir);
+  const json = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
+  const layers = json.modelTopology.config.layers;
+  layers[0].config.name = { toString: '' };
+  layers[0].class_name = { toString: '' };
+  fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify(json));
+  expectDigitsError(() => loadModel(dir), /layer 0: class_name \{"toString":""\} is not a string$/);
+  fs.rmSync(path.dirname(dir), { recursive: true, force: true });
+});
+
 test('a weights.bin that is a device never ends reading; a save killed between its renames is explained', () => {
   const dir = path.join(tempDir(), 'm');
   saveModel(tiny(), dir);

@@ -69,11 +69,14 @@ function sampleShape(batchShape: unknown): number[] | undefined {
   return s.every((d) => Number.isSafeInteger(d) && d > 0) ? (s as number[]) : undefined;
 }
 
+/** A JSON value in a message: a string as it is, anything else as JSON (an object's own toString may be anything). */
+const text = (v: unknown): string => (typeof v === 'string' ? v : String(JSON.stringify(v)));
+
 /** Keras 3 names its own classes under the keras module; anything else registered is user code. */
 function checkBuiltIn(spec: Json, where: string): void {
   const module = spec.module;
   if (typeof module === 'string' && !/^(tf_)?keras(\.|$)/.test(module) && !/^tensorflow\.keras/.test(module)) {
-    throw new DigitsError(`${where}: custom class '${spec.class_name}' from module '${module}' is not supported`);
+    throw new DigitsError(`${where}: custom class '${text(spec.class_name)}' from module '${module}' is not supported`);
   }
 }
 
@@ -118,7 +121,7 @@ function chainOf(config: Json, where: string): Json[] {
 
 /** The one layer feeding `spec`, from Keras 2's nested lists or Keras 3's __keras_tensor__ objects. */
 function inboundOf(spec: Json, where: string): string {
-  const lw = `${where}: layer '${spec.name}' (${spec.class_name})`;
+  const lw = `${where}: layer '${text(spec.name)}' (${text(spec.class_name)})`;
   const nodes = spec.inbound_nodes;
   if (!Array.isArray(nodes) || nodes.length !== 1) {
     throw new DigitsError(`${lw} is called ${Array.isArray(nodes) ? nodes.length : 0} times; only plain chains are supported`);
@@ -158,7 +161,9 @@ export function parseModelConfig(topology: Json, where: string, ctx: KerasContex
   } else if (cls === 'Functional' || cls === 'Model') {
     specs = chainOf(config, where);
   } else {
-    throw new DigitsError(`${where}: model class '${cls}' is not supported (Sequential, or a Functional model that is a plain chain)`);
+    throw new DigitsError(
+      `${where}: model class '${text(cls)}' is not supported (Sequential, or a Functional model that is a plain chain)`,
+    );
   }
   if (!Array.isArray(specs) || specs.length === 0) throw new DigitsError(`${where}: the model config has no layers`);
   let inputShape: number[] | undefined;
@@ -167,8 +172,9 @@ export function parseModelConfig(topology: Json, where: string, ctx: KerasContex
   specs.forEach((spec, i) => {
     if (!isObject(spec)) throw new DigitsError(`${where}: layer ${i} is not a JSON object`);
     const layerCls = spec.class_name ?? spec.className;
+    if (typeof layerCls !== 'string') throw new DigitsError(`${where}: layer ${i}: class_name ${text(layerCls)} is not a string`);
     const raw = isObject(spec?.config) ? spec.config : {};
-    const lw = `${where}: layer ${i} (${raw.name ?? spec?.name ?? layerCls}, ${layerCls})`;
+    const lw = `${where}: layer ${i} (${text(raw.name ?? spec?.name ?? layerCls)}, ${text(layerCls)})`;
     checkBuiltIn(spec, lw);
     if (layerCls === 'InputLayer') {
       if (raw.sparse || raw.ragged) throw new DigitsError(`${lw}: sparse and ragged inputs are not supported`);
@@ -182,7 +188,7 @@ export function parseModelConfig(topology: Json, where: string, ctx: KerasContex
     if (layerCls === 'Sequential' || layerCls === 'Functional' || layerCls === 'Model')
       throw new DigitsError(`${lw}: nested models are not supported`);
     const cfg = camelDeep(raw);
-    if (typeof cfg.name !== 'string' || cfg.name === '') cfg.name = spec?.name ?? `${String(layerCls).toLowerCase()}_${i}`;
+    if (typeof cfg.name !== 'string' || cfg.name === '') cfg.name = spec?.name ?? `${layerCls.toLowerCase()}_${i}`;
     const layer = makeLayer(layerCls, cfg, lw, ctx);
     if (layerCls === 'BatchNormalization') {
       bnAxes.set(layer, ([] as number[]).concat(cfg.axis ?? -1)[0]);
@@ -266,7 +272,7 @@ export function compileFromConfig(model: Sequential, tc: Json): { optimizerNote?
   let oc = tc.optimizer_config ?? tc.optimizerConfig ?? tc.optimizer;
   if (typeof oc === 'string') oc = { class_name: oc, config: {} };
   const cfg = camelDeep(isObject(oc?.config) ? oc.config : {});
-  const className = String(oc?.class_name ?? oc?.className ?? 'rmsprop');
+  const className = text(oc?.class_name ?? oc?.className ?? 'rmsprop');
   // what our optimizers do not do would train differently from Keras
   const unsupported = [
     cfg.momentum && /rmsprop/i.test(className) && 'momentum',
