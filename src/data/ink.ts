@@ -590,21 +590,23 @@ export function inkMapOf(inks: Inks, region?: Region): InkMap {
     nf = 0;
   for (let p = 0; p < D.length; p++) if (ink[p] > 0) front[nf++] = p;
   let add = new Int32Array(w * h);
-  for (let ring = 0; ring < 2; ring++) {
+  for (let r = 0; r < 2; r++) {
     let na = 0;
+    const visit = (q: number) => {
+      if (ink[q] === 0 && D[q] > lo) {
+        ink[q] = -1;
+        add[na++] = q;
+      }
+    };
     for (let k = 0; k < nf; k++) {
       const p = front[k],
         y = (p / w) | 0,
         x = p - y * w;
       // left, right, up, down
-      for (let side = 0; side < 4; side++) {
-        if (side === 0 ? x === 0 : side === 1 ? x === w - 1 : side === 2 ? y === 0 : y === h - 1) continue;
-        const q = p + (side === 0 ? -1 : side === 1 ? 1 : side === 2 ? -w : w);
-        if (ink[q] === 0 && D[q] > lo) {
-          ink[q] = -1;
-          add[na++] = q;
-        }
-      }
+      if (x > 0) visit(p - 1);
+      if (x < w - 1) visit(p + 1);
+      if (y > 0) visit(p - w);
+      if (y < h - 1) visit(p + w);
     }
     for (let k = 0; k < na; k++) ink[add[k]] = value(D[add[k]]);
     [front, add] = [add, front];

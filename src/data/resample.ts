@@ -4,7 +4,7 @@
  * Separable resampling: area-averaging down (every source pixel counted by the share of it inside the
  * target pixel, so nothing aliases), bilinear up.
  */
-export function resize<T extends ArrayLike<number>>(src: T, sw: number, sh: number, dw: number, dh: number): T | Float32Array {
+export function resize(src: Float32Array, sw: number, sh: number, dw: number, dh: number): Float32Array {
   if (sw === dw && sh === dh) return src;
   // along the rows, then down the columns: each output row a weighted sum of whole rows, so the memory
   // is read in order (summed in float64 per pixel, tap by tap, as a column at a time would)
@@ -44,7 +44,7 @@ export function shrinkBy(
 }
 
 /** Each row resampled from sw to dw samples. */
-function across(src: ArrayLike<number>, sw: number, sh: number, dw: number): Float32Array {
+function across(src: Float32Array, sw: number, sh: number, dw: number): Float32Array {
   const rows = new Float32Array(sh * dw);
   const { idx, wts, start } = taps(sw, dw);
   for (let y = 0; y < sh; y++) {

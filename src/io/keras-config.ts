@@ -174,7 +174,7 @@ export function parseModelConfig(topology: Json, where: string, ctx: KerasContex
     const layerCls = spec.class_name ?? spec.className;
     if (typeof layerCls !== 'string') throw new DigitsError(`${where}: layer ${i}: class_name ${text(layerCls)} is not a string`);
     const raw = isObject(spec?.config) ? spec.config : {};
-    const lw = `${where}: layer ${i} (${text(raw.name ?? spec?.name ?? layerCls)}, ${text(layerCls)})`;
+    const lw = `${where}: layer ${i} (${text(raw.name ?? spec?.name ?? layerCls)}, ${layerCls})`;
     checkBuiltIn(spec, lw);
     if (layerCls === 'InputLayer') {
       if (raw.sparse || raw.ragged) throw new DigitsError(`${lw}: sparse and ragged inputs are not supported`);

@@ -559,6 +559,7 @@ export function kernelTwinTests(nat: Kernels, label: string): void {
   const sizes = [5, 300, 300_000, 17]; // 300k crosses the cores' threading thresholds
   const arrays = (rng: Rng, lo = -1, hi = 1) => sizes.map((s) => rand(rng, s, lo, hi));
   const clone = (as: Float32Array[]) => as.map((a) => a.slice());
+  const zeros = () => sizes.map((s) => new Float32Array(s));
   const closeAll = (what: string, a: Float32Array[], b: Float32Array[]) => a.forEach((x, i) => close(`${what}[${i}]`, x, b[i]));
 
   for (const [momentum, nesterov] of [
@@ -571,8 +572,8 @@ export function kernelTwinTests(nat: Kernels, label: string): void {
       const w0 = arrays(rng);
       const wr = clone(w0),
         wn = clone(w0);
-      const vr = sizes.map((s) => new Float32Array(s)),
-        vn = sizes.map((s) => new Float32Array(s));
+      const vr = zeros(),
+        vn = zeros();
       for (let step = 0; step < 3; step++) {
         const g = arrays(rng);
         ref.sgdUpdate(wr, g, momentum ? vr : null, 0.01, momentum, nesterov);
@@ -588,8 +589,8 @@ export function kernelTwinTests(nat: Kernels, label: string): void {
     const w0 = arrays(rng);
     const wr = clone(w0),
       wn = clone(w0);
-    const sr = sizes.map((s) => new Float32Array(s)),
-      sn = sizes.map((s) => new Float32Array(s));
+    const sr = zeros(),
+      sn = zeros();
     for (let step = 0; step < 3; step++) {
       const g = arrays(rng);
       ref.rmspropUpdate(wr, g, sr, 1e-3, 0.9, 1e-7);
@@ -608,7 +609,6 @@ export function kernelTwinTests(nat: Kernels, label: string): void {
       const w0 = arrays(rng);
       const wr = clone(w0),
         wn = clone(w0);
-      const zeros = () => sizes.map((s) => new Float32Array(s));
       const mr = zeros(),
         vr = zeros(),
         mn = zeros(),
