@@ -61,6 +61,7 @@ async function main(): Promise<void> {
     // the numbers mean little without the backend and how busy the 2 cores already were
     const { backend } = (await (await fetch(`${url}/api/model`)).json()) as { backend: string };
     const load = os.loadavg()[0].toFixed(2);
+    const cpu0 = { server: threadCpuMs(server.pid!), client: process.cpuUsage() };
     const r = await autocannon({
       url: `${url}/api/predict`,
       method: 'POST',
@@ -70,12 +71,22 @@ async function main(): Promise<void> {
       amount,
       timeout: 60,
     });
+    // CPU per request over the run, each of the server's threads from /proc, and this process (autocannon)
+    const serverCpu = threadCpuMs(server.pid!),
+      clientCpu = process.cpuUsage(cpu0.client);
+    const per = (ms: number) => ms / r.requests.sent;
+    const cpu = {
+      server: per([...serverCpu.values()].reduce((a, b) => a + b, 0) - [...cpu0.server.values()].reduce((a, b) => a + b, 0)),
+      mainThread: per((serverCpu.get(server.pid!) ?? 0) - (cpu0.server.get(server.pid!) ?? 0)),
+      client: per((clientCpu.user + clientCpu.system) / 1000),
+    };
     const failures = r.errors + r.timeouts + r.non2xx;
     const line =
       `${connections} connections, ${r.requests.sent} requests of a ${body.length}-byte PNG: ` +
       `${r.errors} errors, ${r.timeouts} timeouts, ${r.non2xx} non-2xx; latency p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, ` +
       `max ${r.latency.max} ms; ${(r['2xx'] / r.duration).toFixed(0)} req/s over ${r.duration.toFixed(1)} s (${backend} backend, load average ${load} before); ` +
-      `one request's work in process: decode ${work.decode.toFixed(1)} ms, preprocess ${work.preprocess.toFixed(1)} ms (wall, medians)`;
+      `one request's work in process: decode ${work.decode.toFixed(1)} ms, preprocess ${work.preprocess.toFixed(1)} ms (wall, medians); ` +
+      `CPU per request: server ${cpu.server.toFixed(2)} ms (its event loop ${cpu.mainThread.toFixed(2)}), autocannon ${cpu.client.toFixed(2)} ms`;
     if (args.includes('--json'))
       console.log(
         JSON.stringify({
@@ -92,6 +103,9 @@ async function main(): Promise<void> {
           loadavg: Number(load),
           decodeMs: work.decode,
           preprocessMs: work.preprocess,
+          serverCpuMs: cpu.server,
+          mainThreadCpuMs: cpu.mainThread,
+          clientCpuMs: cpu.client,
         }),
       );
     else console.log(line);
@@ -99,6 +113,29 @@ async function main(): Promise<void> {
   } finally {
     server.kill('SIGTERM');
   }
+}
+
+/** CPU milliseconds (user + system) of each thread of a process, by thread id, from /proc (empty where there is none). */
+function threadCpuMs(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  const tick = 1000 / 100; // USER_HZ is 100 on Linux
+  let tids: string[] = [];
+  try {
+    tids = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      // the fields after the command's closing parenthesis: utime and stime are the 12th and 13th
+      const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(Number(tid), (Number(f[11]) + Number(f[12])) * tick);
+    } catch {
+      // a thread that ended between the listing and the read
+    }
+  }
+  return out;
 }
 
 /** Median decode and preprocessing times of the request's PNG in this process: what each request costs a worker. */
