@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { unzipSync, strFromU8 } from 'fflate';
+import { unzipSync, zipSync, strFromU8, strToU8 } from 'fflate';
 import { loadArchitecture, loadModelFile, loadWeightsInto, modelBytes, saveModelFile, type LoadedFile } from '../src/io/model-file';
 import { openH5 } from '../src/io/hdf5';
 import { layerPaths } from '../src/io/keras-v3';
@@ -34,7 +34,7 @@ import { loadDataset, toTensor } from '../src/data/mnist';
 import { Rng } from '../src/rng';
 import { DigitsError } from '../src/errors';
 import { SHARED_MNIST } from './helpers/paths';
-import { tempDir } from './helpers/datafixtures';
+import { tempDir, expectDigitsErrorAsync } from './helpers/datafixtures';
 import { loadTfjs, tfjsLoadDir } from './helpers/tfjs';
 
 const FIXTURES = path.resolve(__dirname, '../../test/fixtures/keras');
@@ -516,6 +516,38 @@ describe('what we write', () => {
       for (let r = 0; r < 16; r++) assert.ok(Math.abs(p.subarray(r * 10, r * 10 + 10).reduce((a, b) => a + b, 0) - 1) < 1e-5);
     }
   });
+});
+
+test('an activation parameter beyond float32 is refused in one line (found by the .keras fuzzer, seed -570180423)', async () => {
+  // -1e308 is -Infinity in float32: a LeakyReLU with it made 0 × Infinity = NaN in predict
+  const members = unzipSync(fs.readFileSync(path.join(FIXTURES, 'keras3.11-renamed-layers.keras')));
+  const config = JSON.parse(strFromU8(members['config.json']));
+  const dir = tempDir();
+  const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  // our LeakyReLU calls Keras 3's negative_slope by its Keras 2 and TF.js name, alpha
+  for (const [cls, key, value, said] of [
+    ['LeakyReLU', 'negative_slope', -1e308, 'alpha'],
+    ['LeakyReLU', 'negative_slope', 1e39, 'alpha'],
+    ['ReLU', 'negative_slope', -1e308, 'negative_slope'],
+    ['ReLU', 'max_value', 1e308, 'max_value'],
+  ] as const) {
+    const edited = structuredClone(config);
+    const layer = edited.config.layers.find((l: { class_name: string }) => l.class_name === cls);
+    layer.config[key] = value;
+    const file = path.join(dir, `${cls}-${key}.keras`);
+    fs.writeFileSync(file, zipSync({ ...members, 'config.json': strToU8(JSON.stringify(edited)) }));
+    await expectDigitsErrorAsync(
+      () => loadModelFile(file),
+      new RegExp(`^${escape(file)}: .*${cls}: ${said} must be a float32 number, got ${escape(String(value))}$`),
+    );
+  }
+  // the same holds where the parameter multiplies every pixel
+  assert.throws(
+    () => new Rescaling({ scale: 1e308 }),
+    /^UsageError: Rescaling: scale must be a float32 number or a list of them, got 1e\+308$/,
+  );
+  assert.throws(() => new Rescaling({ scale: 1, offset: [0, -1e39] }), /offset must be a float32 number/);
+  fs.rmSync(dir, { recursive: true, force: true });
 });
 
 function reshape(flat: number[], shape: number[]): unknown {

@@ -1,7 +1,7 @@
 // Keras' activation layers with parameters (keras.layers.ReLU, LeakyReLU, ELU, Softmax): each is an
 // element-wise activation of the Activated family, so the kernels and the fused backward are shared.
 import { Activated } from './activation';
-import type { LayerArgs, RunContext } from './layer';
+import { float32Param, type LayerArgs, type RunContext } from './layer';
 import { UsageError } from '../errors';
 
 abstract class ActivationLayerBase extends Activated {
@@ -24,9 +24,9 @@ export class ReLU extends ActivationLayerBase {
   negativeSlope: number;
   threshold: number;
   constructor(args: LayerArgs & { maxValue?: number | null; negativeSlope?: number; threshold?: number } = {}) {
-    const maxValue = args.maxValue ?? null,
-      slope = args.negativeSlope ?? 0,
-      threshold = args.threshold ?? 0;
+    const maxValue = args.maxValue == null ? null : float32Param('ReLU', 'max_value', args.maxValue),
+      slope = float32Param('ReLU', 'negative_slope', args.negativeSlope ?? 0),
+      threshold = float32Param('ReLU', 'threshold', args.threshold ?? 0);
     const act =
       threshold !== 0 ? null : maxValue === null ? (slope === 0 ? 'relu' : 'leaky_relu') : maxValue === 6 && slope === 0 ? 'relu6' : null;
     if (!act)
@@ -49,8 +49,7 @@ export class LeakyReLU extends ActivationLayerBase {
   readonly className = 'LeakyReLU';
   constructor(args: LayerArgs & { alpha?: number } = {}) {
     super({ ...args, activation: 'leaky_relu' }, 'LeakyReLU');
-    this.alpha = args.alpha ?? 0.3;
-    if (!Number.isFinite(this.alpha)) throw new UsageError(`LeakyReLU: alpha must be a number, got ${args.alpha}`);
+    this.alpha = float32Param('LeakyReLU', 'alpha', args.alpha ?? 0.3);
   }
   getConfig() {
     return { alpha: this.alpha };
@@ -61,8 +60,7 @@ export class ELU extends ActivationLayerBase {
   readonly className = 'ELU';
   constructor(args: LayerArgs & { alpha?: number } = {}) {
     super({ ...args, activation: 'elu' }, 'ELU');
-    this.alpha = args.alpha ?? 1;
-    if (!Number.isFinite(this.alpha)) throw new UsageError(`ELU: alpha must be a number, got ${args.alpha}`);
+    this.alpha = float32Param('ELU', 'alpha', args.alpha ?? 1);
   }
   getConfig() {
     return { alpha: this.alpha };

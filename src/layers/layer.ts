@@ -125,6 +125,16 @@ export function glorotUniform(name: string, shape: number[], fanIn: number, fanO
 }
 
 /** A size or stride given as one positive integer or two. */
+/** float32's largest finite value: a parameter beyond it is ±Infinity in the kernels, and 0 × Infinity is NaN. */
+export const FLOAT32_MAX = 3.4028234663852886e38;
+
+/** A layer's scalar parameter, as the kernels will hold it: a finite float32. */
+export function float32Param(layer: string, name: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || Math.abs(v) > FLOAT32_MAX)
+    throw new UsageError(`${layer}: ${name} must be a float32 number, got ${typeof v === 'number' ? v : JSON.stringify(v)}`);
+  return v;
+}
+
 export function pair(v: number | [number, number], what: string): [number, number] {
   const p = typeof v === 'number' ? [v, v] : v;
   if (!Array.isArray(p) || p.length !== 2 || !p.every((d) => Number.isSafeInteger(d) && d > 0)) {

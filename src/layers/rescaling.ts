@@ -1,4 +1,4 @@
-import { Layer, type LayerArgs, type RunContext } from './layer';
+import { FLOAT32_MAX, Layer, type LayerArgs, type RunContext } from './layer';
 import { UsageError } from '../errors';
 
 /**
@@ -18,8 +18,8 @@ export class Rescaling extends Layer {
       ['scale', this.scale],
       ['offset', this.offset],
     ] as const) {
-      if (!([] as unknown[]).concat(v).every((d) => typeof d === 'number' && Number.isFinite(d)))
-        throw new UsageError(`Rescaling: ${k} must be a finite number or a list of them, got ${JSON.stringify(v)}`);
+      if (!([] as unknown[]).concat(v).every((d) => typeof d === 'number' && Number.isFinite(d) && Math.abs(d) <= FLOAT32_MAX))
+        throw new UsageError(`Rescaling: ${k} must be a float32 number or a list of them, got ${JSON.stringify(v)}`);
     }
   }
 
