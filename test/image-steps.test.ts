@@ -294,10 +294,16 @@ test('decoding: palette and 1-bit PNGs, 16-bit PNGs, CMYK JPEGs and ICC profiles
 test('decoding: plain PNGs read in-thread (grey, grey+alpha, RGB, RGBA, palette, 1-bit, interlaced) give exactly the pixels sharp gives', async () => {
   const i = picks(1, 40)[0];
   const { raw, W, H } = await digitRaw(i);
-  // a coloured stroke as well, so RGB stays RGB
+  // RGB(A) whose colours all agree is read as one channel
+  const greyRaw = Buffer.from(raw);
+  // a coloured stroke as well, so RGB stays RGB; one colour pixel on the last row, after rows read as grey
   for (let p = 0; p < 30; p++) raw.set([200, 40, 40], (5 * W + 10 + p) * 3);
+  raw.set([10, 10, 12], (W * H - 1) * 3);
   const img = () => sharp(raw, { raw: { width: W, height: H, channels: 3 } });
+  const grey3 = () => sharp(greyRaw, { raw: { width: W, height: H, channels: 3 } });
   const files: [string, Buffer][] = [
+    ['grey as RGB', await grey3().png().toBuffer()],
+    ['grey as RGBA', await grey3().ensureAlpha(0.6).png().toBuffer()],
     ['grey', await img().toColourspace('b-w').png().toBuffer()],
     ['grey+alpha', await img().toColourspace('b-w').ensureAlpha(0.4).png().toBuffer()],
     ['RGB', await img().png().toBuffer()],
@@ -320,7 +326,8 @@ test('decoding: plain PNGs read in-thread (grey, grey+alpha, RGB, RGBA, palette,
     for (let p = 0; p < W * H; p++)
       for (let c = 0; c < 3; c++) diff = Math.max(diff, Math.abs(got.data[p * ch + (ch === 1 ? 0 : c)] - data[p * 3 + c]));
     assert.equal(diff, 0, `${what}: pixels differ by up to ${diff}`);
-    if (what === 'RGB') assert.equal(ch, 3, 'a coloured picture keeps its colour');
+    if (what === 'RGB' || what === 'RGBA') assert.equal(ch, 3, `${what}: a coloured picture keeps its colour`);
+    if (what.startsWith('grey')) assert.equal(ch, 1, `${what}: a grey picture is one channel`);
   }
 });
 

@@ -36,81 +36,86 @@ export function plainPng(buf: Uint8Array, maxPixels: number): Picture | null {
     ended = type === 'IEND';
     at += 12 + len;
   }
-  const stride = width * n;
   let raw: Buffer;
   try {
     raw = zlib.inflateSync(Buffer.concat(idat));
   } catch {
     return null;
   }
-  if (!ended || raw.length !== height * (stride + 1)) return null;
-  const px = unfilter(raw, height, stride, n);
-  return px && flatten(px, width, height, n);
+  if (!ended || raw.length !== height * (width * n + 1)) return null;
+  return pixelsOf(raw, width, height, n);
 }
 
 /**
- * The scanlines with their filters reversed (PNG spec §9), in place: row y moves down to y·stride as it
- * is reversed (each byte is read before anything is written over it). Null for an unknown filter type.
+ * The scanlines with their filters reversed (PNG spec §9) in place, row y moving down to y·stride (each
+ * byte is read before anything is written over it); an RGB(A) row is checked for grey while it is in
+ * the cache, so a grey picture comes out as one channel without a second pass. Null for an unknown filter.
  */
-function unfilter(raw: Uint8Array, height: number, stride: number, bpp: number): Uint8Array | null {
-  const px = raw.subarray(0, height * stride);
-  const zero = new Uint8Array(stride);
+function pixelsOf(raw: Uint8Array, width: number, height: number, n: number): Picture | null {
+  const stride = width * n,
+    px = raw.subarray(0, height * stride),
+    zero = new Uint8Array(stride);
+  let grey: Uint8Array | null = n >= 3 ? new Uint8Array(width * height) : null;
   for (let y = 0; y < height; y++) {
-    const f = raw[y * (stride + 1)],
-      src = raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1)),
-      cur = px.subarray(y * stride, (y + 1) * stride),
-      up = y > 0 ? px.subarray((y - 1) * stride, y * stride) : zero;
-    // the first pixel has no left neighbour (0), the rest do
-    if (f === 0) cur.set(src);
-    else if (f === 1) {
-      for (let i = 0; i < bpp; i++) cur[i] = src[i];
-      for (let i = bpp; i < stride; i++) cur[i] = src[i] + cur[i - bpp];
-    } else if (f === 2) for (let i = 0; i < stride; i++) cur[i] = src[i] + up[i];
-    else if (f === 3) {
-      for (let i = 0; i < bpp; i++) cur[i] = src[i] + (up[i] >> 1);
-      for (let i = bpp; i < stride; i++) cur[i] = src[i] + ((cur[i - bpp] + up[i]) >> 1);
-    } else if (f === 4) {
-      for (let i = 0; i < bpp; i++) cur[i] = src[i] + up[i]; // Paeth with a = c = 0 predicts b
-      for (let i = bpp; i < stride; i++) {
-        const a = cur[i - bpp],
-          b = up[i],
-          c = up[i - bpp];
-        const pa = Math.abs(b - c),
-          pb = Math.abs(a - c),
-          pc = Math.abs(a + b - 2 * c);
-        cur[i] = src[i] + (pa <= pb && pa <= pc ? a : pb <= pc ? b : c);
-      }
-    } else return null;
+    const cur = px.subarray(y * stride, (y + 1) * stride);
+    const up = y > 0 ? px.subarray((y - 1) * stride, y * stride) : zero;
+    if (!unfilterRow(raw[y * (stride + 1)], raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1)), cur, up, n)) return null;
+    if (grey && !greyRow(cur, width, n, grey, y * width)) grey = null;
   }
-  return px;
+  const count = width * height;
+  if (n === 1) return { width, height, channels: 1, data: px };
+  if (n === 3) return grey ? { width, height, channels: 1, data: grey } : { width, height, channels: 3, data: px };
+  // with alpha: grey (grey+alpha, or RGBA all grey) as one channel, else three
+  const data = n === 2 ? composite(px, 2, px, n, count, 1) : grey ? composite(grey, 1, px, n, count, 1) : composite(px, 4, px, n, count, 3);
+  return { width, height, channels: data.length / count, data };
 }
 
-/** Alpha composited on white (truncating, as libvips' flatten does); grey pictures as one channel. */
-function flatten(px: Uint8Array, width: number, height: number, n: number): Picture {
-  const count = width * height,
-    alpha = n === 2 || n === 4;
-  if (n === 1) return { width, height, channels: 1, data: px };
-  // RGB(A) whose pixels are all grey is read as one channel, copied out while checking
-  let grey = n <= 2;
-  let out = new Uint8Array(count);
-  if (!grey) {
-    grey = true;
-    for (let i = 0, j = 0; i < count; i++, j += n) {
-      const r = px[j];
-      if (r !== px[j + 1] || r !== px[j + 2]) {
-        grey = false;
-        break;
-      }
-      out[i] = r;
+/** One scanline's filter reversed; `cur` may be `src` moved up by one byte, so it is read before written. */
+function unfilterRow(f: number, src: Uint8Array, cur: Uint8Array, up: Uint8Array, bpp: number): boolean {
+  const stride = cur.length;
+  // the first pixel has no left neighbour (0), the rest do
+  if (f === 0) cur.set(src);
+  else if (f === 1) {
+    for (let i = 0; i < bpp; i++) cur[i] = src[i];
+    for (let i = bpp; i < stride; i++) cur[i] = src[i] + cur[i - bpp];
+  } else if (f === 2) for (let i = 0; i < stride; i++) cur[i] = src[i] + up[i];
+  else if (f === 3) {
+    for (let i = 0; i < bpp; i++) cur[i] = src[i] + (up[i] >> 1);
+    for (let i = bpp; i < stride; i++) cur[i] = src[i] + ((cur[i - bpp] + up[i]) >> 1);
+  } else if (f === 4) {
+    for (let i = 0; i < bpp; i++) cur[i] = src[i] + up[i]; // Paeth with a = c = 0 predicts b
+    for (let i = bpp; i < stride; i++) {
+      const a = cur[i - bpp],
+        b = up[i],
+        c = up[i - bpp];
+      const pa = Math.abs(b - c),
+        pb = Math.abs(a - c),
+        pc = Math.abs(a + b - 2 * c);
+      cur[i] = src[i] + (pa <= pb && pa <= pc ? a : pb <= pc ? b : c);
     }
-    if (grey && !alpha) return { width, height, channels: 1, data: out };
-    if (!grey && !alpha) return { width, height, channels: 3, data: px };
+  } else return false;
+  return true;
+}
+
+/** An RGB(A) row's red copied out at `at` while every pixel's three colours agree; false at the first that does not. */
+function greyRow(row: Uint8Array, width: number, n: number, out: Uint8Array, at: number): boolean {
+  for (let x = 0, j = 0; x < width; x++, j += n) {
+    const r = row[j];
+    if (r !== row[j + 1] || r !== row[j + 2]) return false;
+    out[at + x] = r;
   }
-  const ch = grey ? 1 : 3;
-  if (ch === 3) out = new Uint8Array(count * 3);
-  for (let i = 0, j = 0, k = 0; i < count; i++, j += n, k += ch) {
-    const a = alpha ? px[j + n - 1] : 255;
-    for (let c = 0; c < ch; c++) out[k + c] = a === 255 ? px[j + c] : ((px[j + c] * a + 255 * (255 - a)) / 255) | 0;
+  return true;
+}
+
+/**
+ * `ch` colour channels (pixel i's at i·step of `colour`) over pixel i's alpha (the last of its n bytes in
+ * `px`), composited on white and truncated, as libvips' flatten does.
+ */
+function composite(colour: Uint8Array, step: number, px: Uint8Array, n: number, count: number, ch: number): Uint8Array {
+  const out = new Uint8Array(count * ch);
+  for (let i = 0, j = 0, k = 0; i < count; i++, j += step, k += ch) {
+    const a = px[i * n + n - 1];
+    for (let c = 0; c < ch; c++) out[k + c] = a === 255 ? colour[j + c] : ((colour[j + c] * a + 255 * (255 - a)) / 255) | 0;
   }
-  return { width, height, channels: ch, data: out };
+  return out;
 }
