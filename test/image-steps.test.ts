@@ -5,6 +5,7 @@
 import { before, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
+import * as zlib from 'node:zlib';
 import sharp from 'sharp';
 import { loadDataset, type Dataset } from '../src/data/mnist';
 import { decodeImage, ImageError, imageToDigits } from '../src/data/image';
@@ -329,6 +330,89 @@ test('decoding: plain PNGs read in-thread (grey, grey+alpha, RGB, RGBA, palette,
     if (what === 'RGB' || what === 'RGBA') assert.equal(ch, 3, `${what}: a coloured picture keeps its colour`);
     if (what.startsWith('grey')) assert.equal(ch, 1, `${what}: a grey picture is one channel`);
   }
+});
+
+/** A PNG of raw samples (n per pixel, colour type `type`) whose row y is stored with filter `filterOf(y)` (PNG spec §9). */
+function pngWithFilters(raw: Uint8Array, w: number, h: number, n: number, type: number, filterOf: (y: number) => number): Buffer {
+  const stride = w * n,
+    rows = Buffer.alloc(h * (stride + 1));
+  const at = (y: number, i: number) => (y < 0 || i < 0 ? 0 : raw[y * stride + i]);
+  for (let y = 0; y < h; y++) {
+    const f = filterOf(y);
+    rows[y * (stride + 1)] = f;
+    for (let i = 0; i < stride; i++) {
+      const a = at(y, i - n),
+        b = at(y - 1, i),
+        c = at(y - 1, i - n);
+      const p = a + b - c,
+        pa = Math.abs(p - a),
+        pb = Math.abs(p - b),
+        pc = Math.abs(p - c);
+      const pred = [0, a, b, (a + b) >> 1, pa <= pb && pa <= pc ? a : pb <= pc ? b : c][f];
+      rows[y * (stride + 1) + 1 + i] = (raw[y * stride + i] - pred) & 255;
+    }
+  }
+  const crcTable = Array.from({ length: 256 }, (_v, k) => {
+    let c = k;
+    for (let j = 0; j < 8; j++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const chunk = (tag: string, body: Buffer) => {
+    const tb = Buffer.concat([Buffer.from(tag, 'latin1'), body]);
+    let crc = 0xffffffff;
+    for (const byte of tb) crc = crcTable[(crc ^ byte) & 255] ^ (crc >>> 8);
+    const out = Buffer.alloc(tb.length + 8);
+    out.writeUInt32BE(body.length, 0);
+    tb.copy(out, 4);
+    out.writeUInt32BE((crc ^ 0xffffffff) >>> 0, tb.length + 4);
+    return out;
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr[8] = 8;
+  ihdr[9] = type;
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', zlib.deflateSync(rows)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+test('decoding: each of the five PNG row filters, on the first row and below, reads as sharp reads it', async () => {
+  const { raw, W, H } = await digitRaw(picks(1, 41)[0], 37, 23);
+  for (let p = 0; p < 9; p++) raw.set([200, 40, 40], (3 * W + 4 + p) * 3);
+  const rgba = new Uint8Array(W * H * 4);
+  for (let i = 0; i < W * H; i++) rgba.set([raw[3 * i], raw[3 * i + 1], raw[3 * i + 2], (i * 37) % 256], 4 * i);
+  const grey = Uint8Array.from({ length: W * H }, (_v, i) => raw[3 * i + 1]);
+  const ga = new Uint8Array(W * H * 2);
+  for (let i = 0; i < W * H; i++) ga.set([grey[i], 255 - ((i * 11) % 256)], 2 * i);
+  const kinds: [string, Uint8Array, number, number][] = [
+    ['grey', grey, 1, 0],
+    ['RGB', raw, 3, 2],
+    ['grey+alpha', ga, 2, 4],
+    ['RGBA', rgba, 4, 6],
+  ];
+  for (const [what, px, n, type] of kinds)
+    for (const [order, filterOf] of [
+      ['cycling', (y: number) => y % 5],
+      ['cycling from 4', (y: number) => (y + 4) % 5],
+      ['cycling from 3', (y: number) => (y + 3) % 5],
+      ['cycling from 2', (y: number) => (y + 2) % 5],
+      ['cycling from 1', (y: number) => (y + 1) % 5],
+    ] as const) {
+      const buf = pngWithFilters(px, W, H, n, type, filterOf);
+      const got = await decodeImage(buf, what);
+      const { data, info } = await sharp(buf).flatten({ background: '#ffffff' }).raw().toBuffer({ resolveWithObject: true });
+      const ch = got.channels ?? 1;
+      assert.equal(ch, info.channels === 1 || n <= 2 ? 1 : 3, `${what}, ${order}`);
+      let diff = 0;
+      for (let i = 0; i < W * H; i++)
+        for (let c = 0; c < info.channels; c++)
+          diff = Math.max(diff, Math.abs(got.data[i * ch + (ch === 1 ? 0 : c)] - data[i * info.channels + c]));
+      assert.equal(diff, 0, `${what}, filters ${order}: pixels differ by up to ${diff}`);
+    }
 });
 
 test('a drawing on flat paper is worked at the size its digit needs, and reads as through the full paper estimate', () => {

@@ -51,18 +51,17 @@ export function plainPng(buf: Uint8Array, maxPixels: number): Picture | null {
  * byte is read before anything is written over it); an RGB(A) row is checked for grey while it is in
  * the cache, so a grey picture comes out as one channel without a second pass. Null for an unknown filter.
  */
-function pixelsOf(raw: Uint8Array, width: number, height: number, n: number): Picture | null {
-  const stride = width * n,
-    px = raw.subarray(0, height * stride),
-    zero = new Uint8Array(stride);
+function pixelsOf(buf: Buffer, width: number, height: number, n: number): Picture | null {
+  // a plain view: a Buffer's subarray builds a Buffer object, and per row that was most of the garbage
+  const raw = new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
+  const stride = width * n;
   let grey: Uint8Array | null = n >= 3 ? new Uint8Array(width * height) : null;
   for (let y = 0; y < height; y++) {
-    const cur = px.subarray(y * stride, (y + 1) * stride);
-    const up = y > 0 ? px.subarray((y - 1) * stride, y * stride) : zero;
-    if (!unfilterRow(raw[y * (stride + 1)], raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1)), cur, up, n)) return null;
-    if (grey && !greyRow(cur, width, n, grey, y * width)) grey = null;
+    if (!unfilterRow(raw, y, stride, n)) return null;
+    if (grey && !greyRow(raw, y * stride, width, n, grey, y * width)) grey = null;
   }
-  const count = width * height;
+  const px = raw.subarray(0, height * stride),
+    count = width * height;
   if (n === 1) return { width, height, channels: 1, data: px };
   if (n === 3) return grey ? { width, height, channels: 1, data: grey } : { width, height, channels: 3, data: px };
   // with alpha: grey (grey+alpha, or RGBA all grey) as one channel, else three
@@ -70,36 +69,48 @@ function pixelsOf(raw: Uint8Array, width: number, height: number, n: number): Pi
   return { width, height, channels: data.length / count, data };
 }
 
-/** One scanline's filter reversed; `cur` may be `src` moved up by one byte, so it is read before written. */
-function unfilterRow(f: number, src: Uint8Array, cur: Uint8Array, up: Uint8Array, bpp: number): boolean {
-  const stride = cur.length;
-  // the first pixel has no left neighbour (0), the rest do
-  if (f === 0) cur.set(src);
+/**
+ * Scanline y's filter reversed: its bytes (after the filter byte at y·(stride + 1)) move to y·stride,
+ * each read before anything is written over it; the row above is already reversed at (y − 1)·stride.
+ */
+function unfilterRow(raw: Uint8Array, y: number, stride: number, bpp: number): boolean {
+  const f = raw[y * (stride + 1)],
+    s = y * (stride + 1) + 1,
+    c = y * stride,
+    u = c - stride;
+  // the first pixel has no left neighbour, and the first row no row above: both read as 0
+  if (f === 0 || (f === 2 && y === 0)) raw.copyWithin(c, s, s + stride);
   else if (f === 1) {
-    for (let i = 0; i < bpp; i++) cur[i] = src[i];
-    for (let i = bpp; i < stride; i++) cur[i] = src[i] + cur[i - bpp];
-  } else if (f === 2) for (let i = 0; i < stride; i++) cur[i] = src[i] + up[i];
+    for (let i = 0; i < bpp; i++) raw[c + i] = raw[s + i];
+    for (let i = bpp; i < stride; i++) raw[c + i] = raw[s + i] + raw[c + i - bpp];
+  } else if (f === 2) for (let i = 0; i < stride; i++) raw[c + i] = raw[s + i] + raw[u + i];
   else if (f === 3) {
-    for (let i = 0; i < bpp; i++) cur[i] = src[i] + (up[i] >> 1);
-    for (let i = bpp; i < stride; i++) cur[i] = src[i] + ((cur[i - bpp] + up[i]) >> 1);
+    for (let i = 0; i < bpp; i++) raw[c + i] = raw[s + i] + (y > 0 ? raw[u + i] >> 1 : 0);
+    for (let i = bpp; i < stride; i++) raw[c + i] = raw[s + i] + ((raw[c + i - bpp] + (y > 0 ? raw[u + i] : 0)) >> 1);
   } else if (f === 4) {
-    for (let i = 0; i < bpp; i++) cur[i] = src[i] + up[i]; // Paeth with a = c = 0 predicts b
+    // Paeth: with no row above it predicts the left neighbour; with no left neighbour, the one above
+    if (y === 0) {
+      for (let i = 0; i < bpp; i++) raw[c + i] = raw[s + i];
+      for (let i = bpp; i < stride; i++) raw[c + i] = raw[s + i] + raw[c + i - bpp];
+      return true;
+    }
+    for (let i = 0; i < bpp; i++) raw[c + i] = raw[s + i] + raw[u + i];
     for (let i = bpp; i < stride; i++) {
-      const a = cur[i - bpp],
-        b = up[i],
-        c = up[i - bpp];
-      const pa = Math.abs(b - c),
-        pb = Math.abs(a - c),
-        pc = Math.abs(a + b - 2 * c);
-      cur[i] = src[i] + (pa <= pb && pa <= pc ? a : pb <= pc ? b : c);
+      const a = raw[c + i - bpp],
+        b = raw[u + i],
+        d = raw[u + i - bpp];
+      const pa = Math.abs(b - d),
+        pb = Math.abs(a - d),
+        pc = Math.abs(a + b - 2 * d);
+      raw[c + i] = raw[s + i] + (pa <= pb && pa <= pc ? a : pb <= pc ? b : d);
     }
   } else return false;
   return true;
 }
 
-/** An RGB(A) row's red copied out at `at` while every pixel's three colours agree; false at the first that does not. */
-function greyRow(row: Uint8Array, width: number, n: number, out: Uint8Array, at: number): boolean {
-  for (let x = 0, j = 0; x < width; x++, j += n) {
+/** An RGB(A) row's red (the row at `j` of px) copied out at `at` while every pixel's three colours agree; false at the first that does not. */
+function greyRow(row: Uint8Array, j: number, width: number, n: number, out: Uint8Array, at: number): boolean {
+  for (let x = 0; x < width; x++, j += n) {
     const r = row[j];
     if (r !== row[j + 1] || r !== row[j + 2]) return false;
     out[at + x] = r;
