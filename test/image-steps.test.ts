@@ -441,13 +441,14 @@ test('a drawing on flat paper is worked at the size its digit needs, and reads a
       if (fast === label(i)) right.fast++;
       if (full === label(i)) right.full++;
     }
-    // shrunk by a whole factor to about 80 pixels tall (53-107), never below 4-pixel strokes: a 280-pixel canvas's
-    // 200-pixel digit by 3
+    // shrunk by a whole factor to about 40 pixels tall (27-53), never below 3-pixel strokes: a 280-pixel canvas's
+    // 200-pixel digit by 5
     const cov = penDrawing(digit(picks(1, 100)[0]), W, H, { tall, cx: W / 2, cy: H / 2, width });
     const map = inkMap({ width: W, height: H, data: Uint8ClampedArray.from(cov, (c) => 255 - 255 * Math.min(1, c)) });
     const s = map.height / H;
-    assert.ok(s === 1 || (s * width >= 3.5 && s * tall >= 50), `${W}x${H}: worked at ${s.toFixed(2)}`);
-    if (W === 280) assert.equal(map.height, Math.ceil(280 / 3), 'the 280-pixel canvas shrunk by 3');
+    assert.ok(s === 1 || (s * width >= 2.5 && s * tall >= 25), `${W}x${H}: worked at ${s.toFixed(2)}`);
+    console.log(`${W}x${H}, digit ${tall}, pen ${width}: worked at 1/${(1 / s).toFixed(2)}`);
+    if (W === 280) assert.equal(map.height, Math.ceil(280 / 5), 'the 280-pixel canvas shrunk by 5');
   }
   // (the few it reads differently are ones either path can read either way: a half-pixel shift of centring)
   assert.ok(agree >= 0.95 * total, `the fast path read ${total - agree} of ${total} drawings differently`);
@@ -471,12 +472,14 @@ test('decoding: the first picture of an animated WebP or a multi-picture JPEG is
   const first = await anim([raw, blank]);
   assert.equal((await sharp(first).metadata()).pages, 2);
   const [d] = await imageToDigits(first, 'anim.webp');
+  // the PNG's grey pixels take the flat-paper path, sharp's three channels the full one: compare like with like
   const base = preprocess(
     await decodeImage(
       await sharp(raw, { raw: { width: W, height: H, channels: 3 } })
         .png()
         .toBuffer(),
     ),
+    { flatPaper: false },
   );
   assert.ok(relDiff(base, d) < 0.1);
   await assert.rejects(imageToDigits(await anim([blank, raw]), 'anim.webp'), (e: unknown) => e instanceof ImageError && e.status === 422);

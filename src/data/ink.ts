@@ -409,18 +409,21 @@ export function analyse(pic: Picture, o: AnalyseOptions = {}): Inks {
   return { width, height, chans: planes.map((p) => channelInk(p, width, height, samples)), samples };
 }
 
-/** The digit's height worth working at: preprocess.ts normalises strokes at 80 pixels (4× the 20-pixel box). */
-const DIGIT_WORK = 80;
-/** Strokes keep at least this width (pixels) when a drawing is worked smaller. */
-const STROKE_WORK = 4;
+/**
+ * The digit's height worth working at: twice the 20-pixel box it ends up in, so each output pixel still
+ * averages 2×2 worked ones (80 gave the same readings for four times the work: bench/flat-paper.ts).
+ */
+const DIGIT_WORK = 40;
+/** Strokes keep at least this width (pixels) when a drawing is worked smaller: thinner ones fade into the paper. */
+const STROKE_WORK = 3;
 
 /**
  * A drawing on flat paper (a canvas, a paint program; one grey channel, no larger than the budget, at
  * least half of the pixels at exactly one value, the picture's edge all paper): the paper is that value
  * everywhere, so the paper estimate (block medians, closings, a fitted surface) is skipped, and the
  * picture is area-averaged down by a whole factor until the digit is about DIGIT_WORK pixels tall
- * (strokes no thinner than STROKE_WORK): a 280-pixel canvas's 200-pixel digit is worked at 68 pixels,
- * more than the 20 it ends up as, for a ninth of the work. Null for anything else (photos, scans,
+ * (strokes no thinner than STROKE_WORK): a 280-pixel canvas's 200-pixel digit is worked at 40 pixels,
+ * twice the 20 it ends up as, for a 25th of the work. Null for anything else (photos, scans,
  * coloured ink), which takes the full path.
  */
 function flatPaper(pic: Picture, budget: number): Inks | null {
