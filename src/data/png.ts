@@ -36,20 +36,23 @@ export function plainPng(buf: Uint8Array, maxPixels: number): Picture | null {
     ended = type === 'IEND';
     at += 12 + len;
   }
+  if (!ended) return null;
+  const size = height * (width * n + 1);
   let raw: Buffer;
   try {
-    raw = zlib.inflateSync(Buffer.concat(idat));
+    // inflated into one buffer with room to spare (zlib's 16 KiB chunks were joined by a copy), no more than the rows need
+    raw = zlib.inflateSync(idat.length === 1 ? idat[0] : Buffer.concat(idat), { chunkSize: size + 1024, maxOutputLength: size });
   } catch {
     return null;
   }
-  if (!ended || raw.length !== height * (width * n + 1)) return null;
+  if (raw.length !== size) return null;
   return pixelsOf(raw, width, height, n);
 }
 
 /**
- * The scanlines with their filters reversed (PNG spec §9) in place, row y moving down to y·stride (each
- * byte is read before anything is written over it); an RGB(A) row is checked for grey while it is in
- * the cache, so a grey picture comes out as one channel without a second pass. Null for an unknown filter.
+ * The scanlines with their filters reversed (PNG spec §9) in place, each row where it lies after its
+ * filter byte; an RGB(A) row is checked for grey while it is in the cache, so a grey picture comes out
+ * as one channel without a second pass. Null for an unknown filter.
  */
 function pixelsOf(buf: Buffer, width: number, height: number, n: number): Picture | null {
   // a plain view: a Buffer's subarray builds a Buffer object, and per row that was most of the garbage
@@ -58,43 +61,43 @@ function pixelsOf(buf: Buffer, width: number, height: number, n: number): Pictur
   let grey: Uint8Array | null = n >= 3 ? new Uint8Array(width * height) : null;
   for (let y = 0; y < height; y++) {
     if (!unfilterRow(raw, y, stride, n)) return null;
-    if (grey && !greyRow(raw, y * stride, width, n, grey, y * width)) grey = null;
+    if (grey && !greyRow(raw, y * (stride + 1) + 1, width, n, grey, y * width)) grey = null;
   }
+  if (n === 3 && grey) return { width, height, channels: 1, data: grey };
+  // the rows packed (row y moves down to y·stride: each byte is read before anything is written over it)
+  for (let y = 0; y < height; y++) raw.copyWithin(y * stride, y * (stride + 1) + 1, (y + 1) * (stride + 1));
   const px = raw.subarray(0, height * stride),
     count = width * height;
   if (n === 1) return { width, height, channels: 1, data: px };
-  if (n === 3) return grey ? { width, height, channels: 1, data: grey } : { width, height, channels: 3, data: px };
+  if (n === 3) return { width, height, channels: 3, data: px };
   // with alpha: grey (grey+alpha, or RGBA all grey) as one channel, else three
   const data = n === 2 ? composite(px, 2, px, n, count, 1) : grey ? composite(grey, 1, px, n, count, 1) : composite(px, 4, px, n, count, 3);
   return { width, height, channels: data.length / count, data };
 }
 
-/**
- * Scanline y's filter reversed: its bytes (after the filter byte at y·(stride + 1)) move to y·stride,
- * each read before anything is written over it; the row above is already reversed at (y − 1)·stride.
- */
+/** Scanline y's filter reversed in place (its bytes follow its filter byte at y·(stride + 1)), the row above already reversed. */
 function unfilterRow(raw: Uint8Array, y: number, stride: number, bpp: number): boolean {
   const f = raw[y * (stride + 1)],
-    s = y * (stride + 1) + 1,
-    c = y * stride,
-    u = c - stride;
+    c = y * (stride + 1) + 1,
+    u = c - stride - 1;
   // the first pixel has no left neighbour, and the first row no row above: both read as 0
-  if (f === 0 || (f === 2 && y === 0)) raw.copyWithin(c, s, s + stride);
-  else if (f === 1) {
-    for (let i = 0; i < bpp; i++) raw[c + i] = raw[s + i];
-    for (let i = bpp; i < stride; i++) raw[c + i] = raw[s + i] + raw[c + i - bpp];
-  } else if (f === 2) for (let i = 0; i < stride; i++) raw[c + i] = raw[s + i] + raw[u + i];
+  if (f === 0 || (f === 2 && y === 0)) return true;
+  if (f === 1) for (let i = bpp; i < stride; i++) raw[c + i] += raw[c + i - bpp];
+  else if (f === 2) for (let i = 0; i < stride; i++) raw[c + i] += raw[u + i];
   else if (f === 3) {
-    for (let i = 0; i < bpp; i++) raw[c + i] = raw[s + i] + (y > 0 ? raw[u + i] >> 1 : 0);
-    for (let i = bpp; i < stride; i++) raw[c + i] = raw[s + i] + ((raw[c + i - bpp] + (y > 0 ? raw[u + i] : 0)) >> 1);
+    if (y === 0) {
+      for (let i = bpp; i < stride; i++) raw[c + i] += raw[c + i - bpp] >> 1;
+      return true;
+    }
+    for (let i = 0; i < bpp; i++) raw[c + i] += raw[u + i] >> 1;
+    for (let i = bpp; i < stride; i++) raw[c + i] += (raw[c + i - bpp] + raw[u + i]) >> 1;
   } else if (f === 4) {
     // Paeth: with no row above it predicts the left neighbour; with no left neighbour, the one above
     if (y === 0) {
-      for (let i = 0; i < bpp; i++) raw[c + i] = raw[s + i];
-      for (let i = bpp; i < stride; i++) raw[c + i] = raw[s + i] + raw[c + i - bpp];
+      for (let i = bpp; i < stride; i++) raw[c + i] += raw[c + i - bpp];
       return true;
     }
-    for (let i = 0; i < bpp; i++) raw[c + i] = raw[s + i] + raw[u + i];
+    for (let i = 0; i < bpp; i++) raw[c + i] += raw[u + i];
     for (let i = bpp; i < stride; i++) {
       const a = raw[c + i - bpp],
         b = raw[u + i],
@@ -102,7 +105,7 @@ function unfilterRow(raw: Uint8Array, y: number, stride: number, bpp: number): b
       const pa = Math.abs(b - d),
         pb = Math.abs(a - d),
         pc = Math.abs(a + b - 2 * d);
-      raw[c + i] = raw[s + i] + (pa <= pb && pa <= pc ? a : pb <= pc ? b : d);
+      raw[c + i] += pa <= pb && pa <= pc ? a : pb <= pc ? b : d;
     }
   } else return false;
   return true;
