@@ -1,7 +1,9 @@
 // Load on `digits serve`, loopback only: 1,000 connections at once POST a drawn digit (a 280×280 PNG,
 // dark ink on white, as the page or a phone would send) to /api/predict. The server runs in its own
 // process, so autocannon's client work does not share its event loop. Fails on any error or non-2xx.
-//   npm run bench:load -- [modelDir] [--connections 1000] [--amount 5000] [--json]
+// The server is warmed first (--warmup requests, not counted): a server runs warm, and a cold one spends
+// its first seconds compiling its code and sizing its heaps, in every thread.
+//   npm run bench:load -- [modelDir] [--connections 1000] [--amount 5000] [--warmup 2000] [--json]
 // Without a model directory an untrained seed002-cnn is used: inference costs the same.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -19,6 +21,7 @@ const args = process.argv.slice(2);
 const opt = (name: string, dflt: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : dflt);
 const connections = Number(opt('--connections', '1000'));
 const amount = Number(opt('--amount', '5000'));
+const warmup = Number(opt('--warmup', '2000'));
 const dataDir = opt('--data', path.resolve(__dirname, '../../../shared/mnist'));
 
 async function drawnDigit(): Promise<Buffer> {
@@ -61,16 +64,14 @@ async function main(): Promise<void> {
     // the numbers mean little without the backend and how busy the 2 cores already were
     const { backend } = (await (await fetch(`${url}/api/model`)).json()) as { backend: string };
     const load = os.loadavg()[0].toFixed(2);
+    const request = { url: `${url}/api/predict`, method: 'POST' as const, headers: { 'content-type': 'image/png' }, body, timeout: 60 };
+    if (warmup > 0) {
+      const w = await autocannon({ ...request, connections, amount: warmup });
+      if (w.errors + w.timeouts + w.non2xx > 0) throw new Error(`warm-up: ${w.errors} errors, ${w.timeouts} timeouts, ${w.non2xx} non-2xx`);
+    }
     const cpu0 = { server: threadCpuMs(server.pid!), client: process.cpuUsage() };
-    const r = await autocannon({
-      url: `${url}/api/predict`,
-      method: 'POST',
-      headers: { 'content-type': 'image/png' },
-      body,
-      connections,
-      amount,
-      timeout: 60,
-    });
+    const r = await autocannon({ ...request, connections, amount });
+    const loadAfter = os.loadavg()[0].toFixed(2);
     // CPU per request over the run, each of the server's threads from /proc, and this process (autocannon)
     const serverCpu = threadCpuMs(server.pid!),
       clientCpu = process.cpuUsage(cpu0.client);
@@ -84,7 +85,7 @@ async function main(): Promise<void> {
     const line =
       `${connections} connections, ${r.requests.sent} requests of a ${body.length}-byte PNG: ` +
       `${r.errors} errors, ${r.timeouts} timeouts, ${r.non2xx} non-2xx; latency p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, ` +
-      `max ${r.latency.max} ms; ${(r['2xx'] / r.duration).toFixed(0)} req/s over ${r.duration.toFixed(1)} s (${backend} backend, load average ${load} before); ` +
+      `max ${r.latency.max} ms; ${(r['2xx'] / r.duration).toFixed(0)} req/s over ${r.duration.toFixed(1)} s (${backend} backend, load average ${load} before, ${loadAfter} after; warmed by ${warmup} requests); ` +
       `one request's work in process: decode ${work.decode.toFixed(1)} ms, preprocess ${work.preprocess.toFixed(1)} ms (wall, medians); ` +
       `CPU per request: server ${cpu.server.toFixed(2)} ms (its event loop ${cpu.mainThread.toFixed(2)}), autocannon ${cpu.client.toFixed(2)} ms`;
     if (args.includes('--json'))
@@ -101,6 +102,8 @@ async function main(): Promise<void> {
           rps: r['2xx'] / r.duration,
           backend,
           loadavg: Number(load),
+          loadavgAfter: Number(loadAfter),
+          warmup,
           decodeMs: work.decode,
           preprocessMs: work.preprocess,
           serverCpuMs: cpu.server,
