@@ -9,7 +9,7 @@ import * as zlib from 'node:zlib';
 import sharp from 'sharp';
 import { loadDataset, type Dataset } from '../src/data/mnist';
 import { decodeImage, ImageError, imageToDigits } from '../src/data/image';
-import { inkMap, preprocess, preprocessRow, rgbaToGray, STROKE, type Picture } from '../src/data/preprocess';
+import { inkMap, preprocess, preprocessRow, rgbaToGray, STROKE, WORK_PIXELS, type Picture } from '../src/data/preprocess';
 import { boxOf, components, strokeWidth } from '../src/data/strokes';
 import { loadModel } from '../src/io/tfjs';
 import { classify } from '../src/serve/predict';
@@ -449,6 +449,8 @@ test('a drawing on flat paper is worked at the size its digit needs, and reads a
     assert.ok(s === 1 || (s * width >= 2.5 && s * tall >= 25), `${W}x${H}: worked at ${s.toFixed(2)}`);
     console.log(`${W}x${H}, digit ${tall}, pen ${width}: worked at 1/${(1 / s).toFixed(2)}`);
     if (W === 280) assert.equal(map.height, Math.ceil(280 / 5), 'the 280-pixel canvas shrunk by 5');
+    // larger than the full path's budget (a retina canvas): this path still, since the shrunk copy fits
+    if (W * H > WORK_PIXELS) assert.equal(map.height, Math.ceil(H / 2), `${W}x${H}: shrunk by 2 (its 8-pixel pen)`);
   }
   // (the few it reads differently are ones either path can read either way: a half-pixel shift of centring)
   assert.ok(agree >= 0.95 * total, `the fast path read ${total - agree} of ${total} drawings differently`);

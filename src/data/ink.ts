@@ -417,8 +417,15 @@ const DIGIT_WORK = 40;
 /** Strokes keep at least this width (pixels) when a drawing is worked smaller: thinner ones fade into the paper. */
 const STROKE_WORK = 3;
 
+/** The first n values as float32. */
+function floats(d: ArrayLike<number>, n: number): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = d[i];
+  return out;
+}
+
 /**
- * A drawing on flat paper (a canvas, a paint program; one grey channel, no larger than the budget, at
+ * A drawing on flat paper (a canvas, a paint program; one grey channel, no larger than the budget once shrunk, at
  * least half of the pixels at exactly one value, the picture's edge all paper): the paper is that value
  * everywhere, so the paper estimate (block medians, closings, a fitted surface) is skipped, and the
  * picture is area-averaged down by a whole factor until the digit is about DIGIT_WORK pixels tall
@@ -429,7 +436,7 @@ const STROKE_WORK = 3;
 function flatPaper(pic: Picture, budget: number): Inks | null {
   const { width: w, height: h, data: d } = pic;
   const n = w * h;
-  if ((pic.channels ?? 1) !== 1 || !(n > 0) || n > budget || d.length < n) return null;
+  if ((pic.channels ?? 1) !== 1 || !(n > 0) || d.length < n) return null;
   // the statistics below read a lattice of every q-th pixel (a quarter of a 280-pixel canvas's)
   const q = Math.max(1, Math.floor(Math.min(w, h) / 128));
   const hist = new Uint32Array(256);
@@ -480,7 +487,9 @@ function flatPaper(pic: Picture, budget: number): Inks | null {
   // shrunk by a whole factor f (an exact area average, one pass): the digit ends up 2/3 to 4/3 of
   // DIGIT_WORK tall, strokes no thinner than STROKE_WORK
   const f = Math.max(1, Math.min(Math.round((y1 - y0 + q) / DIGIT_WORK), Math.floor((2 * q * area) / outline / STROKE_WORK)));
-  const b = f >= 2 ? shrinkBy(d, w, h, f, P) : { data: Float32Array.from({ length: n }, (_v, i) => d[i]), width: w, height: h };
+  // a picture larger than the budget may take this path when its shrunk copy fits it (a retina canvas, a large scan of a drawing)
+  if (Math.ceil(w / f) * Math.ceil(h / f) > budget) return null;
+  const b = f >= 2 ? shrinkBy(d, w, h, f, P) : { data: floats(d, n), width: w, height: h };
   const { data: plane, width: W, height: H } = b;
   const samples = lattice(W, H);
   const sample = new Float32Array(samples.length);
