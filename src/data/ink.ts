@@ -417,6 +417,90 @@ const DIGIT_WORK = 40;
 /** Strokes keep at least this width (pixels) when a drawing is worked smaller: thinner ones fade into the paper. */
 const STROKE_WORK = 3;
 
+// The passes over a whole picture below call a function per row: a function called once per picture
+// with one long loop runs as on-stack-replaced code, which V8 threw away at the loop's end on every call
+// in the server's workers (--trace-deopt), leaving the rest to the interpreter.
+
+/** A histogram of every q-th pixel of every q-th row (values clamped to 0..255), and how many it counts. */
+function latticeHistogram(d: ArrayLike<number>, w: number, h: number, q: number): { hist: Uint32Array; m: number } {
+  const hist = new Uint32Array(256);
+  let m = 0;
+  for (let y = 0; y < h; y += q) m += histogramRow(d, y * w, w, q, hist);
+  return { hist, m };
+}
+
+function histogramRow(d: ArrayLike<number>, i: number, w: number, q: number, hist: Uint32Array): number {
+  let m = 0;
+  for (let x = 0; x < w; x += q, i += q, m++) hist[clamp255(d[i])]++;
+  return m;
+}
+
+/** Whether every pixel on the picture's edge is within 2 of P. */
+function edgeIs(d: ArrayLike<number>, w: number, h: number, P: number): boolean {
+  for (let x = 0; x < w; x++) if (Math.abs(d[x] - P) > 2 || Math.abs(d[(h - 1) * w + x] - P) > 2) return false;
+  for (let y = 1; y < h - 1; y++) if (Math.abs(d[y * w] - P) > 2 || Math.abs(d[y * w + w - 1] - P) > 2) return false;
+  return true;
+}
+
+/**
+ * The strokes at half contrast (sign·(v − P) ≥ half) on the lattice: the first and last rows they are in,
+ * and their area and outline in lattice pixels (their width is 2·area / outline), row by row.
+ */
+function strokeRows(
+  d: ArrayLike<number>,
+  w: number,
+  h: number,
+  q: number,
+  P: number,
+  sign: number,
+  half: number,
+): { y0: number; y1: number; area: number; outline: number } {
+  const lw = Math.ceil(w / q);
+  let prev = new Uint8Array(lw),
+    cur = new Uint8Array(lw);
+  let y0 = h,
+    y1 = -1,
+    area = 0,
+    outline = 0;
+  for (let y = 0; y < h; y += q) {
+    const inRow = strokeRow(d, y * w, lw, q, P, sign, half, cur);
+    if (y > 0) outline += rowOutline(cur, prev, lw);
+    else outline += rowOutline(cur, null, lw);
+    [prev, cur] = [cur, prev];
+    if (inRow === 0) continue;
+    area += inRow;
+    if (y < y0) y0 = y;
+    y1 = y;
+  }
+  return { y0, y1, area, outline };
+}
+
+/** One lattice row's stroke pixels (1) marked in `cur`, and how many there are. */
+function strokeRow(d: ArrayLike<number>, i: number, lw: number, q: number, P: number, sign: number, half: number, cur: Uint8Array): number {
+  let inRow = 0;
+  for (let x = 0; x < lw; x++, i += q) {
+    const a = sign * (d[i] - P) >= half ? 1 : 0;
+    cur[x] = a;
+    inRow += a;
+  }
+  return inRow;
+}
+
+/** The stroke edges a row adds to the outline: between neighbours in it, and to the row above. */
+function rowOutline(cur: Uint8Array, prev: Uint8Array | null, lw: number): number {
+  let outline = 0;
+  for (let x = 1; x < lw; x++) outline += cur[x] ^ cur[x - 1];
+  if (prev) for (let x = 0; x < lw; x++) outline += cur[x] ^ prev[x];
+  return outline;
+}
+
+/** The ink over flat paper P at the sampled pixels. */
+function inkAt(plane: Float32Array, samples: Int32Array, dark: boolean, P: number): Float32Array {
+  const sample = new Float32Array(samples.length);
+  for (let k = 0; k < samples.length; k++) sample[k] = inkOf(dark, plane[samples[k]], P);
+  return sample;
+}
+
 /** The first n values as float32. */
 function floats(d: ArrayLike<number>, n: number): Float32Array {
   const out = new Float32Array(n);
@@ -439,16 +523,12 @@ function flatPaper(pic: Picture, budget: number): Inks | null {
   if ((pic.channels ?? 1) !== 1 || !(n > 0) || d.length < n) return null;
   // the statistics below read a lattice of every q-th pixel (a quarter of a 280-pixel canvas's)
   const q = Math.max(1, Math.floor(Math.min(w, h) / 128));
-  const hist = new Uint32Array(256);
-  let m = 0;
-  for (let y = 0; y < h; y += q) for (let x = 0, i = y * w; x < w; x += q, i += q, m++) hist[clamp255(d[i])]++;
+  const { hist, m } = latticeHistogram(d, w, h, q);
   let P = 0;
   for (let v = 1; v < 256; v++) if (hist[v] > hist[P]) P = v;
   if (hist[P] < 0.5 * m) return null;
   // the picture's edge all paper: a stroke or a shadow reaching it is not a clean drawing
-  const paper = (i: number) => Math.abs(d[i] - P) <= 2;
-  for (let x = 0; x < w; x++) if (!paper(x) || !paper((h - 1) * w + x)) return null;
-  for (let y = 1; y < h - 1; y++) if (!paper(y * w) || !paper(y * w + w - 1)) return null;
+  if (!edgeIs(d, w, h, P)) return null;
   // polarity: the side carrying more of the mass away from the paper
   let darkMass = 0,
     lightMass = 0;
@@ -458,31 +538,7 @@ function flatPaper(pic: Picture, budget: number): Inks | null {
   let C = 0;
   for (let v = 0; v < 256; v++) if (hist[v] > 0 && (dark ? P - v : v - P) > C) C = dark ? P - v : v - P;
   if (C < 8) return null; // next to nothing drawn: the full path says so in its words
-  // the strokes at half contrast: their rows, and their width as 2·area / outline (on the lattice, row by row)
-  const sign = dark ? -1 : 1,
-    half = 0.5 * C,
-    lw = Math.ceil(w / q);
-  let prev = new Uint8Array(lw),
-    cur = new Uint8Array(lw);
-  let y0 = h,
-    y1 = -1,
-    area = 0,
-    outline = 0;
-  for (let y = 0; y < h; y += q) {
-    let inRow = 0;
-    for (let x = 0, i = y * w; x < lw; x++, i += q) {
-      const a = sign * (d[i] - P) >= half ? 1 : 0;
-      cur[x] = a;
-      inRow += a;
-      if (x > 0) outline += a ^ cur[x - 1];
-      if (y > 0) outline += a ^ prev[x];
-    }
-    [prev, cur] = [cur, prev];
-    if (inRow === 0) continue;
-    area += inRow;
-    if (y < y0) y0 = y;
-    y1 = y;
-  }
+  const { y0, y1, area, outline } = strokeRows(d, w, h, q, P, dark ? -1 : 1, 0.5 * C);
   if (area === 0 || outline === 0) return null;
   // shrunk by a whole factor f (an exact area average, one pass): the digit ends up 2/3 to 4/3 of
   // DIGIT_WORK tall, strokes no thinner than STROKE_WORK
@@ -492,8 +548,7 @@ function flatPaper(pic: Picture, budget: number): Inks | null {
   const b = f >= 2 ? shrinkBy(d, w, h, f, P) : { data: floats(d, n), width: w, height: h };
   const { data: plane, width: W, height: H } = b;
   const samples = lattice(W, H);
-  const sample = new Float32Array(samples.length);
-  for (let k = 0; k < samples.length; k++) sample[k] = inkOf(dark, plane[samples[k]], P);
+  const sample = inkAt(plane, samples, dark, P);
   const chan = { plane, grid: Float32Array.of(P), cols: 1, rows: 1, B: Math.max(W, H), dark, sample, sigma: noiseOf(sample) };
   return { width: W, height: H, chans: [chan], samples };
 }

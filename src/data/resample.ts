@@ -24,15 +24,31 @@ export function shrinkBy(
 ): { data: Float32Array; width: number; height: number } {
   const W = Math.ceil(w / f),
     H = Math.ceil(h / f);
-  const sums = new Float64Array(W * H);
-  for (let y = 0; y < h; y++) {
-    const o = ((y / f) | 0) * W;
-    for (let X = 0, i = y * w; X < W; X++) {
-      let s = 0;
-      for (const end = Math.min(i + f, (y + 1) * w); i < end; i++) s += src[i];
-      sums[o + X] += s;
-    }
+  return { data: blockMeans(blockSums(src, w, h, f), w, h, f, pad), width: W, height: H };
+}
+
+/** The sums of src's f×f blocks (a block past the right or bottom edge summing what it covers). */
+function blockSums(src: ArrayLike<number>, w: number, h: number, f: number): Float64Array {
+  const W = Math.ceil(w / f);
+  const sums = new Float64Array(W * Math.ceil(h / f));
+  // a call per row: see ink.ts on passes over a whole picture
+  for (let y = 0; y < h; y++) rowBlockSums(src, y * w, (y + 1) * w, f, W, sums, ((y / f) | 0) * W);
+  return sums;
+}
+
+/** Row [i, end)'s sums over f pixels at a time, added to sums[o], sums[o + 1], … */
+function rowBlockSums(src: ArrayLike<number>, i: number, end: number, f: number, W: number, sums: Float64Array, o: number): void {
+  for (let X = 0; X < W; X++) {
+    let s = 0;
+    for (const e = Math.min(i + f, end); i < e; i++) s += src[i];
+    sums[o + X] += s;
   }
+}
+
+/** Block sums as means over f×f pixels, the part of a block past the edge counted as `pad`. */
+function blockMeans(sums: Float64Array, w: number, h: number, f: number, pad: number): Float32Array {
+  const W = Math.ceil(w / f),
+    H = Math.ceil(h / f);
   const out = new Float32Array(W * H),
     k = 1 / (f * f);
   for (let Y = 0; Y < H; Y++)
@@ -40,7 +56,7 @@ export function shrinkBy(
       const missing = f * f - Math.min(f, w - X * f) * Math.min(f, h - Y * f);
       out[Y * W + X] = (sums[Y * W + X] + missing * pad) * k;
     }
-  return { data: out, width: W, height: H };
+  return out;
 }
 
 /** Each row resampled from sw to dw samples. */
