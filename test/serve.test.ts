@@ -48,6 +48,8 @@ after(() => app.close());
 test('POST /api/predict: raw image, multipart and JSON pixels give top-3, ten probabilities and the 28x28', async () => {
   const r = await post(png, 'image/png');
   assert.equal(r.status, 200);
+  assert.equal(r.headers.get('x-content-type-options'), 'nosniff');
+  assert.equal(r.headers.get('cross-origin-resource-policy'), 'same-origin');
   const a = await r.json();
   assert.equal(a.top.length, 3);
   assert.equal(a.probabilities.length, 10);
@@ -132,6 +134,7 @@ test('every bad request is a 4xx JSON {error} and the server keeps answering', a
     const r = await send();
     const body = await r.json().catch(() => ({ error: '(not JSON)' }));
     assert.equal(r.status, status, `${what}: ${JSON.stringify(body)}`);
+    assert.equal(r.headers.get('x-content-type-options'), 'nosniff', what);
     assert.equal(typeof body.error, 'string', `${what}: ${JSON.stringify(body)}`);
     assert.match(body.error, re, what);
     assert.doesNotMatch(body.error, /\n/, what);

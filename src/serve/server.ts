@@ -48,6 +48,13 @@ const STATIC: Record<string, { file: string; type: string }> = {
 const LAB_DIR = path.join(ROOT, 'dist/web/lab');
 const LAB_ASSET = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.js(\.map)?$/;
 const IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/webp', 'application/octet-stream'];
+const SECURITY_HEADERS = {
+  'x-content-type-options': 'nosniff',
+  // cross-origin isolation on the pages and everything they load: SharedArrayBuffer (the lab's wasm threads) needs it
+  'cross-origin-opener-policy': 'same-origin',
+  'cross-origin-embedder-policy': 'require-corp',
+  'cross-origin-resource-policy': 'same-origin',
+};
 const CSP =
   "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
@@ -145,14 +152,12 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
   app.setNotFoundHandler((req, reply) => {
     reply.code(404).send({ error: `no such route: ${req.method} ${req.url.split('?')[0]}` });
   });
-  app.addHook('onSend', async (_req, reply) => {
-    reply.header('x-content-type-options', 'nosniff');
-    // cross-origin isolation on the pages and everything they load: SharedArrayBuffer (the lab's wasm threads) needs it
-    reply.header('cross-origin-opener-policy', 'same-origin');
-    reply.header('cross-origin-embedder-policy', 'require-corp');
-    reply.header('cross-origin-resource-policy', 'same-origin');
+  // hooks on every request take a callback rather than return a promise: one allocation less per request each
+  app.addHook('onSend', (_req, reply, payload, done) => {
+    reply.headers(SECURITY_HEADERS);
     // a kept-alive socket that goes idle after close() began would hold the process for keepAliveTimeout
     if (closing) reply.header('connection', 'close');
+    done(null, payload);
   });
   app.addHook('preClose', async () => {
     closing = true;
@@ -160,8 +165,9 @@ export async function buildServer(opts: ServeOptions): Promise<FastifyInstance> 
   app.addHook('onClose', async () => {
     await pool?.close();
   });
-  app.addHook('onResponse', async (req, reply) => {
+  app.addHook('onResponse', (req, reply, done) => {
     metrics.request(req.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+    done();
   });
 
   /** The request's input: image bytes, or checked pixels from JSON. */
