@@ -22,8 +22,7 @@ import { makeOptimizer } from '../src/model/optimizers';
 import { loadModelFile, saveModelFile } from '../src/io/model-file';
 import { loadModel } from '../src/io/tfjs';
 import { reference } from '../src/kernels/reference';
-import { WasmCore, wasmPath, WORKER_SOURCE } from '../src/kernels/wasm';
-import { Worker } from 'node:worker_threads';
+import { loadWasm, setWasmThreads } from '../src/kernels/wasm';
 import { SHARED_MNIST } from './helpers/paths';
 import { trainedModelDir } from './helpers/trained';
 import { tempDir } from './helpers/datafixtures';
@@ -228,30 +227,15 @@ async function chartDrawn(id: string, marks: number): Promise<void> {
   assert.ok(c.marks >= marks, `#${id} has ${c.marks} marks (want ≥ ${marks})`);
 }
 
-/**
- * The page's module (/wasm/digits.wasm, the plain SIMD128 build; Node itself would load the relaxed one
- * where it can) on a core of its own in Node with THREADS threads.
- */
-let pageCore: WasmCore | undefined;
-function pageModuleInNode(): WasmCore {
-  if (!pageCore) {
-    const bytes = fs.readFileSync(wasmPath('simd128'));
-    pageCore = new WasmCore(new WebAssembly.Module(bytes), bytes.length, {
-      threads: THREADS,
-      canBlock: true,
-      spawn: (start) => new Worker(WORKER_SOURCE, { eval: true, workerData: start }).unref(),
-    });
-  }
-  return pageCore;
-}
-
-/** The same wasm module's training rate in Node: the same LabSession code, seed002-cnn, batch 60, THREADS threads. */
+/** The wasm core's training rate in Node: the same LabSession code, seed002-cnn, batch 60, THREADS threads. */
 function nodeRate(limit: number): number {
-  const k = pageModuleInNode().kernels;
+  const k = loadWasm();
+  assert.ok(k, 'the wasm core loads in Node');
+  setWasmThreads(THREADS);
   const model = getPreset('seed002-cnn').build([28, 28, 1], 10, 0);
   model.compile({ optimizer: makeOptimizer('rmsprop', { learningRate: 1e-3 }), loss: 'categorical_crossentropy' });
   const s = new LabSession(model, data);
-  s.useKernels(k);
+  s.useKernels(k!);
   return s.train({ epochs: 1, batchSize: 60, limit, seed: 0, monitorTest: false }).samplesPerSecond;
 }
 

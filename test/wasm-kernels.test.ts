@@ -1,25 +1,13 @@
 // Every WebAssembly kernel against the TS reference: the twin tests the native core also runs
 // (test/helpers/kernel-twins.ts). Then what is the wasm core's own: results that
 // do not depend on the thread count, gradient checks through a whole model, a few training steps
-// against the reference, and the committed wasm/digits.wasm being what wasm/src builds. The two builds
-// (digits.wasm, digits-relaxed.wasm): both run the twin tests each time (the loaded one above, the
-// other one on its own core below); run this file with DIGITS_WASM_RELAXED=0 too, to load the plain one.
+// against the reference, and the committed wasm/digits.wasm being what wasm/src builds.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { type Kernels } from '../src/kernels/kernels';
-import {
-  loadWasm,
-  relaxedSimd,
-  setWasmThreads,
-  WasmCore,
-  wasmInfo,
-  wasmLoadError,
-  wasmPath,
-  WORKER_SOURCE,
-  type WasmVariant,
-} from '../src/kernels/wasm';
+import { loadWasm, setWasmThreads, WasmCore, wasmInfo, wasmLoadError, wasmPath, WORKER_SOURCE } from '../src/kernels/wasm';
 import { reference as ref } from '../src/kernels/reference';
 import { Rng } from '../src/rng';
 import { kernelTwinTests, convCases, rand, close } from './helpers/kernel-twins';
@@ -266,13 +254,13 @@ describe('wasm core: threads, gradients, training, build', { skip }, () => {
       timeout: 30_000,
     });
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /backend: wasm \(WebAssembly SIMD128(\+relaxed)?, \d+ threads\)/);
+    assert.match(r.stdout, /backend: wasm \(WebAssembly SIMD128, \d+ threads\)/);
     const t = spawnSync(process.execPath, [bin, '--threads', '1', '--version'], {
       encoding: 'utf8',
       env: { ...process.env, DIGITS_BACKEND: 'wasm' },
       timeout: 30_000,
     });
-    assert.match(t.stdout, /backend: wasm \(WebAssembly SIMD128(\+relaxed)?, 1 threads\)/);
+    assert.match(t.stdout, /backend: wasm \(WebAssembly SIMD128, 1 threads\)/);
   });
 
   test('2x2 max pooling backward: winners outside their window or out of range fall back to the scatter, bit for bit', () => {
@@ -309,139 +297,8 @@ describe('wasm core: threads, gradients, training, build', { skip }, () => {
   // The .wasm is committed (installing digits needs no compiler); where Debian's clang-16 is present
   // (scripts/setup.sh installs it) it must be exactly what wasm/src builds.
   const clang = spawnSync('clang-16', ['--version']).status === 0 ? false : 'clang-16 not installed (apt install clang-16 lld-16)';
-  test('wasm/digits.wasm and wasm/digits-relaxed.wasm are what wasm/src builds', { skip: clang }, () => {
+  test('wasm/digits.wasm is what wasm/src builds', { skip: clang }, () => {
     const r = spawnSync(process.execPath, [path.resolve(__dirname, '../../wasm/build.js'), '--check'], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr + r.stdout);
   });
-});
-
-// ---------------------------------------------------------------------------------------------
-// The two builds: digits.wasm (SIMD128) and digits-relaxed.wasm (the GEMM tiles' multiply-adds fused).
-
-const RELAXED: WasmVariant = 'simd128+relaxed',
-  PLAIN: WasmVariant = 'simd128';
-const hasRelaxed = loaded ? relaxedSimd() : false;
-const loadedVariant = loaded ? wasmInfo()!.variant : PLAIN;
-const other: WasmVariant = loadedVariant === RELAXED ? PLAIN : RELAXED;
-const otherSkip = skip || (other === RELAXED && !hasRelaxed ? 'this engine has no relaxed SIMD' : false);
-const otherWorkers: Worker[] = [];
-function variantCore(v: WasmVariant, threads = 2): WasmCore {
-  const bytes = fs.readFileSync(wasmPath(v));
-  return new WasmCore(new WebAssembly.Module(bytes), bytes.length, {
-    threads,
-    variant: v,
-    canBlock: true,
-    spawn: (s) => {
-      const w = new Worker(WORKER_SOURCE, { eval: true, workerData: s });
-      w.unref();
-      otherWorkers.push(w);
-    },
-  });
-}
-
-describe('wasm builds', { skip }, () => {
-  test('the relaxed build is loaded where the engine has relaxed SIMD, the plain one under DIGITS_WASM_RELAXED=0', () => {
-    const want = process.env.DIGITS_WASM_RELAXED !== '0' && hasRelaxed ? RELAXED : PLAIN;
-    assert.equal(wasmInfo()!.variant, want);
-    assert.equal(wasmInfo()!.moduleBytes, fs.statSync(wasmPath(want)).size);
-    const bin = path.resolve(__dirname, '../../bin/digits.js');
-    for (const [flag, line] of [
-      ['0', /backend: wasm \(WebAssembly SIMD128, \d+ threads\)/],
-      [
-        '',
-        hasRelaxed ? /backend: wasm \(WebAssembly SIMD128\+relaxed, \d+ threads\)/ : /backend: wasm \(WebAssembly SIMD128, \d+ threads\)/,
-      ],
-    ] as const) {
-      const r = spawnSync(process.execPath, [bin, '--version'], {
-        encoding: 'utf8',
-        env: { ...process.env, DIGITS_BACKEND: 'wasm', DIGITS_WASM_RELAXED: flag },
-        timeout: 30_000,
-      });
-      assert.equal(r.status, 0, r.stderr);
-      assert.match(r.stdout, line, `DIGITS_WASM_RELAXED=${flag}`);
-    }
-  });
-
-  test('both builds are valid modules; the relaxed one validates exactly where the probe does', () => {
-    const plain = fs.readFileSync(wasmPath(PLAIN)),
-      relaxed = fs.readFileSync(wasmPath(RELAXED));
-    assert.ok(WebAssembly.validate(plain), 'digits.wasm');
-    assert.equal(WebAssembly.validate(relaxed), hasRelaxed, 'digits-relaxed.wasm');
-    assert.notDeepEqual(plain, relaxed);
-    // a fresh Node without the flag: digits.wasm must validate there; the probe must predict the relaxed file
-    const src = `const fs = require('fs'); const w = require(${JSON.stringify(path.resolve(__dirname, '../src/kernels/wasm'))});
-      process.stdout.write(JSON.stringify([WebAssembly.validate(fs.readFileSync(w.wasmPath('simd128'))),
-        w.relaxedSimdValidates(), WebAssembly.validate(fs.readFileSync(w.wasmPath('simd128+relaxed')))]));`;
-    const r = spawnSync(process.execPath, ['-e', src], { encoding: 'utf8', timeout: 30_000 });
-    assert.equal(r.status, 0, r.stderr);
-    const [plainOk, probe, relaxedOk] = JSON.parse(r.stdout) as boolean[];
-    assert.ok(plainOk);
-    assert.equal(relaxedOk, probe);
-  });
-
-  test(
-    'the builds agree to float tolerance on the GEMMs and bit for bit elsewhere',
-    { skip: hasRelaxed ? false : 'no relaxed SIMD here' },
-    () => {
-      const a = variantCore(PLAIN, 1).kernels,
-        b = variantCore(RELAXED, 1).kernels;
-      // the GEMMs: fused and unfused multiply-adds round differently, within the twin tests' tolerance
-      let differs = false;
-      for (const [name, g] of [convCases[1], convCases[4], convCases[0]]) {
-        const x = rand(new Rng(1), g.n * g.h * g.w * g.c),
-          w = rand(new Rng(2), g.kh * g.kw * g.c * g.f),
-          dy = rand(new Rng(3), g.n * g.oh * g.ow * g.f);
-        const outs = [a, b].map((k) => {
-          const y = new Float32Array(dy.length),
-            dx = new Float32Array(x.length),
-            dw = new Float32Array(w.length);
-          k.conv2dForward(g, x, w, null, y, false);
-          k.conv2dBackwardData(g, dy, w, dx);
-          k.conv2dBackwardWeights(g, x, dy, dw, null);
-          return [y, dx, dw];
-        });
-        outs[1].forEach((o, i) => {
-          close(`${name}: output ${i}`, o, outs[0][i], 1e-5);
-          differs ||= o.some((v, j) => v !== outs[0][i][j]);
-        });
-      }
-      assert.ok(differs, 'the relaxed build fuses: some result differs in its last bits');
-      // the rest does not use fused multiply-adds: max pooling, activations, batch norm, RMSprop
-      const rows = 6 * 7 * 7,
-        c = 16,
-        x = rand(new Rng(5), rows * c, -2, 2),
-        dy = rand(new Rng(6), rows * c);
-      const p = { n: 6, h: 7, w: 7, c, oh: 3, ow: 3, ph: 2, pw: 2, sh: 2, sw: 2, padTop: 0, padLeft: 0 };
-      const outs = [a, b].map((k) => {
-        const yp = new Float32Array(6 * 9 * c),
-          ws = new Int32Array(yp.length),
-          e = new Float32Array(x.length),
-          de = new Float32Array(x.length);
-        k.maxPool2dForward(p, x, yp, ws);
-        k.eltwiseForward('elu', x, e, 1);
-        k.eltwiseBackward('elu', x, e, dy, de, 1);
-        const one = new Float32Array(c).fill(1),
-          zero = new Float32Array(c),
-          yb = new Float32Array(x.length),
-          sm = new Float32Array(c),
-          si = new Float32Array(c),
-          dxb = new Float32Array(x.length),
-          dg = new Float32Array(c),
-          dbb = new Float32Array(c);
-        k.batchNormForwardTraining(rows, c, x, one, zero, new Float32Array(c), new Float32Array(c).fill(1), 0.9, 1e-3, yb, sm, si);
-        k.batchNormBackward(rows, c, x, dy, one, sm, si, dxb, dg, dbb);
-        const wt = x.slice(),
-          ms = new Float32Array(x.length);
-        k.rmspropUpdate([wt], [dy], [ms], 1e-3, 0.9, 1e-7);
-        return [yp, e, de, yb, dxb, dg, dbb, wt, ms];
-      });
-      outs[1].forEach((o, i) => assert.deepEqual(o, outs[0][i], `output ${i}`));
-    },
-  );
-});
-
-// The build not loaded above, on a core of its own with two threads: the same twin tests.
-describe(`wasm kernels, the other build (${other})`, { skip: otherSkip }, () => {
-  kernelTwinTests(otherSkip ? nat : variantCore(other).kernels, `wasm ${other}`);
-  test("stop the cores' workers", () => Promise.all(otherWorkers.map((w) => w.terminate())).then(() => undefined));
 });

@@ -21,7 +21,7 @@ const stubNative = {
 // The lab (web/lab.html): the page and its training worker as ES modules sharing chunks, so what only
 // some visits need (vega for the charts, h5wasm for Keras files) loads on first use. The model code's
 // node-only paths (files, zlib, sharp) are never called there: those modules are empty stubs.
-const NODE_ONLY = /^(node:)?(fs|path|os|zlib|url|crypto|worker_threads|v8)$|^sharp$/;
+const NODE_ONLY = /^(node:)?(fs|path|os|zlib|url|crypto|worker_threads)$|^sharp$/;
 const stubNode = {
   name: 'stub-node',
   setup(build) {

@@ -31,7 +31,7 @@ function nativeModule(): NativeModule | null {
 
 interface WasmModule {
   loadWasm(): Kernels | null;
-  wasmInfo(): { threads: number; variant: string } | null;
+  wasmInfo(): { threads: number } | null;
   wasmLoadError(): string | null;
   setWasmThreads(n: number): void;
 }
@@ -80,10 +80,7 @@ export function getKernels(): Kernels {
 /** One line for `digits --version`: the active backend and, for native, oneDNN's ISA. */
 export function backendDescription(): string {
   const k = getKernels();
-  if (k.name === 'wasm') {
-    const info = wasmModule()?.wasmInfo();
-    return `backend: wasm (WebAssembly ${info?.variant === 'simd128+relaxed' ? 'SIMD128+relaxed' : 'SIMD128'}, ${info?.threads ?? 1} threads)`;
-  }
+  if (k.name === 'wasm') return `backend: wasm (WebAssembly SIMD128, ${wasmModule()?.wasmInfo()?.threads ?? 1} threads)`;
   if (k.name !== 'native') return 'backend: reference (TypeScript)';
   const info = nativeModule()?.nativeInfo();
   return info ? `backend: native (oneDNN ${info.onednn}, ISA ${info.isa}, ${info.threads} threads)` : 'backend: native';

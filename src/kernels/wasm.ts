@@ -2,12 +2,6 @@
 // with 128-bit SIMD and atomics) behind the Kernels interface, for every machine where the oneDNN
 // addon is not built (macOS, Windows, Alpine, CI images without libdnnl, browsers).
 //
-// Variants. wasm/digits-relaxed.wasm is the same sources with relaxed SIMD: the GEMM tiles' multiply
-// and add become one f32x4.relaxed_madd (an FMA on x64). Node picks it when the engine validates a
-// relaxed-SIMD module (Node 20's V8 after turning on --experimental-wasm-relaxed-simd, which
-// relaxedSimd() tries), unless DIGITS_WASM_RELAXED=0; otherwise digits.wasm. Fused and unfused
-// multiply-adds round differently, so the variants agree to float tolerance, not bit for bit.
-//
 // Memory. The module imports one shared WebAssembly.Memory. Kernels take Float32Arrays owned by JS,
 // so each call copies its inputs into a staging area of that memory (TypedArray.set, a memcpy),
 // runs, and copies its outputs back; the staging area and the kernels' scratch are reused by every
@@ -122,27 +116,6 @@ export interface WorkerStart {
   stackTop: number;
 }
 
-/** 'simd128': wasm/digits.wasm; 'simd128+relaxed': wasm/digits-relaxed.wasm. */
-export type WasmVariant = 'simd128' | 'simd128+relaxed';
-
-/** The smallest module using f32x4.relaxed_madd: (v128, v128, v128) -> v128. */
-// prettier-ignore
-const RELAXED_PROBE = new Uint8Array([
-  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
-  0x01, 0x08, 0x01, 0x60, 0x03, 0x7b, 0x7b, 0x7b, 0x01, 0x7b, // type: (v128 v128 v128) -> v128
-  0x03, 0x02, 0x01, 0x00, // one function of that type
-  0x0a, 0x0d, 0x01, 0x0b, 0x00, 0x20, 0x00, 0x20, 0x01, 0x20, 0x02, 0xfd, 0x85, 0x02, 0x0b, // local.get 0-2, f32x4.relaxed_madd
-]);
-
-/** Whether this engine validates relaxed SIMD as it is now (Chrome >= 114 by default). */
-export function relaxedSimdValidates(): boolean {
-  try {
-    return WebAssembly.validate(RELAXED_PROBE);
-  } catch {
-    return false;
-  }
-}
-
 export interface WasmOptions {
   /** Threads taking part in kernels, the calling thread included (default 1). */
   threads?: number;
@@ -150,14 +123,10 @@ export interface WasmOptions {
   spawn?: (start: WorkerStart) => void;
   /** Whether the calling thread may block in Atomics.wait (Node: yes; a browser's main thread: no, it spins). */
   canBlock?: boolean;
-  /** Which build `module` is, for info() (default 'simd128'). */
-  variant?: WasmVariant;
 }
 
 export interface WasmInfo {
   threads: number;
-  /** Which build runs: digits.wasm ('simd128') or digits-relaxed.wasm ('simd128+relaxed'). */
-  variant: WasmVariant;
   /** Bytes of the .wasm module. */
   moduleBytes: number;
   /** Bytes of the shared memory now (it grows with the largest call). */
@@ -198,7 +167,6 @@ export class WasmCore {
   private readonly memory: WebAssembly.Memory;
   private readonly module: WebAssembly.Module;
   private readonly moduleBytes: number;
-  private readonly variant: WasmVariant;
   private readonly spawn?: (start: WorkerStart) => void;
   private f32v!: Float32Array;
   private i32v!: Int32Array;
@@ -213,7 +181,6 @@ export class WasmCore {
   constructor(module: WebAssembly.Module, moduleBytes: number, opts: WasmOptions = {}) {
     this.module = module;
     this.moduleBytes = moduleBytes;
-    this.variant = opts.variant ?? 'simd128';
     this.spawn = opts.spawn;
     this.memory = new WebAssembly.Memory({ initial: 256, maximum: MAX_PAGES, shared: true });
     const instance = new WebAssembly.Instance(module, { env: { memory: this.memory } });
@@ -246,7 +213,7 @@ export class WasmCore {
   }
 
   info(): WasmInfo {
-    return { threads: this.nThreads, variant: this.variant, moduleBytes: this.moduleBytes, memoryBytes: this.memory.buffer.byteLength };
+    return { threads: this.nThreads, moduleBytes: this.moduleBytes, memoryBytes: this.memory.buffer.byteLength };
   }
 
   // ---- staging ----
@@ -868,42 +835,17 @@ export class WasmCore {
 let core: WasmCore | null | undefined;
 let loadError: string | null = null;
 
-/**
- * The package's wasm/digits.wasm (or, for 'simd128+relaxed', wasm/digits-relaxed.wasm): the nearest
- * ancestor of this file holding it (dist/src/kernels or src/kernels).
- */
-export function wasmPath(variant: WasmVariant = 'simd128'): string {
-  const name = variant === 'simd128+relaxed' ? 'digits-relaxed.wasm' : 'digits.wasm';
+/** The package's wasm/digits.wasm: the nearest ancestor of this file holding it (dist/src/kernels or src/kernels). */
+export function wasmPath(): string {
   /* eslint-disable @typescript-eslint/no-require-imports -- Node's modules, loaded only in Node (browser bundles stub them) */
   const fs = require('fs') as typeof import('fs');
   const path = require('path') as typeof import('path');
   /* eslint-enable @typescript-eslint/no-require-imports */
   for (let dir = __dirname, i = 0; i < 5; i++, dir = path.dirname(dir)) {
-    const file = path.join(dir, 'wasm', name);
+    const file = path.join(dir, 'wasm', 'digits.wasm');
     if (fs.existsSync(file)) return file;
   }
-  return path.resolve(__dirname, '../../..', 'wasm', name);
-}
-
-/**
- * Whether this Node validates relaxed SIMD, turning on V8's --experimental-wasm-relaxed-simd first
- * where it does not yet (Node 20; on by default from V8 11.4). The flag is process-wide, so workers
- * instantiate the compiled module too.
- */
-export function relaxedSimd(): boolean {
-  if (relaxedSimdValidates()) return true;
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    (require('v8') as typeof import('v8')).setFlagsFromString('--experimental-wasm-relaxed-simd');
-  } catch {
-    return false;
-  }
-  return relaxedSimdValidates();
-}
-
-/** The variant nodeCore() loads: relaxed where the engine has it, unless DIGITS_WASM_RELAXED=0. */
-export function wasmVariant(): WasmVariant {
-  return process.env.DIGITS_WASM_RELAXED !== '0' && relaxedSimd() ? 'simd128+relaxed' : 'simd128';
+  return path.resolve(__dirname, '../../..', 'wasm', 'digits.wasm');
 }
 
 function defaultThreads(): number {
@@ -919,26 +861,14 @@ function nodeCore(): WasmCore | null {
     const fs = require('fs') as typeof import('fs');
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { Worker } = require('worker_threads') as typeof import('worker_threads');
-    const compile = (v: WasmVariant) => {
-      const bytes = fs.readFileSync(wasmPath(v));
-      return { variant: v, bytes, module: new WebAssembly.Module(bytes) };
-    };
-    const want = wasmVariant();
-    let built;
-    try {
-      built = compile(want);
-    } catch (e) {
-      // a package without the relaxed file, or an engine that validates relaxed SIMD but will not compile it
-      if (want === 'simd128') throw e;
-      built = compile('simd128');
-    }
-    const { variant, bytes, module } = built;
+    const bytes = fs.readFileSync(wasmPath());
+    const module = new WebAssembly.Module(bytes);
     const spawn = (start: WorkerStart): void => {
       const w = new Worker(WORKER_SOURCE, { eval: true, workerData: start });
       w.unref();
       w.on('error', (e) => process.stderr.write(`digits: wasm worker ${start.tid} failed: ${e.message}\n`));
     };
-    core = new WasmCore(module, bytes.length, { threads: defaultThreads(), spawn, canBlock: true, variant });
+    core = new WasmCore(module, bytes.length, { threads: defaultThreads(), spawn, canBlock: true });
   } catch (e) {
     core = null;
     loadError = e instanceof Error ? e.message.split('\n')[0] : String(e);

@@ -547,13 +547,13 @@ INLINE void c1_tile(const float* const* a, const float* w, const float* bias, in
     for (int kx = 0; kx < KW; kx++, w += f) {
       const v4 b0 = wasm_v128_load(w), b1 = wasm_v128_load(w + 4);
       v4 x = wasm_v128_load32_splat(a0 + kx);
-      c00 = MADD(c00, x, b0); c01 = MADD(c01, x, b1);
+      c00 = wasm_f32x4_add(c00, wasm_f32x4_mul(x, b0)); c01 = wasm_f32x4_add(c01, wasm_f32x4_mul(x, b1));
       x = wasm_v128_load32_splat(a1 + kx);
-      c10 = MADD(c10, x, b0); c11 = MADD(c11, x, b1);
+      c10 = wasm_f32x4_add(c10, wasm_f32x4_mul(x, b0)); c11 = wasm_f32x4_add(c11, wasm_f32x4_mul(x, b1));
       x = wasm_v128_load32_splat(a2 + kx);
-      c20 = MADD(c20, x, b0); c21 = MADD(c21, x, b1);
+      c20 = wasm_f32x4_add(c20, wasm_f32x4_mul(x, b0)); c21 = wasm_f32x4_add(c21, wasm_f32x4_mul(x, b1));
       x = wasm_v128_load32_splat(a3 + kx);
-      c30 = MADD(c30, x, b0); c31 = MADD(c31, x, b1);
+      c30 = wasm_f32x4_add(c30, wasm_f32x4_mul(x, b0)); c31 = wasm_f32x4_add(c31, wasm_f32x4_mul(x, b1));
     }
   out[0] = c00; out[1] = c01; out[2] = c10; out[3] = c11; out[4] = c20; out[5] = c21; out[6] = c30; out[7] = c31;
 }

@@ -10,14 +10,6 @@
 #define INLINE static inline __attribute__((always_inline))
 typedef v128_t v4;
 
-// acc + a·b on f32x4: one relaxed fused multiply-add in the relaxed-SIMD build (-DDIGITS_RELAXED,
-// digits-relaxed.wasm; vfmadd on x64), a multiply then an add otherwise (digits.wasm).
-#ifdef DIGITS_RELAXED
-#define MADD(acc, a, b) __builtin_wasm_relaxed_madd_f32x4((a), (b), (acc))
-#else
-#define MADD(acc, a, b) wasm_f32x4_add((acc), wasm_f32x4_mul((a), (b)))
-#endif
-
 // Parameter block (int32 slots), read by kernels and written by JS before each call.
 enum {
   P_CONV = 0,      // 13 slots: n h w c f oh ow kh kw sh sw padTop padLeft

@@ -42,13 +42,13 @@ INLINE void tile_4x8_body(const seg_t* segs, int nseg, int boff, int as, int ldb
       v4 b0 = wasm_v128_load(b), b1 = wasm_v128_load(b + 4);
       b += ldb;
       v4 x = wasm_v128_load32_splat(a0 + k * as);
-      c00 = MADD(c00, x, b0); c01 = MADD(c01, x, b1);
+      c00 = wasm_f32x4_add(c00, wasm_f32x4_mul(x, b0)); c01 = wasm_f32x4_add(c01, wasm_f32x4_mul(x, b1));
       x = wasm_v128_load32_splat(a1 + k * as);
-      c10 = MADD(c10, x, b0); c11 = MADD(c11, x, b1);
+      c10 = wasm_f32x4_add(c10, wasm_f32x4_mul(x, b0)); c11 = wasm_f32x4_add(c11, wasm_f32x4_mul(x, b1));
       x = wasm_v128_load32_splat(a2 + k * as);
-      c20 = MADD(c20, x, b0); c21 = MADD(c21, x, b1);
+      c20 = wasm_f32x4_add(c20, wasm_f32x4_mul(x, b0)); c21 = wasm_f32x4_add(c21, wasm_f32x4_mul(x, b1));
       x = wasm_v128_load32_splat(a3 + k * as);
-      c30 = MADD(c30, x, b0); c31 = MADD(c31, x, b1);
+      c30 = wasm_f32x4_add(c30, wasm_f32x4_mul(x, b0)); c31 = wasm_f32x4_add(c31, wasm_f32x4_mul(x, b1));
     }
   }
   if (relu) {  // pmax(v, 0) = v < 0 ? 0 : v, exactly the reference's `if (y < 0) y = 0` (NaN and -0 kept)
