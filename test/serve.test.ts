@@ -3,7 +3,7 @@
 import { after, before, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as http from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../src/serve/server';
@@ -187,9 +187,12 @@ test('back-pressure: past the waiting room, requests get 503 with Retry-After at
   }
 });
 
-test('digits serve exits 0 on SIGTERM after finishing', async () => {
+test('digits serve listens with its --backlog, refuses a bad one in one line, and exits 0 on SIGTERM after finishing', async () => {
   const bin = path.resolve(__dirname, '../../bin/digits.js');
-  const child = spawn(process.execPath, [bin, 'serve', modelDir, '--port', '0', '--data', SHARED_MNIST], {
+  const bad = spawnSync(process.execPath, [bin, 'serve', modelDir, '--backlog', '0'], { encoding: 'utf8' });
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /--backlog: expected an integer in \[1, 65535\], got '0'/);
+  const child = spawn(process.execPath, [bin, 'serve', modelDir, '--port', '0', '--data', SHARED_MNIST, '--backlog', '1500'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '',
@@ -206,6 +209,9 @@ test('digits serve exits 0 on SIGTERM after finishing', async () => {
     child.on('exit', () => reject(new Error(`serve exited early: ${err}`)));
   });
   assert.equal((await fetch(`${url}/healthz`)).status, 200);
+  // a listening socket's Send-Q is its backlog (Node's default 511 dropped connections when 1,000 came at once)
+  const ss = spawnSync('ss', ['-ltnH', `sport = :${new URL(url).port}`], { encoding: 'utf8' });
+  if (ss.status === 0) assert.equal(ss.stdout.trim().split(/\s+/)[2], '1500', ss.stdout);
   // a request in flight at SIGTERM (headers and half the body sent) must still be answered
   const body = Buffer.from(JSON.stringify({ pixels: Array.from(digit7, (v) => v / 255) }));
   const { port } = new URL(url);

@@ -14,6 +14,12 @@ function workersArg(v: string): number {
   return n;
 }
 
+function backlogArg(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new UsageError(`--backlog: expected an integer in [1, 65535], got '${v}'`);
+  return n;
+}
+
 function port(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--port: expected an integer in [0, 65535], got '${v}'`);
@@ -37,10 +43,22 @@ export function registerServe(program: Command, out: Out): void {
       'worker threads that decode, preprocess and run the network (default: one per core; 0: on the event loop)',
       workersArg,
     )
+    // Node's default, 511, overflowed when 1,000 clients connected at once: the kernel dropped the rest,
+    // and each waited for its connection attempt to be retried a second later (bench:load's p99)
+    .option('--backlog <n>', 'connections waiting to be accepted (the kernel caps it at net.core.somaxconn)', backlogArg, 2048)
     .action(
       async (
         dirArg: string | undefined,
-        o: { port: number; host: string; data?: string; log?: boolean; workers?: number; weights?: string; rawPixels?: boolean },
+        o: {
+          port: number;
+          host: string;
+          data?: string;
+          log?: boolean;
+          workers?: number;
+          backlog: number;
+          weights?: string;
+          rawPixels?: boolean;
+        },
       ) => {
         const dir = dirArg ?? shippedModel();
         let dataDir: string | undefined;
@@ -61,7 +79,7 @@ export function registerServe(program: Command, out: Out): void {
           workers: o.workers,
         });
         try {
-          await app.listen({ port: o.port, host: o.host });
+          await app.listen({ port: o.port, host: o.host, backlog: o.backlog });
         } catch (e) {
           throw new DigitsError(`${o.host}:${o.port}: cannot listen (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
         }
