@@ -124,6 +124,8 @@ async function main(): Promise<void> {
     rssAtEndMiB: +(atEnd / 2 ** 20).toFixed(1),
     rssMaxMiB: +(Math.max(...rss) / 2 ** 20).toFixed(1),
     growth: +(growth * 100).toFixed(1),
+    // the end of each minute: growth that levels off is the heaps settling, growth that does not is a leak
+    rssByMinuteMiB: rss.filter((_v, i) => i % 60 === 59).map((v) => +(v / 2 ** 20).toFixed(1)),
   };
   if (args.includes('--json')) console.log(JSON.stringify(result));
   else {
@@ -132,7 +134,7 @@ async function main(): Promise<void> {
         `${name.padEnd(16)} ${String(c.sent).padStart(7)} sent, ${String(c.sent - c.ok).padStart(4)} wrong${c.wrong.length ? ` (${c.wrong.join(', ')})` : ''}`,
       );
     console.log(
-      `${result.requests} requests in ${minutes} min over ${connections} connections; RSS ${result.rssAfterMinuteMiB} MiB after a minute, ${result.rssAtEndMiB} MiB at the end (${result.growth >= 0 ? '+' : ''}${result.growth}%), max ${result.rssMaxMiB} MiB`,
+      `${result.requests} requests in ${minutes} min over ${connections} connections; RSS ${result.rssAfterMinuteMiB} MiB after a minute, ${result.rssAtEndMiB} MiB at the end (${result.growth >= 0 ? '+' : ''}${result.growth}%), max ${result.rssMaxMiB} MiB; by minute: ${result.rssByMinuteMiB.join(', ')}`,
     );
   }
   if (failures > 0 || growth > 0.1) process.exitCode = 1;
