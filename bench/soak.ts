@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import sharp from 'sharp';
 import { getPreset } from '../src/zoo/presets';
 import { saveModel } from '../src/io/tfjs';
+import { processTree, rssBytes } from './proc';
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : dflt);
@@ -54,11 +55,6 @@ async function kinds(): Promise<Kind[]> {
   ];
 }
 
-function rssOf(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) * 1024 : NaN;
-}
-
 async function main(): Promise<void> {
   let modelDir = args.find((a, i) => !a.startsWith('--') && !(i > 0 && args[i - 1].startsWith('--')));
   if (!modelDir) {
@@ -80,7 +76,8 @@ async function main(): Promise<void> {
   });
   const counts = new Map<string, { sent: number; ok: number; wrong: string[] }>(all.map((k) => [k.name, { sent: 0, ok: 0, wrong: [] }]));
   const rss: number[] = [];
-  const sampler = setInterval(() => rss.push(rssOf(server.pid!)), 1000);
+  // the server and the process it runs as (serve runs itself again as a child): all of their memory
+  const sampler = setInterval(() => rss.push(rssBytes(processTree(server.pid!))), 1000);
   const end = Date.now() + minutes * 60_000;
   let i = 0;
   const worker = async () => {

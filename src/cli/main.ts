@@ -74,7 +74,8 @@ export async function run(argv: string[], out: Out = defaultOut): Promise<number
     }
     const verbose = argv.includes('--verbose');
     if (e instanceof DigitsError) {
-      out.stderr(`digits: ${e.message}\n`);
+      // an empty message: the exit code of a process that has said its own words (serve run again, below)
+      if (e.message) out.stderr(`digits: ${e.message}\n`);
       if (verbose && e.stack) out.stderr(e.stack + '\n');
       return e.exitCode;
     }
