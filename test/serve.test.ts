@@ -2,6 +2,7 @@
 // JSON {error} with the server still answering afterwards, back-pressure (503), and a clean SIGTERM.
 import { after, before, test } from 'node:test';
 import * as assert from 'node:assert/strict';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import * as http from 'node:http';
@@ -254,7 +255,9 @@ test('GET /metrics: Prometheus text with requests by route and status, latency, 
   assert.match(text, /^digits_http_request_duration_seconds_bucket\{le="0\.1",route="\/api\/predict"\} \d+$/m);
   assert.match(text, /^digits_batch_requests_count [1-9]\d*$/m);
   assert.match(text, /^digits_queue_waiting 0$/m);
-  assert.match(text, /^digits_workers [1-9]\d*$/m);
+  // one per core by default, each counted once (busy or idle)
+  assert.match(text, new RegExp(`^digits_workers ${os.availableParallelism()}$`, 'm'));
+  assert.equal((await (await fetch(`${base}/healthz`)).json()).workers, os.availableParallelism());
 });
 
 test('workers 0 (on the event loop) answers exactly as the worker pool does', async () => {

@@ -56,7 +56,7 @@ export class WorkerPool {
   get load(): { active: number; waiting: number; workers: number } {
     let active = 0;
     for (const jobs of this.inFlight.values()) active += jobs.length;
-    return { active, waiting: this.queue.length, workers: this.inFlight.size + this.idle.length };
+    return { active, waiting: this.queue.length, workers: this.inFlight.size };
   }
 
   run(input: JobInput): Promise<JobOutput> {
