@@ -2,6 +2,7 @@
 // JSON {error} with the server still answering afterwards, back-pressure (503), and a clean SIGTERM.
 import { after, before, test } from 'node:test';
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
@@ -188,7 +189,7 @@ test('back-pressure: past the waiting room, requests get 503 with Retry-After at
   }
 });
 
-test('digits serve listens with its --backlog, refuses a bad one in one line, and exits 0 on SIGTERM after finishing', async () => {
+test('digits serve runs with two malloc arenas, listens with its --backlog, refuses a bad one in one line, and exits 0 on SIGTERM after finishing', async () => {
   const bin = path.resolve(__dirname, '../../bin/digits.js');
   const bad = spawnSync(process.execPath, [bin, 'serve', modelDir, '--backlog', '0'], { encoding: 'utf8' });
   assert.notEqual(bad.status, 0);
@@ -211,6 +212,12 @@ test('digits serve listens with its --backlog, refuses a bad one in one line, an
   });
   assert.equal((await fetch(`${url}/healthz`)).status, 200);
   // a listening socket's Send-Q is its backlog (Node's default 511 dropped connections when 1,000 came at once)
+  // on Linux the CLI runs the server again as its child with two malloc arenas (RSS stays flat under load)
+  if (process.platform === 'linux') {
+    const kids = fs.readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/);
+    assert.equal(kids.length, 1, `children of digits serve: ${kids}`);
+    assert.match(fs.readFileSync(`/proc/${kids[0]}/environ`, 'latin1'), /(^|\0)MALLOC_ARENA_MAX=2\0/);
+  }
   const ss = spawnSync('ss', ['-ltnH', `sport = :${new URL(url).port}`], { encoding: 'utf8' });
   if (ss.status === 0) assert.equal(ss.stdout.trim().split(/\s+/)[2], '1500', ss.stdout);
   // a request in flight at SIGTERM (headers and half the body sent) must still be answered
