@@ -2,17 +2,20 @@
 // MALLOC_ARENA_MAX set, src/cli/serve.ts), so its cost is that of the process and its descendants.
 import * as fs from 'node:fs';
 
+/** A process's thread ids (none once it has ended). */
+function tidsOf(pid: number): string[] {
+  try {
+    return fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return [];
+  }
+}
+
 /** A process and its descendants, parents first. */
 export function processTree(pid: number): number[] {
   const out = [pid];
   for (let i = 0; i < out.length; i++) {
-    let tids: string[] = [];
-    try {
-      tids = fs.readdirSync(`/proc/${out[i]}/task`);
-    } catch {
-      continue;
-    }
-    for (const tid of tids) {
+    for (const tid of tidsOf(out[i])) {
       try {
         const kids = fs.readFileSync(`/proc/${out[i]}/task/${tid}/children`, 'utf8').trim();
         if (kids) out.push(...kids.split(/\s+/).map(Number));
@@ -29,13 +32,7 @@ export function threadCpuMs(pids: number[]): Map<number, number> {
   const out = new Map<number, number>();
   const tick = 1000 / 100; // USER_HZ is 100 on Linux
   for (const pid of pids) {
-    let tids: string[] = [];
-    try {
-      tids = fs.readdirSync(`/proc/${pid}/task`);
-    } catch {
-      continue;
-    }
-    for (const tid of tids) {
+    for (const tid of tidsOf(pid)) {
       try {
         // the fields after the command's closing parenthesis: utime and stime are the 12th and 13th
         const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
@@ -51,14 +48,15 @@ export function threadCpuMs(pids: number[]): Map<number, number> {
 
 /** Resident memory of the processes together, bytes (NaN when none can be read). */
 export function rssBytes(pids: number[]): number {
-  let sum = NaN;
+  let sum = 0,
+    read = 0;
   for (const pid of pids) {
     try {
       const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-      if (m) sum = (Number.isNaN(sum) ? 0 : sum) + Number(m[1]) * 1024;
+      if (m) [sum, read] = [sum + Number(m[1]) * 1024, read + 1];
     } catch {
       // gone
     }
   }
-  return sum;
+  return read > 0 ? sum : NaN;
 }

@@ -1,5 +1,6 @@
 // `digits serve <modelDir>`: runs until SIGTERM or SIGINT, then stops taking connections, lets the
 // requests in flight finish, and exits 0 (or 1 if they have not finished within the grace period).
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
@@ -35,7 +36,7 @@ function rerunWithArenaMax(): Promise<number> | null {
     child.on('error', () => resolve(1));
     child.on('exit', (code, signal) => {
       forward.forEach((off) => off());
-      resolve(code ?? (signal ? 128 + 1 : 1));
+      resolve(code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : 1));
     });
   });
 }

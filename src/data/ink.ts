@@ -464,8 +464,7 @@ function strokeRows(
     outline = 0;
   for (let y = 0; y < h; y += q) {
     const inRow = strokeRow(d, y * w, lw, q, P, sign, half, cur);
-    if (y > 0) outline += rowOutline(cur, prev, lw);
-    else outline += rowOutline(cur, null, lw);
+    outline += rowOutline(cur, y > 0 ? prev : null, lw);
     [prev, cur] = [cur, prev];
     if (inRow === 0) continue;
     area += inRow;

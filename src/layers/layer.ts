@@ -124,17 +124,20 @@ export function glorotUniform(name: string, shape: number[], fanIn: number, fanO
   return weight(name, shape, true, () => rng.uniform(-limit, limit));
 }
 
-/** A size or stride given as one positive integer or two. */
 /** float32's largest finite value: a parameter beyond it is ±Infinity in the kernels, and 0 × Infinity is NaN. */
-export const FLOAT32_MAX = 3.4028234663852886e38;
+const FLOAT32_MAX = 3.4028234663852886e38;
+
+/** Whether v is a number the kernels hold as a finite float32. */
+export const isFloat32 = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && Math.abs(v) <= FLOAT32_MAX;
 
 /** A layer's scalar parameter, as the kernels will hold it: a finite float32. */
 export function float32Param(layer: string, name: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || Math.abs(v) > FLOAT32_MAX)
+  if (!isFloat32(v))
     throw new UsageError(`${layer}: ${name} must be a float32 number, got ${typeof v === 'number' ? v : JSON.stringify(v)}`);
   return v;
 }
 
+/** A size or stride given as one positive integer or two. */
 export function pair(v: number | [number, number], what: string): [number, number] {
   const p = typeof v === 'number' ? [v, v] : v;
   if (!Array.isArray(p) || p.length !== 2 || !p.every((d) => Number.isSafeInteger(d) && d > 0)) {

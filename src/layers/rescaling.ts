@@ -1,4 +1,4 @@
-import { FLOAT32_MAX, Layer, type LayerArgs, type RunContext } from './layer';
+import { isFloat32, Layer, type LayerArgs, type RunContext } from './layer';
 import { UsageError } from '../errors';
 
 /**
@@ -18,7 +18,7 @@ export class Rescaling extends Layer {
       ['scale', this.scale],
       ['offset', this.offset],
     ] as const) {
-      if (!([] as unknown[]).concat(v).every((d) => typeof d === 'number' && Number.isFinite(d) && Math.abs(d) <= FLOAT32_MAX))
+      if (!([] as unknown[]).concat(v).every(isFloat32))
         throw new UsageError(`Rescaling: ${k} must be a float32 number or a list of them, got ${JSON.stringify(v)}`);
     }
   }
