@@ -13,6 +13,11 @@
 // thread count.
 #include "gemm.h"
 
+int wino_applies(const conv_geom* g);
+void wino_forward(const conv_geom* g, const float* x, const float* w, const float* b, float* y, int relu);
+void wino_backward_data(const conv_geom* g, const float* dy, const float* w, float* dx);
+void wino_backward_weights(const conv_geom* g, const float* x, const float* dy, float* dw, float* db);
+
 // The input with its padding made explicit: hp x wp pixels of c channels per image, zeros outside x
 // (hp and wp cover every tap of every output pixel).
 static float* pad_input(const conv_geom* g, const float* x, int hp, int wp) {
@@ -142,6 +147,10 @@ static void fwd_task(void* vc, int chunk, int tid) {
 }
 
 void conv_forward_impl(const conv_geom* g, const float* x, const float* w, const float* b, float* y, int relu) {
+  if (wino_applies(g)) {
+    wino_forward(g, x, w, b, y, relu);
+    return;
+  }
   fwd_ctx C = {*g, x, w, b, y, 0, relu};
   C.M = g->n * g->oh * g->ow;
   C.N = g->f;
@@ -326,6 +335,10 @@ static void bwd_data_task(void* vc, int row, int tid) {
 
 EXPORT(conv2d_backward_data) void conv2d_backward_data(const float* dy, const float* w, float* dx) {
   bwd_data_ctx C = {conv_params(), dy, w};
+  if (wino_applies(&C.g)) {
+    wino_backward_data(&C.g, dy, w, dx);
+    return;
+  }
   C.dx = dx;
   const conv_geom* g = &C.g;
   C.panels = ceil_div(g->c, 8);
@@ -462,6 +475,10 @@ static void bwd_w_task(void* vc, int chunk, int tid) {
 }
 
 void conv_backward_weights_impl(const conv_geom* g, const float* x, const float* dy, float* dw, float* db) {
+  if (wino_applies(g)) {
+    wino_backward_weights(g, x, dy, dw, db);
+    return;
+  }
   bwd_w_ctx C = {*g, x, dy, dw, db};
   C.K = g->kh * g->kw * g->c;
   C.N = g->f;
