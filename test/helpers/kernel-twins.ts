@@ -74,9 +74,11 @@ export const convCases: Array<[string, ConvGeom]> = [
   ['3x3 valid 5x5x64→64, batch 12 (runs along the batch)', convGeom(12, 5, 5, 64, 64, 3, 1, false)],
   ['3x3 same 6x6x3→8, batch 13 (along the batch, padded copy)', convGeom(13, 6, 6, 3, 8, 3, 1, true)],
   ['3x3 stride 2 same 7→4 x32→16, batch 9 (along the batch, clipped taps)', convGeom(9, 7, 7, 32, 16, 3, 2, true)],
-  // the wasm core's Winograd paths: tiles cut by the image's edge, a 4-wide filter panel, many blocks in every slot
-  ['5x5 valid 11x11x16→20 (Winograd 2x2 tiles, ragged)', convGeom(3, 11, 11, 16, 20, 5, 1, false)],
-  ['3x3 same 9x9x20→16, batch 5 (Winograd 4x4 tiles, ragged)', convGeom(5, 9, 9, 20, 16, 3, 1, true)],
+  // the wasm core's Winograd paths: tiles cut by the map's edge, a 4-wide filter panel, many blocks in every slot
+  ['5x5 valid 11x11x16→20 (Winograd 2x2 tiles, ragged; dx direct)', convGeom(3, 11, 11, 16, 20, 5, 1, false)],
+  ['5x5 same 13x13x16→24 (Winograd 2x2 tiles, ragged, dx too)', convGeom(2, 13, 13, 16, 24, 5, 1, true)],
+  ['3x3 same 7x7x20→16, batch 5 (Winograd 4x4 tiles, ragged)', convGeom(5, 7, 7, 20, 16, 3, 1, true)],
+  ['3x3 valid 11x11x16→16 (Winograd for dw only)', convGeom(3, 11, 11, 16, 16, 3, 1, false)],
   ['5x5 same 28x28x16→32, batch 9 (Winograd, 45 blocks)', convGeom(9, 28, 28, 16, 32, 5, 1, true)],
 ];
 

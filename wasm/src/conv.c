@@ -14,6 +14,8 @@
 #include "gemm.h"
 
 int wino_applies(const conv_geom* g);
+int wino_applies_data(const conv_geom* g);
+int wino_applies_weights(const conv_geom* g);
 void wino_forward(const conv_geom* g, const float* x, const float* w, const float* b, float* y, int relu);
 void wino_backward_data(const conv_geom* g, const float* dy, const float* w, float* dx);
 void wino_backward_weights(const conv_geom* g, const float* x, const float* dy, float* dw, float* db);
@@ -335,7 +337,7 @@ static void bwd_data_task(void* vc, int row, int tid) {
 
 EXPORT(conv2d_backward_data) void conv2d_backward_data(const float* dy, const float* w, float* dx) {
   bwd_data_ctx C = {conv_params(), dy, w};
-  if (wino_applies(&C.g)) {
+  if (wino_applies_data(&C.g)) {
     wino_backward_data(&C.g, dy, w, dx);
     return;
   }
@@ -475,7 +477,7 @@ static void bwd_w_task(void* vc, int chunk, int tid) {
 }
 
 void conv_backward_weights_impl(const conv_geom* g, const float* x, const float* dy, float* dw, float* db) {
-  if (wino_applies(g)) {
+  if (wino_applies_weights(g)) {
     wino_backward_weights(g, x, dy, dw, db);
     return;
   }
