@@ -5,7 +5,8 @@
 // with --profile per-layer times. PyTorch runs with the OpenMP wait settings native.ts sets for us
 // (passive with a 5,000-round spin unless
 // OMP_WAIT_POLICY / GOMP_SPINCOUNT say otherwise): on a shared machine libgomp's default long spin
-// slows either side 4-10x, which would measure the neighbours. Both sides report the best of 5 rounds.
+// slows either side 4-10x, which would measure the neighbours. Both sides report the best of 5 rounds;
+// the native and wasm columns are measured round by round together, so their ratios hold on a busy machine.
 // --precision fp32|bf16|both (default both) picks the native columns; the last line is the peak RSS
 // of a seed000-kaggle training run at batch 128 (bench/rss.ts, its own process).
 import { spawnSync } from 'node:child_process';
@@ -70,37 +71,54 @@ function batchData(model: Sequential, n: number): { x: Float32Array; t: Float32A
   return { x, t };
 }
 
+/** One core (or one precision of a core) in a measurement; `before` switches to it (native precision is global). */
+interface Contestant {
+  kernels: Kernels;
+  before?: () => void;
+}
+
 /**
- * Samples/s: after one warm-up step, 5 rounds of about `seconds`/5 each (at least 2 steps), and the
- * best round counts — slow rounds measure the machine's neighbours. PyTorch's side does the same.
+ * Samples/s of each step function: after one warm-up step each, 5 rounds in which every contestant in
+ * turn runs about `seconds`/5 (at least 2 steps), and each one's best round counts. Interleaved, so a
+ * busy minute on this shared machine slows every column alike and the ratios between them hold; slow
+ * rounds measure the neighbours. PyTorch's side also keeps its best of 5.
  */
-function timeIt(step: () => void, samplesPerStep: number): number {
-  step();
-  let best = 0;
-  for (let round = 0; round < 5; round++) {
-    let steps = 0;
-    const t0 = process.hrtime.bigint();
-    let el = 0;
-    do {
-      step();
-      steps++;
-      el = Number(process.hrtime.bigint() - t0) / 1e9;
-    } while (el < seconds / 5 || steps < 2);
-    best = Math.max(best, (steps * samplesPerStep) / el);
+function timeTogether(steps: Array<{ step: () => void; samples: number; before?: () => void }>): number[] {
+  for (const s of steps) {
+    s.before?.();
+    s.step();
   }
+  const best = steps.map(() => 0);
+  for (let round = 0; round < 5; round++)
+    steps.forEach((s, i) => {
+      s.before?.();
+      let n = 0,
+        el = 0;
+      const t0 = process.hrtime.bigint();
+      do {
+        s.step();
+        n++;
+        el = Number(process.hrtime.bigint() - t0) / 1e9;
+      } while (el < seconds / 5 || n < 2);
+      best[i] = Math.max(best[i], (n * s.samples) / el);
+    });
   return best;
 }
 
-function measure(preset: (typeof PRESETS)[number], k: Kernels): { train: number; infer: number } {
-  const model = preset.build();
-  model.kernels = k;
-  model.compile({ optimizer: preset.recipe.optimizer, loss: preset.recipe.loss });
+function measure(preset: (typeof PRESETS)[number], cs: Contestant[]): Array<{ train: number; infer: number }> {
   const bs = preset.recipe.batchSize;
-  const { x, t } = batchData(model, bs);
-  const train = timeIt(() => model.trainOnBatch(x, t, bs), bs);
-  const xi = batchData(model, 256).x;
-  const infer = timeIt(() => model.forward(xi, 256, false), 256);
-  return { train, infer };
+  const runs = cs.map((c) => {
+    c.before?.();
+    const model = preset.build();
+    model.kernels = c.kernels;
+    model.compile({ optimizer: preset.recipe.optimizer, loss: preset.recipe.loss });
+    return { c, model, batch: batchData(model, bs), xi: batchData(model, 256).x };
+  });
+  const train = timeTogether(
+    runs.map((r) => ({ step: () => r.model.trainOnBatch(r.batch.x, r.batch.t, bs), samples: bs, before: r.c.before })),
+  );
+  const infer = timeTogether(runs.map((r) => ({ step: () => r.model.forward(r.xi, 256, false), samples: 256, before: r.c.before })));
+  return cs.map((_, i) => ({ train: train[i], infer: infer[i] }));
 }
 
 /** Per-layer forward/backward milliseconds for one training step (the profile behind a ratio). */
@@ -202,22 +220,27 @@ function main(): void {
   const profiles: string[] = [];
   for (const p of presets) {
     const row: Record<string, { train: number; infer: number } | null> = {};
-    if (nk) {
-      nat!.setPrecision?.('fp32');
-      if (precision !== 'bf16') row.native = measure(p, nk);
-      if (profile && precision !== 'bf16') profiles.push(`${p.name} (native fp32, batch ${p.recipe.batchSize})`, ...profileLayers(p, nk));
-      if (nat!.setPrecision && bf16 && precision !== 'fp32') {
+    // native fp32, native bf16 and wasm measured together, round by round (their ratios are the point)
+    const cs: Array<[string, Contestant]> = [];
+    if (nk && precision !== 'bf16') cs.push(['native', { kernels: nk, before: () => nat!.setPrecision?.('fp32') }]);
+    if (nk && nat!.setPrecision && bf16 && precision !== 'fp32')
+      cs.push(['bf16', { kernels: nk, before: () => nat!.setPrecision!('bf16') }]);
+    if (wk) cs.push(['wasm', { kernels: wk }]);
+    measure(
+      p,
+      cs.map((c) => c[1]),
+    ).forEach((r, i) => (row[cs[i][0]] = r));
+    if (nk) nat!.setPrecision?.('fp32');
+    if (profile) {
+      if (nk && precision !== 'bf16') profiles.push(`${p.name} (native fp32, batch ${p.recipe.batchSize})`, ...profileLayers(p, nk));
+      if (nk && nat!.setPrecision && bf16 && precision !== 'fp32') {
         nat!.setPrecision('bf16');
-        row.bf16 = measure(p, nk);
-        if (profile) profiles.push(`${p.name} (native bf16, batch ${p.recipe.batchSize})`, ...profileLayers(p, nk));
+        profiles.push(`${p.name} (native bf16, batch ${p.recipe.batchSize})`, ...profileLayers(p, nk));
         nat!.setPrecision('fp32');
       }
+      if (wk) profiles.push(`${p.name} (wasm, batch ${p.recipe.batchSize})`, ...profileLayers(p, wk));
     }
-    if (wk) {
-      row.wasm = measure(p, wk);
-      if (profile) profiles.push(`${p.name} (wasm, batch ${p.recipe.batchSize})`, ...profileLayers(p, wk));
-    }
-    row.reference = measure(p, reference);
+    row.reference = measure(p, [{ kernels: reference }])[0];
     results[p.name] = row;
     process.stderr.write(`bench: ${p.name} done\n`);
   }
