@@ -202,7 +202,8 @@ void loadPooledRows(const ConvGeom& g, const float* x, int64_t b, int64_t py, fl
 // Forward of conv (stride 1) → ReLU → 2x2/2 max-pool for one pooled row: xs holds the kh + 1 input
 // rows that the two conv rows read, zero-padded to padW; writes pow·F pooled values and the flat conv
 // output index of each winner. The KH·KW·NV weight vectors stay in registers across the row (25 for a
-// 5x5 kernel of 16 filters); each pooled pixel runs four accumulator chains, one per window cell.
+// 5x5 kernel of 16 filters); a pooled pixel runs four accumulator chains, one per window cell, and
+// two pixels are made at a time.
 template <int KH, int KW, int L, int NV>
 void poolRowForward(const float* xs, int64_t padW, const float* __restrict w, const float* b, int64_t pow,
                     int64_t ow, int64_t base, float* __restrict y, int32_t* __restrict ws) {
@@ -219,7 +220,46 @@ void poolRowForward(const float* xs, int64_t padW, const float* __restrict w, co
     if (b) bias[v] = *reinterpret_cast<const V*>(b + v * L);
     else bias[v] = V{} ;
   }
-  for (int64_t px = 0; px < pow; px++) {
+  // ReLU, then the first maximum in window order wins, as maxPool2dForward decides; winner d sits at
+  // conv row 2·py + d/2, column 2·px + d%2
+  auto store = [&](const V* acc, int64_t px, int v) {
+    V best = acc[0] > 0 ? acc[0] : V{};
+    VI arg = VI{};
+    for (int d = 1; d < 4; d++) {
+      const V a = acc[d] > 0 ? acc[d] : V{};
+      const VI gt = a > best;
+      best = gt ? a : best;
+      arg = gt ? VI{} + d : arg;
+    }
+    const VI idx = static_cast<int32_t>(base + 2 * px * F + v * L) + lane + (arg >> 1) * static_cast<int32_t>(ow * F) + (arg & 1) * F;
+    *reinterpret_cast<V*>(y + px * F + v * L) = best;
+    *reinterpret_cast<VI*>(ws + px * F + v * L) = idx;
+  };
+  int64_t px = 0;
+  // two pooled pixels at a time: eight independent FMA chains, enough to cover the FMA latency (four were not)
+  for (; px + 2 <= pow; px += 2)
+    for (int v = 0; v < NV; v++) {
+      V acc[8];
+      for (int d = 0; d < 8; d++) acc[d] = bias[v];
+      for (int ky = 0; ky < KH; ky++) {
+        const float* r0 = xs + ky * padW + 2 * px;
+        const float* r1 = r0 + padW;
+        for (int kx = 0; kx < KW; kx++) {
+          const V wv = wr[ky][kx][v];
+          acc[0] += r0[kx] * wv;
+          acc[1] += r0[kx + 1] * wv;
+          acc[2] += r1[kx] * wv;
+          acc[3] += r1[kx + 1] * wv;
+          acc[4] += r0[kx + 2] * wv;
+          acc[5] += r0[kx + 3] * wv;
+          acc[6] += r1[kx + 2] * wv;
+          acc[7] += r1[kx + 3] * wv;
+        }
+      }
+      store(acc, px, v);
+      store(acc + 4, px + 1, v);
+    }
+  for (; px < pow; px++)
     for (int v = 0; v < NV; v++) {
       V acc[4];
       for (int d = 0; d < 4; d++) acc[d] = bias[v];
@@ -233,21 +273,8 @@ void poolRowForward(const float* xs, int64_t padW, const float* __restrict w, co
           acc[3] += r1[kx + 1] * wr[ky][kx][v];
         }
       }
-      // ReLU, then the first maximum in window order wins, as maxPool2dForward decides
-      V best = acc[0] > 0 ? acc[0] : V{};
-      VI arg = VI{};
-      for (int d = 1; d < 4; d++) {
-        const V a = acc[d] > 0 ? acc[d] : V{};
-        const VI gt = a > best;
-        best = gt ? a : best;
-        arg = gt ? VI{} + d : arg;
-      }
-      // winner d sits at conv row 2·py + d/2, column 2·px + d%2
-      const VI idx = static_cast<int32_t>(base + 2 * px * F + v * L) + lane + (arg >> 1) * static_cast<int32_t>(ow * F) + (arg & 1) * F;
-      *reinterpret_cast<V*>(y + px * F + v * L) = best;
-      *reinterpret_cast<VI*>(ws + px * F + v * L) = idx;
+      store(acc, px, v);
     }
-  }
 }
 
 // Any other kernel size or filter count: the same arithmetic, one filter at a time.
