@@ -19,9 +19,40 @@ export type Input = Tensor | ByteTensor;
 /** b / 255 for every byte: the value a byte tensor's b stands for, looked up rather than divided. */
 export const BYTE_VALUE: Float32Array = Float32Array.from({ length: 256 }, (_v, b) => b / 255);
 
-/** dst[o..o+n) = the values of src[s..s+n) (b / 255); one monomorphic loop, kept small for the JIT. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+// a Uint32Array view of the last source's buffer, kept (weakly: a dropped dataset must be freed) to avoid one view per call
+let words: WeakRef<Uint32Array> | null = null;
+
+/**
+ * dst[o..o+n) = the values of src[s..s+n) (b / 255). Where the run is 4-byte aligned the bytes are read
+ * four at a time through a Uint32Array view (1.6x faster than byte loads in V8: a batch gather was a
+ * sixth of the speedrun's training time).
+ */
 export function bytesToFloat(src: Uint8Array, s: number, dst: Float32Array, o: number, n: number): void {
+  const at = src.byteOffset + s;
+  if (LITTLE_ENDIAN && (at & 3) === 0 && n >= 4) {
+    let w = words?.deref();
+    if (w === undefined || w.buffer !== src.buffer) {
+      w = new Uint32Array(src.buffer, 0, src.buffer.byteLength >> 2);
+      words = new WeakRef(w);
+    }
+    const n4 = n >> 2;
+    wordsToFloat(w, at >> 2, dst, o, n4);
+    s += n4 << 2;
+    o += n4 << 2;
+    n &= 3;
+  }
   for (let k = 0; k < n; k++) dst[o + k] = BYTE_VALUE[src[s + k]];
+}
+
+function wordsToFloat(w: Uint32Array, s: number, dst: Float32Array, o: number, n: number): void {
+  for (let k = 0; k < n; k++, o += 4) {
+    const v = w[s + k];
+    dst[o] = BYTE_VALUE[v & 255];
+    dst[o + 1] = BYTE_VALUE[(v >>> 8) & 255];
+    dst[o + 2] = BYTE_VALUE[(v >>> 16) & 255];
+    dst[o + 3] = BYTE_VALUE[v >>> 24];
+  }
 }
 
 /** Rows of an input as floats: a view of a float tensor's data, or a byte tensor's rows converted (b / 255) into `out`. */

@@ -5,6 +5,7 @@ import * as assert from 'node:assert/strict';
 import { Sequential } from '../src/model/sequential';
 import { Conv2D, Dense, Flatten, MaxPooling2D } from '../src/layers';
 import { Rng } from '../src/rng';
+import { bytesToFloat } from '../src/tensor';
 
 function model(): Sequential {
   const m = new Sequential({ seed: 3 });
@@ -39,4 +40,19 @@ test('a byte tensor trains, evaluates and predicts bit for bit as its floats', (
     a.predict({ shape: [n, 8, 8, 1], data: bytes }, { batchSize: 7 }).data,
     b.predict({ shape: [n, 8, 8, 1], data: floats }).data,
   );
+});
+
+test('bytesToFloat gives b / 255 at every alignment and length, switching between source buffers', () => {
+  const rng = new Rng(11);
+  const a = Uint8Array.from({ length: 203 }, () => Math.floor(rng.next() * 256));
+  const b = Uint8Array.from({ length: 203 }, () => Math.floor(rng.next() * 256)).subarray(1); // byteOffset 1
+  for (const src of [a, b, a.subarray(2), b, a])
+    for (let s = 0; s < 6; s++)
+      for (const n of [0, 1, 3, 4, 5, 7, 8, 9, 64, src.length - s]) {
+        const dst = new Float32Array(n + 3).fill(-1);
+        bytesToFloat(src, s, dst, 2, n);
+        const want = new Float32Array(n + 3).fill(-1);
+        for (let k = 0; k < n; k++) want[2 + k] = src[s + k] / 255;
+        assert.deepEqual(dst, want, `offset ${src.byteOffset + s}, length ${n}`);
+      }
 });

@@ -255,7 +255,7 @@ export function gatherBatch(
     if (xb && d instanceof Float32Array) xb.set(d.subarray(r * sampleSize, (r + 1) * sampleSize), i * sampleSize);
     else if (xb && d instanceof Uint8Array) bytesToFloat(d, r * sampleSize, xb, i * sampleSize, sampleSize);
     if (sparse) tb[i * classes + y.data[r]] = 1;
-    else tb.set(y.data.subarray(r * classes, (r + 1) * classes), i * classes);
+    else for (let j = 0; j < classes; j++) tb[i * classes + j] = y.data[r * classes + j]; // no view object per row
   }
 }
 
