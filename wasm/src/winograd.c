@@ -71,9 +71,12 @@ INLINE void at6(const v4* d, int s, v4* o, int os, int m) {
 // a loss where the m x m tiles overhang the map (valid 7→5: 0.88x, 5→3: 0.75x) and for the backward
 // data of valid convolutions (0.26-1.1x: the direct kernel skips dy's zero border, Winograd computes it).
 // The weight gradient wins on every shape measured (valid 5→3: 1.08x, 7→5: 1.22x, 11→9: 1.69x).
+// Wide layers win up to 256 channels in and out (1.5-2.3x) and lose beyond (512→512 on 7x7: backward
+// 0.6-0.7x), where a block holds 4 tiles and U (36·c·f floats) no longer sits in L2; the weight
+// gradient's 8 slots of 36·c·f floats would also take 300 MB there.
 static int wino_shape(const conv_geom* g, int oh, int ow, int fill_tenths) {
   if (!(g->kh == g->kw && (g->kh == 3 || g->kh == 5) && g->sh == 1 && g->sw == 1 && g->c % 4 == 0 && g->f % 4 == 0 &&
-        g->c >= 16 && g->f >= 16 && g->pt < g->kh && g->pl < g->kw))
+        g->c >= 16 && g->f >= 16 && g->c + g->f <= 512 && g->pt < g->kh && g->pl < g->kw))
     return 0;
   const int m = g->kh == 3 ? 4 : 2, covered = ceil_div(oh, m) * m * ceil_div(ow, m) * m;
   return 10 * oh * ow >= fill_tenths * covered;  // the share of the tiles' outputs that are real
