@@ -3,8 +3,8 @@
 // 0, 1, -1, 2, -2 and infinity, so they share one data transform B^T. An output tile of m x m pixels
 // costs 36 products per (input channel, filter) instead of m²·r² (144 or 100): 4x and 2.8x fewer.
 // On 128-bit SIMD the direct convolution already runs at the multiply ports' limit, so fewer products
-// is the one way left to go faster. Rounding differs from the direct sum by a few ulps of the output's
-// scale (transforms of 6 points), well inside the twin tests' tolerance.
+// is the one way left to go faster. Rounding differs from the direct sum by 2e-6 to 1e-5 of the
+// output's scale in the twin tests (their tolerance: 1e-4).
 //
 // Forward: per block of tiles, (1) the 6x6 input patches are transformed into V[ξ][tile][c],
 // (2) 36 GEMMs M[ξ] = V[ξ] · U[ξ] on the 4x8 micro-kernel, U[ξ][c][f] the transformed kernel,
@@ -82,7 +82,7 @@ static int wino_shape(const conv_geom* g, int oh, int ow, int fill_tenths) {
   return 10 * oh * ow >= fill_tenths * covered;  // the share of the tiles' outputs that are real
 }
 
-/** Forward: stride 1, 3x3 or 5x5, >= 16 channels in and out, at least 70% of the tiles inside the output. */
+/** Forward: the shapes above (wino_shape), with at least 70% of the tiles inside the output. */
 int wino_applies(const conv_geom* g) { return wino_shape(g, g->oh, g->ow, 7); }
 
 /** Backward data: as the forward, on dx, and only for 'same' padding, where dy has no zero border to skip. */
