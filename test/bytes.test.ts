@@ -5,7 +5,7 @@ import * as assert from 'node:assert/strict';
 import { Sequential } from '../src/model/sequential';
 import { Conv2D, Dense, Flatten, MaxPooling2D } from '../src/layers';
 import { Rng } from '../src/rng';
-import { bytesToFloat } from '../src/tensor';
+import { bytesToFloat, gatherBytesToFloat } from '../src/tensor';
 
 function model(): Sequential {
   const m = new Sequential({ seed: 3 });
@@ -42,7 +42,7 @@ test('a byte tensor trains, evaluates and predicts bit for bit as its floats', (
   );
 });
 
-test('bytesToFloat gives b / 255 at every alignment and length, switching between source buffers', () => {
+test('bytesToFloat gives b / 255 at every alignment and length', () => {
   const rng = new Rng(11);
   const a = Uint8Array.from({ length: 203 }, () => Math.floor(rng.next() * 256));
   const b = Uint8Array.from({ length: 203 }, () => Math.floor(rng.next() * 256)).subarray(1); // byteOffset 1
@@ -55,4 +55,27 @@ test('bytesToFloat gives b / 255 at every alignment and length, switching betwee
         for (let k = 0; k < n; k++) want[2 + k] = src[s + k] / 255;
         assert.deepEqual(dst, want, `offset ${src.byteOffset + s}, length ${n}`);
       }
+});
+
+test('gatherBytesToFloat gathers rows as b / 255, in order or by index, aligned or not', () => {
+  const rng = new Rng(12);
+  const all = Uint8Array.from({ length: 1 + 9 * 12 }, () => Math.floor(rng.next() * 256));
+  const order = Int32Array.from([5, 0, 8, 3, 3, 1]);
+  for (const [src, rowLen] of [
+    [all.subarray(0, 108), 12], // word reads
+    [all.subarray(1), 12], // byteOffset 1: byte reads
+    [all.subarray(0, 63), 7], // rows of 7 bytes: byte reads
+  ] as const)
+    for (const rows of [order, null]) {
+      const count = 4,
+        start = 1;
+      const dst = new Float32Array(count * rowLen + 2).fill(-1);
+      gatherBytesToFloat(src, rows, start, count, rowLen, dst);
+      const want = new Float32Array(count * rowLen + 2).fill(-1);
+      for (let i = 0; i < count; i++) {
+        const r = rows ? rows[start + i] : start + i;
+        for (let k = 0; k < rowLen; k++) want[i * rowLen + k] = src[r * rowLen + k] / 255;
+      }
+      assert.deepEqual(dst, want, `byteOffset ${src.byteOffset}, rows of ${rowLen}, ${rows ? 'by index' : 'in order'}`);
+    }
 });

@@ -3,7 +3,7 @@
 // (Fittable), so the browser's lab runs the same loop as the CLI. It lives beside the model, not in
 // train/: Sequential.fit delegates to it and imports run one way (model below train).
 import { Rng } from '../rng';
-import { bytesToFloat, sizeOf, type Input, type Tensor } from '../tensor';
+import { gatherBytesToFloat, sizeOf, type Input, type Tensor } from '../tensor';
 import { DigitsError, UsageError } from '../errors';
 import type { RunContext, Weight } from '../layers/layer';
 import type { Callback, Logs } from './callback';
@@ -249,11 +249,11 @@ export function gatherBatch(
   tb: Float32Array,
 ): void {
   if (sparse) tb.fill(0);
+  const d = x.data;
+  if (xb && d instanceof Uint8Array) gatherBytesToFloat(d, order, start, bs, sampleSize, xb);
   for (let i = 0; i < bs; i++) {
     const r = order ? order[start + i] : start + i;
-    const d = x.data;
     if (xb && d instanceof Float32Array) xb.set(d.subarray(r * sampleSize, (r + 1) * sampleSize), i * sampleSize);
-    else if (xb && d instanceof Uint8Array) bytesToFloat(d, r * sampleSize, xb, i * sampleSize, sampleSize);
     if (sparse) tb[i * classes + y.data[r]] = 1;
     else for (let j = 0; j < classes; j++) tb[i * classes + j] = y.data[r * classes + j]; // no view object per row
   }
