@@ -157,17 +157,54 @@ static void input_transform(const float* x, int h, int w, int c, int b, int y0, 
   const v4 zero = wasm_f32x4_splat(0);
   const int inside = y0 >= 0 && x0 >= 0 && y0 + 6 <= h && x0 + 6 <= w;
   for (int ci = 0; ci < c; ci += 4) {
-    v4 d[36], e[36];
+    v4 e[36];  // e[j·6 + u]: row u transformed along x (a row's six pixels in registers at a time)
     for (int u = 0; u < 6; u++) {
       const int iy = y0 + u;
-      for (int v = 0; v < 6; v++) {
-        const int ix = x0 + v;
-        d[u * 6 + v] = inside || (iy >= 0 && iy < h && ix >= 0 && ix < w) ? wasm_v128_load(x + ((b * h + iy) * w + ix) * c + ci) : zero;
+      v4 d[6];
+      if (inside) {
+        const float* p = x + ((b * h + iy) * w + x0) * c + ci;
+        for (int v = 0; v < 6; v++) d[v] = wasm_v128_load(p + v * c);
+      } else {
+        for (int v = 0; v < 6; v++) {
+          const int ix = x0 + v;
+          d[v] = iy >= 0 && iy < h && ix >= 0 && ix < w ? wasm_v128_load(x + ((b * h + iy) * w + ix) * c + ci) : zero;
+        }
+      }
+      bt6(d, 1, e + u, 6);
+    }
+    for (int j = 0; j < 6; j++) {  // then along y, straight into V
+      v4 o[6];
+      bt6(e + j * 6, 1, o, 1);
+      for (int i = 0; i < 6; i++) wasm_v128_store(V + (size_t)(i * 6 + j) * vstride + ci, o[i]);
+    }
+  }
+}
+
+/** Tile t's m x m outputs from its 36 rows of M (Mi[ξ·ms + f]): A^T M A (+ bias, ReLU), the tile's part inside y. */
+INLINE void output_tile(const wfwd_ctx* C, const float* Mi, int ms, int t, const int m) {
+  const conv_geom* g = &C->g;
+  const int f = g->f;
+  int b, oy, ox;
+  tile_at(t, C->th, C->tw, m, &b, &oy, &ox);
+  const int mh = imin(m, g->oh - oy), mw = imin(m, g->ow - ox);
+  const v4 zero = wasm_f32x4_splat(0);
+  for (int fo = 0; fo < f; fo += 4) {
+    v4 e[24];  // e[j·6 + u]: row u of M transformed along x (six values in registers at a time)
+    for (int u = 0; u < 6; u++) {
+      v4 d[6];
+      for (int v = 0; v < 6; v++) d[v] = wasm_v128_load(Mi + (size_t)(u * 6 + v) * ms + fo);
+      at6(d, 1, e + u, 6, m);
+    }
+    const v4 bias = C->b ? wasm_v128_load(C->b + fo) : zero;
+    for (int j = 0; j < mw; j++) {  // then along y, straight into y
+      v4 o[5];
+      at6(e + j * 6, 1, o, 1, m);
+      for (int u = 0; u < mh; u++) {
+        v4 val = ADD(o[u], bias);
+        if (C->relu) val = wasm_f32x4_pmax(val, zero);  // the reference's `if (y < 0) y = 0`
+        wasm_v128_store(C->y + ((size_t)(b * g->oh + oy + u) * g->ow + ox + j) * f + fo, val);
       }
     }
-    for (int v = 0; v < 6; v++) bt6(d + v, 6, e + v, 6);
-    for (int u = 0; u < 6; u++) bt6(e + u * 6, 1, d + u * 6, 1);
-    for (int k = 0; k < 36; k++) wasm_v128_store(V + (size_t)k * vstride + ci, d[k]);
   }
 }
 
@@ -201,24 +238,9 @@ static void wfwd_task(void* vc, int blk, int tid) {
       }
     }
   }
-  const v4 zero = wasm_f32x4_splat(0);
   for (int i = 0; i < nt; i++) {
-    int b, oy, ox;
-    tile_at(t0 + i, C->th, C->tw, m, &b, &oy, &ox);
-    const int mh = imin(m, g->oh - oy), mw = imin(m, g->ow - ox);
-    for (int fo = 0; fo < f; fo += 4) {
-      v4 d[36], t[24], o[16];
-      for (int k = 0; k < 36; k++) d[k] = wasm_v128_load(M + (size_t)k * ms + i * f + fo);
-      for (int v = 0; v < 6; v++) at6(d + v, 6, t + v, 6, m);  // t[i'][v], i' < m
-      for (int u = 0; u < m; u++) at6(t + u * 6, 1, o + u * m, 1, m);
-      const v4 bias = C->b ? wasm_v128_load(C->b + fo) : zero;
-      for (int u = 0; u < mh; u++)
-        for (int v = 0; v < mw; v++) {
-          v4 val = ADD(o[u * m + v], bias);
-          if (C->relu) val = wasm_f32x4_pmax(val, zero);  // the reference's `if (y < 0) y = 0`
-          wasm_v128_store(C->y + ((size_t)(b * g->oh + oy + u) * g->ow + ox + v) * f + fo, val);
-        }
-    }
+    if (m == 2) output_tile(C, M + i * f, ms, t0 + i, 2);
+    else output_tile(C, M + i * f, ms, t0 + i, 4);
   }
 }
 
