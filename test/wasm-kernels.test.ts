@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { describe, test } from 'node:test';
 import { type Kernels } from '../src/kernels/kernels';
-import { loadWasm, setWasmThreads, WasmCore, wasmInfo, wasmLoadError, wasmPath, WORKER_SOURCE } from '../src/kernels/wasm';
+import { loadWasm, setWasmThreads, setWasmWinograd, WasmCore, wasmInfo, wasmLoadError, wasmPath, WORKER_SOURCE } from '../src/kernels/wasm';
 import { reference as ref } from '../src/kernels/reference';
 import { Rng } from '../src/rng';
 import { kernelTwinTests, convCases, rand, close } from './helpers/kernel-twins';
@@ -39,6 +39,37 @@ describe('wasm kernels', { skip }, () => {
 // What is the wasm core's own.
 
 describe('wasm core: threads, gradients, training, build', { skip }, () => {
+  test('the direct kernels stand in for Winograd when it is switched off, and both match the reference', () => {
+    const g = convCases[1][1]; // 5x5 same 14x14x32→64: Winograd each way
+    const rng = new Rng(21);
+    const x = rand(rng, g.n * g.h * g.w * g.c),
+      w = rand(rng, g.kh * g.kw * g.c * g.f),
+      dy = rand(rng, g.n * g.oh * g.ow * g.f);
+    const run = (k: Kernels) => {
+      const y = new Float32Array(dy.length),
+        dx = new Float32Array(x.length),
+        dw = new Float32Array(w.length);
+      k.conv2dForward(g, x, w, null, y, false);
+      k.conv2dBackwardData(g, dy, w, dx);
+      k.conv2dBackwardWeights(g, x, dy, dw, null);
+      return [y, dx, dw];
+    };
+    const want = run(ref);
+    const wino = run(nat);
+    setWasmWinograd(false);
+    let direct: Float32Array[];
+    try {
+      direct = run(nat);
+    } finally {
+      setWasmWinograd(true);
+    }
+    ['forward', 'backward data', 'backward weights'].forEach((what, i) => {
+      close(`${what} (Winograd)`, wino[i], want[i]);
+      close(`${what} (direct)`, direct[i], want[i]);
+      assert.notDeepEqual(direct[i], wino[i], `${what}: the switch changed nothing`);
+    });
+  });
+
   test('results are bit-identical with 1 and 2 threads (every output has one summation order)', () => {
     const rng = new Rng(77);
     const run = (): Float32Array[] => {

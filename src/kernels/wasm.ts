@@ -87,7 +87,8 @@ const P_CONV = 0,
   P_GROWN = 41,
   P_THREADS = 42,
   P_CAN_BLOCK = 43,
-  P_SPIN = 44;
+  P_SPIN = 44,
+  P_DIRECT = 45;
 const PAGE = 65536;
 /** The module's maximum memory (wasm/build.js links it with the same): sizes are int32 in C. */
 const MAX_PAGES = 32768;
@@ -210,6 +211,11 @@ export class WasmCore {
     }
     this.nThreads = n;
     Atomics.store(this.i32v, this.pBase + P_THREADS, n);
+  }
+
+  /** false: convolutions take the direct kernels only, never Winograd (for A/B measurements and checks). */
+  setWinograd(on: boolean): void {
+    this.i32v[this.pBase + P_DIRECT] = on ? 0 : 1;
   }
 
   info(): WasmInfo {
@@ -888,6 +894,11 @@ export function wasmLoadError(): string | null {
 
 export function wasmInfo(): WasmInfo | null {
   return nodeCore()?.info() ?? null;
+}
+
+/** false: the wasm core's convolutions take the direct kernels only, never Winograd (benches, A/B checks). */
+export function setWasmWinograd(on: boolean): void {
+  nodeCore()?.setWinograd(on);
 }
 
 /** Threads for the wasm kernels (workers are started on demand and kept). */

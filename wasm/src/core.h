@@ -19,6 +19,7 @@ enum {
   P_THREADS = 42,  // threads taking part in parallel loops (main thread included)
   P_CAN_BLOCK = 43,  // whether the calling (main) thread may block in memory.atomic.wait (not in a browser's main thread)
   P_SPIN = 44,     // spin iterations before blocking
+  P_DIRECT = 45,   // 1: convolutions take the direct kernels only, never Winograd (benches, A/B checks)
   P_SIZE = 64
 };
 extern int32_t P[P_SIZE];

@@ -66,7 +66,8 @@ INLINE void at6(const v4* d, int s, v4* o, int os, int m) {
   }
 }
 
-// Where Winograd pays, measured against the direct kernels (scratch A/B, 2 threads): 1.3-1.6x forward and
+// Where Winograd pays, measured against the direct kernels (`node dist/bench/wasm-conv.js` prints the A/B per
+// shape; P[P_DIRECT] = 1 turns Winograd off), 2 threads: 1.3-1.6x forward and
 // backward data, 1.7-2.3x backward weights on same-padded 7x7 to 28x28 maps and valid 13x13 and 12x12;
 // a loss where the m x m tiles overhang the map (valid 7→5: 0.88x, 5→3: 0.75x) and for the backward
 // data of valid convolutions (0.26-1.1x: the direct kernel skips dy's zero border, Winograd computes it).
@@ -75,7 +76,7 @@ INLINE void at6(const v4* d, int s, v4* o, int os, int m) {
 // 0.6-0.7x), where a block holds 4 tiles and U (36·c·f floats) no longer sits in L2; the weight
 // gradient's 8 slots of 36·c·f floats would also take 300 MB there.
 static int wino_shape(const conv_geom* g, int oh, int ow, int fill_tenths) {
-  if (!(g->kh == g->kw && (g->kh == 3 || g->kh == 5) && g->sh == 1 && g->sw == 1 && g->c % 4 == 0 && g->f % 4 == 0 &&
+  if (P[P_DIRECT] || !(g->kh == g->kw && (g->kh == 3 || g->kh == 5) && g->sh == 1 && g->sw == 1 && g->c % 4 == 0 && g->f % 4 == 0 &&
         g->c >= 16 && g->f >= 16 && g->c + g->f <= 512 && g->pt < g->kh && g->pl < g->kw))
     return 0;
   const int m = g->kh == 3 ? 4 : 2, covered = ceil_div(oh, m) * m * ceil_div(ow, m) * m;
