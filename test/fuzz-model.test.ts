@@ -131,3 +131,16 @@ test('a weights.bin that is a device never ends reading; a save killed between i
   expectDigitsError(() => loadModel(dir), /cannot read model \(ENOENT\); an interrupted save left the previous model in .*m\.old-1-2$/);
   fs.rmSync(path.dirname(dir), { recursive: true, force: true });
 });
+
+test('values that cannot become strings (an object whose toString is not a function) are one-line errors', () => {
+  // fuzz seed -1144010417: a weight's dtype {"toString": 0} made the error message itself throw a TypeError
+  const unprintable = { toString: 0 };
+  const json = JSON.parse(BASES[0].json);
+  json.weightsManifest[0].weights[0].dtype = unprintable;
+  expectDigitsError(() => fromModelJson(json, BASES[0].weights, 'model.json', reference), /has dtype \{"toString":0\}/);
+  json.weightsManifest[0].weights[0].group = 'optimizer';
+  expectDigitsError(() => fromModelJson(json, BASES[0].weights, 'model.json', reference), /cannot be skipped/);
+  const versioned = JSON.parse(BASES[0].json);
+  versioned.modelTopology.keras_version = unprintable;
+  checkLoaded(fromModelJson(versioned, BASES[0].weights, 'model.json', reference).model);
+});

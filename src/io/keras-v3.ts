@@ -129,7 +129,7 @@ async function readArchive(bytes: Uint8Array, where: string, kernels?: Kernels):
     if (!members.has(m)) throw new DigitsError(`${where}: the archive has no ${m} (not a Keras .keras file, or an incomplete one)`);
   const config = parseJson(members.get('config.json')!, where, 'config.json');
   const meta = members.has('metadata.json') ? parseJson(members.get('metadata.json')!, where, 'metadata.json') : {};
-  const kerasVersion = String(meta?.keras_version ?? '');
+  const kerasVersion = typeof meta?.keras_version === 'string' ? meta.keras_version : '';
   const notes: string[] = [];
   const spec = parseModelConfig(config, `${where}: config.json`, { keras3: !/^2\./.test(kerasVersion), notes });
   const weightsBytes = members.get('model.weights.h5')!;

@@ -83,7 +83,7 @@ async function loadArchitectureOf(file: string, weightsFile: string): Promise<Lo
     const bytes = readBounded(file, 'the architecture');
     if (isArchitectureJson(bytes)) {
       const json = JSON.parse(bytes.toString('utf8'));
-      const kerasVersion = String(json.keras_version ?? '');
+      const kerasVersion = typeof json.keras_version === 'string' ? json.keras_version : '';
       const notes: string[] = [];
       const spec = parseModelConfig(json, file, { keras3: /^3\./.test(kerasVersion), notes });
       // the weights file bounds what the architecture may allocate; what it cannot hold is the weights file's fault

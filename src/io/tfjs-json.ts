@@ -31,7 +31,8 @@ export function fromModelJson(json: any, weightData: Uint8Array, where: string, 
   const topo = json.modelTopology;
   if (!topo) throw new DigitsError(`${where}: no modelTopology (not a TF.js Layers model.json)`);
   const notes: string[] = [];
-  const kerasVersion = String(topo.keras_version ?? topo.model_config?.keras_version ?? '');
+  const version = topo.keras_version ?? topo.model_config?.keras_version;
+  const kerasVersion = typeof version === 'string' ? version : '';
   const spec = parseModelConfig(topo, where, { keras3: /^3\./.test(kerasVersion), notes });
   // the weights bound what the topology may honestly allocate; the slack lets a slightly-off file reach
   // the manifest checks, whose messages say more
@@ -50,6 +51,11 @@ export function fromModelJson(json: any, weightData: Uint8Array, where: string, 
   return { model, metadata, notes, optimizerNote };
 }
 
+/** A file's value in an error message: a string as it is, anything else as (clipped) JSON, never through its own toString. */
+function shown(v: unknown): string {
+  return typeof v === 'string' ? v : (JSON.stringify(v) ?? typeof v).slice(0, 80);
+}
+
 function loadWeights(model: Sequential, manifest: any, data: Uint8Array, where: string): void {
   if (!Array.isArray(manifest)) throw new DigitsError(`${where}: weightsManifest is missing or not a list`);
   const all: { name: string; shape: number[]; dtype?: string; quantization?: unknown; group?: string }[] = manifest.flatMap(
@@ -66,11 +72,11 @@ function loadWeights(model: Sequential, manifest: any, data: Uint8Array, where: 
       // TF.js' includeOptimizer appends optimizer state (an int32 'iter', slots) after the model's weights:
       // skip its bytes; the optimizer restarts from the trainingConfig
       if (!Array.isArray(s.shape) || s.quantization || !['float32', 'int32'].includes(s.dtype ?? 'float32'))
-        throw new DigitsError(`${where}: optimizer weight ${s.name} cannot be skipped (dtype ${s.dtype})`);
+        throw new DigitsError(`${where}: optimizer weight ${s.name} cannot be skipped (dtype ${shown(s.dtype)})`);
       offset += s.shape.reduce((a: number, b: number) => a * b, 1) * 4;
       continue;
     }
-    if (s.dtype && s.dtype !== 'float32') throw new DigitsError(`${where}: weight ${s.name} has dtype ${s.dtype} (float32 only)`);
+    if (s.dtype && s.dtype !== 'float32') throw new DigitsError(`${where}: weight ${s.name} has dtype ${shown(s.dtype)} (float32 only)`);
     if (s.quantization) throw new DigitsError(`${where}: weight ${s.name} is quantized (not supported)`);
     if (!Array.isArray(s.shape) || s.shape.some((d) => !(Number.isInteger(d) && d >= 0)))
       throw new DigitsError(`${where}: weight ${s.name} has an invalid shape ${JSON.stringify(s.shape)}`);
