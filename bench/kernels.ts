@@ -5,6 +5,7 @@ import type { ConvGeom, Kernels, PoolGeom } from '../src/kernels/kernels';
 import { loadNative, nativeInfo, nativeLoadError, setThreads } from '../src/kernels/native';
 import { reference } from '../src/kernels/reference';
 import { Rng } from '../src/rng';
+import { msPerCall } from './timing';
 
 const rng = new Rng(1);
 const rand = (n: number) => {
@@ -20,17 +21,7 @@ const rand = (n: number) => {
 function time(fn: () => void, budgetMs: number, rounds = 5): number {
   if (rounds > 1) fn();
   let best = Infinity;
-  for (let round = 0; round < rounds; round++) {
-    let reps = 0,
-      elapsed = 0;
-    const t0 = process.hrtime.bigint();
-    do {
-      fn();
-      reps++;
-      elapsed = Number(process.hrtime.bigint() - t0) / 1e6;
-    } while (elapsed < budgetMs / rounds);
-    best = Math.min(best, elapsed / reps);
-  }
+  for (let round = 0; round < rounds; round++) best = Math.min(best, msPerCall(fn, budgetMs / rounds));
   return best;
 }
 

@@ -7,6 +7,7 @@ import type { ConvGeom, Kernels } from '../src/kernels/kernels';
 import { loadNative, setThreads } from '../src/kernels/native';
 import { loadWasm, setWasmThreads, setWasmWinograd } from '../src/kernels/wasm';
 import { Rng } from '../src/rng';
+import { msPerCall } from './timing';
 
 const args = process.argv.slice(2);
 const threads = Number(args.includes('--threads') ? args[args.indexOf('--threads') + 1] : 2);
@@ -29,18 +30,6 @@ function geom([n, h, c, f, k, same]: (typeof SHAPES)[number]): ConvGeom {
   const o = same ? h : h - k + 1,
     p = same ? (k - 1) / 2 : 0;
   return { n, h, w: h, c, f, oh: o, ow: o, kh: k, kw: k, sh: 1, sw: 1, padTop: p, padLeft: p };
-}
-
-function ms(fn: () => void, budget: number): number {
-  let reps = 0,
-    el = 0;
-  const t0 = process.hrtime.bigint();
-  do {
-    fn();
-    reps++;
-    el = Number(process.hrtime.bigint() - t0) / 1e6;
-  } while (el < budget);
-  return el / reps;
 }
 
 function main(): void {
@@ -79,7 +68,7 @@ function main(): void {
         sides.forEach(([k, wino], i) => {
           if (!k) return;
           setWasmWinograd(wino);
-          const t = ms(() => op(k), round < 0 ? 1 : 60); // round -1: warm-up
+          const t = msPerCall(() => op(k), round < 0 ? 1 : 60); // round -1: warm-up
           if (round >= 0) best[i] = Math.min(best[i], t);
         });
       setWasmWinograd(true);

@@ -50,7 +50,7 @@ export function bytesToFloat(src: Uint8Array, s: number, dst: Float32Array, o: n
  */
 export function gatherBytesToFloat(
   src: Uint8Array,
-  rows: Int32Array | null,
+  rows: ArrayLike<number> | null,
   start: number,
   count: number,
   rowLen: number,

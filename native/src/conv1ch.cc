@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstring>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -235,46 +236,32 @@ void poolRowForward(const float* xs, int64_t padW, const float* __restrict w, co
     *reinterpret_cast<V*>(y + px * F + v * L) = best;
     *reinterpret_cast<VI*>(ws + px * F + v * L) = idx;
   };
-  int64_t px = 0;
-  // two pooled pixels at a time: eight independent FMA chains, enough to cover the FMA latency (four were not)
-  for (; px + 2 <= pow; px += 2)
+  // P pooled pixels from px, 4·P independent FMA chains: two pixels' eight cover the FMA latency, one's
+  // four did not; the tail of an odd row takes one
+  auto pixels = [&](int64_t px, auto pixelCount) {
+    constexpr int P = decltype(pixelCount)::value;
     for (int v = 0; v < NV; v++) {
-      V acc[8];
-      for (int d = 0; d < 8; d++) acc[d] = bias[v];
+      V acc[4 * P];
+      for (V& a : acc) a = bias[v];
       for (int ky = 0; ky < KH; ky++) {
         const float* r0 = xs + ky * padW + 2 * px;
         const float* r1 = r0 + padW;
         for (int kx = 0; kx < KW; kx++) {
           const V wv = wr[ky][kx][v];
-          acc[0] += r0[kx] * wv;
-          acc[1] += r0[kx + 1] * wv;
-          acc[2] += r1[kx] * wv;
-          acc[3] += r1[kx + 1] * wv;
-          acc[4] += r0[kx + 2] * wv;
-          acc[5] += r0[kx + 3] * wv;
-          acc[6] += r1[kx + 2] * wv;
-          acc[7] += r1[kx + 3] * wv;
+          for (int p = 0; p < P; p++) {
+            acc[4 * p] += r0[kx + 2 * p] * wv;
+            acc[4 * p + 1] += r0[kx + 2 * p + 1] * wv;
+            acc[4 * p + 2] += r1[kx + 2 * p] * wv;
+            acc[4 * p + 3] += r1[kx + 2 * p + 1] * wv;
+          }
         }
       }
-      store(acc, px, v);
-      store(acc + 4, px + 1, v);
+      for (int p = 0; p < P; p++) store(acc + 4 * p, px + p, v);
     }
-  for (; px < pow; px++)
-    for (int v = 0; v < NV; v++) {
-      V acc[4];
-      for (int d = 0; d < 4; d++) acc[d] = bias[v];
-      for (int ky = 0; ky < KH; ky++) {
-        const float* r0 = xs + ky * padW + 2 * px;
-        const float* r1 = r0 + padW;
-        for (int kx = 0; kx < KW; kx++) {
-          acc[0] += r0[kx] * wr[ky][kx][v];
-          acc[1] += r0[kx + 1] * wr[ky][kx][v];
-          acc[2] += r1[kx] * wr[ky][kx][v];
-          acc[3] += r1[kx + 1] * wr[ky][kx][v];
-        }
-      }
-      store(acc, px, v);
-    }
+  };
+  int64_t px = 0;
+  for (; px + 2 <= pow; px += 2) pixels(px, std::integral_constant<int, 2>{});
+  for (; px < pow; px++) pixels(px, std::integral_constant<int, 1>{});
 }
 
 // Any other kernel size or filter count: the same arithmetic, one filter at a time.

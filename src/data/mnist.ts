@@ -5,7 +5,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { DigitsError, UsageError } from '../errors';
 import { readIdx } from './idx';
-import { bytesToFloat } from '../tensor';
+import { bytesToFloat, gatherBytesToFloat } from '../tensor';
 
 export const MNIST_FILES = {
   trainImages: 'train-images-idx3-ubyte',
@@ -208,12 +208,12 @@ export function imagesToFloat(images: Uint8Array, count: number, h: number, w: n
 /** Like imagesToFloat for the images at `indices`, in that order (for shuffled mini-batches). */
 export function gatherImages(images: Uint8Array, indices: ArrayLike<number>, h: number, w: number): Float32Array<ArrayBuffer> {
   const size = h * w;
-  const out = new Float32Array(indices.length * size);
   for (let j = 0; j < indices.length; j++) {
     const src = indices[j] * size;
     if (src < 0 || src + size > images.length) throw new RangeError(`gatherImages: index ${indices[j]} out of range`);
-    bytesToFloat(images, src, out, j * size, size);
   }
+  const out = new Float32Array(indices.length * size);
+  gatherBytesToFloat(images, indices, 0, indices.length, size, out);
   return out;
 }
 

@@ -507,17 +507,8 @@ void conv_backward_weights_impl(const conv_geom* g, const float* x, const float*
     C.ts = scratch((size_t)C.tstride * threads());
     parallel_for(C.slots, bwd_w_task, &C);
     const int KN = C.K * C.N;
-    for (int i = 0; i < KN; i++) {
-      float v = 0;
-      for (int s = 0; s < C.slots; s++) v += C.part[(size_t)s * (KN + C.N) + i];
-      dw[i] = v;
-    }
-    if (db)
-      for (int j = 0; j < C.N; j++) {
-        float v = 0;
-        for (int s = 0; s < C.slots; s++) v += C.part[(size_t)s * (KN + C.N) + KN + j];
-        db[j] = v;
-      }
+    sum_slots(C.part, C.slots, KN + C.N, KN, dw);
+    if (db) sum_slots(C.part + KN, C.slots, KN + C.N, C.N, db);
     return;
   }
   // chunks: k-tile ranges x filter-panel ranges, about 2 per thread (each chunk reads all of x and dy)
@@ -802,17 +793,8 @@ void conv2d_relu_maxpool_backward_weights(const float* x, const float* dy, const
     C.part = scratch((size_t)C.slots * (taps * f + f) * 4);
     parallel_for(C.slots, fused_bw_task, &C);
     const int len = taps * f + f;
-    for (int i = 0; i < taps * f; i++) {
-      float v = 0;
-      for (int s = 0; s < C.slots; s++) v += C.part[(size_t)s * len + i];
-      dw[i] = v;
-    }
-    if (db)
-      for (int j = 0; j < f; j++) {
-        float v = 0;
-        for (int s = 0; s < C.slots; s++) v += C.part[(size_t)s * len + taps * f + j];
-        db[j] = v;
-      }
+    sum_slots(C.part, C.slots, len, taps * f, dw);
+    if (db) sum_slots(C.part + taps * f, C.slots, len, f, db);
     return;
   }
   // other shapes: the pool's backward into the conv's output gradient, then the generic weight gradient

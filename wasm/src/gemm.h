@@ -8,6 +8,18 @@
 #pragma once
 #include "core.h"
 
+/**
+ * out[i] = Σ_s part[s·stride + i] for i < n, the slots added in order: the weight gradients sum fixed
+ * slots of their work (not one per thread) so that results do not depend on the thread count.
+ */
+static inline void sum_slots(const float* part, int slots, size_t stride, int n, float* out) {
+  for (int i = 0; i < n; i++) {
+    float v = 0;
+    for (int s = 0; s < slots; s++) v += part[(size_t)s * stride + i];
+    out[i] = v;
+  }
+}
+
 typedef struct {
   const float* a[4];
   const float* b;

@@ -370,10 +370,5 @@ void wino_backward_weights(const conv_geom* g, const float* x, const float* dy, 
   C.ts = scratch((size_t)C.tstride * threads());
   parallel_for(C.slots, wbw_task, &C);
   parallel_for(g->c, wbw_out_task, &C);
-  if (db)
-    for (int j = 0; j < g->f; j++) {
-      float v = 0;
-      for (int s = 0; s < C.slots; s++) v += C.part[(size_t)s * (36 * g->c * g->f + g->f) + 36 * g->c * g->f + j];
-      db[j] = v;
-    }
+  if (db) sum_slots(C.part + 36 * g->c * g->f, C.slots, (size_t)36 * g->c * g->f + g->f, g->f, db);
 }
